@@ -1,0 +1,40 @@
+"""The `seqgan-music` command: the root Typer app and its entry point."""
+
+from __future__ import annotations
+
+import typer
+
+from seqgan_music import __version__
+from seqgan_music.cli.corpus import corpus_app
+
+app = typer.Typer(
+    name="seqgan-music",
+    help=(
+        "Compose folk tunes with Sequence Generative Adversarial Nets.\n\n"
+        "Example: seqgan-music corpus build folk && seqgan-music corpus show folk"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+app.add_typer(corpus_app, name="corpus")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"seqgan-music {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Compose folk tunes with Sequence Generative Adversarial Nets."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="seqgan-music")

@@ -1,0 +1,75 @@
+"""What every command shares: the --home option, one-line user errors, rich progress."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from seqgan_music.errors import SeqganError
+from seqgan_music.paths import HOME_VARIABLE, resolve_home
+
+console = Console()
+error_console = Console(stderr=True)
+
+HomeOption = Annotated[
+    Path | None,
+    typer.Option("--home", help=f"Project folder holding corpora/ and checkpoints/ (default: ${HOME_VARIABLE}, else the current folder)."),
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def home_path(home: Path | None) -> Path:
+    return resolve_home(home)
+
+
+def user_errors(command: F) -> F:
+    """Turn SeqganError into one red line on stderr and exit status 1, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except SeqganError as error:
+            error_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            error_console.print("[yellow]interrupted[/]: nothing was changed on disk")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+class RichReporter:
+    """Renders core progress reports as a rich progress bar on stderr."""
+
+    def __init__(self) -> None:
+        self._progress: Progress | None = None
+        self._task: Any = None
+
+    def begin(self, task: str, total: int | None = None) -> None:
+        self.end()
+        self._progress = Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=error_console, transient=False,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task(task, total=total)
+
+    def advance(self, steps: int = 1) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task, steps)
+
+    def end(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def note(self, message: str) -> None:
+        error_console.print(message, highlight=False)

@@ -1,0 +1,108 @@
+"""Rich renderings of corpora: the list table, the summary, histograms and decoded examples."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from rich.console import Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from seqgan_music.corpora.corpus import Corpus
+from seqgan_music.corpora.encodings import BAR, HOLD, REST
+from seqgan_music.corpora.vocabulary import END, PAD
+
+PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+_BAR_WIDTH = 40
+
+
+def corpora_table(manifests: Sequence[dict]) -> Table:
+    table = Table(title="Corpora", title_justify="left")
+    for column in ("name", "source", "encoding", "tunes/lines", "train", "valid", "test", "vocab", "skipped", "built"):
+        table.add_column(column, justify="right" if column in ("tunes/lines", "train", "valid", "test", "vocab", "skipped") else "left")
+    for manifest in manifests:
+        counts = manifest.get("counts", {})
+        windows = counts.get("windows", {})
+        encoding = manifest.get("encoding", {})
+        table.add_row(
+            manifest.get("name", "?"),
+            manifest.get("source", {}).get("kind", "?"),
+            f"{encoding.get('name', '?')} L={encoding.get('length', '?')}",
+            str(counts.get("tunes", counts.get("lines", counts.get("sequences", "")))),
+            str(windows.get("train", "")), str(windows.get("valid", "")), str(windows.get("test", "")),
+            str(counts.get("vocabulary", "")),
+            str(len(manifest.get("skipped", []))),
+            str(manifest.get("built", ""))[:16].replace("T", " "),
+        )
+    return table
+
+
+def corpus_summary(corpus: Corpus) -> Panel:
+    manifest = corpus.manifest
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("source", _describe(manifest.get("source", {})))
+    table.add_row("encoding", _describe(manifest.get("encoding", {})))
+    table.add_row("split", _describe(manifest.get("split", {})))
+    for key, value in manifest.get("counts", {}).items():
+        table.add_row(key.replace("_", " "), _describe(value) if isinstance(value, dict) else str(value))
+    table.add_row("content hash", str(manifest.get("content_hash", ""))[:16])
+    table.add_row("built", f"{manifest.get('built', '')} in {manifest.get('build_seconds', '?')} s")
+    if corpus.folder is not None:
+        table.add_row("folder", str(corpus.folder))
+    return Panel(table, title=f"corpus [bold]{corpus.name}[/]", title_align="left")
+
+
+def skipped_panel(skipped: Sequence[dict], limit: int = 10) -> Panel | None:
+    if not skipped:
+        return None
+    lines = [Text(f"{s['path']}: {s['reason']}") for s in skipped[:limit]]
+    if len(skipped) > limit:
+        lines.append(Text(f"... and {len(skipped) - limit} more (all listed in manifest.json)", style="dim"))
+    return Panel(Group(*lines), title=f"skipped inputs ({len(skipped)})", title_align="left", border_style="yellow")
+
+
+def pitch_class_panel(histogram: np.ndarray) -> Panel:
+    total = max(int(histogram.sum()), 1)
+    peak = max(int(histogram.max()), 1)
+    lines = []
+    for name, count in zip(PITCH_CLASSES, histogram):
+        bar = "█" * int(round(_BAR_WIDTH * int(count) / peak))
+        lines.append(Text(f"{name:<3}{bar:<{_BAR_WIDTH}} {100 * int(count) / total:5.1f}%"))
+    return Panel(Group(*lines), title="pitch classes (train)", title_align="left")
+
+
+def token_line(symbols: Sequence[str]) -> str:
+    """Compact view of music tokens: '|' bar line, '-' hold, '.' rest, pitch names as written."""
+    shown = {BAR: "|", HOLD: "-", REST: ".", PAD: "", END: "<end>"}
+    return " ".join(s for s in (shown.get(t, t) for t in symbols) if s)
+
+
+def examples_panel(corpus: Corpus, count: int, split: str = "train") -> Panel:
+    windows = corpus.splits[split]
+    picks = np.linspace(0, len(windows) - 1, num=min(count, len(windows)), dtype=int) if len(windows) else []
+    lines: list[Text] = []
+    for index in picks:
+        ids = windows[index]
+        if corpus.is_music:
+            tune = int(corpus.tune_of_window[split][index]) if split in corpus.tune_of_window else None
+            info = corpus.tunes[tune] if tune is not None and corpus.tunes else {}
+            key = (info.get("key") or {}).get("name", "?")
+            lines.append(Text(f"{info.get('title') or info.get('source', '')}  [{info.get('meter', '?')}, {key}]", style="bold"))
+            lines.append(Text(token_line(corpus.symbols(ids))))
+        else:
+            lines.append(Text(str(corpus.decode(ids))))
+    return Panel(Group(*lines), title=f"examples ({split})", title_align="left")
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_describe(v)}" for k, v in value.items() if v is not None and v != {})
+    if isinstance(value, list):
+        return "/".join(_describe(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)

@@ -1,0 +1,111 @@
+"""Build a music corpus from melodies: key handling, encoding, vocabulary, split and windows."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import replace
+
+import numpy as np
+
+from seqgan_music.corpora.corpus import Corpus, Skipped, new_manifest
+from seqgan_music.corpora.encodings import MusicEncoding, token_pitch
+from seqgan_music.corpora.keys import estimate_key
+from seqgan_music.corpora.melody import Melody
+from seqgan_music.corpora.split import SPLITS, SplitPlan
+from seqgan_music.corpora.vocabulary import END, PAD, Vocabulary
+from seqgan_music.corpora.windows import cut_windows
+from seqgan_music.errors import SeqganError
+
+
+def build_music_corpus(
+    name: str,
+    tunes: Iterable[Melody | Skipped],
+    encoding: MusicEncoding,
+    plan: SplitPlan,
+    source: dict,
+) -> Corpus:
+    """Encode every usable melody, split by tune, cut windows; skipped inputs are listed."""
+    started = time.perf_counter()
+    skipped: list[Skipped] = []
+    encoded: list[tuple[Melody, list[str], list[int] | None, dict]] = []
+    totals: Counter[str] = Counter()
+    for tune in tunes:
+        if isinstance(tune, Skipped):
+            skipped.append(tune)
+            continue
+        prepared, facts = _prepare(tune, encoding)
+        result = encoding.encode(prepared)
+        if not result.symbols:
+            skipped.append(Skipped(tune.source, "no notes left after encoding"))
+            continue
+        totals.update(off_grid_notes=result.off_grid_notes, dropped_notes=result.dropped_notes,
+                      steps=len(result.symbols), **facts)
+        encoded.append((prepared, result.symbols, result.window_starts, facts))
+    if not encoded:
+        first = f" (first: {skipped[0].path}: {skipped[0].reason})" if skipped else ""
+        raise SeqganError(f"no usable tunes: {len(skipped)} input(s) skipped{first}")
+
+    vocabulary = _music_vocabulary(encoding, (symbols for _, symbols, _, _ in encoded))
+    pad_id, end_id = (vocabulary.pad, vocabulary.end) if encoding.pads_tail else (None, None)
+    windows: dict[str, list[list[int]]] = {s: [] for s in SPLITS}
+    owners: dict[str, list[int]] = {s: [] for s in SPLITS}
+    tune_records: list[dict] = []
+    tunes_per_split: Counter[str] = Counter()
+    for index, (melody, symbols, starts, facts) in enumerate(encoded):
+        split = plan.split_of(melody.source)
+        cut = cut_windows(vocabulary.ids(symbols), encoding.length, encoding.stride, starts, end_id, pad_id)
+        windows[split].extend(cut)
+        owners[split].extend([index] * len(cut))
+        tunes_per_split[split] += 1
+        tune_records.append({**melody.metadata(), "split": split, "windows": len(cut), **facts})
+
+    splits = {s: np.array(windows[s], dtype=np.int32).reshape(-1, encoding.length) for s in SPLITS}
+    if len(splits["train"]) == 0:
+        raise SeqganError("the train split holds no windows: use more tunes, a shorter --length, or other split shares")
+    pitches = [p for p in (token_pitch(t) for t in vocabulary.tokens) if p is not None]
+    counts = {
+        "tunes": len(encoded),
+        "tunes_per_split": {s: tunes_per_split[s] for s in SPLITS},
+        "windows": {s: int(len(splits[s])) for s in SPLITS},
+        "steps": totals["steps"],
+        "off_grid_notes": totals["off_grid_notes"],
+        "dropped_notes": totals["dropped_notes"],
+        "keys_estimated": totals["key_estimated"],
+        "transposed": totals["transposed"],
+        "skipped": len(skipped),
+        "vocabulary": len(vocabulary),
+        "pitch_range": [min(pitches), max(pitches)] if pitches else None,
+        "meters": dict(Counter(m.meter for m, _, _, _ in encoded).most_common()),
+    }
+    manifest = new_manifest(name, source, encoding, plan.describe(), counts, skipped,
+                            time.perf_counter() - started)
+    return Corpus(name, splits, vocabulary, encoding, manifest, tune_records,
+                  {s: np.array(owners[s], dtype=np.int32) for s in SPLITS})
+
+
+def _prepare(melody: Melody, encoding: MusicEncoding) -> tuple[Melody, dict]:
+    """Give the melody a key (stored, else estimated) and transpose it when the encoding asks."""
+    facts = {"key_estimated": 0, "transposed": 0, "transposition": 0}
+    if melody.key is None:
+        melody = replace(melody, key=estimate_key(melody.notes))
+        facts["key_estimated"] = 1
+    if encoding.transpose:
+        shift = melody.key.semitones_to_plain_signature()
+        if shift:
+            melody = melody.transposed(shift)
+            facts["transposed"] = 1
+            facts["transposition"] = shift
+    return melody, facts
+
+
+def _music_vocabulary(encoding: MusicEncoding, all_symbols: Iterable[list[str]]) -> Vocabulary:
+    """Specials, the encoding's fixed tokens, then every pitch that occurs, low to high."""
+    specials = (PAD, END) if encoding.pads_tail else ()
+    fixed = set(encoding.fixed_tokens)
+    seen: set[str] = set()
+    for symbols in all_symbols:
+        seen.update(symbols)
+    pitches = sorted((s for s in seen - fixed), key=lambda s: token_pitch(s) or -1)
+    return Vocabulary.build((), specials, (*encoding.fixed_tokens, *pitches))
