@@ -19,9 +19,12 @@ _BAR_WIDTH = 40
 
 
 def corpora_table(manifests: Sequence[dict]) -> Table:
-    table = Table(title="Corpora", title_justify="left")
-    for column in ("name", "source", "encoding", "tunes/lines", "train", "valid", "test", "vocab", "skipped", "built"):
-        table.add_column(column, justify="right" if column in ("tunes/lines", "train", "valid", "test", "vocab", "skipped") else "left")
+    table = Table(title="Corpora (windows per split)", title_justify="left")
+    table.add_column("name", no_wrap=True, style="bold")
+    table.add_column("source", no_wrap=True)
+    table.add_column("encoding", no_wrap=True)
+    for column in ("tunes", "train/valid/test", "vocab", "skipped"):
+        table.add_column(column, justify="right", no_wrap=True)
     for manifest in manifests:
         counts = manifest.get("counts", {})
         windows = counts.get("windows", {})
@@ -29,12 +32,11 @@ def corpora_table(manifests: Sequence[dict]) -> Table:
         table.add_row(
             manifest.get("name", "?"),
             manifest.get("source", {}).get("kind", "?"),
-            f"{encoding.get('name', '?')} L={encoding.get('length', '?')}",
-            str(counts.get("tunes", counts.get("lines", counts.get("sequences", "")))),
-            str(windows.get("train", "")), str(windows.get("valid", "")), str(windows.get("test", "")),
+            f"{encoding.get('name', '?')}/{encoding.get('length', '?')}",
+            str(counts.get("tunes", "-")),
+            "/".join(str(windows.get(s, 0)) for s in ("train", "valid", "test")),
             str(counts.get("vocabulary", "")),
             str(len(manifest.get("skipped", []))),
-            str(manifest.get("built", ""))[:16].replace("T", " "),
         )
     return table
 

@@ -196,6 +196,8 @@ class PaperEncoding(MusicEncoding):
                 index += 1
             sounding = notes and starts[index] <= moment < ends[index]
             symbols.append(pitch_token(_fold_to_piano(notes[index].pitch)) if sounding else REST)
+        while symbols and symbols[-1] == REST:  # a tune ends with its last note, as decoding does
+            symbols.pop()
         return EncodedTune(symbols, None)
 
     def decode(self, symbols: Sequence[str], metadata: dict | None = None) -> Melody:

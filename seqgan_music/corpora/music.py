@@ -64,7 +64,7 @@ def build_music_corpus(
     splits = {s: np.array(windows[s], dtype=np.int32).reshape(-1, encoding.length) for s in SPLITS}
     if len(splits["train"]) == 0:
         raise SeqganError("the train split holds no windows: use more tunes, a shorter --length, or other split shares")
-    pitches = [p for p in (token_pitch(t) for t in vocabulary.tokens) if p is not None]
+    pitches = [n.pitch for melody, _, _, _ in encoded for n in melody.notes]
     counts = {
         "tunes": len(encoded),
         "tunes_per_split": {s: tunes_per_split[s] for s in SPLITS},
@@ -76,7 +76,7 @@ def build_music_corpus(
         "transposed": totals["transposed"],
         "skipped": len(skipped),
         "vocabulary": len(vocabulary),
-        "pitch_range": [min(pitches), max(pitches)] if pitches else None,
+        "pitch_range": [min(pitches), max(pitches)],
         "meters": dict(Counter(m.meter for m, _, _, _ in encoded).most_common()),
     }
     manifest = new_manifest(name, source, encoding, plan.describe(), counts, skipped,

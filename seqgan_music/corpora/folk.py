@@ -1,0 +1,287 @@
+"""The embedded `folk` corpus: the folk-tune collections that music21 ships in its corpus folder.
+
+Each ABC file is split at its `X:` lines and every tune is parsed on its own, so one broken tune
+is skipped instead of taking its whole file down, and so music21 never writes its pickle cache
+of whole parsed files. Parsing is slow (about 70 ms a tune), so files are parsed in a process pool
+and the result of each file is cached as JSON: a rebuild with other encoding options then reads
+only the cache.
+
+The melody is the first part of each score. Repeats are kept as written, not expanded: the
+transcriptions mark them with repeat signs and first/second endings, and expanding them would
+double most tunes with verbatim copies that the model could learn to recite.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import re
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from seqgan_music.atomic import write_text_atomic
+from seqgan_music.corpora.corpus import Skipped
+from seqgan_music.corpora.melody import KEY_MODES, Key, Melody, Note, meter_length_in_beats, monophonic, parse_meter
+from seqgan_music.errors import SeqganError, SkippedInput
+from seqgan_music.progress import Reporter, SilentReporter
+
+if TYPE_CHECKING:
+    from music21 import key, stream
+
+FOLK_COLLECTIONS: dict[str, str] = {
+    "oneills1850": "O'Neill's Music of Ireland (1850): about 2000 Irish dance tunes and airs",
+    "ryansMammoth": "Ryan's Mammoth Collection (1883): 1059 reels, jigs and hornpipes",
+    "essenFolksong": "Essen folk song collection: about 8500 mostly German songs",
+}
+DEFAULT_COLLECTIONS: tuple[str, ...] = ("oneills1850", "ryansMammoth")
+
+# Bump when the parsed form changes, so caches written by older code are parsed again.
+CACHE_FORMAT = 1
+_TUNE_START = re.compile(r"(?m)^(?=X:)")
+# music21 reads `Q:1/4 =50` as a five-beat referent (250 bpm); without the space it reads it right.
+_TEMPO_SPACES = re.compile(r"(?m)^(Q:[^=\n]*?)\s*=\s*")
+_EPSILON = 1e-6
+
+
+def folk_files(collections: Sequence[str]) -> list[Path]:
+    """The ABC files of `collections` inside music21's corpus folder, sorted."""
+    unknown = [c for c in collections if c not in FOLK_COLLECTIONS]
+    if unknown:
+        raise SeqganError(f"unknown folk collection {unknown[0]!r}: choose from {', '.join(FOLK_COLLECTIONS)}")
+    root = _music21_corpus_folder()
+    return sorted(path for c in collections for path in (root / c).glob("*.abc"))
+
+
+def read_folk_files(
+    files: Sequence[Path],
+    reporter: Reporter = SilentReporter(),
+    cache_dir: Path | None = None,
+    workers: int | None = None,
+) -> Iterator[Melody | Skipped]:
+    """One Melody per tune (or Skipped with the reason), in file order then tune order.
+
+    Files with a valid cache entry are read from it; the rest are parsed in a pool of `workers`
+    processes (default: one per CPU, at most one per file).
+    """
+    reporter.begin("Parsing folk tunes", total=len(files))
+    version = importlib.metadata.version("music21")
+    cached = [_read_cache(cache_dir, path, version) if cache_dir else None for path in files]
+    to_parse = [path for path, entries in zip(files, cached) if entries is None]
+    pool_size = min(workers or os.cpu_count() or 1, len(to_parse))
+    pool = ProcessPoolExecutor(pool_size) if pool_size > 1 else None
+    try:
+        pending: dict[Path, Future[list[dict]]] = {}
+        if pool is not None:
+            pending = {path: pool.submit(_parse_file, str(path)) for path in to_parse}
+        for path, entries in zip(files, cached):
+            if entries is None:
+                entries = pending[path].result() if path in pending else _parse_file(str(path))
+                if cache_dir is not None:
+                    _write_cache(cache_dir, path, version, entries)
+            yield from (_tune_from_entry(entry) for entry in entries)
+            reporter.advance()
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+        reporter.end()
+
+
+def _music21_corpus_folder() -> Path:
+    """music21's corpus folder, found without importing music21 (half a second at startup)."""
+    spec = importlib.util.find_spec("music21")
+    if spec is None or spec.origin is None:
+        raise SeqganError("music21 is not installed: run `pip install music21`")
+    return Path(spec.origin).parent / "corpus"
+
+
+def _file_label(path: Path) -> str:
+    """'<collection>/<file name>': stable across machines, unlike the absolute path."""
+    return f"{path.parent.name}/{path.name}"
+
+
+# --- parsing (runs in the worker processes) ---------------------------------------------------
+
+
+def _parse_file(path: str) -> list[dict]:
+    """Every tune of one ABC file as a plain dict: {"melody": ...} or {"skipped": ...}."""
+    label = _file_label(Path(path))
+    try:
+        text = _decode(Path(path).read_bytes())
+    except OSError as error:
+        return [_skipped_entry(label, f"cannot read the file ({error.strerror or error})")]
+    header, *tunes = _TUNE_START.split(text)
+    if not tunes:
+        return [_skipped_entry(label, "no tunes (no X: field)")]
+    entries = []
+    for tune in tunes:
+        source = f"{label}#{tune.splitlines()[0][2:].strip()}"
+        try:
+            entries.append({"melody": _melody_to_dict(_parse_tune(header + tune, source))})
+        except SkippedInput as reason:
+            entries.append(_skipped_entry(source, str(reason)))
+        except Exception as error:  # music21 raises many exception types on malformed ABC
+            detail = f"{type(error).__name__}: {error}".splitlines()[0][:100]
+            entries.append(_skipped_entry(source, f"music21 cannot parse it ({detail})"))
+    return entries
+
+
+def _decode(data: bytes) -> str:
+    """ABC files are ASCII or UTF-8 by the standard; older ones are often Latin-1."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def _parse_tune(abc: str, source: str) -> Melody:
+    """One tune's ABC text -> Melody; SkippedInput when it has no usable notes or bars."""
+    from music21 import converter, key, meter, tempo
+
+    score = converter.parseData(_TEMPO_SPACES.sub(r"\1=", abc), format="abc")
+    part = score.parts[0]
+    notes = monophonic(_notes(part))
+    if not notes:
+        raise SkippedInput("no notes")
+    # The first one is the `M:` field; music21 adds odd ones (1/16) later around overfull bars.
+    signatures = list(part.recurse().getElementsByClass(meter.TimeSignature))
+    if not signatures:
+        raise SkippedInput("no time signature (free meter)")
+    meter_text = signatures[0].ratioString
+    try:
+        parse_meter(meter_text)
+    except ValueError:
+        raise SkippedInput(f"unsupported meter {meter_text}") from None
+    bars = _bars(part, meter_length_in_beats(meter_text), notes[-1].end)
+    if not bars:
+        raise SkippedInput("no measures (music21 needs two bar lines)")
+    signature = next(iter(part.recurse().getElementsByClass(key.KeySignature)), None)
+    marks = list(part.recurse().getElementsByClass(tempo.MetronomeMark))
+    return Melody(
+        notes=notes,
+        bars=bars,
+        meter=meter_text,
+        key=_key(signature) if signature is not None else None,
+        tempo=float(marks[0].getQuarterBPM() or 120.0) if marks else 120.0,
+        title=(score.metadata.title if score.metadata else None) or "",
+        source=source,
+    )
+
+
+def _notes(part: stream.Part) -> list[Note]:
+    """Sounding notes in beats: grace notes skipped, chords -> top pitch, ties of one pitch merged.
+
+    O'Neill's transcriptions write slurs between different pitches as `-`, which music21 reads
+    as a tie; merging only same-pitch ties keeps those as the separate notes they are.
+    """
+    flat = part.flatten()
+    notes: list[Note] = []
+    tie_open = False
+    for element in flat.notes:
+        length = float(element.quarterLength)
+        if length <= 0:  # grace note
+            continue
+        pitch = max(p.midi for p in element.pitches)
+        start = float(flat.elementOffset(element))
+        last = notes[-1] if notes else None
+        if tie_open and last is not None and last.pitch == pitch and abs(last.end - start) < _EPSILON:
+            notes[-1] = Note(pitch, last.start, start + length)
+        else:
+            notes.append(Note(pitch, start, start + length))
+        tie_open = element.tie is not None and element.tie.type in ("start", "continue")
+    return notes
+
+
+def _bars(part: stream.Part, bar_length: float, end: float) -> list[float]:
+    """Bar lines at the start of every measure as written, except a leading pickup measure.
+
+    Taken from the measures rather than a regular grid, so that a pickup, an incomplete last bar
+    before a repeat and the pickup to the next strain all keep their bar lines where written.
+    """
+    from music21 import stream
+
+    measures = [m for m in part.getElementsByClass(stream.Measure) if m.duration.quarterLength > 0]
+    offsets = [float(part.elementOffset(m)) for m in measures]
+    if measures and float(measures[0].duration.quarterLength) < bar_length - _EPSILON:
+        offsets = offsets[1:]
+    return sorted({offset for offset in offsets if offset < end - _EPSILON})
+
+
+def _key(signature: key.KeySignature) -> Key:
+    """The stored signature, with music21's mode when the ABC `K:` field names one we know."""
+    mode = getattr(signature, "mode", None)
+    return Key(signature.sharps, mode if mode in KEY_MODES else "major", source="stored")
+
+
+# --- the cache and the plain-dict form shared by workers and cache ----------------------------
+
+
+def _skipped_entry(source: str, reason: str) -> dict:
+    return {"skipped": {"path": source, "reason": reason}}
+
+
+def _melody_to_dict(melody: Melody) -> dict:
+    return {
+        "notes": [[n.pitch, n.start, n.end] for n in melody.notes],
+        "bars": melody.bars,
+        "meter": melody.meter,
+        "key": melody.key.to_dict() if melody.key else None,
+        "tempo": melody.tempo,
+        "title": melody.title,
+        "source": melody.source,
+    }
+
+
+def _tune_from_entry(entry: dict) -> Melody | Skipped:
+    if "skipped" in entry:
+        return Skipped(str(entry["skipped"]["path"]), str(entry["skipped"]["reason"]))
+    data = entry["melody"]
+    return Melody(
+        notes=[Note(int(p), float(s), float(e)) for p, s, e in data["notes"]],
+        bars=[float(b) for b in data["bars"]],
+        meter=str(data["meter"]),
+        key=Key.from_dict(data["key"]) if data["key"] else None,
+        tempo=float(data["tempo"]),
+        title=str(data["title"]),
+        source=str(data["source"]),
+    )
+
+
+def _cache_path(cache_dir: Path, path: Path) -> Path:
+    return cache_dir / path.parent.name / f"{path.name}.json"
+
+
+def _cache_key(path: Path, version: str) -> dict:
+    """What a cache entry must match: the file (name and content), music21 and this module."""
+    return {
+        "file": _file_label(path),
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "music21": version,
+        "format": CACHE_FORMAT,
+    }
+
+
+def _read_cache(cache_dir: Path, path: Path, version: str) -> list[dict] | None:
+    """The cached entries of `path`, or None when missing, stale or corrupt (then it is re-parsed)."""
+    try:
+        stored = json.loads(_cache_path(cache_dir, path).read_text(encoding="utf-8"))
+        if stored["key"] != _cache_key(path, version):
+            return None
+        entries = stored["entries"]
+        for entry in entries:
+            _tune_from_entry(entry)  # validates every field before anything is yielded
+        return entries
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_cache(cache_dir: Path, path: Path, version: str, entries: list[dict]) -> None:
+    try:
+        key = _cache_key(path, version)
+    except OSError:  # the file vanished or is unreadable: its skipped entry is not worth caching
+        return
+    write_text_atomic(_cache_path(cache_dir, path), json.dumps({"key": key, "entries": entries}))

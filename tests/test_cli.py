@@ -1,0 +1,125 @@
+"""The command line through Typer's CliRunner: builds, list, show, export, help and bad input."""
+
+import json
+from pathlib import Path
+
+import mido
+import pytest
+from typer.testing import CliRunner
+
+from seqgan_music.cli import app
+
+runner = CliRunner()
+
+
+def write_tune(path: Path, pitches: list[int], beats_per_note: float = 0.5) -> None:
+    midi = mido.MidiFile(type=1, ticks_per_beat=480)
+    meta = mido.MidiTrack([mido.MetaMessage("key_signature", key="G"),
+                           mido.MetaMessage("time_signature", numerator=4, denominator=4)])
+    melody = mido.MidiTrack()
+    for pitch in pitches:
+        melody.append(mido.Message("note_on", note=pitch, velocity=90, time=0))
+        melody.append(mido.Message("note_off", note=pitch, velocity=0, time=int(480 * beats_per_note)))
+    midi.tracks.extend([meta, melody])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    midi.save(path)
+
+
+@pytest.fixture
+def midi_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "tunes"
+    for index in range(12):
+        write_tune(folder / f"set{index % 2}" / f"tune{index}.mid", [67 + (index + i) % 7 for i in range(64)])
+    (folder / "broken.mid").write_bytes(b"this is not midi")
+    return folder
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_build_list_show_export_a_midi_folder(midi_folder, tmp_path):
+    home = str(tmp_path / "home")
+    result = invoke("corpus", "build", "midi", str(midi_folder), "--name", "mine", "--length", "34", "--home", home)
+    assert result.exit_code == 0, result.output
+    assert "built corpus mine (12 tunes" in result.output
+    assert "broken.mid" in result.output  # the skipped file is listed with its reason
+    manifest = json.loads((tmp_path / "home" / "corpora" / "mine" / "manifest.json").read_text())
+    assert manifest["counts"]["tunes"] == 12 and manifest["skipped"][0]["path"] == "broken.mid"
+
+    listed = invoke("corpus", "list", "--home", home)
+    assert listed.exit_code == 0 and "mine" in listed.output
+
+    shown = invoke("corpus", "show", "mine", "--home", home)
+    assert shown.exit_code == 0
+    assert "pitch classes" in shown.output and "G major" not in shown.output  # transposed to C
+    assert "C major" in shown.output
+
+    out = tmp_path / "out"
+    exported = invoke("corpus", "export", "mine", "--out", str(out), "--n", "3", "--home", home)
+    assert exported.exit_code == 0, exported.output
+    files = sorted(out.glob("*.mid"))
+    assert len(files) == 3 and all(mido.MidiFile(f).length > 0 for f in files)
+
+
+def test_home_comes_from_the_environment(midi_folder, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEQGAN_MUSIC_HOME", str(tmp_path / "envhome"))
+    assert invoke("corpus", "build", "midi", str(midi_folder), "--name", "env").exit_code == 0
+    assert (tmp_path / "envhome" / "corpora" / "env" / "tokens.npz").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["corpus", "build", "midi", "/no/such/folder", "--name", "x"], "does not exist"),
+        (["corpus", "build", "midi", "{empty}", "--name", "x"], "no .mid or .midi files"),
+        (["corpus", "build", "midi", "{tunes}", "--name", "x", "--encoding", "piano"], "unknown encoding"),
+        (["corpus", "build", "midi", "{tunes}", "--name", "../x"], "invalid corpus name"),
+        (["corpus", "build", "midi", "{tunes}", "--name", "x", "--split", "50/50"], "invalid split"),
+        (["corpus", "build", "folk", "--collections", "bach"], "unknown folk collection"),
+        (["corpus", "build", "text", "{empty_text}", "--name", "x"], "empty"),
+        (["corpus", "build", "oracle", "--name", "x", "--params", "{bad_npz}"], "malformed oracle file"),
+        (["corpus", "build", "grammar", "--name", "x", "--length", "7"], "3 or 15"),
+        (["corpus", "show", "missing"], "no corpus named 'missing'"),
+    ],
+)
+def test_bad_input_gives_one_line_and_nonzero_exit(args, message, midi_folder, tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty.txt").write_text("\n\n")
+    (tmp_path / "bad.npz").write_bytes(b"not an npz")
+    places = {"{empty}": tmp_path / "empty", "{tunes}": midi_folder, "{empty_text}": tmp_path / "empty.txt",
+              "{bad_npz}": tmp_path / "bad.npz"}
+    args = [str(places.get(a, a)) for a in args] + ["--home", str(tmp_path / "home")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    assert message in result.output
+    assert not (tmp_path / "home" / "corpora" / "x").exists()
+
+
+def test_a_failed_build_keeps_the_existing_corpus(midi_folder, tmp_path):
+    home = str(tmp_path / "home")
+    assert invoke("corpus", "build", "midi", str(midi_folder), "--name", "keep", "--home", home).exit_code == 0
+    tokens = (tmp_path / "home" / "corpora" / "keep" / "tokens.npz").read_bytes()
+    only_bad = tmp_path / "bad"
+    only_bad.mkdir()
+    (only_bad / "x.mid").write_bytes(b"MThd\x00\x00")
+    result = runner.invoke(app, ["corpus", "build", "midi", str(only_bad), "--name", "keep", "--home", home])
+    assert result.exit_code == 1 and "no usable tunes" in result.output
+    assert (tmp_path / "home" / "corpora" / "keep" / "tokens.npz").read_bytes() == tokens
+
+
+def test_every_command_has_help_with_an_example():
+    commands = [[], ["corpus"], ["corpus", "build"], ["corpus", "build", "midi"], ["corpus", "build", "folk"],
+                ["corpus", "build", "text"], ["corpus", "build", "oracle"], ["corpus", "build", "grammar"],
+                ["corpus", "list"], ["corpus", "show"], ["corpus", "export"]]
+    for command in commands:
+        result = invoke(*command, "--help")
+        assert result.exit_code == 0
+        if len(command) >= 2 and command[-1] not in ("build",):
+            assert "Example:" in result.output, command
+
+
+def test_version():
+    assert invoke("--version").output.startswith("seqgan-music ")

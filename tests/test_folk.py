@@ -1,0 +1,196 @@
+"""The folk reader on a few real files of music21's corpus and on tiny ABC files written here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from seqgan_music.corpora import folk
+from seqgan_music.corpora.corpus import Skipped
+from seqgan_music.corpora.encodings import Grid16
+from seqgan_music.corpora.folk import DEFAULT_COLLECTIONS, FOLK_COLLECTIONS, folk_files, read_folk_files
+from seqgan_music.corpora.melody import Key, Melody, Note
+from seqgan_music.errors import SeqganError
+
+# Small single-tune files: a reel with a pickup, a dorian jig without one, a jig with a `Q:` field.
+RYANS = ("PaddyMilesFricasseeReel.abc", "RockyRoadToDublinJig.abc", "WinnicksFavoriteJig.abc")
+ONEILLS = "0001-0050.abc"  # 50 tunes
+
+
+def _collection_file(collection: str, name: str) -> Path:
+    return next(path for path in folk_files([collection]) if path.name == name)
+
+
+@pytest.fixture(scope="module")
+def ryans_files() -> list[Path]:
+    return [_collection_file("ryansMammoth", name) for name in RYANS]
+
+
+@pytest.fixture(scope="module")
+def ryans(ryans_files: list[Path]) -> list[Melody | Skipped]:
+    return list(read_folk_files(ryans_files, workers=1))
+
+
+@pytest.fixture(scope="module")
+def oneills() -> dict[str, Melody]:
+    tunes = list(read_folk_files([_collection_file("oneills1850", ONEILLS)]))
+    assert all(isinstance(t, Melody) for t in tunes)
+    return {t.source: t for t in tunes}  # type: ignore[union-attr]
+
+
+def _write(folder: Path, name: str, text: str) -> Path:
+    path = folder / "mine" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_collections_are_found_sorted_and_unknown_names_are_refused() -> None:
+    assert set(DEFAULT_COLLECTIONS) <= set(FOLK_COLLECTIONS)
+    oneills = folk_files(["oneills1850"])
+    assert len(oneills) == 39 and oneills == sorted(oneills)
+    assert all(p.suffix == ".abc" and p.parent.name == "oneills1850" for p in oneills)
+    assert len(folk_files(DEFAULT_COLLECTIONS)) == 39 + 1059
+    with pytest.raises(SeqganError, match="oneills1850, ryansMammoth, essenFolksong"):
+        folk_files(["oneills1850", "nottingham"])
+
+
+def test_sources_and_titles_name_each_tune(ryans: list[Melody | Skipped], oneills: dict[str, Melody]) -> None:
+    assert [(t.source, t.title) for t in ryans] == [  # type: ignore[union-attr]
+        ("ryansMammoth/PaddyMilesFricasseeReel.abc#7", "PADDY MILES' FRICASSEE -- REEL."),
+        ("ryansMammoth/RockyRoadToDublinJig.abc#28", "ROCKY ROAD TO DUBLIN -- JIG."),
+        ("ryansMammoth/WinnicksFavoriteJig.abc#1", "WINNICK'S FAVORITE -- JIG."),
+    ]
+    assert list(oneills)[:2] == ["oneills1850/0001-0050.abc#1", "oneills1850/0001-0050.abc#2"]
+    assert len(oneills) == 50
+    assert oneills["oneills1850/0001-0050.abc#2"].title == "Fare You Well"
+
+
+def test_meter_key_and_tempo_come_from_the_stored_fields(ryans: list[Melody], oneills: dict[str, Melody]) -> None:
+    first = oneills["oneills1850/0001-0050.abc#1"]
+    assert (first.meter, first.key, first.tempo) == ("2/4", Key(-2, "minor", "stored"), 120.0)
+    assert first.key.name == "G minor"
+    assert oneills["oneills1850/0001-0050.abc#3"].meter == "4/4"  # written M:C
+    assert ryans[0].meter == "2/2"  # written M:C|
+    assert (ryans[1].meter, ryans[1].key) == ("9/8", Key(2, "dorian", "stored"))  # K:EDor
+    assert ryans[2].tempo == 50.0  # Q:1/4 =50
+
+
+def test_bar_lines_follow_the_measures_and_a_pickup_comes_before_the_first(
+        ryans: list[Melody], oneills: dict[str, Melody]) -> None:
+    assert oneills["oneills1850/0001-0050.abc#1"].bars[:3] == [0.0, 2.0, 4.0]  # no pickup
+    pickup = oneills["oneills1850/0001-0050.abc#2"]  # starts `f-g |`: two sixteenths
+    assert pickup.notes[0].start == 0.0 and pickup.bars[:3] == [0.5, 2.5, 4.5]
+    assert ryans[0].bars[:2] == [1.0, 5.0]  # a reel in 2/2 with a quarter-note pickup
+    for tune in [*ryans, *oneills.values()]:
+        assert tune.bars == sorted(set(tune.bars)) and tune.bars[-1] < tune.end
+
+
+def test_slurs_between_pitches_stay_separate_and_ties_of_one_pitch_merge(oneills: dict[str, Melody]) -> None:
+    # #1 opens `G3-A`: O'Neill's slur, which music21 marks as a tie; G and A stay two notes.
+    assert oneills["oneills1850/0001-0050.abc#1"].notes[:2] == [Note(67, 0.0, 0.75), Note(69, 0.75, 1.0)]
+    # #2 has the bar `g4 g3-g`: the tied g3-g is one quarter note.
+    bar = [n for n in oneills["oneills1850/0001-0050.abc#2"].notes if 22.5 <= n.start < 24.5]
+    assert bar == [Note(79, 22.5, 23.5), Note(79, 23.5, 24.5)]
+
+
+def test_chords_grace_notes_ties_and_rests_on_a_tiny_file(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+    path = _write(tmp_path, "tiny.abc", "X:7\nT:Tiny\nM:2/4\nL:1/8\nK:C\nC2-D2 | E2-E2 | {g}[CEG]2 z2 | c4 |]\n")
+    [tune] = read_folk_files([path])
+    assert isinstance(tune, Melody)
+    assert (tune.source, tune.title, tune.bars) == ("mine/tiny.abc#7", "Tiny", [0.0, 2.0, 4.0, 6.0])
+    assert tune.notes == [Note(60, 0, 1), Note(62, 1, 2), Note(64, 2, 4), Note(67, 4, 5), Note(72, 6, 8)]
+    assert capfd.readouterr() == ("", "")
+
+
+def test_broken_files_and_tunes_are_skipped_with_a_reason(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+    no_tunes = _write(tmp_path, "prose.abc", "This is not ABC at all.\n")
+    mixed = _write(tmp_path, "mixed.abc", "X:1\nT:Good\nM:4/4\nL:1/8\nK:G\nGABc d4|GABc d4|g8|]\n\n"
+                   "X:2\nT:Zero length\nM:4/4\nL:1/0\nK:G\nGABc|GABc|]\n\n"
+                   "X:3\nT:Empty\nM:4/4\nK:G\n\n"
+                   "X:4\nT:One bar\nM:4/4\nL:1/8\nK:G\nGABc d4|]\n")
+    tunes = list(read_folk_files([no_tunes, tmp_path / "mine" / "gone.abc", mixed]))
+    assert [t.path if isinstance(t, Skipped) else t.source for t in tunes] == [
+        "mine/prose.abc", "mine/gone.abc", "mine/mixed.abc#1", "mine/mixed.abc#2", "mine/mixed.abc#3",
+        "mine/mixed.abc#4"]
+    assert tunes[0].reason == "no tunes (no X: field)"
+    assert tunes[1].reason.startswith("cannot read the file")
+    assert isinstance(tunes[2], Melody)
+    assert tunes[3].reason.startswith("music21 cannot parse it")
+    assert tunes[4].reason == "no notes"
+    assert tunes[5].reason.startswith("no measures")
+    assert capfd.readouterr() == ("", "")  # music21 prints nothing, even on broken tunes
+
+
+def test_parallel_parsing_keeps_file_order_and_reports_progress(
+        ryans_files: list[Path], ryans: list[Melody]) -> None:
+    class Recorder:
+        def __init__(self) -> None:
+            self.calls: list[tuple] = []
+
+        def begin(self, task: str, total: int | None = None) -> None:
+            self.calls.append(("begin", task, total))
+
+        def advance(self, steps: int = 1) -> None:
+            self.calls.append(("advance", steps))
+
+        def end(self) -> None:
+            self.calls.append(("end",))
+
+        def note(self, message: str) -> None:
+            self.calls.append(("note", message))
+
+    recorder = Recorder()
+    assert list(read_folk_files(ryans_files, recorder, workers=2)) == ryans
+    assert recorder.calls == [("begin", "Parsing folk tunes", 3), *[("advance", 1)] * 3, ("end",)]
+
+
+def test_a_cache_hit_does_not_parse_again(
+        tmp_path: Path, ryans_files: list[Path], ryans: list[Melody], monkeypatch: pytest.MonkeyPatch) -> None:
+    assert list(read_folk_files(ryans_files, cache_dir=tmp_path, workers=1)) == ryans
+    cached = sorted(tmp_path.rglob("*.json"))
+    assert [p.relative_to(tmp_path).as_posix() for p in cached] == sorted(f"ryansMammoth/{n}.json" for n in RYANS)
+    assert json.loads(cached[0].read_text())["key"]["format"] == folk.CACHE_FORMAT
+
+    def refuse(path: str) -> list[dict]:
+        raise AssertionError(f"parsed {path} again")
+
+    monkeypatch.setattr(folk, "_parse_file", refuse)
+    assert list(read_folk_files(ryans_files, cache_dir=tmp_path, workers=2)) == ryans
+
+
+@pytest.mark.parametrize("damage", ["{not json", '{"key": 1}', "[]"])
+def test_a_corrupt_cache_entry_is_parsed_again(
+        tmp_path: Path, ryans_files: list[Path], ryans: list[Melody], monkeypatch: pytest.MonkeyPatch,
+        damage: str) -> None:
+    list(read_folk_files(ryans_files, cache_dir=tmp_path, workers=1))
+    (tmp_path / "ryansMammoth" / f"{RYANS[1]}.json").write_text(damage)
+    parsed: list[str] = []
+    parse = folk._parse_file
+
+    def counting(path: str) -> list[dict]:
+        parsed.append(Path(path).name)
+        return parse(path)
+
+    monkeypatch.setattr(folk, "_parse_file", counting)
+    assert list(read_folk_files(ryans_files, cache_dir=tmp_path, workers=1)) == ryans
+    assert parsed == [RYANS[1]]
+    assert list(read_folk_files(ryans_files, cache_dir=tmp_path, workers=1)) == ryans
+    assert parsed == [RYANS[1]]  # the re-parsed entry was written back
+
+
+def test_a_changed_file_is_parsed_again(tmp_path: Path) -> None:
+    path = _write(tmp_path, "tune.abc", "X:1\nT:Before\nM:2/4\nL:1/8\nK:D\nDEFG|FEDE|D4|]\n")
+    cache = tmp_path / "cache"
+    assert [t.title for t in read_folk_files([path], cache_dir=cache)] == ["Before"]
+    path.write_text("X:1\nT:After\nM:2/4\nL:1/8\nK:D\nDEFG|FEDE|D4|]\n")
+    assert [t.title for t in read_folk_files([path], cache_dir=cache)] == ["After"]
+
+
+def test_grid16_round_trips_the_parsed_tunes(ryans: list[Melody], oneills: dict[str, Melody]) -> None:
+    grid = Grid16()
+    for tune in [*ryans, *oneills.values()]:
+        symbols = grid.encode(tune).symbols
+        assert grid.encode(grid.decode(symbols, tune.metadata())).symbols == symbols, tune.source
