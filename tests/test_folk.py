@@ -125,24 +125,7 @@ def test_broken_files_and_tunes_are_skipped_with_a_reason(tmp_path: Path, capfd:
 
 
 def test_parallel_parsing_keeps_file_order_and_reports_progress(
-        ryans_files: list[Path], ryans: list[Melody]) -> None:
-    class Recorder:
-        def __init__(self) -> None:
-            self.calls: list[tuple] = []
-
-        def begin(self, task: str, total: int | None = None) -> None:
-            self.calls.append(("begin", task, total))
-
-        def advance(self, steps: int = 1) -> None:
-            self.calls.append(("advance", steps))
-
-        def end(self) -> None:
-            self.calls.append(("end",))
-
-        def note(self, message: str) -> None:
-            self.calls.append(("note", message))
-
-    recorder = Recorder()
+        ryans_files: list[Path], ryans: list[Melody], recorder) -> None:
     assert list(read_folk_files(ryans_files, recorder, workers=2)) == ryans
     assert recorder.calls == [("begin", "Parsing folk tunes", 3), *[("advance", 1)] * 3, ("end",)]
 

@@ -273,34 +273,16 @@ def test_find_midi_files_is_recursive_case_insensitive_and_sorted(tmp_path: Path
     assert found == ["a/b/c.Mid", "a/z.midi", "b.MID", "c.mid"]
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.calls: list[tuple] = []
-
-    def begin(self, task: str, total: int | None = None) -> None:
-        self.calls.append(("begin", task, total))
-
-    def advance(self, steps: int = 1) -> None:
-        self.calls.append(("advance", steps))
-
-    def end(self) -> None:
-        self.calls.append(("end",))
-
-    def note(self, message: str) -> None:
-        self.calls.append(("note", message))
-
-
-def test_read_midi_folder_yields_melodies_and_skips_with_relative_paths(tmp_path: Path) -> None:
+def test_read_midi_folder_yields_melodies_and_skips_with_relative_paths(tmp_path: Path, recorder) -> None:
     (tmp_path / "sub").mkdir()
     write(tmp_path / "sub" / "good.mid", [notes(0, MELODY)])
     (tmp_path / "sub" / "bad.mid").write_text("not music")
     write(tmp_path / "drums.midi", [notes(9, [(36, 0, 1)])])
-    reporter = Recorder()
-    results = list(read_midi_folder(tmp_path, reporter=reporter))
+    results = list(read_midi_folder(tmp_path, reporter=recorder))
     assert results[0] == Skipped("drums.midi", "only drum notes (channel 10)")
     assert results[1] == Skipped("sub/bad.mid", "not a MIDI file")
     assert isinstance(results[2], Melody) and results[2].source == "sub/good.mid"
-    assert reporter.calls == [("begin", "Reading MIDI files", 3), *[("advance", 1)] * 3, ("end",)]
+    assert recorder.calls == [("begin", "Reading MIDI files", 3), *[("advance", 1)] * 3, ("end",)]
     assert [r.reason for r in read_midi_folder(tmp_path, track=3) if isinstance(r, Skipped)] == [
         "only drum notes (channel 10)", "not a MIDI file", "no track 3 (the file has 1, numbered from 0)"]
 

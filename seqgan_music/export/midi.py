@@ -22,17 +22,47 @@ def melody_to_pretty_midi(melody: Melody, program: int = 0) -> pretty_midi.Prett
         if end > start and 0 <= note.pitch <= 127:
             instrument.notes.append(pretty_midi.Note(_VELOCITY, int(note.pitch), start, end))
     midi.instruments.append(instrument)
-    try:
-        numerator, denominator = parse_meter(melody.meter)
-    except ValueError:
-        numerator, denominator = 4, 4
-    midi.time_signature_changes.append(pretty_midi.TimeSignature(numerator, denominator, 0.0))
+    for beat, numerator, denominator in meter_changes(melody):
+        midi.time_signature_changes.append(
+            pretty_midi.TimeSignature(numerator, denominator, melody.seconds_at(beat))
+        )
     if melody.key is not None:
         minor = 12 if melody.key.mode == "minor" else 0
         midi.key_signature_changes.append(
             pretty_midi.KeySignature(melody.key.tonic_pitch_class + minor, 0.0)
         )
     return midi
+
+
+def meter_changes(melody: Melody) -> list[tuple[float, int, int]]:
+    """(beat, numerator, denominator) wherever the bar lines imply a change of meter.
+
+    A bar of the tune's meter keeps it; a shorter or longer bar (a pickup, a half bar at the end
+    of a strain) gets its own time signature in the tune's denominator, so the written file has
+    its bar lines where the melody has them.
+    """
+    try:
+        numerator, denominator = parse_meter(melody.meter)
+    except ValueError:
+        numerator, denominator = 4, 4
+    regular = (numerator, denominator)
+    starts = ([0.0] if not melody.bars or melody.bars[0] > 1e-9 else []) + list(melody.bars)
+    changes: list[tuple[float, int, int]] = []
+    for start, stop in zip(starts, starts[1:] + [None]):
+        meter = regular if stop is None else _meter_of_bar(stop - start, regular)
+        if not changes or changes[-1][1:] != meter:
+            changes.append((start, *meter))
+    return changes
+
+
+def _meter_of_bar(beats: float, regular: tuple[int, int]) -> tuple[int, int]:
+    if abs(beats - regular[0] * 4 / regular[1]) < 1e-6:
+        return regular
+    for denominator in (regular[1], 8, 16, 32):
+        numerator = beats * denominator / 4
+        if abs(numerator - round(numerator)) < 1e-6 and 1 <= round(numerator) <= 64:
+            return int(round(numerator)), denominator
+    return regular
 
 
 def melody_to_midi_bytes(melody: Melody, program: int = 0) -> bytes:
