@@ -28,8 +28,7 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 run: install
-	$(BIN)/seqgan-music corpus build folk
-	$(BIN)/seqgan-music corpus show folk
+	$(BIN)/seqgan-music demo --out tunes --n 8
 
 test: install-dev
 	$(BIN)/python -m pytest -q

@@ -6,6 +6,8 @@ import typer
 
 from seqgan_music import __version__
 from seqgan_music.cli.corpus import corpus_app
+from seqgan_music.cli.demo import demo
+from seqgan_music.cli.train import generate, runs, train
 
 app = typer.Typer(
     name="seqgan-music",
@@ -19,6 +21,10 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 app.add_typer(corpus_app, name="corpus")
+app.command("train")(train)
+app.command("generate")(generate)
+app.command("runs")(runs)
+app.command("demo")(demo)
 
 
 def _print_version(value: bool) -> None:

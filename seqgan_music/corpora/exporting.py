@@ -22,7 +22,7 @@ def export_windows(corpus: Corpus, out: Path, count: int, split: str = "train") 
     windows = corpus.splits[split][:count]
     if len(windows) == 0:
         raise SeqganError(f"the {split} split of corpus {corpus.name!r} is empty: export another split")
-    _prepare_folder(out)
+    prepare_output_folder(out)
     if not corpus.is_music:
         path = out / f"{corpus.name}-{split}.txt"
         write_text_atomic(path, "".join(f"{corpus.decode(ids)}\n" for ids in windows))
@@ -37,7 +37,8 @@ def export_windows(corpus: Corpus, out: Path, count: int, split: str = "train") 
     return written
 
 
-def _prepare_folder(out: Path) -> None:
+def prepare_output_folder(out: Path) -> None:
+    """Create `out` if needed; a one-line error when it cannot be made or written."""
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -1,0 +1,146 @@
+"""`seqgan-music train`, `generate` and `runs`: train on a corpus, sample from a run, list runs."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from seqgan_music.cli.common import HomeOption, console, home_path, user_errors
+from seqgan_music.config import METHODS, PRESETS, apply_overrides, load_config_file, preset
+from seqgan_music.errors import SeqganError
+
+SetOption = Annotated[list[str] | None, typer.Option("--set", help="Override one setting, e.g. --set adversarial.rounds=50 (repeatable).")]
+
+
+def _requested_config(preset_name: str | None, config_file: Path | None, assignments: list[str] | None,
+                      method: str | None, device: str | None, seed: int | None, default_preset: str):
+    """The preset, overlaid by the config file, then --set, then the dedicated options."""
+    config = preset(preset_name or default_preset)
+    if config_file is not None:
+        config = load_config_file(config_file, config)
+    extra = list(assignments or [])
+    extra += [f"run.method={method}"] if method else []
+    extra += [f"run.device={device}"] if device else []
+    extra += [f"run.seed={seed}"] if seed is not None else []
+    return apply_overrides(config, extra)
+
+
+@user_errors
+def train(
+    corpus: Annotated[str | None, typer.Argument(help="Corpus name (see `seqgan-music corpus list`); not needed with --resume.")] = None,
+    preset_name: Annotated[str | None, typer.Option("--preset", help=f"Settings preset: {', '.join(PRESETS)} (default: folk for music, cpu-oracle for the oracle, quick otherwise).")] = None,
+    method: Annotated[str | None, typer.Option("--method", help=f"Training method: {', '.join(METHODS)}.")] = None,
+    config_file: Annotated[Path | None, typer.Option("--config", help="TOML file of settings laid over the preset.")] = None,
+    assignments: SetOption = None,
+    device: Annotated[str | None, typer.Option("--device", help="auto (CUDA when available), cpu, cuda or mps.")] = None,
+    run: Annotated[str | None, typer.Option("--run", help="Run name (default: <corpus>-<method>-<time>).")] = None,
+    resume: Annotated[str | None, typer.Option("--resume", help="Continue this run from its last checkpoint.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed for weights, sampling and shuffling.")] = None,
+    home: HomeOption = None,
+) -> None:
+    """Train a generator on a corpus: MLE pre-training, then SeqGAN's adversarial training.
+
+    Ctrl-C stops after the current epoch or round and saves a checkpoint; `--resume RUN` goes on.
+
+    Example: seqgan-music train folk --preset quick --run demo
+    """
+    from seqgan_music.cli.live import LiveTrainingView
+    from seqgan_music.corpora.corpus import load_corpus
+    from seqgan_music.training.launch import resume_run, start_run
+
+    root = home_path(home)
+    changed = any(v is not None for v in (preset_name, method, config_file, device, seed)) or bool(assignments)
+    if resume is not None:
+        if corpus is not None:
+            raise SeqganError("give either a corpus (new run) or --resume RUN, not both")
+        requested = None
+        if changed:
+            from seqgan_music.config import config_from_toml
+            from seqgan_music.training.runs import CONFIG_FILE, run_dir
+
+            saved = config_from_toml((run_dir(root, resume) / CONFIG_FILE).read_text(encoding="utf-8"))
+            requested = _requested_config(preset_name or saved.preset, config_file, assignments, method, device, seed, saved.preset)
+        view = LiveTrainingView()
+        trainer = resume_run(root, resume, requested, view)
+    else:
+        if corpus is None:
+            raise SeqganError("name a corpus to train on (see `seqgan-music corpus list`), or --resume RUN")
+        kind = load_corpus(root, corpus).manifest.get("source", {}).get("kind")
+        default = {"midi": "folk", "folk": "folk", "oracle": "cpu-oracle"}.get(kind, "quick")
+        config = _requested_config(preset_name, config_file, assignments, method, device, seed, default)
+        view = LiveTrainingView()
+        trainer = start_run(root, corpus, config, run, view)
+    console.print(f"run [bold]{trainer.folder.name}[/] on {trainer.device} ({trainer.config.preset} preset, "
+                  f"method {trainer.config.run.method}); Ctrl-C saves and stops", highlight=False)
+    started = time.perf_counter()
+    previous = signal.getsignal(signal.SIGINT)
+
+    def stop(signum: int, frame: object) -> None:
+        trainer.request_stop()
+        signal.signal(signal.SIGINT, previous)  # a second Ctrl-C aborts at once; the last checkpoint stays
+        console.print("[yellow]stopping after the current epoch or round, then saving...[/]")
+
+    signal.signal(signal.SIGINT, stop)
+    try:
+        with view:
+            status = trainer.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    took = time.perf_counter() - started
+    if status == "interrupted":
+        console.print(f"saved; continue with: seqgan-music train --resume {trainer.folder.name}")
+        raise typer.Exit(130)
+    console.print(f"[green]finished[/] run [bold]{trainer.folder.name}[/] in {took:.0f} s: {trainer.folder}", highlight=False)
+
+
+@user_errors
+def generate(
+    run: Annotated[str, typer.Argument(help="Run name (see `seqgan-music runs`).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the outputs (created if missing).")],
+    n: Annotated[int, typer.Option("--n", min=1, help="Number of sequences.")] = 8,
+    temperature: Annotated[float, typer.Option("--temperature", min=0.01, help="Sampling temperature (lower: safer, less varied).")] = 1.0,
+    top_k: Annotated[int, typer.Option("--top-k", min=0, help="Sample among the K most likely tokens only (0: all).")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Sampling seed: the same seed gives the same output.")] = 0,
+    home: HomeOption = None,
+) -> None:
+    """Sample from a trained run: MIDI files for music corpora, a text file for the others.
+
+    Example: seqgan-music generate demo --n 8 --temperature 0.9 --out tunes
+    """
+    from seqgan_music.training.generation import generate_from_run
+
+    written = generate_from_run(home_path(home), run, out, n, temperature, top_k or None, seed)
+    console.print(f"[green]wrote[/] {len(written)} file(s) to {out}", highlight=False)
+
+
+@user_errors
+def runs(home: HomeOption = None) -> None:
+    """List training runs with their corpus, method, progress and last metrics.
+
+    Example: seqgan-music runs
+    """
+    from seqgan_music.training.runs import list_runs
+
+    found = list_runs(home_path(home))
+    if not found:
+        console.print("no runs yet: start one with `seqgan-music train folk --preset quick`")
+        return
+    table = Table(title="Runs", title_justify="left")
+    for column in ("run", "corpus", "method", "status", "progress", "nll_test", "nll_oracle"):
+        table.add_column(column, no_wrap=column in ("run", "corpus"))
+    for info, last in found:
+        progress = info.get("progress", {})
+        where = f"{progress.get('phase', '-')} {progress.get('unit', 0)}/{progress.get('units', 0)}" if progress else "-"
+        values = last or {}
+        table.add_row(info.get("name", "?"), info.get("corpus", "?"), info.get("method", "?"), info.get("status", "?"),
+                      where, _number(values.get("nll_test")), _number(values.get("nll_oracle")))
+    console.print(table)
+
+
+def _number(value: object) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else "-"

@@ -1,0 +1,541 @@
+"""Every training setting as a typed dataclass; the presets; TOML in and out; validation.
+
+A `Config` has one section per concern (generator, discriminator, mle, pretrain_d, adversarial,
+rollout, sampling, run) and records the preset it started from. The defaults are the SeqGAN
+paper's synthetic-data settings, exactly as the reference implementation runs them.
+
+Where settings come from, in order: a preset (`preset(name)`), then a user's partial TOML file
+(`load_config_file`), then `section.field=value` assignments (`apply_overrides`). A run saves its
+complete config (`config_to_toml` / `save_config`) and resumes from it (`config_from_toml`, which
+insists on every field so a resumed run is exactly the run that was started).
+
+Every way in checks types strictly (an int field takes no 1.5, a bool field no 1) and then calls
+`validate`, which names the first bad field in one line.
+
+Imports only the standard library and seqgan_music.{errors, atomic}.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import re
+import tomllib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from seqgan_music.atomic import write_text_atomic
+from seqgan_music.errors import SeqganError
+
+# Training methods `run.method` may name; add a method here and give it phases in training/.
+METHODS: tuple[str, ...] = ("mle", "seqgan")
+PRECISIONS: tuple[str, ...] = ("float32", "bfloat16")
+_DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")  # run.device: auto, cpu, mps, cuda, cuda:N
+_SEED_LIMIT = 2**32  # numpy's legacy seeding takes seeds below 2**32
+
+
+# ---------------------------------------------------------------------------------------- sections
+@dataclass
+class GeneratorConfig:
+    """The LSTM generator G_theta."""
+
+    embedding: int = 32
+    hidden: int = 32
+    layers: int = 1
+
+
+@dataclass
+class DiscriminatorConfig:
+    """The CNN discriminator D_phi: one filter bank per width, highway layer, dropout, L2."""
+
+    embedding: int = 64
+    filter_widths: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20])
+    filter_counts: list[int] = field(
+        default_factory=lambda: [100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160])
+    filter_scale: float = 1.0  # every filter count is multiplied by this (at least 1 filter per width)
+    dropout_keep: float = 0.75  # probability of KEEPING a unit (drops 25%)
+    l2: float = 0.2
+
+
+@dataclass
+class MLEConfig:
+    """Maximum-likelihood pre-training of the generator."""
+
+    epochs: int = 120  # 0 skips the phase
+    batch_size: int = 64
+    learning_rate: float = 0.01
+    grad_clip: float = 5.0
+    eval_every: int = 5  # epochs between NLL evaluations
+
+
+@dataclass
+class PretrainDConfig:
+    """Discriminator pre-training: `rounds` times fresh negatives, `epochs` epochs each."""
+
+    rounds: int = 50  # 0 skips the phase
+    epochs: int = 3
+    negatives: int = 10_000
+    batch_size: int = 64
+    learning_rate: float = 1e-4
+
+
+@dataclass
+class AdversarialConfig:
+    """Algorithm 1: per round, `g_steps` policy-gradient steps then `d_steps` discriminator refreshes."""
+
+    rounds: int = 200  # 0 skips the phase
+    g_steps: int = 1
+    d_steps: int = 5  # 0 keeps the discriminator fixed
+    d_epochs: int = 3
+    negatives: int = 10_000
+    batch_size: int = 64
+    learning_rate: float = 0.01
+    grad_clip: float = 5.0
+    rollouts: int = 16  # Monte Carlo rollouts per token
+    beta: float = 0.8  # rollout network <- beta * rollout + (1 - beta) * generator; 0 = the generator itself
+    baseline: bool = False  # subtract the batch mean reward per position (the paper uses none)
+    eval_every: int = 5  # rounds between NLL evaluations
+
+
+@dataclass
+class RolloutConfig:
+    """How the Monte Carlo search is computed (not what it computes)."""
+
+    chunk_size: int = 1024  # rows per rollout / discriminator call
+    precision: str = "float32"  # "float32" | "bfloat16" (discriminator scoring under autocast)
+
+
+@dataclass
+class SamplingConfig:
+    """How the final samples of a run are drawn."""
+
+    temperature: float = 1.0
+    top_k: int = 0  # 0 = no top-k
+
+
+@dataclass
+class RunConfig:
+    """Everything about a run that is not the model or the schedule."""
+
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    threads: int = 0  # 0 = torch's default
+    checkpoint_every: int = 10  # adversarial rounds (epochs in MLE, rounds in D pre-training)
+    eval_samples: int = 10_000  # generator samples per evaluation
+    samples: int = 8  # samples written at the end of a run
+    method: str = "seqgan"  # one of METHODS
+
+
+@dataclass
+class Config:
+    """All settings of a run; `preset` names the preset it started from ("custom": the defaults)."""
+
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    mle: MLEConfig = field(default_factory=MLEConfig)
+    pretrain_d: PretrainDConfig = field(default_factory=PretrainDConfig)
+    adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    preset: str = "custom"
+
+
+SECTIONS: dict[str, type] = {f.name: f.default_factory for f in dataclasses.fields(Config)  # type: ignore[misc]
+                             if f.name != "preset"}
+# The type of every field, by section: int, float, bool, str or list[int].
+_FIELD_TYPES: dict[str, dict[str, Any]] = {name: get_type_hints(cls) for name, cls in SECTIONS.items()}
+
+
+# ----------------------------------------------------------------------------------------- presets
+# Every preset's numbers live here, in one place per preset.
+
+def _paper_oracle() -> Config:
+    """The reference implementation's schedule (the dataclass defaults)."""
+    return Config(preset="paper-oracle")
+
+
+def _cpu_oracle() -> Config:
+    return Config(
+        mle=MLEConfig(epochs=80, eval_every=5),
+        pretrain_d=PretrainDConfig(rounds=10, epochs=2, negatives=5_000),
+        adversarial=AdversarialConfig(rounds=60, g_steps=1, d_steps=2, d_epochs=1, negatives=5_000,
+                                      rollouts=16, beta=0.8, eval_every=5),
+        preset="cpu-oracle",
+    )
+
+
+def _folk() -> Config:
+    return Config(
+        generator=GeneratorConfig(embedding=64, hidden=128, layers=1),
+        discriminator=DiscriminatorConfig(embedding=64, filter_scale=0.5),
+        mle=MLEConfig(epochs=40, batch_size=64, learning_rate=0.005),
+        pretrain_d=PretrainDConfig(rounds=5, epochs=2, negatives=5_000),
+        adversarial=AdversarialConfig(rounds=30, d_steps=2, d_epochs=1, negatives=5_000, rollouts=8, eval_every=5),
+        run=RunConfig(eval_samples=2_000),
+        preset="folk",
+    )
+
+
+def _quick() -> Config:
+    return Config(
+        generator=GeneratorConfig(embedding=32, hidden=64),
+        discriminator=DiscriminatorConfig(filter_scale=0.25),
+        mle=MLEConfig(epochs=8),
+        pretrain_d=PretrainDConfig(rounds=2, epochs=1, negatives=1_000),
+        adversarial=AdversarialConfig(rounds=5, d_steps=1, d_epochs=1, negatives=1_000, rollouts=4, eval_every=1),
+        run=RunConfig(eval_samples=500, checkpoint_every=5),
+        preset="quick",
+    )
+
+
+PRESETS: dict[str, Callable[[], Config]] = {
+    "paper-oracle": _paper_oracle,
+    "cpu-oracle": _cpu_oracle,
+    "folk": _folk,
+    "quick": _quick,
+}
+PRESET_DESCRIPTIONS: dict[str, str] = {
+    "paper-oracle": "the SeqGAN paper's oracle schedule exactly: 120 MLE epochs, 50 D rounds, 200 adversarial rounds",
+    "cpu-oracle": "the paper's models on a shorter schedule that fits ~30 minutes on a 2-core CPU",
+    "folk": "music corpora (grid16, length 64): a larger generator, half the filters, 40 MLE + 30 adversarial",
+    "quick": "a small demo that trains in a couple of minutes on a 2-core CPU",
+}
+
+
+def preset(name: str) -> Config:
+    """A fresh copy of the named preset ("custom" gives the defaults under that name)."""
+    if name == "custom":
+        return Config()
+    if name not in PRESETS:
+        raise SeqganError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
+    return PRESETS[name]()
+
+
+# -------------------------------------------------------------------------------------- validation
+def _at_least(low: int) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: v >= low), f"an integer >= {low}"
+
+
+def _finite(check: Callable[[float], bool], text: str) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: math.isfinite(v) and check(v)), text
+
+
+_POSITIVE_INT = _at_least(1)
+_COUNT_OR_ZERO = _at_least(0)
+_POSITIVE_FLOAT = _finite(lambda v: v > 0, "a finite number > 0")
+_POSITIVE_INTS = ((lambda v: len(v) > 0 and all(x >= 1 for x in v)), "a non-empty list of integers >= 1")
+
+# One rule per field: (check, what a good value is). A test checks that no field lacks a rule.
+_RULES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
+    "generator": {"embedding": _POSITIVE_INT, "hidden": _POSITIVE_INT, "layers": _POSITIVE_INT},
+    "discriminator": {
+        "embedding": _POSITIVE_INT,
+        "filter_widths": _POSITIVE_INTS,
+        "filter_counts": _POSITIVE_INTS,
+        "filter_scale": _POSITIVE_FLOAT,
+        "dropout_keep": _finite(lambda v: 0 < v <= 1, "a keep probability in (0, 1]"),
+        "l2": _finite(lambda v: v >= 0, "a finite number >= 0"),
+    },
+    "mle": {"epochs": _COUNT_OR_ZERO, "batch_size": _POSITIVE_INT, "learning_rate": _POSITIVE_FLOAT,
+            "grad_clip": _POSITIVE_FLOAT, "eval_every": _POSITIVE_INT},
+    "pretrain_d": {"rounds": _COUNT_OR_ZERO, "epochs": _POSITIVE_INT, "negatives": _POSITIVE_INT,
+                   "batch_size": _POSITIVE_INT, "learning_rate": _POSITIVE_FLOAT},
+    "adversarial": {
+        "rounds": _COUNT_OR_ZERO, "g_steps": _POSITIVE_INT, "d_steps": _COUNT_OR_ZERO,
+        "d_epochs": _POSITIVE_INT, "negatives": _POSITIVE_INT, "batch_size": _POSITIVE_INT,
+        "learning_rate": _POSITIVE_FLOAT, "grad_clip": _POSITIVE_FLOAT, "rollouts": _POSITIVE_INT,
+        "beta": _finite(lambda v: 0 <= v < 1, "a number in [0, 1)"),
+        "baseline": ((lambda v: True), "true or false"),
+        "eval_every": _POSITIVE_INT,
+    },
+    "rollout": {"chunk_size": _POSITIVE_INT,
+                "precision": ((lambda v: v in PRECISIONS), f"one of {', '.join(PRECISIONS)}")},
+    "sampling": {"temperature": _POSITIVE_FLOAT, "top_k": _at_least(0)},
+    "run": {
+        "seed": ((lambda v: 0 <= v < _SEED_LIMIT), f"an integer in [0, {_SEED_LIMIT})"),
+        "device": ((lambda v: _DEVICE_PATTERN.fullmatch(v) is not None), "auto, cpu, cuda, cuda:N or mps"),
+        "threads": _at_least(0),
+        "checkpoint_every": _POSITIVE_INT,
+        "eval_samples": _POSITIVE_INT,
+        "samples": _POSITIVE_INT,
+        "method": ((lambda v: v in METHODS), f"one of {', '.join(METHODS)}"),
+    },
+}
+
+
+def validate(config: Config) -> None:
+    """Raise SeqganError naming the first field whose type or value is wrong."""
+    if not isinstance(config.preset, str) or not config.preset:
+        raise SeqganError(f"preset must be a non-empty string, got {config.preset!r}")
+    for section, cls in SECTIONS.items():
+        values = getattr(config, section)
+        if not isinstance(values, cls):
+            raise SeqganError(f"{section} must be a {cls.__name__}, got {type(values).__name__}")
+        for name, (check, good) in _RULES[section].items():
+            value = getattr(values, name)
+            _coerce(f"{section}.{name}", _FIELD_TYPES[section][name], value)  # raises on a wrong type
+            if not check(value):
+                raise SeqganError(f"{section}.{name} must be {good}, got {_show(value)}")
+    widths, counts = config.discriminator.filter_widths, config.discriminator.filter_counts
+    if len(widths) != len(counts):
+        raise SeqganError(f"discriminator.filter_widths and discriminator.filter_counts must have equal lengths "
+                          f"(one count per width), got {len(widths)} widths and {len(counts)} counts")
+
+
+# ---------------------------------------------------------------------------------- types, coercion
+def _type_name(kind: Any) -> str:
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
+        kind, "a list of integers such as [1, 2, 3]")
+
+
+def _show(value: Any) -> str:
+    """A value as the user would write it in TOML."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return repr(value)
+    return str(value)
+
+
+def _coerce(name: str, kind: Any, value: Any) -> Any:
+    """`value` checked against a field's type (float fields take ints too); raises SeqganError."""
+    if kind is bool:
+        ok = isinstance(value, bool)
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif kind is str:
+        ok = isinstance(value, str)
+    else:  # list[int]
+        ok = isinstance(value, (list, tuple)) and all(isinstance(x, int) and not isinstance(x, bool) for x in value)
+        value = list(value) if ok else value
+    if not ok:
+        raise SeqganError(f"{name} must be {_type_name(kind)}, got {_show(value)}")
+    return value
+
+
+def _suggest(word: str, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _section_fields(section: str) -> dict[str, Any]:
+    if section not in _FIELD_TYPES:
+        raise SeqganError(f"unknown settings section {section!r}{_suggest(section, list(SECTIONS))}: "
+                          f"sections are {', '.join(SECTIONS)}")
+    return _FIELD_TYPES[section]
+
+
+def _field_type(section: str, name: str) -> Any:
+    fields = _section_fields(section)
+    if name not in fields:
+        raise SeqganError(f"unknown setting {section}.{name}{_suggest(name, list(fields))}: "
+                          f"{section} has {', '.join(fields)}")
+    return fields[name]
+
+
+def _with(config: Config, changes: dict[str, dict[str, Any]], preset_name: str | None = None) -> Config:
+    """A deep copy of `config` with the (already coerced) changes applied."""
+    result = config_copy(config)
+    for section, values in changes.items():
+        setattr(result, section, dataclasses.replace(getattr(result, section), **values))
+    if preset_name is not None:
+        result.preset = preset_name
+    return result
+
+
+def config_copy(config: Config) -> Config:
+    """An independent copy (no list shared with `config`)."""
+    sections = {name: dataclasses.replace(getattr(config, name)) for name in SECTIONS}
+    result = Config(**sections, preset=config.preset)  # type: ignore[arg-type]
+    result.discriminator.filter_widths = list(result.discriminator.filter_widths)
+    result.discriminator.filter_counts = list(result.discriminator.filter_counts)
+    return result
+
+
+# -------------------------------------------------------------------------------------- overrides
+def _parse_value(kind: Any, text: str) -> Any:
+    """A TOML value; for string fields a bare word (cpu) is taken as the string itself."""
+    if kind is str and not text.startswith(("'", '"')):
+        return text
+    try:
+        parsed = tomllib.loads(f"value = {text}")
+    except tomllib.TOMLDecodeError:
+        raise ValueError(text) from None
+    if list(parsed) != ["value"]:
+        raise ValueError(text)
+    return parsed["value"]
+
+
+def apply_overrides(config: Config, assignments: Sequence[str]) -> Config:
+    """A new, validated Config with `section.field=value` assignments (values in TOML syntax) applied.
+
+    Examples: adversarial.rounds=50, discriminator.filter_widths=[1,2,3], run.device=cpu,
+    adversarial.baseline=true.
+    """
+    changes: dict[str, dict[str, Any]] = {}
+    for assignment in assignments:
+        key, equals, text = assignment.partition("=")
+        key, text = key.strip(), text.strip()
+        if not equals or not key or "\n" in assignment:
+            raise SeqganError(f"cannot read setting {assignment!r}: write SECTION.FIELD=VALUE, "
+                              f"e.g. adversarial.rounds=50")
+        section, dot, name = key.partition(".")
+        if not dot:
+            _section_fields(section)  # an unknown section reads better than "missing field"
+            raise SeqganError(f"setting {key!r} names a section but no field: write {section}.FIELD=VALUE "
+                              f"with FIELD one of {', '.join(_FIELD_TYPES[section])}")
+        kind = _field_type(section, name)
+        try:
+            value = _parse_value(kind, text)
+        except ValueError:
+            raise SeqganError(f"{key} must be {_type_name(kind)}, got {text!r}") from None
+        changes.setdefault(section, {})[name] = _coerce(key, kind, value)
+    result = _with(config, changes)
+    validate(result)
+    return result
+
+
+# ----------------------------------------------------------------------------------- dict and TOML
+def config_to_dict(config: Config) -> dict[str, Any]:
+    """{"preset": name, section: {field: value}} with plain values (lists copied)."""
+    return {"preset": config.preset, **{name: dataclasses.asdict(getattr(config, name)) for name in SECTIONS}}
+
+
+def config_from_dict(data: dict[str, Any]) -> Config:
+    """The Config of a COMPLETE dict (every section and field, as config_to_dict writes); validated."""
+    if not isinstance(data, dict):
+        raise SeqganError(f"a config must be a table of sections, got {type(data).__name__}")
+    for key in data:
+        if key != "preset":
+            _section_fields(key)
+    if "preset" not in data:
+        raise SeqganError("the config is incomplete: it lacks the top-level preset name")
+    sections: dict[str, Any] = {}
+    for section, cls in SECTIONS.items():
+        if section not in data:
+            raise SeqganError(f"the config is incomplete: it lacks the [{section}] section")
+        values = _section_values(section, data[section])
+        missing = [name for name in _FIELD_TYPES[section] if name not in values]
+        if missing:
+            raise SeqganError(f"the config is incomplete: it lacks {', '.join(f'{section}.{m}' for m in missing)}")
+        sections[section] = cls(**values)
+    config = Config(**sections, preset=_coerce("preset", str, data["preset"]))
+    validate(config)
+    return config
+
+
+def _section_values(section: str, table: Any) -> dict[str, Any]:
+    """A section's table checked field by field: known names, right types (coerced)."""
+    if not isinstance(table, dict):
+        raise SeqganError(f"{section} must be a table of settings ([{section}]), got {_show(table)}")
+    return {name: _coerce(f"{section}.{name}", _field_type(section, name), value)
+            for name, value in table.items()}
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)  # shortest exact form, always with '.' or 'e' so it reads back as a float
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in value) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def _toml_string(text: str) -> str:
+    escapes = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+    out = []
+    for char in text:
+        if char in escapes:
+            out.append(escapes[char])
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def config_to_toml(config: Config) -> str:
+    """The complete config as TOML text (deterministic: same config, same text)."""
+    data = config_to_dict(config)
+    lines = ["# seqgan-music training settings (every field; see seqgan_music/config.py)",
+             f"preset = {_toml_value(data['preset'])}"]
+    for section in SECTIONS:
+        lines += ["", f"[{section}]"]
+        lines += [f"{name} = {_toml_value(value)}" for name, value in data[section].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _parse_toml(text: str, where: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        message = " ".join(str(error).split())
+        raise SeqganError(f"{where} is not valid TOML: {message}") from None
+
+
+def config_from_toml(text: str) -> Config:
+    """The Config of a complete TOML text (a run's saved config.toml); validated."""
+    return config_from_dict(_parse_toml(text, "the config"))
+
+
+def save_config(config: Config, path: Path) -> None:
+    """Write the complete config to `path` atomically (temporary file, then rename)."""
+    write_text_atomic(path, config_to_toml(config))
+
+
+def load_config_file(path: Path, base: Config) -> Config:
+    """`base` overlaid with a user's (possibly partial) TOML settings file; validated.
+
+    Unknown sections or fields are errors. A top-level `preset = "name"` is allowed when the file is
+    complete (it is then a whole config, e.g. another run's config.toml) or names `base`'s preset.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise SeqganError(f"config file {path} does not exist")
+    if not path.is_file():
+        raise SeqganError(f"config file {path} is not a file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SeqganError(f"config file {path} is not UTF-8 text") from None
+    except OSError as error:
+        raise SeqganError(f"cannot read config file {path}: {error.strerror or error}") from None
+    data = _parse_toml(text, f"config file {path}")
+    try:
+        result = _overlay(data, base)
+        validate(result)
+    except SeqganError as error:
+        raise SeqganError(f"{path}: {error}") from None
+    return result
+
+
+def _overlay(data: dict[str, Any], base: Config) -> Config:
+    changes: dict[str, dict[str, Any]] = {}
+    for key, table in data.items():
+        if key != "preset":
+            _section_fields(key)
+            changes[key] = _section_values(key, table)
+    named = data.get("preset")
+    if named is not None:
+        named = _coerce("preset", str, named)
+        complete = all(set(changes.get(s, {})) == set(_FIELD_TYPES[s]) for s in SECTIONS)
+        if not complete and named != base.preset:
+            raise SeqganError(f"the file names preset {named!r} but sets only some fields, laid over preset "
+                              f"{base.preset!r}: choose preset {named!r} or delete the file's preset line")
+    return _with(base, changes, named)

@@ -1,0 +1,156 @@
+"""The SeqGAN generator G_theta: an LSTM language model over token ids.
+
+One module serves every use: teacher-forced scoring for MLE and NLL (`forward`, `log_probs`),
+token-by-token sampling (`step`, `sample`), and the per-prefix states the Monte Carlo rollout
+continues from (`states_along`). Every path feeds the start token first, exactly as generation
+does, so a rollout from a prefix sees the same history the generator saw when it drew it.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional
+
+from seqgan_music.models.sampling import check_sampling, draw, uniforms
+
+INIT_STD = 0.1  # the reference implementation draws every generator weight and bias from N(0, 0.1^2)
+
+State = tuple[Tensor, Tensor]
+
+
+class Generator(nn.Module):
+    """Embedding -> LSTM -> linear logits over `vocab_size` tokens.
+
+    `start_token` is the first input of every sequence. Oracle corpora use token 0, a normal
+    vocabulary entry; when None, the start token is an extra embedding row (index `vocab_size`)
+    that the output layer has no logit for, so it can never be generated.
+    After the first `end_token` a sequence is over: later positions are masked out of losses and
+    filled with `pad_token` (or `end_token` when there is no pad) by `sample`.
+    """
+
+    def __init__(self, vocab_size: int, embedding_dim: int = 32, hidden_dim: int = 32, layers: int = 1,
+                 start_token: int | None = None, end_token: int | None = None, pad_token: int | None = None) -> None:
+        super().__init__()
+        if min(vocab_size, embedding_dim, hidden_dim, layers) < 1:
+            raise ValueError(f"vocab_size, embedding_dim, hidden_dim and layers must be >= 1, got "
+                             f"{vocab_size}, {embedding_dim}, {hidden_dim}, {layers}")
+        for name, token in (("start_token", start_token), ("end_token", end_token), ("pad_token", pad_token)):
+            if token is not None and not 0 <= token < vocab_size:
+                raise ValueError(f"{name} {token} is outside the vocabulary 0..{vocab_size - 1}")
+        self.vocab_size = vocab_size
+        self.start_token = vocab_size if start_token is None else start_token
+        self.end_token = end_token
+        self.pad_token = pad_token
+        self.embedding = nn.Embedding(vocab_size + (start_token is None), embedding_dim)
+        self.lstm = nn.LSTM(embedding_dim, hidden_dim, num_layers=layers, batch_first=True)
+        self.output = nn.Linear(hidden_dim, vocab_size)
+        for name, parameter in self.named_parameters():
+            # torch's LSTM adds two bias vectors where the reference has one: zero the second.
+            if name.startswith("lstm.bias_hh"):
+                nn.init.zeros_(parameter)
+            else:
+                nn.init.normal_(parameter, std=INIT_STD)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def initial_state(self, batch: int) -> State:
+        """Zero (h, c), each (layers, B, H), on the module's device and in its dtype."""
+        weight = self.output.weight
+        h = torch.zeros((self.lstm.num_layers, batch, self.lstm.hidden_size), device=weight.device, dtype=weight.dtype)
+        return h, h.clone()
+
+    def step(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
+        """Consume one token per row (B,): the logits (B, V) for the next token and the new state."""
+        out, state = self.lstm(self.embedding(tokens).unsqueeze(1), state)  # out (B, 1, H)
+        return self.output(out.squeeze(1)), state
+
+    def forward(self, inputs: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        """Teacher forcing: inputs (B, T) -> logits (B, T, V) for each next token, and the final state."""
+        out, state = self.lstm(self.embedding(inputs), state)  # (B, T, H)
+        return self.output(out), state
+
+    def shift_right(self, sequences: Tensor) -> Tensor:
+        """The inputs that predict `sequences` (B, T): the start token, then all but the last token."""
+        start = torch.full_like(sequences[:, :1], self.start_token)  # (B, 1)
+        return torch.cat([start, sequences[:, :-1]], dim=1)  # (B, T)
+
+    def log_probs(self, sequences: Tensor) -> Tensor:
+        """log p(x_t | start, x_<t) of every given token, (B, T)."""
+        logits, _ = self(self.shift_right(sequences))  # (B, T, V)
+        # cross_entropy fuses log-softmax and the pick: about a third faster backward than gather on CPU.
+        picked = functional.cross_entropy(logits.flatten(0, 1), sequences.flatten(), reduction="none")  # (B * T,)
+        return -picked.view(sequences.shape)
+
+    def token_mask(self, sequences: Tensor) -> Tensor:
+        """(B, T) in the module's dtype: 1 up to and including the first end token, 0 after it."""
+        dtype = self.output.weight.dtype
+        if self.end_token is None:
+            return torch.ones(sequences.shape, dtype=dtype, device=sequences.device)
+        is_end = (sequences == self.end_token).long()  # (B, T)
+        ended_before = (torch.cumsum(is_end, dim=1) - is_end) > 0  # (B, T)
+        return (~ended_before).to(dtype)
+
+    def nll(self, sequences: Tensor) -> Tensor:
+        """Mean negative log-likelihood per counted token of each sequence (B,), in nats."""
+        mask = self.token_mask(sequences)
+        return -(self.log_probs(sequences) * mask).sum(dim=1) / mask.sum(dim=1)
+
+    def mle_loss(self, sequences: Tensor) -> Tensor:
+        """Cross-entropy averaged over every counted token of the batch (the MLE objective)."""
+        mask = self.token_mask(sequences)
+        return -(self.log_probs(sequences) * mask).sum() / mask.sum()
+
+    @torch.no_grad()
+    def sample(self, n: int, length: int, temperature: float = 1.0, top_k: int | None = None,
+               generator: torch.Generator | None = None, batch_size: int = 4096) -> Tensor:
+        """`n` sequences of `length` tokens (the start token excluded), drawn `batch_size` rows at a time.
+
+        `generator` (on the module's device; None: torch's global RNG) supplies all the noise, so
+        the same seed and batch size give the same samples. Positions after the first end token
+        are filled with pad_token, or end_token where there is no pad.
+        """
+        check_sampling(temperature, top_k)
+        if n < 0 or length < 0 or batch_size < 1:
+            raise ValueError(f"sample needs n >= 0, length >= 0 and batch_size >= 1, got {n}, {length}, {batch_size}")
+        device = self.device
+        batches = []
+        for first in range(0, n, batch_size):
+            rows = min(batch_size, n - first)
+            noise = uniforms((length, rows), generator, device)  # (T, b)
+            previous = torch.full((rows,), self.start_token, dtype=torch.long, device=device)  # (b,)
+            state = self.initial_state(rows)
+            tokens = torch.empty((rows, length), dtype=torch.long, device=device)  # (b, T)
+            for t in range(length):
+                logits, state = self.step(previous, state)
+                previous = draw(logits, noise[t], temperature, top_k)
+                tokens[:, t] = previous
+            batches.append(tokens)
+        sequences = torch.cat(batches) if batches else torch.empty((0, length), dtype=torch.long, device=device)
+        if self.end_token is None:
+            return sequences
+        fill = self.end_token if self.pad_token is None else self.pad_token
+        return sequences.masked_fill(self.token_mask(sequences) == 0, fill)
+
+    def states_along(self, sequences: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The state after each prefix x_1..x_t (t = 1..T-1, start token first) and the logits for x_{t+1}.
+
+        Returns h and c (T-1, layers, B, H) and logits (T-1, B, V): where the rollout resumes
+        sampling for each prefix. Computed with `step` itself, so it matches step-by-step sampling.
+        """
+        batch, length = sequences.shape
+        logits, state = self.step(torch.full((batch,), self.start_token, dtype=torch.long,
+                                             device=sequences.device), self.initial_state(batch))
+        hs, cs, all_logits = [], [], []
+        for t in range(length - 1):
+            logits, state = self.step(sequences[:, t], state)
+            hs.append(state[0])
+            cs.append(state[1])
+            all_logits.append(logits)
+        if not hs:
+            layers, hidden = self.lstm.num_layers, self.lstm.hidden_size
+            empty = logits.new_empty((0, layers, batch, hidden))  # (0, layers, B, H)
+            return empty, empty.clone(), logits.new_empty((0, batch, self.vocab_size))
+        return torch.stack(hs), torch.stack(cs), torch.stack(all_logits)  # (T-1, layers, B, H) x2, (T-1, B, V)

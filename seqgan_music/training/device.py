@@ -1,0 +1,38 @@
+"""Where training runs (CUDA when available with --device auto) and how it is seeded."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+
+from seqgan_music.errors import SeqganError
+
+
+def pick_device(name: str) -> torch.device:
+    """'auto' picks CUDA, then Apple's MPS, then the CPU; an explicit device must be present."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SeqganError("--device cuda was asked for but this torch build sees no CUDA GPU: use --device cpu or auto")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+        raise SeqganError("--device mps was asked for but MPS is not available: use --device cpu or auto")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch, numpy and random; training itself draws only from explicit torch generators."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def configure_threads(threads: int) -> None:
+    """0 keeps torch's default (one thread per core); otherwise use exactly `threads`."""
+    if threads > 0:
+        torch.set_num_threads(threads)

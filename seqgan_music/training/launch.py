@@ -1,0 +1,66 @@
+"""Start a new run or resume one, checking that the corpus and the config still match."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from seqgan_music.config import Config, config_from_toml, config_to_toml
+from seqgan_music.corpora.corpus import load_corpus
+from seqgan_music.errors import SeqganError
+from seqgan_music.training.device import configure_threads, pick_device, seed_everything
+from seqgan_music.training.events import TrainingObserver
+from seqgan_music.training.runs import CONFIG_FILE, create_run_folder, default_run_name, read_run_info, run_dir
+from seqgan_music.training.trainer import Trainer
+
+
+def start_run(home: Path, corpus_name: str, config: Config, name: str | None = None,
+              observer: TrainingObserver | None = None) -> Trainer:
+    """Create `<home>/checkpoints/<name>/` and a trainer ready to run from the start."""
+    corpus = load_corpus(home, corpus_name)
+    device = _prepare(config)
+    name = name or default_run_name(corpus_name, config.run.method)
+    info = {"corpus": corpus_name, "corpus_hash": corpus.manifest["content_hash"], "method": config.run.method,
+            "preset": config.preset, "seed": config.run.seed, "device": str(device)}
+    folder = create_run_folder(home, name, info, config_to_toml(config))
+    return Trainer(corpus, config, folder, device, observer)
+
+
+def resume_run(home: Path, name: str, requested: Config | None = None,
+               observer: TrainingObserver | None = None) -> Trainer:
+    """A trainer restored from the run's last checkpoint.
+
+    Refuses when the corpus was rebuilt with other content, or when `requested` (settings the
+    user gave with --resume) differs from the run's saved config.
+    """
+    folder = run_dir(home, name)
+    info = read_run_info(folder)
+    saved = config_from_toml((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+    if requested is not None and config_to_toml(requested) != config_to_toml(saved):
+        raise SeqganError(f"the settings given differ from run {name!r}'s config.toml "
+                          f"({_first_difference(saved, requested)}): resume without changing settings, or start a new run")
+    corpus = load_corpus(home, info["corpus"])
+    if corpus.manifest["content_hash"] != info["corpus_hash"]:
+        raise SeqganError(f"corpus {info['corpus']!r} has changed since run {name!r} started (content hash "
+                          f"{corpus.manifest['content_hash'][:12]} vs {info['corpus_hash'][:12]}): "
+                          "rebuild it with the same settings, or start a new run")
+    if info.get("status") == "finished":
+        raise SeqganError(f"run {name!r} has already finished: start a new run to train more")
+    device = _prepare(saved)
+    trainer = Trainer(corpus, saved, folder, device, observer)
+    trainer.restore()
+    return trainer
+
+
+def _prepare(config: Config) -> torch.device:
+    configure_threads(config.run.threads)
+    seed_everything(config.run.seed)
+    return pick_device(config.run.device)
+
+
+def _first_difference(saved: Config, requested: Config) -> str:
+    for old, new in zip(config_to_toml(saved).splitlines(), config_to_toml(requested).splitlines()):
+        if old != new:
+            return f"{old.strip()} in the run, {new.strip()} given"
+    return "different settings"

@@ -1,0 +1,285 @@
+"""Monte Carlo search rewards (the paper's Q(s, a) by N-time rollout) and the delayed rollout network.
+
+For a generated batch x_1..x_T (B, T), the reward of token x_t is
+    Q(t) = 1/N * sum_n D(Y^n_{1:T}),  Y^n = x_1..x_t completed by the rollout policy  (t < T)
+    Q(T) = D(x_1..x_T)
+with D the discriminator's probability that a sequence is real. Rewards after the first end token
+are zero (those positions are not the generator's decisions).
+
+Two implementations give identical completions for the same noise:
+- `naive_rollout_rewards`, the reference implementation's algorithm: for every rollout n and prefix
+  length t, rerun the policy from the start token over x_1..x_t, sample the rest at batch B and
+  score it, one D call per (n, t). Kept as the ground truth for tests and the benchmark.
+- `rollout_rewards`, the vectorized one: one teacher-forced pass (`Generator.states_along`) gives
+  the state after every prefix, so no prefix is ever rerun; all (t, n, b) completions then advance
+  together, position by position, in cache-sized chunks of rows, and D scores them in chunks.
+
+Row layout of the vectorized rollout (the reshape order every test pins down):
+    row r = ((t - 1) * N + n) * B + b    for prefix length t = 1..T-1, rollout n, sequence b
+Rows are ordered by t ascending, so at position p (0-based) the rows still being sampled (t <= p)
+are the leading slice [0, p * N * B): rows [0, (p-1)NB) continue from their own last token, rows
+[(p-1)NB, pNB) start at p from the teacher-forced logits for x_{p+1}.
+
+Noise: `rollout_noise` gives uniforms (N, T-1, B, T); noise[n, t-1, b, p] draws position p of the
+completion of prefix t for rollout n and sequence b (positions p < t are the prefix and unused).
+Completions are finished as `Generator.sample` finishes its samples (positions after the first end
+token filled with the pad token), so D scores them in the form it was trained on.
+"""
+
+from __future__ import annotations
+
+import copy
+from contextlib import contextmanager, nullcontext
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor, nn
+
+from seqgan_music.models.sampling import check_sampling, draw, uniforms
+
+if TYPE_CHECKING:
+    from seqgan_music.models.discriminator import Discriminator
+    from seqgan_music.models.generator import Generator
+
+PRECISIONS = ("float32", "bfloat16")
+
+
+class RolloutPolicy:
+    """A delayed copy of the generator (the paper's rollout network G_beta).
+
+    After each generator update, `update` moves every parameter a fraction 1 - beta of the way to
+    the generator: rollout <- beta * rollout + (1 - beta) * generator. beta = 0 follows the
+    generator exactly; beta = 0.8 (the paper's) lags behind it. The copy never takes gradients.
+    """
+
+    def __init__(self, generator: Generator, beta: float = 0.8) -> None:
+        if not 0.0 <= beta <= 1.0:
+            raise ValueError(f"beta must be in [0, 1] (0: follow the generator, 0.8: the paper's lag), got {beta}")
+        self.beta = float(beta)
+        self.network: Generator = copy.deepcopy(generator)
+        self.network.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, generator: Generator) -> None:
+        """rollout <- beta * rollout + (1 - beta) * generator for every parameter; buffers are copied."""
+        ours, theirs = dict(self.network.named_parameters()), dict(generator.named_parameters())
+        _check_same_shapes("parameters", ours, theirs)
+        for name, mine in ours.items():
+            target = theirs[name].detach().to(device=mine.device, dtype=mine.dtype)
+            if self.beta == 0.0:
+                mine.copy_(target)
+            else:
+                mine.mul_(self.beta).add_(target, alpha=1.0 - self.beta)
+        our_buffers, their_buffers = dict(self.network.named_buffers()), dict(generator.named_buffers())
+        _check_same_shapes("buffers", our_buffers, their_buffers)
+        for name, mine in our_buffers.items():
+            mine.copy_(their_buffers[name])
+
+    def state_dict(self) -> dict:
+        """beta and the network's weights: plain floats and tensors (loads with weights_only=True)."""
+        return {"beta": self.beta, "network": self.network.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.beta = float(state["beta"])
+        self.network.load_state_dict(state["network"])
+
+
+def _check_same_shapes(what: str, ours: dict[str, Tensor], theirs: dict[str, Tensor]) -> None:
+    if ours.keys() != theirs.keys() or any(ours[k].shape != theirs[k].shape for k in ours):
+        raise ValueError(f"the rollout network and the generator have different {what}; "
+                         "build the RolloutPolicy from this generator")
+
+
+def rollout_noise(batch: int, length: int, rollouts: int, generator: torch.Generator | None,
+                  device: torch.device | str | None) -> Tensor:
+    """Uniforms (rollouts, length - 1, batch, length) in [0, 1): noise[n, t-1, b, p] draws position p
+    (0-based) of the completion of prefix length t for rollout n and sequence b (only p >= t is used)."""
+    if min(batch, rollouts) < 0 or length < 1:
+        raise ValueError(f"rollout_noise needs batch >= 0, rollouts >= 0 and length >= 1, got {batch}, {rollouts}, {length}")
+    return uniforms((rollouts, length - 1, batch, length), generator, device)
+
+
+def _checked_noise(noise: Tensor | None, sequences: Tensor, rollouts: int, generator: torch.Generator | None) -> Tensor:
+    if sequences.ndim != 2:
+        raise ValueError(f"sequences must be (B, T), got shape {tuple(sequences.shape)}")
+    if rollouts < 1:
+        raise ValueError(f"rollouts must be >= 1, got {rollouts}")
+    batch, length = sequences.shape
+    if length < 1:
+        raise ValueError("sequences must have at least one token")
+    if noise is None:
+        return rollout_noise(batch, length, rollouts, generator, sequences.device)
+    expected = (rollouts, length - 1, batch, length)
+    if tuple(noise.shape) != expected:
+        raise ValueError(f"noise must be (rollouts, T-1, B, T) = {expected}, got {tuple(noise.shape)}")
+    return noise.to(sequences.device)
+
+
+def _finish(policy: Generator, completions: Tensor) -> Tensor:
+    """Fill positions after the first end token as `Generator.sample` does (pad, else end)."""
+    if policy.end_token is None:
+        return completions
+    fill = policy.end_token if policy.pad_token is None else policy.pad_token
+    return completions.masked_fill(policy.token_mask(completions) == 0, fill)
+
+
+@contextmanager
+def _evaluating(*modules: nn.Module) -> Iterator[None]:
+    """Eval mode (no dropout) and no gradients inside; each module's own mode restored after."""
+    modes = [module.training for module in modules]
+    try:
+        for module in modules:
+            module.eval()
+        with torch.no_grad():
+            yield
+    finally:
+        for module, mode in zip(modules, modes):
+            module.train(mode)
+
+
+def rollout_completions(policy: Generator, sequences: Tensor, rollouts: int, noise: Tensor | None = None,
+                        generator: torch.Generator | None = None, chunk_size: int = 1024,
+                        temperature: float = 1.0, top_k: int | None = None) -> Tensor:
+    """The vectorized Monte Carlo search: every completion (N, T-1, B, T) of every prefix of `sequences`.
+
+    completions[n, t-1, b] keeps sequences[b, :t] and samples positions t..T-1 with the policy,
+    drawing position p with noise[n, t-1, b, p]. See the module docstring for the row layout.
+    """
+    check_sampling(temperature, top_k)
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    noise = _checked_noise(noise, sequences, rollouts, generator)
+    batch, length = sequences.shape
+    n_b = rollouts * batch  # rows per prefix length
+    total = (length - 1) * n_b
+    with _evaluating(policy):
+        h_along, c_along, logits_along = policy.states_along(sequences)  # (T-1, L, B, H) x2, (T-1, B, V)
+        layers, hidden = h_along.shape[1], h_along.shape[3]
+
+        def per_row(along: Tensor) -> Tensor:  # (T-1, L, B, H) -> (R, L, H), row = ((t-1)N + n)B + b
+            return (along.permute(0, 2, 1, 3).unsqueeze(1)  # (T-1, 1, B, L, H)
+                    .expand(length - 1, rollouts, batch, layers, hidden).reshape(total, layers, hidden))
+
+        h, c = per_row(h_along), per_row(c_along)  # (R, L, H) each: the state after each row's prefix
+        row_noise = noise.transpose(0, 1).reshape(total, length)  # (R, T): noise[n, t-1, b] at row r
+        tokens = sequences.unsqueeze(0).expand((length - 1) * rollouts, batch, length).reshape(total, length).clone()  # (R, T)
+        for p in range(1, length):
+            # Rows with t < p: feed the token drawn at p-1, draw position p from the new logits.
+            running = (p - 1) * n_b
+            for first in range(0, running, chunk_size):
+                rows = slice(first, min(first + chunk_size, running))
+                state = (h[rows].transpose(0, 1).contiguous(), c[rows].transpose(0, 1).contiguous())  # (L, r, H)
+                logits, (h_new, c_new) = policy.step(tokens[rows, p - 1], state)  # (r, V)
+                h[rows] = h_new.transpose(0, 1)
+                c[rows] = c_new.transpose(0, 1)
+                tokens[rows, p] = draw(logits, row_noise[rows, p], temperature, top_k)
+            # Rows with t = p start here, from the teacher-forced logits for x_{p+1} of sequence b.
+            for first in range(0, n_b, chunk_size):
+                last = min(first + chunk_size, n_b)
+                which = torch.arange(first, last, device=sequences.device) % batch  # (r,) sequence b of each row
+                rows = slice(running + first, running + last)
+                tokens[rows, p] = draw(logits_along[p - 1].index_select(0, which), row_noise[rows, p],
+                                       temperature, top_k)
+        tokens = _finish(policy, tokens)
+    return tokens.view(length - 1, rollouts, batch, length).transpose(0, 1)  # (N, T-1, B, T)
+
+
+def naive_rollout_completions(policy: Generator, sequences: Tensor, rollouts: int, noise: Tensor | None = None,
+                              generator: torch.Generator | None = None, temperature: float = 1.0,
+                              top_k: int | None = None) -> Tensor:
+    """The reference algorithm's completions (N, T-1, B, T): per (n, t), rerun the prefix, then sample."""
+    check_sampling(temperature, top_k)
+    noise = _checked_noise(noise, sequences, rollouts, generator)
+    batch, length = sequences.shape
+    completions = sequences.new_empty((rollouts, length - 1, batch, length))  # (N, T-1, B, T)
+    with _evaluating(policy):
+        inputs = policy.shift_right(sequences)  # (B, T): the start token, x_1..x_{T-1}
+        for n in range(rollouts):
+            for t in range(1, length):
+                state = policy.initial_state(batch)
+                for i in range(t + 1):  # the start token, then x_1..x_t
+                    logits, state = policy.step(inputs[:, i], state)  # (B, V): logits for x_{i+1}
+                completion = sequences.clone()  # (B, T)
+                for p in range(t, length):
+                    token = draw(logits, noise[n, t - 1, :, p], temperature, top_k)  # (B,)
+                    completion[:, p] = token
+                    if p < length - 1:
+                        logits, state = policy.step(token, state)
+                completions[n, t - 1] = _finish(policy, completion)
+    return completions
+
+
+def _score(discriminator: Discriminator, rows: Tensor, chunk_size: int, precision: str) -> Tensor:
+    """D's P(real) of each row (R, T) -> (R,), `chunk_size` rows per call, under bf16 autocast if asked.
+
+    Only D's logit runs under autocast; the sigmoid runs in the discriminator's parameter dtype (as
+    `Discriminator.probability_real` does), which keeps bf16 scores within ~0.002 of float32 ones.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    dtype = next((p.dtype for p in discriminator.parameters() if p.is_floating_point()), torch.float32)
+    autocast = (torch.autocast(rows.device.type, dtype=torch.bfloat16) if precision == "bfloat16" else nullcontext())
+    parts = []
+    for first in range(0, rows.shape[0], chunk_size):
+        with autocast:
+            logits = discriminator(rows[first:first + chunk_size])  # (r,)
+        parts.append(torch.sigmoid(logits.to(dtype)))
+    return torch.cat(parts) if parts else rows.new_empty((0,), dtype=dtype)
+
+
+def score_completions(discriminator: Discriminator, policy: Generator, sequences: Tensor, completions: Tensor,
+                      chunk_size: int = 1024, precision: str = "float32") -> Tensor:
+    """Rewards (B, T) from completions (N, T-1, B, T): the mean D score over n for t < T, D(x) for t = T,
+    zero after the first end token."""
+    rollouts, prefixes, batch, length = completions.shape
+    with _evaluating(discriminator):
+        # Score rows in the vectorized layout (t, n, b) so each chunk shares a prefix length.
+        rows = completions.transpose(0, 1).reshape(prefixes * rollouts * batch, length)  # (R, T)
+        scores = _score(discriminator, rows, chunk_size, precision).view(prefixes, rollouts, batch)  # (T-1, N, B)
+        final = _score(discriminator, sequences, chunk_size, precision)  # (B,)
+    rewards = torch.cat([scores.mean(dim=1).transpose(0, 1), final.unsqueeze(1)], dim=1)  # (B, T)
+    return rewards * policy.token_mask(sequences).to(rewards.dtype)
+
+
+def rollout_rewards(policy: Generator, discriminator: Discriminator, sequences: Tensor, rollouts: int,
+                    noise: Tensor | None = None, generator: torch.Generator | None = None,
+                    chunk_size: int = 1024, precision: str = "float32", temperature: float = 1.0,
+                    top_k: int | None = None) -> Tensor:
+    """Rewards (B, T) for `sequences` by N-time Monte Carlo search with `policy` (the rollout network).
+
+    Q(t) is the mean over the N completions of prefix x_1..x_t of D's P(real) for t < T, Q(T) is
+    D(x_1..x_T); rewards after the first end token are zero. Sampling runs in the policy's dtype,
+    `chunk_size` rows at a time; D scores `chunk_size` rows per call, under bfloat16 autocast when
+    precision is "bfloat16" (about half D's time on CPU, rewards within ~0.01). D's training mode is
+    restored afterwards. `noise` (see `rollout_noise`) or `generator` makes the result reproducible.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    completions = rollout_completions(policy, sequences, rollouts, noise, generator, chunk_size, temperature, top_k)
+    return score_completions(discriminator, policy, sequences, completions, chunk_size, precision)
+
+
+def naive_rollout_rewards(policy: Generator, discriminator: Discriminator, sequences: Tensor, rollouts: int,
+                          noise: Tensor | None = None, generator: torch.Generator | None = None,
+                          temperature: float = 1.0, top_k: int | None = None) -> Tensor:
+    """The reference implementation's rewards (B, T), float32, one D call per (rollout, prefix) batch.
+
+    Same definition and same noise layout as `rollout_rewards`, computed the slow way; the ground truth
+    the vectorized rollout is tested and benchmarked against.
+    """
+    completions = naive_rollout_completions(policy, sequences, rollouts, noise, generator, temperature, top_k)
+    return naive_score_completions(discriminator, policy, sequences, completions)
+
+
+def naive_score_completions(discriminator: Discriminator, policy: Generator, sequences: Tensor,
+                            completions: Tensor) -> Tensor:
+    """The reference's scoring of completions (N, T-1, B, T): one D call per (n, t) batch -> rewards (B, T)."""
+    rollouts = completions.shape[0]
+    batch, length = sequences.shape
+    with _evaluating(discriminator):
+        rewards = torch.stack([discriminator.probability_real(sequences)] * length, dim=1)  # (B, T), Q(T) last
+        for t in range(1, length):
+            rewards[:, t - 1] = sum(discriminator.probability_real(completions[n, t - 1])
+                                    for n in range(rollouts)) / rollouts
+    return rewards * policy.token_mask(sequences).to(rewards.dtype)

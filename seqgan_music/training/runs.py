@@ -1,0 +1,100 @@
+"""A run on disk: `<home>/checkpoints/<run>/` with `config.toml`, `run.json` (corpus, hash, method,
+status, progress), `state.pt` (the checkpoint), `metrics.jsonl` (one JSON object per logged unit)
+and `samples/`. Each file has one writer: the trainer."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+from seqgan_music.atomic import write_text_atomic
+from seqgan_music.errors import SeqganError
+from seqgan_music.paths import check_name
+
+CONFIG_FILE, RUN_FILE, STATE_FILE, METRICS_FILE, SAMPLES_DIR = (
+    "config.toml", "run.json", "state.pt", "metrics.jsonl", "samples")
+
+
+def checkpoints_dir(home: Path) -> Path:
+    return home / "checkpoints"
+
+
+def run_dir(home: Path, name: str) -> Path:
+    return checkpoints_dir(home) / check_name(name, "run")
+
+
+def default_run_name(corpus: str, method: str) -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return re.sub(r"[^A-Za-z0-9._-]", "-", f"{corpus}-{method}-{stamp}")[:64]
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def read_run_info(folder: Path) -> dict:
+    try:
+        return json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SeqganError(f"no run named {folder.name!r} in {folder.parent}: see `seqgan-music runs`") from None
+    except (OSError, ValueError) as error:
+        raise SeqganError(f"run {folder.name!r} has a damaged run.json ({error})") from None
+
+
+def write_run_info(folder: Path, info: dict) -> None:
+    write_text_atomic(folder / RUN_FILE, json.dumps(info, indent=2))
+
+
+def append_metrics(folder: Path, record: dict) -> None:
+    """Append one JSON line; a crash can at worst lose this line, never damage earlier ones."""
+    with open(folder / METRICS_FILE, "a", encoding="utf-8") as stream:
+        stream.write(json.dumps(record) + "\n")
+        stream.flush()
+
+
+def read_metrics(folder: Path) -> list[dict]:
+    path = folder / METRICS_FILE
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue  # a line cut by a crash
+    return records
+
+
+def truncate_metrics(folder: Path, lines: int) -> None:
+    """Keep the first `lines` records: a resumed run logs again what came after its checkpoint."""
+    records = read_metrics(folder)[:lines]
+    write_text_atomic(folder / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in records))
+
+
+def list_runs(home: Path) -> list[tuple[dict, dict | None]]:
+    """(run.json, last metrics record) of every run under `<home>/checkpoints/`, by name."""
+    root = checkpoints_dir(home)
+    runs = []
+    for folder in sorted(root.iterdir()) if root.is_dir() else []:
+        if folder.name.startswith(".") or not (folder / RUN_FILE).is_file():
+            continue
+        try:
+            info = read_run_info(folder)
+        except SeqganError:
+            continue
+        metrics = read_metrics(folder)
+        runs.append((info, metrics[-1] if metrics else None))
+    return runs
+
+
+def create_run_folder(home: Path, name: str, info: dict, config_toml: str) -> Path:
+    """A new run's folder with its config and run.json; an existing run is never overwritten."""
+    folder = run_dir(home, name)
+    if folder.exists():
+        raise SeqganError(f"run {name!r} already exists in {folder.parent}: pick another --run name, or --resume {name}")
+    folder.mkdir(parents=True)
+    write_text_atomic(folder / CONFIG_FILE, config_toml)
+    write_run_info(folder, {**info, "name": name, "created": now(), "status": "created"})
+    return folder

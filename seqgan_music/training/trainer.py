@@ -1,0 +1,235 @@
+"""Algorithm 1 of the SeqGAN paper as a sequence of short units (an MLE epoch, a discriminator
+pre-training round, an adversarial round), with a checkpoint possible after any unit.
+
+Every random draw comes from explicit torch generators (sampling, shuffling) or torch's global
+generator (dropout), and all three are saved, so a resumed run continues exactly as an
+uninterrupted one would on the CPU.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from seqgan_music.config import Config, config_to_toml
+from seqgan_music.corpora.corpus import Corpus
+from seqgan_music.training.build import build_discriminator, build_generator
+from seqgan_music.training.checkpoint import load_checkpoint, save_checkpoint
+from seqgan_music.training.discriminator_training import real_windows, train_discriminator
+from seqgan_music.training.events import SilentObserver, TrainingEvent, TrainingObserver
+from seqgan_music.training.mle import mle_epoch, per_token_nll
+from seqgan_music.training.policy_gradient import policy_gradient_step
+from seqgan_music.training.rollout import RolloutPolicy
+from seqgan_music.training.runs import (
+    SAMPLES_DIR,
+    STATE_FILE,
+    append_metrics,
+    now,
+    read_metrics,
+    read_run_info,
+    truncate_metrics,
+    write_run_info,
+)
+from seqgan_music.training.samples import write_samples
+
+PHASES: dict[str, tuple[str, ...]] = {
+    "mle": ("mle",),
+    "seqgan": ("mle", "pretrain_d", "adversarial"),
+}
+_EVAL_SEED_OFFSET = 1_000_003
+
+
+@dataclass
+class Position:
+    """Where the run stands: the phase index and the units done in it."""
+
+    phase: int = 0
+    unit: int = 0
+
+
+class Trainer:
+    """Builds the models for a corpus and config, runs the phases, saves and resumes."""
+
+    def __init__(self, corpus: Corpus, config: Config, folder: Path, device: torch.device,
+                 observer: TrainingObserver | None = None) -> None:
+        self.corpus, self.config, self.folder, self.device = corpus, config, folder, device
+        self.observer = observer or SilentObserver()
+        self.phases = PHASES[config.run.method]
+        self.position = Position()
+        self.elapsed_before = 0.0
+        self.started = time.perf_counter()
+        self.stop_requested = False
+        seed = config.run.seed
+        torch.manual_seed(seed)
+        self.length = corpus.length
+        self.generator = build_generator(corpus, config).to(device)
+        self.discriminator = build_discriminator(corpus, config).to(device)
+        self.policy = RolloutPolicy(self.generator, config.adversarial.beta)
+        self.optimizers = {
+            "mle": torch.optim.Adam(self.generator.parameters(), lr=config.mle.learning_rate),
+            "adversarial": torch.optim.Adam(self.generator.parameters(), lr=config.adversarial.learning_rate),
+            "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=config.pretrain_d.learning_rate),
+        }
+        self.sampling = torch.Generator(device=device).manual_seed(seed)
+        self.shuffle = torch.Generator().manual_seed(seed + 1)
+        self.train_data = torch.as_tensor(corpus.splits["train"], dtype=torch.long, device=device)  # (N, T)
+        held_out = corpus.splits["test"] if len(corpus.splits["test"]) else corpus.splits["valid"]
+        self.test_data = torch.as_tensor(held_out, dtype=torch.long, device=device)  # (M, T)
+        self.oracle = _oracle_of(corpus, device)
+
+    # ----------------------------------------------------------------- running
+    def run(self) -> str:
+        """Run the remaining units; returns "finished" or "interrupted" (after saving)."""
+        self._set_status("running")
+        while self.position.phase < len(self.phases):
+            phase = self.phases[self.position.phase]
+            total = self._units(phase)
+            if self.position.unit == 0:
+                self._emit("phase", phase, 0, total)
+            while self.position.unit < total:
+                metrics = self._run_unit(phase, self.position.unit + 1)
+                self.position.unit += 1
+                self._log(phase, self.position.unit, total, metrics)
+                if self.stop_requested:
+                    self.save()
+                    self._set_status("interrupted")
+                    return "interrupted"
+                if self.position.unit % self.config.run.checkpoint_every == 0:
+                    self.save()
+            self.position = Position(self.position.phase + 1, 0)
+            self.save()
+        self._finish()
+        return "finished"
+
+    def request_stop(self) -> None:
+        """Ask the run to stop after the current unit and save (what Ctrl-C does)."""
+        self.stop_requested = True
+
+    def _units(self, phase: str) -> int:
+        return {"mle": self.config.mle.epochs, "pretrain_d": self.config.pretrain_d.rounds,
+                "adversarial": self.config.adversarial.rounds}[phase]
+
+    def _run_unit(self, phase: str, unit: int) -> dict:
+        if phase == "mle":
+            settings = self.config.mle
+            loss = mle_epoch(self.generator, self.optimizers["mle"], self.train_data, settings.batch_size,
+                             settings.grad_clip, self.shuffle)
+            metrics: dict = {"g_loss": loss}
+            if unit % settings.eval_every == 0 or unit == settings.epochs:
+                metrics.update(self._evaluate(phase, unit))
+            return metrics
+        if phase == "pretrain_d":
+            settings_d = self.config.pretrain_d
+            return self._train_discriminator(settings_d.negatives, settings_d.epochs, settings_d.batch_size)
+        settings_a = self.config.adversarial
+        metrics = {}
+        for _ in range(settings_a.g_steps):
+            metrics = policy_gradient_step(self.generator, self.optimizers["adversarial"], self.policy,
+                                           self.discriminator, self.length, settings_a, self.config.rollout,
+                                           self.sampling)
+        for _ in range(settings_a.d_steps):
+            metrics.update(self._train_discriminator(settings_a.negatives, settings_a.d_epochs, settings_a.batch_size))
+        if unit % settings_a.eval_every == 0 or unit == settings_a.rounds:
+            metrics.update(self._evaluate(phase, unit))
+        return metrics
+
+    def _train_discriminator(self, negatives: int, epochs: int, batch_size: int) -> dict:
+        self.generator.eval()
+        fakes = self.generator.sample(negatives, self.length, generator=self.sampling)  # (N, T)
+        reals = real_windows(self.train_data, negatives, self.shuffle)  # (N, T)
+        return train_discriminator(self.discriminator, self.optimizers["discriminator"], reals, fakes,
+                                   epochs, batch_size, self.shuffle)
+
+    def _evaluate(self, phase: str, unit: int) -> dict:
+        """NLL_test always, NLL_oracle for oracle corpora, from a generator of its own so that
+        evaluating never changes the training's random stream."""
+        metrics = {"nll_test": per_token_nll(self.generator, self.test_data)}
+        evaluation = torch.Generator(device=self.device).manual_seed(
+            self.config.run.seed + _EVAL_SEED_OFFSET * (1 + self.position.phase) + unit)
+        samples = self.generator.sample(self.config.run.eval_samples, self.length, generator=evaluation)
+        if self.oracle is not None:
+            metrics["nll_oracle"] = float(self.oracle.nll(samples).mean())
+        write_samples(self.corpus, samples[:8].cpu().numpy(), self.folder / SAMPLES_DIR / f"{phase}-{unit:04d}")
+        return metrics
+
+    # ----------------------------------------------------------------- reporting
+    def _log(self, phase: str, unit: int, total: int, metrics: dict) -> None:
+        record = {"phase": phase, "step": unit, **{k: round(v, 6) for k, v in metrics.items()},
+                  "elapsed": round(self.elapsed(), 2)}
+        append_metrics(self.folder, record)
+        self._emit("unit", phase, unit, total, record)
+
+    def _emit(self, kind: str, phase: str, unit: int, total: int, metrics: dict | None = None,
+              message: str = "") -> None:
+        self.observer.on_event(TrainingEvent(kind, phase, unit, total, metrics or {}, self.elapsed(), message))
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.perf_counter() - self.started
+
+    def _set_status(self, status: str) -> None:
+        info = read_run_info(self.folder)
+        phase = self.phases[min(self.position.phase, len(self.phases) - 1)]
+        info.update(status=status, updated=now(), elapsed=round(self.elapsed(), 1),
+                    progress={"phase": phase, "phase_index": self.position.phase, "unit": self.position.unit,
+                              "units": self._units(phase), "phases": list(self.phases)})
+        write_run_info(self.folder, info)
+
+    def _finish(self) -> None:
+        self.generator.eval()
+        final = torch.Generator(device=self.device).manual_seed(self.config.run.seed)
+        samples = self.generator.sample(self.config.run.samples, self.length,
+                                        temperature=self.config.sampling.temperature,
+                                        top_k=self.config.sampling.top_k or None, generator=final)
+        written = write_samples(self.corpus, samples.cpu().numpy(), self.folder / SAMPLES_DIR / "final")
+        self._set_status("finished")
+        self._emit("finished", "", 0, 0, message=f"wrote {len(written)} sample file(s) to {self.folder / SAMPLES_DIR}")
+
+    # ----------------------------------------------------------------- state
+    def save(self) -> None:
+        state = {
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "rollout": self.policy.state_dict(),
+            "optimizers": {name: o.state_dict() for name, o in self.optimizers.items()},
+            "rng": {"torch": torch.get_rng_state(), "sampling": self.sampling.get_state(),
+                    "shuffle": self.shuffle.get_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else []},
+            "position": {"phase": self.position.phase, "unit": self.position.unit},
+            "metrics_lines": len(read_metrics(self.folder)),
+            "elapsed": self.elapsed(),
+            "corpus_hash": self.corpus.manifest["content_hash"],
+            "config": config_to_toml(self.config),
+        }
+        save_checkpoint(self.folder / STATE_FILE, state)
+        self._set_status("running" if self.position.phase < len(self.phases) else "finished")
+        self._emit("checkpoint", "", self.position.unit, 0, message=f"saved {self.folder / STATE_FILE}")
+
+    def restore(self) -> None:
+        """Continue from the run's checkpoint (the caller has checked corpus and config)."""
+        state = load_checkpoint(self.folder / STATE_FILE)
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.policy.load_state_dict(state["rollout"])
+        for name, optimizer in self.optimizers.items():
+            optimizer.load_state_dict(state["optimizers"][name])
+        torch.set_rng_state(state["rng"]["torch"])
+        self.sampling.set_state(state["rng"]["sampling"])
+        self.shuffle.set_state(state["rng"]["shuffle"])
+        if self.device.type == "cuda" and state["rng"]["cuda"]:
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        self.position = Position(int(state["position"]["phase"]), int(state["position"]["unit"]))
+        self.elapsed_before = float(state["elapsed"])
+        self.started = time.perf_counter()
+        truncate_metrics(self.folder, int(state["metrics_lines"]))
+
+
+def _oracle_of(corpus: Corpus, device: torch.device):
+    if corpus.manifest.get("source", {}).get("kind") != "oracle":
+        return None
+    from seqgan_music.corpora.oracle import corpus_oracle
+
+    return corpus_oracle(corpus).to(device)
+
