@@ -35,6 +35,7 @@ test: install-dev
 
 bench: install-dev
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/rollout_step.py
 
 clean-venv:
 	rm -rf $(VENV)

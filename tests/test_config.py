@@ -63,9 +63,10 @@ def test_presets_are_valid_described_and_named():
 def test_preset_values():
     cpu = preset("cpu-oracle")
     assert cpu.generator == preset("paper-oracle").generator and cpu.discriminator == DiscriminatorConfig()
-    assert (cpu.mle.epochs, cpu.pretrain_d.rounds, cpu.pretrain_d.epochs, cpu.pretrain_d.negatives) == (80, 10, 2, 5000)
-    assert (cpu.adversarial.rounds, cpu.adversarial.d_steps, cpu.adversarial.d_epochs) == (60, 2, 1)
-    assert cpu.rollout.precision == "float32"  # bfloat16 is 10x slower on CPUs without bf16 units
+    assert (cpu.mle.epochs, cpu.pretrain_d.rounds, cpu.pretrain_d.epochs, cpu.pretrain_d.negatives) == (40, 10, 2, 5000)
+    assert (cpu.adversarial.rounds, cpu.adversarial.d_steps, cpu.adversarial.d_epochs) == (80, 1, 1)
+    assert (cpu.adversarial.rollouts, cpu.adversarial.beta) == (16, 0.8)  # the paper's rollout
+    assert cpu.rollout.precision == "auto"  # bfloat16 only where the hardware has bf16 units
     folk = preset("folk")
     assert (folk.generator.embedding, folk.generator.hidden, folk.discriminator.filter_scale) == (64, 128, 0.5)
     assert (folk.mle.epochs, folk.mle.learning_rate, folk.adversarial.rollouts, folk.run.eval_samples) == (40, 0.005, 8, 2000)

@@ -142,6 +142,17 @@ def test_draw_is_an_exact_categorical_sampler() -> None:
     torch.testing.assert_close(counts / 100_000, probabilities, atol=0.01, rtol=0)
 
 
+@pytest.mark.parametrize("vocab", [1, 2, 3, 7, 50, 101, 5000])
+def test_blockwise_draw_inverts_the_whole_cumulative_distribution(vocab: int) -> None:
+    """The two-level search picks the token a plain inverse CDF over all V tokens picks."""
+    torch.manual_seed(vocab)
+    logits = torch.randn(2000, vocab, dtype=torch.float64) * 3  # float64: no rounding ties at the edges
+    u = torch.rand(2000, dtype=torch.float64)
+    cumulative = torch.cumsum(torch.softmax(logits, dim=1), dim=1)  # (R, V)
+    expected = torch.searchsorted(cumulative, (u * cumulative[:, -1]).unsqueeze(1), right=True).squeeze(1)
+    assert torch.equal(draw(logits, u), expected.clamp(max=vocab - 1))
+
+
 def test_draw_never_returns_a_token_without_probability() -> None:
     logits = torch.tensor([[0.0, 5.0, -1.0, 9.0], [0.0, 5.0, -1.0, 9.0]])
     u = torch.tensor([1.0 - 2**-24, 0.0])

@@ -157,3 +157,20 @@ def test_checkpoints_hold_only_tensors_and_plain_data(home):
     runs = list_runs(home)
     assert runs[0][0]["name"] == "safe" and runs[0][1]["phase"] == "mle"
     assert json.loads((trainer.folder / "run.json").read_text())["method"] == "mle"
+
+
+def test_auto_precision_is_bfloat16_only_where_it_is_fast(monkeypatch):
+    from seqgan_music.training import device as device_module
+
+    cpu = torch.device("cpu")
+    assert device_module.resolve_precision("float32", cpu) == "float32"
+    assert device_module.resolve_precision("bfloat16", cpu) == "bfloat16"
+    monkeypatch.setattr(device_module, "bfloat16_is_fast", lambda device: False)
+    assert device_module.resolve_precision("auto", cpu) == "float32"
+    monkeypatch.setattr(device_module, "bfloat16_is_fast", lambda device: True)
+    assert device_module.resolve_precision("auto", cpu) == "bfloat16"
+
+
+def test_run_records_the_precision_it_scores_rewards_in(home):
+    trainer = start_run(home, "grammar", tiny("quick", "rollout.precision=float32"), "fp32")
+    assert read_run_info(trainer.folder)["precision"] == "float32" == trainer.precision

@@ -11,18 +11,16 @@ import typer
 from rich.table import Table
 
 from seqgan_music.cli.common import HomeOption, console, home_path, user_errors
-from seqgan_music.config import METHODS, PRESETS, apply_overrides, load_config_file, preset
+from seqgan_music.config import METHODS, PRESETS, Config, apply_overrides, load_config_file, preset
 from seqgan_music.errors import SeqganError
 
 SetOption = Annotated[list[str] | None, typer.Option("--set", help="Override one setting, e.g. --set adversarial.rounds=50 (repeatable).")]
 
 
-def _requested_config(preset_name: str | None, config_file: Path | None, assignments: list[str] | None,
-                      method: str | None, device: str | None, seed: int | None, default_preset: str):
-    """The preset, overlaid by the config file, then --set, then the dedicated options."""
-    config = preset(preset_name or default_preset)
-    if config_file is not None:
-        config = load_config_file(config_file, config)
+def _requested_config(base: Config, config_file: Path | None, assignments: list[str] | None, method: str | None,
+                      device: str | None, seed: int | None) -> Config:
+    """`base` overlaid by the config file, then --set, then the dedicated options."""
+    config = base if config_file is None else load_config_file(config_file, base)
     extra = list(assignments or [])
     extra += [f"run.method={method}"] if method else []
     extra += [f"run.device={device}"] if device else []
@@ -52,6 +50,7 @@ def train(
     from seqgan_music.cli.live import LiveTrainingView
     from seqgan_music.corpora.corpus import load_corpus
     from seqgan_music.training.launch import resume_run, start_run
+    from seqgan_music.training.runs import read_run_config, run_dir
 
     root = home_path(home)
     changed = any(v is not None for v in (preset_name, method, config_file, device, seed)) or bool(assignments)
@@ -59,12 +58,10 @@ def train(
         if corpus is not None:
             raise SeqganError("give either a corpus (new run) or --resume RUN, not both")
         requested = None
-        if changed:
-            from seqgan_music.config import config_from_toml
-            from seqgan_music.training.runs import CONFIG_FILE, run_dir
-
-            saved = config_from_toml((run_dir(root, resume) / CONFIG_FILE).read_text(encoding="utf-8"))
-            requested = _requested_config(preset_name or saved.preset, config_file, assignments, method, device, seed, saved.preset)
+        if changed:  # settings given with --resume must not change the run: they are laid over its own config
+            saved = read_run_config(run_dir(root, resume))
+            base = saved if preset_name is None else preset(preset_name)
+            requested = _requested_config(base, config_file, assignments, method, device, seed)
         view = LiveTrainingView()
         trainer = resume_run(root, resume, requested, view)
     else:
@@ -72,7 +69,7 @@ def train(
             raise SeqganError("name a corpus to train on (see `seqgan-music corpus list`), or --resume RUN")
         kind = load_corpus(root, corpus).manifest.get("source", {}).get("kind")
         default = {"midi": "folk", "folk": "folk", "oracle": "cpu-oracle"}.get(kind, "quick")
-        config = _requested_config(preset_name, config_file, assignments, method, device, seed, default)
+        config = _requested_config(preset(preset_name or default), config_file, assignments, method, device, seed)
         view = LiveTrainingView()
         trainer = start_run(root, corpus, config, run, view)
     console.print(f"run [bold]{trainer.folder.name}[/] on {trainer.device} ({trainer.config.preset} preset, "

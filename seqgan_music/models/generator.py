@@ -105,7 +105,7 @@ class Generator(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, length: int, temperature: float = 1.0, top_k: int | None = None,
-               generator: torch.Generator | None = None, batch_size: int = 4096) -> Tensor:
+               generator: torch.Generator | None = None, batch_size: int = 1024) -> Tensor:
         """`n` sequences of `length` tokens (the start token excluded), drawn `batch_size` rows at a time.
 
         `generator` (on the module's device; None: torch's global RNG) supplies all the noise, so

@@ -25,6 +25,25 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def bfloat16_is_fast(device: torch.device) -> bool:
+    """Whether the device has bf16 arithmetic units (CUDA from Ampere, CPUs with AVX512-BF16 or AMX)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        try:
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):  # a torch build without oneDNN
+            return False
+    return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """The rollout's scoring precision: "auto" becomes bfloat16 where it is fast, else float32."""
+    if precision != "auto":
+        return precision
+    return "bfloat16" if bfloat16_is_fast(device) else "float32"
+
+
 def seed_everything(seed: int) -> None:
     """Seed torch, numpy and random; training itself draws only from explicit torch generators."""
     random.seed(seed)

@@ -6,13 +6,12 @@ from pathlib import Path
 
 import torch
 
-from seqgan_music.config import config_from_toml
 from seqgan_music.corpora.corpus import load_corpus
 from seqgan_music.corpora.exporting import prepare_output_folder
 from seqgan_music.errors import SeqganError
 from seqgan_music.training.build import build_generator
 from seqgan_music.training.checkpoint import load_checkpoint
-from seqgan_music.training.runs import CONFIG_FILE, STATE_FILE, read_run_info, run_dir
+from seqgan_music.training.runs import STATE_FILE, read_run_config, read_run_info, run_dir
 from seqgan_music.training.samples import write_samples
 
 
@@ -21,7 +20,7 @@ def generate_from_run(home: Path, run: str, out: Path, count: int, temperature: 
     """Write `count` samples of the run's generator to `out`; the same seed gives the same files."""
     folder = run_dir(home, run)
     info = read_run_info(folder)
-    config = config_from_toml((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+    config = read_run_config(folder)
     corpus = load_corpus(home, info["corpus"])
     if corpus.manifest["content_hash"] != info["corpus_hash"]:
         raise SeqganError(f"corpus {info['corpus']!r} has changed since run {run!r} was trained: rebuild it as it was")

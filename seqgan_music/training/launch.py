@@ -6,12 +6,12 @@ from pathlib import Path
 
 import torch
 
-from seqgan_music.config import Config, config_from_toml, config_to_toml
+from seqgan_music.config import Config, config_to_toml
 from seqgan_music.corpora.corpus import load_corpus
 from seqgan_music.errors import SeqganError
-from seqgan_music.training.device import configure_threads, pick_device, seed_everything
+from seqgan_music.training.device import configure_threads, pick_device, resolve_precision, seed_everything
 from seqgan_music.training.events import TrainingObserver
-from seqgan_music.training.runs import CONFIG_FILE, create_run_folder, default_run_name, read_run_info, run_dir
+from seqgan_music.training.runs import create_run_folder, default_run_name, read_run_config, read_run_info, run_dir
 from seqgan_music.training.trainer import Trainer
 
 
@@ -22,7 +22,8 @@ def start_run(home: Path, corpus_name: str, config: Config, name: str | None = N
     device = _prepare(config)
     name = name or default_run_name(corpus_name, config.run.method)
     info = {"corpus": corpus_name, "corpus_hash": corpus.manifest["content_hash"], "method": config.run.method,
-            "preset": config.preset, "seed": config.run.seed, "device": str(device)}
+            "preset": config.preset, "seed": config.run.seed, "device": str(device),
+            "precision": resolve_precision(config.rollout.precision, device)}
     folder = create_run_folder(home, name, info, config_to_toml(config))
     return Trainer(corpus, config, folder, device, observer)
 
@@ -36,7 +37,7 @@ def resume_run(home: Path, name: str, requested: Config | None = None,
     """
     folder = run_dir(home, name)
     info = read_run_info(folder)
-    saved = config_from_toml((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+    saved = read_run_config(folder)
     if requested is not None and config_to_toml(requested) != config_to_toml(saved):
         raise SeqganError(f"the settings given differ from run {name!r}'s config.toml "
                           f"({_first_difference(saved, requested)}): resume without changing settings, or start a new run")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from seqgan_music.config import AdversarialConfig, RolloutConfig
+from seqgan_music.config import AdversarialConfig
 from seqgan_music.models.discriminator import Discriminator
 from seqgan_music.models.generator import Generator
 from seqgan_music.training.rollout import RolloutPolicy, rollout_rewards
@@ -12,8 +12,10 @@ from seqgan_music.training.rollout import RolloutPolicy, rollout_rewards
 
 def policy_gradient_step(generator: Generator, optimizer: torch.optim.Optimizer, policy: RolloutPolicy,
                          discriminator: Discriminator, length: int, settings: AdversarialConfig,
-                         rollout: RolloutConfig, sampling: torch.Generator) -> dict[str, float]:
+                         chunk_size: int, precision: str, sampling: torch.Generator) -> dict[str, float]:
     """Sample a batch, reward every token by rollout, and take one gradient step.
+
+    `chunk_size` and `precision` ("float32" or "bfloat16") say how the rollout is computed.
 
     The loss is the reference implementation's: minus the sum over the batch's tokens of
     log G(x_t | x_<t) times Q(t). With `settings.baseline`, the batch mean of Q at each position is
@@ -22,7 +24,7 @@ def policy_gradient_step(generator: Generator, optimizer: torch.optim.Optimizer,
     generator.eval()
     samples = generator.sample(settings.batch_size, length, generator=sampling)  # (B, T)
     rewards = rollout_rewards(policy.network, discriminator, samples, settings.rollouts, generator=sampling,
-                              chunk_size=rollout.chunk_size, precision=rollout.precision)  # (B, T)
+                              chunk_size=chunk_size, precision=precision)  # (B, T)
     mask = generator.token_mask(samples)  # (B, T)
     advantages = rewards - rewards.mean(dim=0, keepdim=True) if settings.baseline else rewards
     generator.train()

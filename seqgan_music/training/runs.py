@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from seqgan_music.atomic import write_text_atomic
+from seqgan_music.config import Config, config_from_toml
 from seqgan_music.errors import SeqganError
 from seqgan_music.paths import check_name
 
@@ -41,6 +42,17 @@ def read_run_info(folder: Path) -> dict:
         raise SeqganError(f"no run named {folder.name!r} in {folder.parent}: see `seqgan-music runs`") from None
     except (OSError, ValueError) as error:
         raise SeqganError(f"run {folder.name!r} has a damaged run.json ({error})") from None
+
+
+def read_run_config(folder: Path) -> Config:
+    """The run's saved config.toml; one-line errors for a missing run or a damaged file."""
+    read_run_info(folder)  # names a missing run the same way everywhere
+    try:
+        return config_from_toml((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise SeqganError(f"run {folder.name!r} has no readable config.toml ({error}): start a new run") from None
+    except SeqganError as error:
+        raise SeqganError(f"run {folder.name!r} has a damaged config.toml: {error}") from None
 
 
 def write_run_info(folder: Path, info: dict) -> None:

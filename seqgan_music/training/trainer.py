@@ -18,6 +18,7 @@ from seqgan_music.config import Config, config_to_toml
 from seqgan_music.corpora.corpus import Corpus
 from seqgan_music.training.build import build_discriminator, build_generator
 from seqgan_music.training.checkpoint import load_checkpoint, save_checkpoint
+from seqgan_music.training.device import resolve_precision
 from seqgan_music.training.discriminator_training import real_windows, train_discriminator
 from seqgan_music.training.events import SilentObserver, TrainingEvent, TrainingObserver
 from seqgan_music.training.mle import mle_epoch, per_token_nll
@@ -79,6 +80,7 @@ class Trainer:
         held_out = corpus.splits["test"] if len(corpus.splits["test"]) else corpus.splits["valid"]
         self.test_data = torch.as_tensor(held_out, dtype=torch.long, device=device)  # (M, T)
         self.oracle = _oracle_of(corpus, device)
+        self.precision = resolve_precision(config.rollout.precision, device)
 
     # ----------------------------------------------------------------- running
     def run(self) -> str:
@@ -128,8 +130,8 @@ class Trainer:
         metrics = {}
         for _ in range(settings_a.g_steps):
             metrics = policy_gradient_step(self.generator, self.optimizers["adversarial"], self.policy,
-                                           self.discriminator, self.length, settings_a, self.config.rollout,
-                                           self.sampling)
+                                           self.discriminator, self.length, settings_a,
+                                           self.config.rollout.chunk_size, self.precision, self.sampling)
         for _ in range(settings_a.d_steps):
             metrics.update(self._train_discriminator(settings_a.negatives, settings_a.d_epochs, settings_a.batch_size))
         if unit % settings_a.eval_every == 0 or unit == settings_a.rounds:

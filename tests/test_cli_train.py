@@ -1,0 +1,164 @@
+"""`train`, `generate` and `runs` through the command line: a tiny run end to end, Ctrl-C and
+--resume in a real process, and one-line errors for bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from seqgan_music.cli import app
+from seqgan_music.corpora.grammar import build_grammar_corpus
+
+runner = CliRunner()
+
+TINY_TOML = """
+[generator]
+embedding = 8
+hidden = 16
+
+[discriminator]
+embedding = 8
+filter_scale = 0.05
+
+[mle]
+epochs = 2
+batch_size = 32
+
+[pretrain_d]
+rounds = 1
+epochs = 1
+negatives = 64
+
+[adversarial]
+rounds = 2
+negatives = 64
+batch_size = 16
+rollouts = 2
+eval_every = 1
+
+[rollout]
+chunk_size = 64
+
+[run]
+eval_samples = 32
+samples = 3
+device = "cpu"
+"""
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    build_grammar_corpus("grammar", 15, count=300, seed=1).save(tmp_path)
+    (tmp_path / "tiny.toml").write_text(TINY_TOML)
+    return tmp_path
+
+
+def invoke(home: Path, *args: str):
+    return runner.invoke(app, [*args, "--home", str(home)])
+
+
+def test_train_runs_generate_from_the_command_line(home):
+    result = invoke(home, "train", "grammar", "--preset", "quick", "--config", str(home / "tiny.toml"),
+                    "--set", "adversarial.rounds=3", "--run", "cli", "--seed", "4")
+    assert result.exit_code == 0, result.output
+    assert "finished" in result.output
+    folder = home / "checkpoints" / "cli"
+    config = (folder / "config.toml").read_text()
+    assert "rounds = 3" in config and "seed = 4" in config and 'preset = "quick"' in config
+    records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert [r["phase"] for r in records] == ["mle", "mle", "pretrain_d"] + ["adversarial"] * 3
+
+    listing = invoke(home, "runs")
+    assert listing.exit_code == 0 and "cli" in listing.output and "finished" in listing.output
+
+    outputs = []
+    for out in ("a", "b"):
+        generated = invoke(home, "generate", "cli", "--n", "5", "--seed", "7", "--temperature", "0.9",
+                           "--out", str(home / out))
+        assert generated.exit_code == 0, generated.output
+        (listing_file,) = (home / out).glob("*.txt")
+        outputs.append(listing_file.read_text())
+    assert outputs[0] == outputs[1] and outputs[0].count("\n") == 5
+
+
+def test_mle_method_from_the_command_line(home):
+    result = invoke(home, "train", "grammar", "--method", "mle", "--config", str(home / "tiny.toml"), "--run", "m")
+    assert result.exit_code == 0, result.output
+    assert json.loads((home / "checkpoints" / "m" / "run.json").read_text())["method"] == "mle"
+
+
+def test_ctrl_c_saves_and_resume_finishes(home):
+    """A real process gets SIGINT mid-run, saves, exits 130 and names the resume command."""
+    command = [sys.executable, "-m", "seqgan_music", "train", "grammar", "--config", str(home / "tiny.toml"),
+               "--set", "mle.epochs=30", "--set", "mle.batch_size=1", "--run", "stopped", "--home", str(home)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    metrics = home / "checkpoints" / "stopped" / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while not (metrics.is_file() and metrics.read_text().count("\n") >= 2):
+        assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 130, output
+    assert "seqgan-music train --resume stopped" in output
+    assert "Traceback" not in output
+    info = json.loads((home / "checkpoints" / "stopped" / "run.json").read_text())
+    assert info["status"] == "interrupted" and 2 <= info["progress"]["unit"] < 30
+
+    changed = invoke(home, "train", "--resume", "stopped", "--set", "mle.epochs=5")
+    assert changed.exit_code == 1 and "differ from run 'stopped'" in changed.output
+    resumed = invoke(home, "train", "--resume", "stopped", "--set", "mle.epochs=30")  # the same settings: allowed
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads((home / "checkpoints" / "stopped" / "run.json").read_text())["status"] == "finished"
+    again = invoke(home, "train", "--resume", "stopped")
+    assert again.exit_code == 1 and "already finished" in again.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "nothing"], "no corpus named 'nothing'"),
+        (["train"], "name a corpus"),
+        (["train", "grammar", "--preset", "huge"], "unknown preset 'huge'"),
+        (["train", "grammar", "--method", "gan"], "run.method must be one of"),
+        (["train", "grammar", "--set", "adversarial.rounds=-1"], "adversarial.rounds must be an integer >= 0"),
+        (["train", "grammar", "--set", "adversarial.rouns=5"], "did you mean rounds"),
+        (["train", "grammar", "--set", "oops"], "write SECTION.FIELD=VALUE"),
+        (["train", "grammar", "--config", "{missing}"], "does not exist"),
+        (["train", "grammar", "--config", "{bad_toml}"], "is not valid TOML"),
+        (["train", "grammar", "--device", "tpu"], "run.device must be auto, cpu"),
+        (["train", "grammar", "--run", "../escape"], "invalid run name"),
+        (["train", "grammar", "--resume", "x"], "not both"),
+        (["train", "--resume", "ghost"], "no run named 'ghost'"),
+        (["generate", "ghost", "--out", "{out}"], "no run named 'ghost'"),
+    ],
+)
+def test_bad_input_gives_one_line_and_nonzero_exit(home, args, message):
+    (home / "bad.toml").write_text("[adversarial\nrounds = 1")
+    places = {"{missing}": str(home / "missing.toml"), "{bad_toml}": str(home / "bad.toml"), "{out}": str(home / "o")}
+    result = invoke(home, *[places.get(a, a) for a in args])
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    assert message in " ".join(result.output.split()), result.output
+    assert not (home / "checkpoints").exists() or not any((home / "checkpoints").iterdir())
+
+
+def test_cuda_asked_for_without_a_gpu_is_one_line(home, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    result = invoke(home, "train", "grammar", "--device", "cuda", "--config", str(home / "tiny.toml"))
+    assert result.exit_code == 1 and "sees no CUDA GPU" in result.output
+
+
+def test_training_commands_have_help_with_an_example():
+    for command in (["train"], ["generate"], ["runs"], ["demo"]):
+        result = runner.invoke(app, [*command, "--help"])
+        assert result.exit_code == 0 and "Example:" in result.output, command
