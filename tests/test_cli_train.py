@@ -93,21 +93,28 @@ def test_mle_method_from_the_command_line(home):
     assert json.loads((home / "checkpoints" / "m" / "run.json").read_text())["method"] == "mle"
 
 
-def test_ctrl_c_saves_and_resume_finishes(home):
-    """A real process gets SIGINT mid-run, saves, exits 130 and names the resume command."""
+def start_training(home: Path, run: str) -> subprocess.Popen:
+    """`train` in a real process (output piped, as in a log), returned once it has logged two epochs."""
     command = [sys.executable, "-m", "seqgan_music", "train", "grammar", "--config", str(home / "tiny.toml"),
-               "--set", "mle.epochs=30", "--set", "mle.batch_size=1", "--run", "stopped", "--home", str(home)]
+               "--set", "mle.epochs=30", "--set", "mle.batch_size=1", "--run", run, "--home", str(home)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    metrics = home / "checkpoints" / "stopped" / "metrics.jsonl"
+    metrics = home / "checkpoints" / run / "metrics.jsonl"
     deadline = time.monotonic() + 120
     while not (metrics.is_file() and metrics.read_text().count("\n") >= 2):
         assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()
-        time.sleep(0.1)
+        time.sleep(0.05)
+    return process
+
+
+def test_ctrl_c_saves_and_resume_finishes(home):
+    """A real process gets SIGINT mid-run, saves, exits 130 and names the resume command."""
+    process = start_training(home, "stopped")
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=120)
     assert process.returncode == 130, output
-    assert "seqgan-music train --resume stopped" in output
+    assert "saved; continue with: seqgan-music train --resume stopped" in output
+    assert "MLE 2/30" in output  # not a terminal: one plain line per epoch
     assert "Traceback" not in output
     info = json.loads((home / "checkpoints" / "stopped" / "run.json").read_text())
     assert info["status"] == "interrupted" and 2 <= info["progress"]["unit"] < 30
@@ -119,6 +126,23 @@ def test_ctrl_c_saves_and_resume_finishes(home):
     assert json.loads((home / "checkpoints" / "stopped" / "run.json").read_text())["status"] == "finished"
     again = invoke(home, "train", "--resume", "stopped")
     assert again.exit_code == 1 and "already finished" in again.output
+
+
+def test_a_second_ctrl_c_stops_at_once_and_the_run_still_resumes(home):
+    process = start_training(home, "aborted")
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 130, output
+    assert "Traceback" not in output
+    # The second signal usually lands mid-epoch (stop at once); if the epoch ended first, it saved.
+    assert "stopped without saving; the last checkpoint is kept" in output or "saved; continue with" in output
+    assert json.loads((home / "checkpoints" / "aborted" / "run.json").read_text())["status"] == "interrupted"
+    resumed = invoke(home, "train", "--resume", "aborted")
+    assert resumed.exit_code == 0, resumed.output
+    records = [json.loads(line) for line in (home / "checkpoints" / "aborted" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == list(range(1, 31)) + [1, 1, 2]  # no epoch lost or logged twice
 
 
 @pytest.mark.parametrize(

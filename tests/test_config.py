@@ -63,8 +63,8 @@ def test_presets_are_valid_described_and_named():
 def test_preset_values():
     cpu = preset("cpu-oracle")
     assert cpu.generator == preset("paper-oracle").generator and cpu.discriminator == DiscriminatorConfig()
-    assert (cpu.mle.epochs, cpu.pretrain_d.rounds, cpu.pretrain_d.epochs, cpu.pretrain_d.negatives) == (40, 10, 2, 5000)
-    assert (cpu.adversarial.rounds, cpu.adversarial.d_steps, cpu.adversarial.d_epochs) == (80, 1, 1)
+    assert (cpu.mle.epochs, cpu.pretrain_d.rounds, cpu.pretrain_d.epochs, cpu.pretrain_d.negatives) == (30, 10, 2, 5000)
+    assert (cpu.adversarial.rounds, cpu.adversarial.d_steps, cpu.adversarial.d_epochs) == (35, 3, 1)
     assert (cpu.adversarial.rollouts, cpu.adversarial.beta) == (16, 0.8)  # the paper's rollout
     assert cpu.rollout.precision == "auto"  # bfloat16 only where the hardware has bf16 units
     folk = preset("folk")

@@ -174,3 +174,16 @@ def test_auto_precision_is_bfloat16_only_where_it_is_fast(monkeypatch):
 def test_run_records_the_precision_it_scores_rewards_in(home):
     trainer = start_run(home, "grammar", tiny("quick", "rollout.precision=float32"), "fp32")
     assert read_run_info(trainer.folder)["precision"] == "float32" == trainer.precision
+
+
+def test_a_run_stopped_before_its_first_checkpoint_resumes_from_the_start(home):
+    whole = start_run(home, "grammar", tiny("quick"), "whole")
+    whole.run()
+    early = start_run(home, "grammar", tiny("quick"), "early").folder  # killed before saving anything...
+    (early / "metrics.jsonl").write_text('{"phase": "mle", "step": 1, "g_loss": 9.0}\n')  # ...but one line logged
+    resumed = resume_run(home, "early")
+    assert resumed.run() == "finished"
+    for name, tensor in whole.generator.state_dict().items():
+        assert torch.equal(tensor, resumed.generator.state_dict()[name]), name
+    assert [r["g_loss"] for r in read_metrics(early) if "g_loss" in r] == \
+        [r["g_loss"] for r in read_metrics(whole.folder) if "g_loss" in r]

@@ -1,6 +1,8 @@
-"""A rich live display of training events: phase, units, ETA and the latest metrics."""
+"""How the CLI shows training events: a rich live display on a terminal, plain lines elsewhere."""
 
 from __future__ import annotations
+
+import time
 
 from rich.console import Group
 from rich.live import Live
@@ -54,6 +56,37 @@ class LiveTrainingView:
         for phase, values in self.latest.items():
             table.add_row(PHASE_NAMES.get(phase, phase), *(_format(values.get(key)) for key in _COLUMNS))
         return Group(self.progress, table)
+
+
+class LineTrainingLog:
+    """Observer for output that is not a terminal (a pipe, a log file, CI): one line per unit,
+    printed as it happens, so a long run's log shows its progress."""
+
+    def __enter__(self) -> LineTrainingLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def on_event(self, event: TrainingEvent) -> None:
+        if event.kind == "phase":
+            console.print(f"{PHASE_NAMES.get(event.phase, event.phase)}: {event.total} units", highlight=False)
+        elif event.kind == "unit":
+            values = " ".join(f"{_COLUMNS[key].replace(' ', '_').lower()}={_format(value)}"
+                              for key, value in event.metrics.items() if key in _COLUMNS)
+            console.print(f"{PHASE_NAMES.get(event.phase, event.phase)} {event.unit}/{event.total} "
+                          f"[{_clock(event.elapsed)}] {values}", highlight=False, soft_wrap=True)
+        elif event.kind in ("note", "finished"):
+            console.print(event.message, highlight=False)
+
+
+def training_view() -> LiveTrainingView | LineTrainingLog:
+    """The live display on a terminal, one line per unit otherwise."""
+    return LiveTrainingView() if console.is_terminal else LineTrainingLog()
+
+
+def _clock(seconds: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(seconds))
 
 
 def _format(value: object) -> str:

@@ -47,10 +47,10 @@ def train(
 
     Example: seqgan-music train folk --preset quick --run demo
     """
-    from seqgan_music.cli.live import LiveTrainingView
+    from seqgan_music.cli.live import training_view
     from seqgan_music.corpora.corpus import load_corpus
     from seqgan_music.training.launch import resume_run, start_run
-    from seqgan_music.training.runs import read_run_config, run_dir
+    from seqgan_music.training.runs import mark_aborted, read_run_config, run_dir
 
     root = home_path(home)
     changed = any(v is not None for v in (preset_name, method, config_file, device, seed)) or bool(assignments)
@@ -62,7 +62,7 @@ def train(
             saved = read_run_config(run_dir(root, resume))
             base = saved if preset_name is None else preset(preset_name)
             requested = _requested_config(base, config_file, assignments, method, device, seed)
-        view = LiveTrainingView()
+        view = training_view()
         trainer = resume_run(root, resume, requested, view)
     else:
         if corpus is None:
@@ -70,7 +70,7 @@ def train(
         kind = load_corpus(root, corpus).manifest.get("source", {}).get("kind")
         default = {"midi": "folk", "folk": "folk", "oracle": "cpu-oracle"}.get(kind, "quick")
         config = _requested_config(preset(preset_name or default), config_file, assignments, method, device, seed)
-        view = LiveTrainingView()
+        view = training_view()
         trainer = start_run(root, corpus, config, run, view)
     console.print(f"run [bold]{trainer.folder.name}[/] on {trainer.device} ({trainer.config.preset} preset, "
                   f"method {trainer.config.run.method}); Ctrl-C saves and stops", highlight=False)
@@ -86,11 +86,16 @@ def train(
     try:
         with view:
             status = trainer.run()
+    except KeyboardInterrupt:  # the second Ctrl-C: stop at once, keep the last checkpoint
+        mark_aborted(trainer.folder)
+        console.print(f"stopped without saving; the last checkpoint is kept: seqgan-music train --resume "
+                      f"{trainer.folder.name}", highlight=False)
+        raise typer.Exit(130) from None
     finally:
         signal.signal(signal.SIGINT, previous)
     took = time.perf_counter() - started
     if status == "interrupted":
-        console.print(f"saved; continue with: seqgan-music train --resume {trainer.folder.name}")
+        console.print(f"saved; continue with: seqgan-music train --resume {trainer.folder.name}", highlight=False)
         raise typer.Exit(130)
     console.print(f"[green]finished[/] run [bold]{trainer.folder.name}[/] in {took:.0f} s: {trainer.folder}", highlight=False)
 

@@ -11,7 +11,15 @@ from seqgan_music.corpora.corpus import load_corpus
 from seqgan_music.errors import SeqganError
 from seqgan_music.training.device import configure_threads, pick_device, resolve_precision, seed_everything
 from seqgan_music.training.events import TrainingObserver
-from seqgan_music.training.runs import create_run_folder, default_run_name, read_run_config, read_run_info, run_dir
+from seqgan_music.training.runs import (
+    STATE_FILE,
+    create_run_folder,
+    default_run_name,
+    read_run_config,
+    read_run_info,
+    run_dir,
+    truncate_metrics,
+)
 from seqgan_music.training.trainer import Trainer
 
 
@@ -30,7 +38,7 @@ def start_run(home: Path, corpus_name: str, config: Config, name: str | None = N
 
 def resume_run(home: Path, name: str, requested: Config | None = None,
                observer: TrainingObserver | None = None) -> Trainer:
-    """A trainer restored from the run's last checkpoint.
+    """A trainer restored from the run's last checkpoint (from the start when it has none yet).
 
     Refuses when the corpus was rebuilt with other content, or when `requested` (settings the
     user gave with --resume) differs from the run's saved config.
@@ -50,7 +58,10 @@ def resume_run(home: Path, name: str, requested: Config | None = None,
         raise SeqganError(f"run {name!r} has already finished: start a new run to train more")
     device = _prepare(saved)
     trainer = Trainer(corpus, saved, folder, device, observer)
-    trainer.restore()
+    if (folder / STATE_FILE).is_file():
+        trainer.restore()
+    else:  # stopped before its first checkpoint: start again from the beginning
+        truncate_metrics(folder, 0)
     return trainer
 
 

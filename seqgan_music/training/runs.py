@@ -59,6 +59,13 @@ def write_run_info(folder: Path, info: dict) -> None:
     write_text_atomic(folder / RUN_FILE, json.dumps(info, indent=2))
 
 
+def mark_aborted(folder: Path) -> None:
+    """Record that the run stopped without saving (its last checkpoint is what a resume continues)."""
+    info = read_run_info(folder)
+    info.update(status="interrupted", updated=now())
+    write_run_info(folder, info)
+
+
 def append_metrics(folder: Path, record: dict) -> None:
     """Append one JSON line; a crash can at worst lose this line, never damage earlier ones."""
     with open(folder / METRICS_FILE, "a", encoding="utf-8") as stream:
