@@ -175,13 +175,20 @@ def _cpu_oracle() -> Config:
     )
 
 
+# Music presets take smaller policy-gradient steps than the paper's 0.01, with the baseline: measured on
+# the folk corpus (quick preset, 10 rounds), lr 0.01 drove NLL_test from 1.03 to 2.1 while D won; lr 0.001
+# with the baseline kept it within 0.01 while the reward rose from 0.20 to about 0.4.
+_MUSIC_PG = {"learning_rate": 0.001, "baseline": True}
+
+
 def _folk() -> Config:
     return Config(
         generator=GeneratorConfig(embedding=64, hidden=128, layers=1),
         discriminator=DiscriminatorConfig(embedding=64, filter_scale=0.5),
         mle=MLEConfig(epochs=40, batch_size=64, learning_rate=0.005),
         pretrain_d=PretrainDConfig(rounds=5, epochs=2, negatives=5_000),
-        adversarial=AdversarialConfig(rounds=30, d_steps=2, d_epochs=1, negatives=5_000, rollouts=8, eval_every=5),
+        adversarial=AdversarialConfig(rounds=30, d_steps=2, d_epochs=1, negatives=5_000, rollouts=8, eval_every=5,
+                                      **_MUSIC_PG),
         run=RunConfig(eval_samples=2_000),
         preset="folk",
     )
@@ -191,9 +198,10 @@ def _quick() -> Config:
     return Config(
         generator=GeneratorConfig(embedding=32, hidden=64),
         discriminator=DiscriminatorConfig(filter_scale=0.25),
-        mle=MLEConfig(epochs=8),
+        mle=MLEConfig(epochs=15),
         pretrain_d=PretrainDConfig(rounds=2, epochs=1, negatives=1_000),
-        adversarial=AdversarialConfig(rounds=5, d_steps=1, d_epochs=1, negatives=1_000, rollouts=4, eval_every=1),
+        adversarial=AdversarialConfig(rounds=5, d_steps=1, d_epochs=1, negatives=1_000, rollouts=4, eval_every=1,
+                                      **_MUSIC_PG),
         run=RunConfig(eval_samples=500, checkpoint_every=5),
         preset="quick",
     )
@@ -209,7 +217,7 @@ PRESET_DESCRIPTIONS: dict[str, str] = {
     "paper-oracle": "the SeqGAN paper's oracle schedule exactly: 120 MLE epochs, 50 D rounds, 200 adversarial rounds",
     "cpu-oracle": "the paper's models, 30 MLE epochs, 10 D rounds, 35 adversarial rounds: ~26 minutes on 2 cores",
     "folk": "music corpora (grid16, length 64): a larger generator, half the filters, 40 MLE + 30 adversarial",
-    "quick": "a small demo that trains in a couple of minutes on a 2-core CPU",
+    "quick": "a small demo: under a minute of training on a 2-core CPU",
 }
 
 

@@ -71,7 +71,10 @@ def test_preset_values():
     assert (folk.generator.embedding, folk.generator.hidden, folk.discriminator.filter_scale) == (64, 128, 0.5)
     assert (folk.mle.epochs, folk.mle.learning_rate, folk.adversarial.rollouts, folk.run.eval_samples) == (40, 0.005, 8, 2000)
     quick = preset("quick")
-    assert (quick.mle.epochs, quick.adversarial.rounds, quick.adversarial.rollouts, quick.run.checkpoint_every) == (8, 5, 4, 5)
+    assert (quick.mle.epochs, quick.adversarial.rounds, quick.adversarial.rollouts, quick.run.checkpoint_every) == (15, 5, 4, 5)
+    for music in (folk, quick):  # smaller PG steps with a baseline than the paper's, measured on the folk corpus
+        assert (music.adversarial.learning_rate, music.adversarial.baseline) == (0.001, True)
+    assert cpu.adversarial.learning_rate == 0.01 and not cpu.adversarial.baseline  # the paper's update
 
 
 def test_presets_are_fresh_copies():

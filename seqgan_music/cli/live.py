@@ -70,7 +70,8 @@ class LineTrainingLog:
 
     def on_event(self, event: TrainingEvent) -> None:
         if event.kind == "phase":
-            console.print(f"{PHASE_NAMES.get(event.phase, event.phase)}: {event.total} units", highlight=False)
+            unit = "epochs" if event.phase == "mle" else "rounds"
+            console.print(f"{PHASE_NAMES.get(event.phase, event.phase)}: {event.total} {unit}", highlight=False)
         elif event.kind == "unit":
             values = " ".join(f"{_COLUMNS[key].replace(' ', '_').lower()}={_format(value)}"
                               for key, value in event.metrics.items() if key in _COLUMNS)
