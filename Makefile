@@ -36,6 +36,7 @@ test: install-dev
 bench: install-dev
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/rollout_step.py
+	$(BIN)/python benchmarks/bleu_speed.py
 
 clean-venv:
 	rm -rf $(VENV)

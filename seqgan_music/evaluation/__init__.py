@@ -1,0 +1,4 @@
+"""Evaluation: metrics of generated sequences against reference sets (BLEU, self-BLEU, ...).
+
+May import numpy, torch and seqgan_music.{corpora, models, errors}; never typer, rich or textual.
+"""
