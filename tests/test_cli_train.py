@@ -174,6 +174,17 @@ def test_bad_input_gives_one_line_and_nonzero_exit(home, args, message):
     assert not (home / "checkpoints").exists() or not any((home / "checkpoints").iterdir())
 
 
+def test_generate_from_a_run_without_a_checkpoint_says_how_to_go_on(home):
+    from seqgan_music.config import load_config_file, preset
+    from seqgan_music.training.launch import start_run
+
+    start_run(home, "grammar", load_config_file(home / "tiny.toml", preset("quick")), "unsaved")
+    result = invoke(home, "generate", "unsaved", "--out", str(home / "out"))
+    assert result.exit_code == 1
+    assert "has not saved a checkpoint yet: train it on with `seqgan-music train --resume unsaved`" in \
+        " ".join(result.output.split())
+
+
 def test_cuda_asked_for_without_a_gpu_is_one_line(home, monkeypatch):
     import torch
 

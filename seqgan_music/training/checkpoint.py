@@ -24,7 +24,8 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """Load with `weights_only=True`, so a checkpoint can hold tensors and plain data but never code."""
     if not path.is_file():
-        raise SeqganError(f"no checkpoint at {path}: the run has not saved one yet; start it again without --resume")
+        raise SeqganError(f"run {path.parent.name!r} has not saved a checkpoint yet: train it on with "
+                          f"`seqgan-music train --resume {path.parent.name}`")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for damaged or unsafe files
