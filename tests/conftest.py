@@ -16,6 +16,18 @@ def shared_data() -> Path:
     return data
 
 
+@pytest.fixture(scope="session")
+def nottingham_grid16(shared_data):
+    """The Nottingham MIDI files as a grid16 corpus (built once per test session, about 10 s)."""
+    from seqgan_music.corpora.encodings import music_encoding
+    from seqgan_music.corpora.midi import read_midi_folder
+    from seqgan_music.corpora.music import build_music_corpus
+    from seqgan_music.corpora.split import SplitPlan
+
+    return build_music_corpus("nottingham", read_midi_folder(shared_data / "nottingham" / "MIDI"),
+                              music_encoding("grid16"), SplitPlan(), {"kind": "midi"})
+
+
 class RecordingReporter:
     """A progress Reporter that records every call, to check what long work reports."""
 

@@ -75,12 +75,8 @@ def test_non_music_corpus_is_refused():
 
 
 @pytest.mark.slow
-def test_real_held_out_tunes_match_the_training_statistics(shared_data):
-    from seqgan_music.corpora.encodings import music_encoding
-    from seqgan_music.corpora.midi import read_midi_folder
-
-    nottingham = build_music_corpus("nottingham", read_midi_folder(shared_data / "nottingham" / "MIDI"),
-                                    music_encoding("grid16"), SplitPlan(), {"kind": "midi"})
+def test_real_held_out_tunes_match_the_training_statistics(nottingham_grid16):
+    nottingham = nottingham_grid16
     train = music_stats(nottingham.splits["train"], nottingham)
     test = compare_stats(music_stats(nottingham.splits["test"], nottingham), train)
     assert test["pitch_classes_overlap"] > 0.9 and test["intervals_overlap"] > 0.9

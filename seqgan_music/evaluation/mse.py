@@ -19,8 +19,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from seqgan_music.corpora.encodings import BAR, HOLD, token_pitch
-from seqgan_music.corpora.vocabulary import END, PAD
+from seqgan_music.corpora.encodings import HOLD, token_pitch
+from seqgan_music.evaluation.steps import step_tokens
 
 SILENCE_MISMATCH = 144.0  # a note against silence costs as much as a note an octave off
 _CHUNK = 256  # candidates per block of distances (bounds memory to chunk x references)
@@ -29,19 +29,11 @@ _CHUNK = 256  # candidates per block of distances (bounds memory to chunk x refe
 def pitch_tracks(windows: np.ndarray, symbols: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Token windows (N, T) -> pitch tracks (N, S) float64 (NaN: silence, also past the end) and
     their step counts (N,). `symbols` are the vocabulary's tokens in id order."""
-    windows = np.asarray(windows, dtype=np.int64)
-    if windows.ndim != 2:
-        raise ValueError(f"windows must be (N, T) token ids, got shape {windows.shape}")
+    compact, lengths = step_tokens(windows, symbols)  # (N, T), (N,)
     pitch_of = np.array([_pitch(s) for s in symbols], dtype=np.float64)  # (V,) NaN for non-pitches
-    takes_no_step = np.array([s in (BAR, PAD) for s in symbols])
     holds = np.array([s == HOLD for s in symbols])
-    ended = np.cumsum(windows == symbols.index(END), axis=1) > 0 if END in symbols else np.zeros(windows.shape, bool)
-    steps = ~takes_no_step[windows] & ~ended  # (N, T) tokens that are time steps
-    order = np.argsort(~steps, axis=1, kind="stable")  # each row's steps first, in order
-    compact = np.take_along_axis(windows, order, axis=1)  # (N, T)
-    lengths = steps.sum(axis=1)  # (N,)
-    inside = np.arange(windows.shape[1])[None, :] < lengths[:, None]  # (N, T)
-    position = np.arange(windows.shape[1])[None, :].repeat(len(windows), axis=0)
+    inside = np.arange(compact.shape[1])[None, :] < lengths[:, None]  # (N, T)
+    position = np.arange(compact.shape[1])[None, :].repeat(len(compact), axis=0)
     # A HOLD takes the value of the last step that was not a HOLD (silence if there is none).
     anchor = np.maximum.accumulate(np.where(holds[compact] & inside, -1, position), axis=1)  # (N, T)
     values = pitch_of[compact]
