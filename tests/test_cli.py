@@ -123,3 +123,23 @@ def test_every_command_has_help_with_an_example():
 
 def test_version():
     assert invoke("--version").output.startswith("seqgan-music ")
+
+
+def test_no_help_text_has_angle_brackets_that_markdown_would_swallow():
+    """Help is rendered as markdown, where `<word>` outside backticks vanishes as an HTML tag."""
+    import re
+
+    import click
+    import typer
+
+    def commands(command: click.Command, path: str):
+        yield path, command
+        for name, child in getattr(command, "commands", {}).items():
+            yield from commands(child, f"{path} {name}")
+
+    swallowed = []
+    for path, command in commands(typer.main.get_command(app), "seqgan-music"):
+        for text in [command.help or ""] + [getattr(p, "help", None) or "" for p in command.params]:
+            if re.search(r"<[A-Za-z/]", re.sub(r"`[^`]*`", "", text)):
+                swallowed.append(f"{path}: {text}")
+    assert not swallowed

@@ -13,7 +13,7 @@ app = typer.Typer(
     name="seqgan-music",
     help=(
         "Compose folk tunes with Sequence Generative Adversarial Nets.\n\n"
-        "Example: seqgan-music corpus build folk && seqgan-music corpus show folk"
+        "Example: seqgan-music corpus build folk && seqgan-music train folk --preset quick --run first"
     ),
     no_args_is_help=True,
     add_completion=False,

@@ -38,7 +38,7 @@ StrideOption = Annotated[int | None, typer.Option("--stride", min=1, help="Token
 TransposeOption = Annotated[bool | None, typer.Option("--transpose/--no-transpose", help="Transpose to C major / A minor by the stored key signature (default: on for grid16, off for paper).")]
 SplitOption = Annotated[str, typer.Option("--split", help="Train/valid/test shares by tune.")]
 SeedOption = Annotated[int, typer.Option("--seed", help="Split seed (the split is a hash of each tune's path and this seed).")]
-SplitFileOption = Annotated[Path | None, typer.Option("--split-file", help="File of 'train|valid|test <path>' lines that overrides the hash split.")]
+SplitFileOption = Annotated[Path | None, typer.Option("--split-file", help="File of `train|valid|test PATH` lines that overrides the hash split.")]
 
 
 def _plan(split: str, seed: int, split_file: Path | None = None) -> SplitPlan:
@@ -146,7 +146,7 @@ def build_text(
     file: Annotated[Path, typer.Argument(help="UTF-8 text file, one sequence per line.")],
     name: NameOption,
     level: Annotated[str, typer.Option("--level", help="word (split on spaces) or char.")] = "word",
-    max_vocab: Annotated[int | None, typer.Option("--max-vocab", help="Keep the N most frequent tokens; the rest become <unk>.")] = None,
+    max_vocab: Annotated[int | None, typer.Option("--max-vocab", help="Keep the N most frequent tokens; the rest become `<unk>`.")] = None,
     length: Annotated[int | None, typer.Option("--length", help="Sequence length including the end token (default: covers 99% of lines).")] = None,
     split: SplitOption = "80/10/10",
     seed: SeedOption = 0,

@@ -36,7 +36,7 @@ def train(
     config_file: Annotated[Path | None, typer.Option("--config", help="TOML file of settings laid over the preset.")] = None,
     assignments: SetOption = None,
     device: Annotated[str | None, typer.Option("--device", help="auto (CUDA when available), cpu, cuda or mps.")] = None,
-    run: Annotated[str | None, typer.Option("--run", help="Run name (default: <corpus>-<method>-<time>).")] = None,
+    run: Annotated[str | None, typer.Option("--run", help="Run name (default: `CORPUS-METHOD-TIME`).")] = None,
     resume: Annotated[str | None, typer.Option("--resume", help="Continue this run from its last checkpoint.")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed for weights, sampling and shuffling.")] = None,
     home: HomeOption = None,
