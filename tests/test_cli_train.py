@@ -76,6 +76,7 @@ def test_train_runs_generate_from_the_command_line(home):
 
     listing = invoke(home, "runs")
     assert listing.exit_code == 0 and "cli" in listing.output and "finished" in listing.output
+    assert "adv 3/3" in listing.output
 
     outputs = []
     for out in ("a", "b"):

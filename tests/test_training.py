@@ -59,7 +59,9 @@ def test_every_preset_code_path_runs_end_to_end(home, preset_name):
     adversarial = [r for r in read_metrics(folder) if r["phase"] == "adversarial"]
     assert all({"g_loss", "mean_reward", "d_loss", "d_acc_real", "d_acc_fake"} <= set(r) for r in adversarial)
     assert "nll_test" in adversarial[1] and "nll_test" not in adversarial[0]
-    assert read_run_info(folder)["status"] == "finished"
+    info = read_run_info(folder)
+    assert info["status"] == "finished"
+    assert (info["progress"]["phase"], info["progress"]["unit"], info["progress"]["units"]) == ("adversarial", 3, 3)
     assert (folder / "samples" / "final.txt").read_text().count("\n") == 3
     assert [e.kind for e in observer.events].count("phase") == 3
 
@@ -187,3 +189,21 @@ def test_a_run_stopped_before_its_first_checkpoint_resumes_from_the_start(home):
         assert torch.equal(tensor, resumed.generator.state_dict()[name]), name
     assert [r["g_loss"] for r in read_metrics(early) if "g_loss" in r] == \
         [r["g_loss"] for r in read_metrics(whole.folder) if "g_loss" in r]
+
+
+def test_runs_list_the_last_evaluated_values_of_an_interrupted_run(home):
+    class StopAtFirstRound:
+        trainer = None
+
+        def on_event(self, event) -> None:
+            if event.kind == "unit" and event.phase == "adversarial":
+                self.trainer.request_stop()
+
+    stopper = StopAtFirstRound()
+    stopper.trainer = start_run(home, "grammar", tiny("quick"), "paused", stopper)
+    assert stopper.trainer.run() == "interrupted"
+    records = read_metrics(stopper.trainer.folder)
+    assert "nll_test" not in records[-1]  # adversarial round 1 is not an evaluation round...
+    (info, latest), = list_runs(home)
+    assert latest["nll_test"] == [r for r in records if "nll_test" in r][-1]["nll_test"]  # ...the listing keeps MLE's
+    assert latest["phase"] == "adversarial" and info["progress"]["unit"] == 1

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.table import Table
 
 from seqgan_music.cli.common import HomeOption, console, home_path, user_errors
@@ -132,16 +133,29 @@ def runs(home: HomeOption = None) -> None:
     if not found:
         console.print("no runs yet: start one with `seqgan-music train folk --preset quick`")
         return
-    table = Table(title="Runs", title_justify="left")
-    for column in ("run", "corpus", "method", "status", "progress", "nll_test", "nll_oracle"):
-        table.add_column(column, no_wrap=column in ("run", "corpus"))
+    table = Table(title="Runs", title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 0), pad_edge=False)
+    table.add_column("run", overflow="fold")
+    for column in ("corpus", "method", "status", "progress", "time", "NLL test", "NLL orc"):
+        table.add_column(column, no_wrap=True, justify="right" if column.startswith(("time", "NLL")) else "left")
     for info, last in found:
         progress = info.get("progress", {})
-        where = f"{progress.get('phase', '-')} {progress.get('unit', 0)}/{progress.get('units', 0)}" if progress else "-"
+        where = (f"{_PHASES.get(progress.get('phase'), progress.get('phase', '-'))} "
+                 f"{progress.get('unit', 0)}/{progress.get('units', 0)}") if progress else "-"
         values = last or {}
         table.add_row(info.get("name", "?"), info.get("corpus", "?"), info.get("method", "?"), info.get("status", "?"),
-                      where, _number(values.get("nll_test")), _number(values.get("nll_oracle")))
+                      where, _duration(info.get("elapsed")), _number(values.get("nll_test")),
+                      _number(values.get("nll_oracle")))
     console.print(table)
+
+
+_PHASES = {"mle": "MLE", "pretrain_d": "D pre", "adversarial": "adv"}  # short, so `runs` fits 80 columns
+
+
+def _duration(seconds: object) -> str:
+    if not isinstance(seconds, (int, float)):
+        return "-"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{rest:02d}s"
 
 
 def _number(value: object) -> str:

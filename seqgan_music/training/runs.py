@@ -93,7 +93,10 @@ def truncate_metrics(folder: Path, lines: int) -> None:
 
 
 def list_runs(home: Path) -> list[tuple[dict, dict | None]]:
-    """(run.json, last metrics record) of every run under `<home>/checkpoints/`, by name."""
+    """(run.json, latest metrics) of every run under `<home>/checkpoints/`, by name.
+
+    The latest metrics hold each key's last logged value (NLLs are logged only at evaluations).
+    """
     root = checkpoints_dir(home)
     runs = []
     for folder in sorted(root.iterdir()) if root.is_dir() else []:
@@ -103,8 +106,10 @@ def list_runs(home: Path) -> list[tuple[dict, dict | None]]:
             info = read_run_info(folder)
         except SeqganError:
             continue
-        metrics = read_metrics(folder)
-        runs.append((info, metrics[-1] if metrics else None))
+        latest: dict = {}
+        for record in read_metrics(folder):
+            latest.update(record)
+        runs.append((info, latest or None))
     return runs
 
 

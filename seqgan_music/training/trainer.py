@@ -173,9 +173,11 @@ class Trainer:
 
     def _set_status(self, status: str) -> None:
         info = read_run_info(self.folder)
-        phase = self.phases[min(self.position.phase, len(self.phases) - 1)]
+        done = self.position.phase >= len(self.phases)  # past the last phase: show it complete
+        phase = self.phases[-1] if done else self.phases[self.position.phase]
         info.update(status=status, updated=now(), elapsed=round(self.elapsed(), 1),
-                    progress={"phase": phase, "phase_index": self.position.phase, "unit": self.position.unit,
+                    progress={"phase": phase, "phase_index": min(self.position.phase, len(self.phases) - 1),
+                              "unit": self._units(phase) if done else self.position.unit,
                               "units": self._units(phase), "phases": list(self.phases)})
         write_run_info(self.folder, info)
 
