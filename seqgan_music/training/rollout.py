@@ -139,7 +139,7 @@ def _evaluating(*modules: nn.Module) -> Iterator[None]:
 
 
 def rollout_completions(policy: Generator, sequences: Tensor, rollouts: int, noise: Tensor | None = None,
-                        generator: torch.Generator | None = None, chunk_size: int = 1024,
+                        generator: torch.Generator | None = None, chunk_size: int = 256,
                         temperature: float = 1.0, top_k: int | None = None) -> Tensor:
     """The vectorized Monte Carlo search: every completion (N, T-1, B, T) of every prefix of `sequences`.
 
@@ -229,7 +229,7 @@ def _score(discriminator: Discriminator, rows: Tensor, chunk_size: int, precisio
 
 
 def score_completions(discriminator: Discriminator, policy: Generator, sequences: Tensor, completions: Tensor,
-                      chunk_size: int = 1024, precision: str = "float32") -> Tensor:
+                      chunk_size: int = 256, precision: str = "float32") -> Tensor:
     """Rewards (B, T) from completions (N, T-1, B, T): the mean D score over n for t < T, D(x) for t = T,
     zero after the first end token."""
     rollouts, prefixes, batch, length = completions.shape
@@ -244,7 +244,7 @@ def score_completions(discriminator: Discriminator, policy: Generator, sequences
 
 def rollout_rewards(policy: Generator, discriminator: Discriminator, sequences: Tensor, rollouts: int,
                     noise: Tensor | None = None, generator: torch.Generator | None = None,
-                    chunk_size: int = 1024, precision: str = "float32", temperature: float = 1.0,
+                    chunk_size: int = 256, precision: str = "float32", temperature: float = 1.0,
                     top_k: int | None = None) -> Tensor:
     """Rewards (B, T) for `sequences` by N-time Monte Carlo search with `policy` (the rollout network).
 
