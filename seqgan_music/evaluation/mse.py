@@ -51,17 +51,17 @@ def nearest_mse(candidates: np.ndarray, references: np.ndarray, symbols: Sequenc
         raise ValueError("MSE needs at least one reference window")
     width = max(cand.shape[1], ref.shape[1])
     cand, ref = _widen(cand, width), _widen(ref, width)
-    ref_sounds = ~np.isnan(ref)  # (R, S)
+    ref_sounds = (~np.isnan(ref)).astype(np.float64)  # (R, S) 1 where the reference sounds
     ref_values = np.nan_to_num(ref)  # (R, S), 0 where silent
     ref_squares = ref_values ** 2
     best = np.full(len(cand), np.nan)
     nearest = np.full(len(cand), -1, dtype=np.int64)
     for first in range(0, len(cand), _CHUNK):
         block = slice(first, first + _CHUNK)
-        sounds = ~np.isnan(cand[block])  # (c, S)
+        sounds = (~np.isnan(cand[block])).astype(np.float64)  # (c, S)
         values = np.nan_to_num(cand[block])
         valid = (np.arange(width)[None, :] < cand_len[block, None]).astype(np.float64)  # (c, S)
-        both = sounds.astype(np.float64) @ ref_sounds.T.astype(np.float64)  # (c, R) steps where both sound
+        both = sounds @ ref_sounds.T  # (c, R) steps where both sound
         squares = (values ** 2) @ ref_sounds.T + sounds @ ref_squares.T - 2.0 * values @ ref_values.T  # (c, R)
         one_silent = sounds.sum(axis=1, keepdims=True) + valid @ ref_sounds.T - 2.0 * both  # (c, R)
         with np.errstate(invalid="ignore", divide="ignore"):
