@@ -7,6 +7,9 @@ import typer
 from seqgan_music import __version__
 from seqgan_music.cli.corpus import corpus_app
 from seqgan_music.cli.demo import demo
+from seqgan_music.cli.evaluate import evaluate
+from seqgan_music.cli.experiment import experiment_app
+from seqgan_music.cli.sweep import sweep
 from seqgan_music.cli.train import generate, runs, train
 
 app = typer.Typer(
@@ -25,6 +28,9 @@ app.command("train")(train)
 app.command("generate")(generate)
 app.command("runs")(runs)
 app.command("demo")(demo)
+app.command("evaluate")(evaluate)
+app.command("sweep")(sweep)
+app.add_typer(experiment_app, name="experiment")
 
 
 def _print_version(value: bool) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import signal
 import time
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
@@ -14,6 +15,9 @@ from rich.table import Table
 from seqgan_music.cli.common import HomeOption, console, home_path, user_errors
 from seqgan_music.config import METHODS, PRESETS, Config, apply_overrides, load_config_file, preset
 from seqgan_music.errors import SeqganError
+
+if TYPE_CHECKING:
+    from seqgan_music.training.trainer import Trainer
 
 SetOption = Annotated[list[str] | None, typer.Option("--set", help="Override one setting, e.g. --set adversarial.rounds=50 (repeatable).")]
 
@@ -51,7 +55,7 @@ def train(
     from seqgan_music.cli.live import training_view
     from seqgan_music.corpora.corpus import load_corpus
     from seqgan_music.training.launch import resume_run, start_run
-    from seqgan_music.training.runs import mark_aborted, read_run_config, run_dir
+    from seqgan_music.training.runs import read_run_config, run_dir
 
     root = home_path(home)
     changed = any(v is not None for v in (preset_name, method, config_file, device, seed)) or bool(assignments)
@@ -73,6 +77,17 @@ def train(
         config = _requested_config(preset(preset_name or default), config_file, assignments, method, device, seed)
         view = training_view()
         trainer = start_run(root, corpus, config, run, view)
+    drive_training(trainer, view, f"seqgan-music train --resume {trainer.folder.name}")
+
+
+def drive_training(trainer: Trainer, view: AbstractContextManager, resume_hint: str) -> float:
+    """Run a trainer under `view` with the Ctrl-C protocol; returns the seconds it took.
+
+    The first Ctrl-C stops after the current unit and saves; a second stops at once, keeping the
+    last checkpoint. Either way the command exits with status 130 after printing `resume_hint`.
+    """
+    from seqgan_music.training.runs import mark_aborted
+
     console.print(f"run [bold]{trainer.folder.name}[/] on {trainer.device} ({trainer.config.preset} preset, "
                   f"method {trainer.config.run.method}); Ctrl-C saves and stops", highlight=False)
     started = time.perf_counter()
@@ -89,16 +104,16 @@ def train(
             status = trainer.run()
     except KeyboardInterrupt:  # the second Ctrl-C: stop at once, keep the last checkpoint
         mark_aborted(trainer.folder)
-        console.print(f"stopped without saving; the last checkpoint is kept: seqgan-music train --resume "
-                      f"{trainer.folder.name}", highlight=False)
+        console.print(f"stopped without saving; the last checkpoint is kept: {resume_hint}", highlight=False)
         raise typer.Exit(130) from None
     finally:
         signal.signal(signal.SIGINT, previous)
     took = time.perf_counter() - started
     if status == "interrupted":
-        console.print(f"saved; continue with: seqgan-music train --resume {trainer.folder.name}", highlight=False)
+        console.print(f"saved; continue with: {resume_hint}", highlight=False)
         raise typer.Exit(130)
     console.print(f"[green]finished[/] run [bold]{trainer.folder.name}[/] in {took:.0f} s: {trainer.folder}", highlight=False)
+    return took
 
 
 @user_errors

@@ -259,10 +259,9 @@ def encoding_from_params(params: dict) -> Encoding:
 def music_encoding(name: str, length: int | None = None, stride: int | None = None,
                    transpose: bool | None = None) -> MusicEncoding:
     """A music encoding by name, with its defaults where an option is None."""
-    classes: dict[str, type[MusicEncoding]] = {"grid16": Grid16, "paper": PaperEncoding}
-    if name not in classes:
+    if name not in MUSIC_ENCODINGS:
         raise SeqganError(f"unknown encoding {name!r}: choose grid16 or paper")
-    encoding = classes[name]()
+    encoding = MUSIC_ENCODINGS[name]()
     encoding.length = length if length is not None else encoding.length
     encoding.stride = stride if stride is not None else encoding.length
     if transpose is not None:
@@ -270,6 +269,9 @@ def music_encoding(name: str, length: int | None = None, stride: int | None = No
     if encoding.length < 2 or encoding.stride < 1:
         raise SeqganError("window length must be at least 2 and stride at least 1")
     return encoding
+
+
+MUSIC_ENCODINGS: dict[str, type[MusicEncoding]] = {"grid16": Grid16, "paper": PaperEncoding}
 
 
 def _fold_to_piano(pitch: int) -> int:

@@ -64,10 +64,11 @@ def goodness(sequences: Sequence[Sequence[str]]) -> float:
     """
     if not sequences:
         return 0.0
-    return sum(_valid_share(sequence) for sequence in sequences) / len(sequences)
+    return sum(sequence_goodness(sequence) for sequence in sequences) / len(sequences)
 
 
-def _valid_share(sequence: Sequence[str]) -> float:
+def sequence_goodness(sequence: Sequence[str]) -> float:
+    """The share of one sequence's three-token windows that are valid (0 with no window)."""
     windows = [tuple(sequence[i:i + 3]) for i in range(len(sequence) - 2)]
     return sum(_is_valid(w) for w in windows) / len(windows) if windows else 0.0
 

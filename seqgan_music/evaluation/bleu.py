@@ -150,7 +150,7 @@ def _max_over_others(ids: np.ndarray):
                              np.full(size, ABSENT, dtype=np.int64))
     order = np.lexsort((-counts, which))  # by id, the largest count first
     rows, which, counts = rows[order], which[order], counts[order]
-    starts = np.flatnonzero(np.r_[True, which[1:] != which[:-1]])  # the first entry of each id
+    starts = np.flatnonzero(np.r_[True, which[1:] != which[:-1]]) if len(which) else which  # first of each id
     first[which[starts]], holder[which[starts]] = counts[starts], rows[starts]
     runners = starts[(starts + 1 < len(which))]
     runners = runners[which[np.minimum(runners + 1, len(which) - 1)] == which[runners]]

@@ -1,23 +1,39 @@
-"""Sample from a trained run's generator."""
+"""Load a trained run's generator, and sample from it."""
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from seqgan_music.corpora.corpus import load_corpus
+from seqgan_music.config import Config
+from seqgan_music.corpora.corpus import Corpus, load_corpus
 from seqgan_music.corpora.exporting import prepare_output_folder
 from seqgan_music.errors import SeqganError
+from seqgan_music.models.generator import Generator
 from seqgan_music.training.build import build_generator
 from seqgan_music.training.checkpoint import load_checkpoint
 from seqgan_music.training.runs import STATE_FILE, read_run_config, read_run_info, run_dir
 from seqgan_music.training.samples import write_samples
 
 
-def generate_from_run(home: Path, run: str, out: Path, count: int, temperature: float = 1.0,
-                      top_k: int | None = None, seed: int = 0) -> list[Path]:
-    """Write `count` samples of the run's generator to `out`; the same seed gives the same files."""
+@dataclass
+class TrainedRun:
+    """A run's generator at its last checkpoint, with its corpus and config."""
+
+    name: str
+    folder: Path
+    info: dict
+    config: Config
+    corpus: Corpus
+    generator: Generator
+    checkpoint_sha256: str  # names exactly the weights the generator holds
+
+
+def load_trained_run(home: Path, run: str, device: torch.device = torch.device("cpu")) -> TrainedRun:
+    """The run's generator in eval mode on `device`; refuses a corpus rebuilt with other content."""
     folder = run_dir(home, run)
     info = read_run_info(folder)
     config = read_run_config(folder)
@@ -25,9 +41,18 @@ def generate_from_run(home: Path, run: str, out: Path, count: int, temperature: 
     if corpus.manifest["content_hash"] != info["corpus_hash"]:
         raise SeqganError(f"corpus {info['corpus']!r} has changed since run {run!r} was trained: rebuild it as it was")
     generator = build_generator(corpus, config)
-    generator.load_state_dict(load_checkpoint(folder / STATE_FILE)["generator"])
-    generator.eval()
+    state = load_checkpoint(folder / STATE_FILE)
+    generator.load_state_dict(state["generator"])
+    generator.to(device).eval()
+    digest = hashlib.sha256((folder / STATE_FILE).read_bytes()).hexdigest()
+    return TrainedRun(run, folder, info, config, corpus, generator, digest)
+
+
+def generate_from_run(home: Path, run: str, out: Path, count: int, temperature: float = 1.0,
+                      top_k: int | None = None, seed: int = 0) -> list[Path]:
+    """Write `count` samples of the run's generator to `out`; the same seed gives the same files."""
+    trained = load_trained_run(home, run)
     prepare_output_folder(out)
-    samples = generator.sample(count, corpus.length, temperature=temperature, top_k=top_k,
-                               generator=torch.Generator().manual_seed(seed))
-    return write_samples(corpus, samples.numpy(), out / f"{run}-seed{seed}")
+    samples = trained.generator.sample(count, trained.corpus.length, temperature=temperature, top_k=top_k,
+                                       generator=torch.Generator().manual_seed(seed))
+    return write_samples(trained.corpus, samples.numpy(), out / f"{run}-seed{seed}")

@@ -26,13 +26,22 @@ def mle_epoch(generator: Generator, optimizer: torch.optim.Optimizer, data: Tens
 
 
 @torch.no_grad()
-def per_token_nll(generator: Generator, data: Tensor, batch_size: int = 1024) -> float:
-    """NLL_test: the generator's mean negative log-likelihood per (unmasked) token of `data`, nats."""
+def sequence_nlls(generator: Generator, data: Tensor, temperature: float = 1.0,
+                  batch_size: int = 1024) -> tuple[Tensor, Tensor]:
+    """Each sequence's total NLL (nats, under logits / `temperature`) and its counted tokens, (N,) each."""
     generator.eval()
-    total, count = 0.0, 0.0
+    totals, counts = [], []
     for start in range(0, len(data), batch_size):
         batch = data[start:start + batch_size]
         mask = generator.token_mask(batch)
-        total -= float((generator.log_probs(batch) * mask).sum())
-        count += float(mask.sum())
-    return total / max(count, 1.0)
+        totals.append(-(generator.log_probs(batch, temperature) * mask).sum(dim=1).float())
+        counts.append(mask.sum(dim=1).float())
+    if not totals:
+        return torch.zeros(0), torch.zeros(0)
+    return torch.cat(totals).cpu(), torch.cat(counts).cpu()
+
+
+def per_token_nll(generator: Generator, data: Tensor, temperature: float = 1.0) -> float:
+    """NLL_test: the generator's mean negative log-likelihood per (unmasked) token of `data`, nats."""
+    totals, counts = sequence_nlls(generator, data, temperature)
+    return float(totals.sum()) / max(float(counts.sum()), 1.0)

@@ -1,0 +1,151 @@
+"""`seqgan-music experiment oracle|nottingham`: the SeqGAN paper's tables in one command each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markdown import Markdown
+
+from seqgan_music.cli.common import HomeOption, RichReporter, console, home_path, user_errors
+from seqgan_music.cli.evaluate import DeviceOption
+from seqgan_music.errors import SeqganError
+
+if TYPE_CHECKING:
+    from seqgan_music.experiments.definitions import Experiment
+
+experiment_app = typer.Typer(
+    help=("Reproduce the SeqGAN paper's tables: train every method, evaluate, and write report.md and "
+          "report.json to `<home>/checkpoints/<experiment>/`.\n\n"
+          "Example: seqgan-music experiment nottingham --encoding paper --midi ../shared/data/nottingham/MIDI"),
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+TagOption = Annotated[str | None, typer.Option("--tag", help="Suffix for the experiment and its run names, to keep several versions apart.")]
+SetOption = Annotated[list[str] | None, typer.Option("--set", help="Override one setting of every run, e.g. --set adversarial.rounds=10 (repeatable; give a --tag too).")]
+SeedOption = Annotated[int, typer.Option("--seed", help="Seed of every run and of the evaluation samples.")]
+
+
+@experiment_app.command("oracle")
+@user_errors
+def oracle(
+    preset_name: Annotated[str, typer.Option("--preset", help="cpu-oracle (about half an hour on 2 cores) or paper-oracle (the paper's schedule; about 15 hours on 2 cores).")] = "cpu-oracle",
+    corpus: Annotated[str, typer.Option("--corpus", help="The oracle corpus to use.")] = "oracle",
+    params: Annotated[Path | None, typer.Option("--params", help="Build the corpus first from these oracle parameters (.npz) when it does not exist yet.")] = None,
+    tag: TagOption = None,
+    seed: SeedOption = 0,
+    assignments: SetOption = None,
+    device: DeviceOption = "auto",
+    home: HomeOption = None,
+) -> None:
+    """Table 1 of the SeqGAN paper: NLL_oracle and NLL_test of Random, MLE and SeqGAN on the oracle.
+
+    Runs `oracle-cpu-random`, `-mle` and `-seqgan` (for --preset cpu-oracle) are ordinary runs: a
+    stopped experiment goes on from their checkpoints when the same command is given again.
+
+    Example: seqgan-music experiment oracle --params ../shared/oracle/seqgan_oracle.npz
+    """
+    from seqgan_music.corpora.oracle import build_oracle_corpus
+    from seqgan_music.experiments.definitions import oracle_experiment
+
+    root = home_path(home)
+    experiment = oracle_experiment(preset_name, corpus, tag, seed, assignments or ())
+    if not _corpus_exists(root, corpus):
+        if params is None:
+            raise SeqganError(f"no corpus named {corpus!r}: pass --params FILE (the paper's oracle, e.g. "
+                              "../shared/oracle/seqgan_oracle.npz) to build it, or build it with `seqgan-music corpus build oracle`")
+        build_oracle_corpus(corpus, params=params, reporter=RichReporter()).save(root)
+    command = _command("oracle", ("--preset", preset_name), ("--corpus", corpus), ("--tag", tag), ("--seed", seed),
+                       *[("--set", a) for a in assignments or ()])
+    _run_experiment(root, experiment, command, device)
+
+
+@experiment_app.command("nottingham")
+@user_errors
+def nottingham(
+    encoding: Annotated[str, typer.Option("--encoding", help="paper (the SeqGAN paper's 0.4 s sampling) or grid16.")] = "paper",
+    preset_name: Annotated[str, typer.Option("--preset", help="Training preset of both runs.")] = "folk",
+    midi: Annotated[Path | None, typer.Option("--midi", help="Build the corpus first from this folder of Nottingham MIDI files when it does not exist yet.")] = None,
+    corpus: Annotated[str | None, typer.Option("--corpus", help="The corpus to use (default: nottingham-ENCODING).")] = None,
+    tag: TagOption = None,
+    seed: SeedOption = 0,
+    assignments: SetOption = None,
+    device: DeviceOption = "auto",
+    home: HomeOption = None,
+) -> None:
+    """The SeqGAN paper's music table: MLE against SeqGAN on Nottingham, BLEU-4 and MSE on held-out
+    tunes with p-values, next to the paper's figures, the real data's own scores and the music
+    statistics.
+
+    Example: seqgan-music experiment nottingham --encoding paper --midi ../shared/data/nottingham/MIDI
+    """
+    from seqgan_music.experiments.definitions import nottingham_experiment
+
+    root = home_path(home)
+    experiment = nottingham_experiment(encoding, preset_name, corpus, tag, seed, assignments or ())
+    _ensure_music_corpus(root, experiment.corpus, encoding, midi)
+    command = _command("nottingham", ("--encoding", encoding), ("--preset", preset_name), ("--corpus", corpus),
+                       ("--tag", tag), ("--seed", seed), *[("--set", a) for a in assignments or ()])
+    _run_experiment(root, experiment, command, device)
+
+
+def _run_experiment(root: Path, experiment: Experiment, command: str, device: str) -> None:
+    """Train what is left, evaluate, write the report and show it."""
+    from seqgan_music.cli.live import training_view
+    from seqgan_music.cli.train import drive_training
+    from seqgan_music.experiments.report import REPORT_MD, write_report
+    from seqgan_music.experiments.runner import evaluate_experiment, trainer_for
+    from seqgan_music.training.device import pick_device
+
+    chosen = pick_device(device)
+    for entry in experiment.runs:
+        view = training_view()
+        trainer = trainer_for(root, experiment, entry, view)
+        if trainer is None:
+            console.print(f"{entry.label}: run [bold]{entry.run}[/] finished earlier, reused", highlight=False)
+            continue
+        console.print(f"[bold]{entry.label}[/] ({entry.run})", highlight=False)
+        drive_training(trainer, view, f"{command} (the experiment goes on where it stopped)")
+    with console.status(f"evaluating {len(experiment.runs)} runs..."):
+        results = evaluate_experiment(root, experiment, chosen)
+    folder = write_report(results, root, command)
+    console.print(Markdown((folder / REPORT_MD).read_text(encoding="utf-8")))
+    console.print(f"[green]wrote[/] {folder / REPORT_MD} and report.json", highlight=False)
+
+
+def _corpus_exists(root: Path, name: str) -> bool:
+    from seqgan_music.corpora.corpus import MANIFEST
+    from seqgan_music.paths import corpus_dir
+
+    return (corpus_dir(root, name) / MANIFEST).is_file()
+
+
+def _ensure_music_corpus(root: Path, name: str, encoding: str, midi: Path | None) -> None:
+    """Use the corpus when it exists with this encoding; build it from `midi` when it does not."""
+    from seqgan_music.corpora.corpus import load_corpus
+    from seqgan_music.corpora.encodings import music_encoding
+    from seqgan_music.corpora.midi import find_midi_files, read_midi_folder
+    from seqgan_music.corpora.music import build_music_corpus
+    from seqgan_music.corpora.split import SplitPlan
+
+    if _corpus_exists(root, name):
+        built = load_corpus(root, name).manifest.get("encoding", {}).get("name")
+        if built != encoding:
+            raise SeqganError(f"corpus {name!r} uses the {built} encoding, not {encoding}: pick another --corpus")
+        return
+    if midi is None:
+        raise SeqganError(f"no corpus named {name!r}: pass --midi DIR (the Nottingham MIDI folder, e.g. "
+                          "../shared/data/nottingham/MIDI) to build it")
+    if not find_midi_files(midi):
+        raise SeqganError(f"no .mid or .midi files under {midi}: point --midi to the Nottingham MIDI folder")
+    source = {"kind": "midi", "path": str(midi.resolve()), "track": None, "program": None}
+    tunes = read_midi_folder(midi, None, None, RichReporter())
+    build_music_corpus(name, tunes, music_encoding(encoding), SplitPlan(), source).save(root)
+
+
+def _command(name: str, *options: tuple[str, object]) -> str:
+    """The command that reproduces this experiment (options at their given values)."""
+    parts = [f"seqgan-music experiment {name}"]
+    parts += [f"{flag} {value}" for flag, value in options if value is not None]
+    return " ".join(parts)

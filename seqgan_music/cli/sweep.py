@@ -1,0 +1,89 @@
+"""`seqgan-music sweep`: quality against diversity across sampling temperatures."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+from seqgan_music.cli.common import HomeOption, console, home_path, user_errors
+from seqgan_music.cli.evaluate import DeviceOption
+from seqgan_music.errors import SeqganError
+from seqgan_music.formatting import format_number
+
+
+@user_errors
+def sweep(
+    runs: Annotated[list[str], typer.Argument(help="One or more run names (see `seqgan-music runs`).")],
+    temperatures: Annotated[str, typer.Option("--temperatures", help="Comma-separated sampling temperatures.")] = "0.6,0.7,0.8,0.9,1.0,1.1,1.2,1.3",
+    quality: Annotated[str | None, typer.Option("--quality", help="bleu2..bleu5, nll_oracle, mse or goodness (default: nll_oracle for oracle corpora, else bleu4).")] = None,
+    diversity: Annotated[str | None, typer.Option("--diversity", help="self_bleu4 or nll_test (default: nll_test for oracle corpora, else self_bleu4).")] = None,
+    references: Annotated[str, typer.Option("--references", help="Split BLEU and MSE score against: train, valid or test.")] = "test",
+    samples: Annotated[int, typer.Option("--samples", help="Samples per run and temperature.")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Sampling seed.")] = 0,
+    json_file: Annotated[Path | None, typer.Option("--json", help="Also write the points to this JSON file.")] = None,
+    device: DeviceOption = "auto",
+    home: HomeOption = None,
+) -> None:
+    """Sweep the sampling temperature and plot quality against diversity for each run.
+
+    A lower temperature trades diversity for quality, so a fair comparison of two generators sets
+    their whole curves side by side, not one point each. Every point is a cached evaluation.
+
+    Example: seqgan-music sweep folk-mle folk-seqgan --temperatures 0.7,0.85,1.0,1.15
+    """
+    from seqgan_music.evaluation.runs import EvaluationSettings
+    from seqgan_music.evaluation.sweep import default_axes, run_corpus, temperature_sweep
+    from seqgan_music.training.device import pick_device
+
+    values = _temperatures(temperatures)
+    default_quality, default_diversity = default_axes(run_corpus(home_path(home), runs[0]))
+    quality, diversity = quality or default_quality, diversity or default_diversity
+    base = EvaluationSettings(references=references, samples=samples, seed=seed)
+    base.check()
+    with console.status("sweeping...") as status:
+        points = temperature_sweep(home_path(home), runs, values, quality, diversity, base, pick_device(device),
+                                   lambda run, t: status.update(f"evaluating {run} at temperature {t:g}..."))
+    table = Table(title=f"temperature sweep: {quality} against {diversity}", title_justify="left", box=box.SIMPLE_HEAD)
+    for column in ("run", "temperature", quality, diversity):
+        table.add_column(column, justify="left" if column == "run" else "right")
+    for point in points:
+        table.add_row(point.run, f"{point.temperature:g}", format_number(point.quality), format_number(point.diversity))
+    console.print(table)
+    console.print(Text(sweep_plot(points, quality, diversity)))
+    if json_file is not None:
+        from seqgan_music.atomic import write_text_atomic
+
+        data = {"quality": quality, "diversity": diversity, "settings": {**asdict(base), "temperatures": values},
+                "points": [p.to_dict() for p in points]}
+        try:
+            write_text_atomic(json_file, json.dumps(data, indent=1))
+        except OSError as error:
+            raise SeqganError(f"cannot write {json_file} ({error.strerror}): pick another --json path") from None
+        console.print(f"wrote {json_file}", highlight=False)
+
+
+def sweep_plot(points: list, quality: str, diversity: str) -> str:
+    """Quality (y) against diversity (x), one curve per run in temperature order."""
+    from seqgan_music.cli.plot import line_plot
+
+    series: dict[str, list[tuple[float, float]]] = {}
+    for point in points:
+        series.setdefault(point.run, []).append((point.diversity, point.quality))
+    return line_plot(series, x_label=diversity, y_label=quality)
+
+
+def _temperatures(text: str) -> list[float]:
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise SeqganError(f"--temperatures must be comma-separated numbers such as 0.8,1.0,1.2, got {text!r}") from None
+    if not values or any(not value > 0 for value in values):
+        raise SeqganError(f"--temperatures must be numbers above 0, got {text!r}")
+    return values

@@ -1,0 +1,184 @@
+"""Evaluate a trained run: sample from its generator, score the samples and real held-out windows,
+and cache the result in the run folder (`evaluations.json`) until the samples would change.
+
+The samples are fixed by the checkpoint, the number, the temperature, the seed and the device, so
+those (with the corpus, the reference split and the metric groups) key the cache: asking again
+costs nothing, and a run trained further is evaluated afresh. The real set (the calibration) is
+`count` windows of another held-out split, scored against the same references: valid when the
+references are test, test otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from seqgan_music.atomic import write_text_atomic
+from seqgan_music.corpora.corpus import Corpus
+from seqgan_music.corpora.oracle import corpus_oracle
+from seqgan_music.corpora.split import SPLITS
+from seqgan_music.errors import SeqganError
+from seqgan_music.evaluation.scores import References, ScoreSet, chosen_groups, score_windows
+from seqgan_music.models.sampling import check_sampling
+from seqgan_music.training.generation import TrainedRun, load_trained_run
+from seqgan_music.training.mle import sequence_nlls
+
+CACHE_FILE = "evaluations.json"
+EVALUATION_VERSION = 1  # bump when a metric's definition changes: old cache entries are then ignored
+_SEED_OFFSET = 7_919  # evaluation samples never coincide with the training's own sample draws
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """What fixes an evaluation: the reference split, the samples and the metric groups."""
+
+    references: str = "test"
+    samples: int = 1000
+    temperature: float = 1.0
+    seed: int = 0
+    metrics: tuple[str, ...] = ()  # empty: every group that applies to the corpus
+
+    def check(self) -> None:
+        if self.references not in SPLITS:
+            raise SeqganError(f"--references must be one of {', '.join(SPLITS)}, got {self.references!r}")
+        if self.samples < 2:
+            raise SeqganError(f"--samples must be at least 2 (self-BLEU and the tests need two), got {self.samples}")
+        try:
+            check_sampling(self.temperature, None)
+        except ValueError as error:
+            raise SeqganError(f"--temperature: {error}") from None
+
+
+@dataclass
+class RunEvaluation:
+    """One run's scores, the real set's scores (calibration) and NLL_test, with what produced them."""
+
+    run: str
+    corpus: str
+    status: str
+    settings: dict
+    groups: tuple[str, ...]
+    generated: ScoreSet
+    real: ScoreSet
+    real_split: str
+    nll_test: float | None = None  # per token over the test split, under the same temperature
+    nll_test_per_window: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    cached: bool = False
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data.update(generated=self.generated.to_dict(), real=self.real.to_dict(), groups=list(self.groups),
+                    nll_test_per_window=[round(x, 6) for x in self.nll_test_per_window])
+        data.pop("cached")
+        return data
+
+    @staticmethod
+    def from_dict(data: dict) -> RunEvaluation:
+        return RunEvaluation(
+            run=data["run"], corpus=data["corpus"], status=data.get("status", "?"), settings=data["settings"],
+            groups=tuple(data["groups"]), generated=ScoreSet.from_dict(data["generated"]),
+            real=ScoreSet.from_dict(data["real"]), real_split=data["real_split"], nll_test=data.get("nll_test"),
+            nll_test_per_window=list(data.get("nll_test_per_window", [])), seconds=data.get("seconds", 0.0))
+
+    def per_window(self, metric: str) -> np.ndarray:
+        """Per-window scores of the generated set (NLL_test: per held-out window)."""
+        values = self.nll_test_per_window if metric == "nll_test" else self.generated.per_window.get(metric, [])
+        return np.asarray(values, dtype=np.float64)
+
+    def value(self, metric: str) -> float:
+        """The headline value: the mean per window, the set figure, or NLL_test per token."""
+        if metric == "nll_test":
+            return float("nan") if self.nll_test is None else self.nll_test
+        if metric in self.generated.figures:
+            return self.generated.figures[metric]
+        return self.generated.mean(metric)
+
+    def real_value(self, metric: str) -> float:
+        """The same figure for the real set (NaN for NLL_test, which belongs to the generator)."""
+        if metric in self.real.figures:
+            return self.real.figures[metric]
+        return self.real.mean(metric) if metric != "nll_test" else float("nan")
+
+
+def evaluate_run(home: Path, run: str, settings: EvaluationSettings, device: torch.device = torch.device("cpu"),
+                 use_cache: bool = True) -> RunEvaluation:
+    """Evaluate `run` (cached in its folder); the same settings and checkpoint give the same numbers."""
+    settings.check()
+    trained = load_trained_run(home, run, device)
+    groups = chosen_groups(trained.corpus, settings.metrics)
+    key = _cache_key(trained, settings, groups, device)
+    cache = _read_cache(trained.folder)
+    if use_cache and key in cache:
+        evaluation = RunEvaluation.from_dict(cache[key])
+        evaluation.cached = True
+        return evaluation
+    evaluation = _evaluate(trained, settings, groups, device)
+    cache[key] = evaluation.to_dict()
+    write_text_atomic(trained.folder / CACHE_FILE, json.dumps({"version": EVALUATION_VERSION, "entries": cache}))
+    return evaluation
+
+
+def real_split_for(references: str) -> str:
+    """The held-out split whose real windows calibrate scores against `references`."""
+    return "valid" if references == "test" else "test"
+
+
+def _evaluate(trained: TrainedRun, settings: EvaluationSettings, groups: Sequence[str],
+              device: torch.device) -> RunEvaluation:
+    started = time.perf_counter()
+    corpus = trained.corpus
+    noise = torch.Generator(device=device).manual_seed(settings.seed + _SEED_OFFSET)
+    samples = trained.generator.sample(settings.samples, corpus.length, temperature=settings.temperature,
+                                       generator=noise).cpu().numpy()
+    references = References(corpus, settings.references, groups)
+    oracle = corpus_oracle(corpus) if "nll-oracle" in groups else None
+    real_split = real_split_for(settings.references)
+    real = _real_windows(corpus, real_split, settings.samples, settings.seed)
+    evaluation = RunEvaluation(
+        run=trained.name, corpus=corpus.name, status=trained.info.get("status", "?"),
+        settings={**asdict(settings), "metrics": list(groups), "device": device.type},
+        groups=tuple(groups), generated=score_windows(samples, references, oracle),
+        real=score_windows(real, references, oracle) if len(real) >= 2 else ScoreSet(), real_split=real_split)
+    if "nll-test" in groups:
+        test = corpus.splits["test"] if len(corpus.splits["test"]) else corpus.splits["valid"]
+        totals, counts = sequence_nlls(trained.generator, torch.as_tensor(test, dtype=torch.long, device=device),
+                                       settings.temperature)
+        evaluation.nll_test = float(totals.sum() / counts.sum().clamp(min=1))
+        evaluation.nll_test_per_window = (totals / counts.clamp(min=1)).tolist()
+    evaluation.seconds = round(time.perf_counter() - started, 3)
+    return evaluation
+
+
+def _real_windows(corpus: Corpus, split: str, count: int, seed: int) -> np.ndarray:
+    """Up to `count` windows of `split`, a seeded random choice when it holds more."""
+    windows = corpus.splits[split]
+    if len(windows) <= count:
+        return windows
+    return windows[np.sort(np.random.default_rng(seed).choice(len(windows), count, replace=False))]
+
+
+def _cache_key(trained: TrainedRun, settings: EvaluationSettings, groups: Sequence[str], device: torch.device) -> str:
+    fields = {"version": EVALUATION_VERSION, "checkpoint": trained.checkpoint_sha256,
+              "corpus": trained.corpus.manifest["content_hash"], "references": settings.references,
+              "samples": settings.samples, "temperature": settings.temperature, "seed": settings.seed,
+              "groups": sorted(groups), "device": device.type}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _read_cache(folder: Path) -> dict:
+    """The cached evaluations; an unreadable or older-version cache counts as empty (it is rebuilt)."""
+    try:
+        data = json.loads((folder / CACHE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("version") != EVALUATION_VERSION or not isinstance(data.get("entries"), dict):
+        return {}
+    return data["entries"]

@@ -1,0 +1,148 @@
+"""Every metric of one set of token windows against a corpus, by the corpus's kind.
+
+A `ScoreSet` holds per-window scores (what significance tests compare) and set-level figures
+(novelty, the music statistics' distances) of one set: a run's samples, or real windows of a
+held-out split scored the same way (the calibration every generated figure is read against).
+Which metrics exist depends on the corpus: BLEU and self-BLEU always; MSE, music statistics and
+novelty for music; NLL_oracle for oracle corpora; goodness for the toy grammar. NLL_test is the
+generator's, not the set's: see `evaluation/runs.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from seqgan_music.corpora.corpus import Corpus
+from seqgan_music.corpora.grammar import sequence_goodness
+from seqgan_music.errors import SeqganError
+from seqgan_music.evaluation.bleu import BleuReferences, self_bleu
+from seqgan_music.evaluation.mse import nearest_mse
+from seqgan_music.evaluation.music_stats import compare_stats, music_stats
+from seqgan_music.evaluation.novelty import FRAGMENT_LENGTHS, TrainingFragments, longest_copies, novelty
+
+BLEU_ORDERS = (2, 3, 4, 5)
+SELF_BLEU_ORDER = 4
+METRIC_GROUPS = ("bleu", "self-bleu", "nll-test", "nll-oracle", "mse", "music", "goodness")
+
+
+@dataclass
+class ScoreSet:
+    """Per-window scores by metric (NaN where a window has none) and set-level figures."""
+
+    per_window: dict[str, list[float]] = field(default_factory=dict)
+    figures: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"per_window": {k: [_rounded(x) for x in v] for k, v in self.per_window.items()},
+                "figures": {k: _rounded(v) for k, v in self.figures.items()}}
+
+    @staticmethod
+    def from_dict(data: dict) -> ScoreSet:
+        return ScoreSet({k: [_float(x) for x in v] for k, v in data.get("per_window", {}).items()},
+                        {k: _float(v) for k, v in data.get("figures", {}).items()})
+
+    def mean(self, metric: str) -> float:
+        """The mean over windows that have a score (NaN when none has)."""
+        values = np.asarray(self.per_window.get(metric, []), dtype=np.float64)
+        values = values[np.isfinite(values)]
+        return float(values.mean()) if len(values) else float("nan")
+
+
+def applicable_groups(corpus: Corpus) -> tuple[str, ...]:
+    """The metric groups that mean something for this corpus."""
+    kind = corpus.manifest.get("source", {}).get("kind")
+    groups = ["bleu", "self-bleu", "nll-test"]
+    if kind == "oracle":
+        groups.append("nll-oracle")
+    if corpus.is_music:
+        groups += ["mse", "music"]
+    if kind == "grammar":
+        groups.append("goodness")
+    return tuple(groups)
+
+
+def chosen_groups(corpus: Corpus, requested: Sequence[str] | None) -> tuple[str, ...]:
+    """The requested groups (all applicable ones when None), refusing unknown or inapplicable names."""
+    applicable = applicable_groups(corpus)
+    if not requested:
+        return applicable
+    for name in requested:
+        if name not in METRIC_GROUPS:
+            raise SeqganError(f"unknown metric {name!r}: choose among {', '.join(METRIC_GROUPS)}")
+        if name not in applicable:
+            raise SeqganError(f"metric {name!r} does not apply to corpus {corpus.name!r}: "
+                              f"it has {', '.join(applicable)}")
+    return tuple(dict.fromkeys(requested))
+
+
+class References:
+    """A corpus's reference split and training split, prepared once for scoring many sets."""
+
+    def __init__(self, corpus: Corpus, split: str, groups: Sequence[str]) -> None:
+        self.corpus, self.split, self.groups = corpus, split, tuple(groups)
+        self.windows = corpus.splits[split]
+        if len(self.windows) == 0:
+            raise SeqganError(f"corpus {corpus.name!r} has no {split} windows to score against: "
+                              "pick other --references")
+        self.bleu = BleuReferences(content_rows(self.windows, corpus), max(BLEU_ORDERS)) if "bleu" in groups else None
+        self.training = TrainingFragments(corpus.splits["train"], corpus.vocabulary.tokens) if "music" in groups else None
+        self.reference_stats = music_stats(self.windows, corpus) if "music" in groups else None
+
+
+def score_windows(windows: np.ndarray, references: References, oracle: object | None = None) -> ScoreSet:
+    """Score (N, T) token windows on the references' metric groups (nll-test is not a set metric)."""
+    corpus, groups = references.corpus, references.groups
+    scores = ScoreSet()
+    rows = content_rows(windows, corpus)
+    if references.bleu is not None:
+        for n in BLEU_ORDERS:
+            scores.per_window[f"bleu{n}"] = _as_list(references.bleu.scores(rows, n))
+    if "self-bleu" in groups and len(rows) >= 2:
+        scores.per_window[f"self_bleu{SELF_BLEU_ORDER}"] = _as_list(self_bleu(rows, SELF_BLEU_ORDER))
+    if "nll-oracle" in groups:
+        if oracle is None:
+            raise SeqganError(f"corpus {corpus.name!r} has no oracle saved with it: rebuild it")
+        scores.per_window["nll_oracle"] = _as_list(oracle.nll(torch.as_tensor(windows, dtype=torch.long)).cpu().numpy())
+    if "mse" in groups:
+        scores.per_window["mse"] = _as_list(nearest_mse(windows, references.windows, corpus.vocabulary.tokens)[0])
+    if "goodness" in groups:
+        scores.per_window["goodness"] = [sequence_goodness(corpus.symbols(row)) for row in rows]
+    if "music" in groups:
+        assert references.training is not None and references.reference_stats is not None
+        scores.per_window["longest_copy"] = _as_list(longest_copies(windows, references.training))
+        for k in FRAGMENT_LENGTHS:
+            scores.figures[f"novelty{k}"] = novelty(windows, references.training, k)
+        stats = music_stats(windows, corpus)
+        scores.figures.update({k: float(v) for k, v in compare_stats(stats, references.reference_stats).items()})
+        scores.figures.update(scale_consistency=stats.scale_consistency, pitch_range=stats.pitch_range,
+                              empty_beat_rate=stats.empty_beat_rate, monophonic=stats.monophonic,
+                              empty_melodies=float(stats.empty_melodies) / max(stats.melodies, 1))
+    return scores
+
+
+def content_rows(windows: np.ndarray, corpus: Corpus) -> list[np.ndarray]:
+    """Each window's tokens before its first end token, without padding: what BLEU reads."""
+    vocabulary = corpus.vocabulary
+    rows = []
+    for row in np.asarray(windows, dtype=np.int64):
+        if vocabulary.end is not None and (ends := np.flatnonzero(row == vocabulary.end)).size:
+            row = row[:ends[0]]
+        rows.append(row[row != vocabulary.pad] if vocabulary.pad is not None else row)
+    return rows
+
+
+def _as_list(values: np.ndarray) -> list[float]:
+    return [float(x) for x in np.asarray(values, dtype=np.float64).reshape(-1)]
+
+
+def _rounded(value: float) -> float | None:
+    """JSON has no NaN: missing scores are stored as null."""
+    return None if value is None or not np.isfinite(value) else round(float(value), 6)
+
+
+def _float(value: float | None) -> float:
+    return float("nan") if value is None else float(value)

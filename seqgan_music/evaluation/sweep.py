@@ -1,0 +1,68 @@
+"""Temperature sweep: quality against diversity across sampling temperatures, for one or more runs.
+
+A lower temperature buys quality with diversity, so comparing two generators at one temperature
+says little (Caccia et al., "Language GANs falling short"): compare their whole curves. Each point
+is an ordinary cached evaluation (runs.py) restricted to the two metrics' groups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+
+from seqgan_music.corpora.corpus import Corpus, load_corpus
+from seqgan_music.errors import SeqganError
+from seqgan_music.evaluation.runs import EvaluationSettings, evaluate_run
+from seqgan_music.training.runs import read_run_info, run_dir
+
+QUALITY_METRICS = {"bleu2": "bleu", "bleu3": "bleu", "bleu4": "bleu", "bleu5": "bleu",
+                   "nll_oracle": "nll-oracle", "mse": "mse", "goodness": "goodness"}
+DIVERSITY_METRICS = {"self_bleu4": "self-bleu", "nll_test": "nll-test"}
+DEFAULT_TEMPERATURES = (0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3)
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    run: str
+    temperature: float
+    quality: float
+    diversity: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def default_axes(corpus: Corpus) -> tuple[str, str]:
+    """The paper's own measures where an oracle exists (NLL_oracle, NLL_test), else BLEU-4 and self-BLEU-4."""
+    if corpus.manifest.get("source", {}).get("kind") == "oracle":
+        return "nll_oracle", "nll_test"
+    return "bleu4", "self_bleu4"
+
+
+def run_corpus(home: Path, run: str) -> Corpus:
+    return load_corpus(home, read_run_info(run_dir(home, run))["corpus"])
+
+
+def temperature_sweep(home: Path, runs: Sequence[str], temperatures: Sequence[float], quality: str, diversity: str,
+                      base: EvaluationSettings, device: torch.device = torch.device("cpu"),
+                      progress: Callable[[str, float], None] | None = None) -> list[SweepPoint]:
+    """One point per run and temperature, run by run, each temperature in the given order."""
+    if quality not in QUALITY_METRICS:
+        raise SeqganError(f"--quality must be one of {', '.join(QUALITY_METRICS)}, got {quality!r}")
+    if diversity not in DIVERSITY_METRICS:
+        raise SeqganError(f"--diversity must be one of {', '.join(DIVERSITY_METRICS)}, got {diversity!r}")
+    if not temperatures:
+        raise SeqganError("give at least one temperature, e.g. --temperatures 0.8,1.0,1.2")
+    groups = tuple(dict.fromkeys((QUALITY_METRICS[quality], DIVERSITY_METRICS[diversity])))
+    points = []
+    for run in dict.fromkeys(runs):
+        for temperature in temperatures:
+            if progress is not None:
+                progress(run, temperature)
+            settings = replace(base, temperature=float(temperature), metrics=groups)
+            evaluation = evaluate_run(home, run, settings, device)
+            points.append(SweepPoint(run, float(temperature), evaluation.value(quality), evaluation.value(diversity)))
+    return points

@@ -1,0 +1,1 @@
+"""One-command reproductions of the papers' tables: runs, evaluation and a report."""

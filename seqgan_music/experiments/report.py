@@ -1,0 +1,161 @@
+"""An experiment's report: `report.json` (every number) and `report.md` (the tables a reader wants:
+results next to the paper's, p-values, music statistics, settings, wall times, the machine)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from seqgan_music import __version__
+from seqgan_music.atomic import write_text_atomic
+from seqgan_music.corpora.corpus import load_corpus
+from seqgan_music.evaluation.comparison import METRICS_BY_NAME, shown_metrics
+from seqgan_music.experiments.runner import ExperimentResults
+from seqgan_music.formatting import format_number, format_p
+from seqgan_music.training.runs import checkpoints_dir
+
+REPORT_MD, REPORT_JSON = "report.md", "report.json"
+
+
+def machine_description() -> dict:
+    """What the numbers were measured on: CPU model and cores, torch, and the GPU if there is one."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    machine = {"cpu": cpu, "cores": os.cpu_count(), "system": platform.platform(), "python": platform.python_version(),
+               "torch": torch.__version__, "seqgan_music": __version__}
+    if torch.cuda.is_available():
+        machine["gpu"] = torch.cuda.get_device_name(0)
+    return machine
+
+
+def report_data(results: ExperimentResults, home: Path, command: str) -> dict:
+    """Every number of the report as plain JSON-ready data."""
+    experiment = results.experiment
+    corpus = load_corpus(home, experiment.corpus)
+    evaluations = list(results.evaluations.values())
+    metrics = [m.name for m in shown_metrics(evaluations)]
+    first = evaluations[0]
+    return {
+        "experiment": experiment.name,
+        "title": experiment.title,
+        "command": command,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_description(),
+        "corpus": {"name": corpus.name, "content_hash": corpus.manifest.get("content_hash"),
+                   "encoding": corpus.manifest.get("encoding"), "windows": corpus.manifest.get("counts", {}).get("windows"),
+                   "vocabulary": len(corpus.vocabulary)},
+        "evaluation": first.settings,
+        "runs": [{"label": entry.label, "run": entry.run, "method": entry.config.run.method,
+                  "preset": entry.config.preset, "device": results.run_info[entry.label].get("device"),
+                  "wall_seconds": results.run_info[entry.label].get("elapsed"),
+                  "evaluation_seconds": results.evaluations[entry.label].seconds}
+                 for entry in experiment.runs],
+        "results": {label: {m: _clean(e.value(m)) for m in metrics} for label, e in results.evaluations.items()},
+        "real": {"split": first.real_split, **{m: _clean(first.real_value(m)) for m in metrics}},
+        "paper": experiment.paper,
+        "focus": experiment.focus,
+        "headline": list(experiment.headline),
+        "comparisons": [c.to_dict() | {"label": label} for label, pairs in results.comparisons.items() for c in pairs],
+    }
+
+
+def report_markdown(data: dict) -> str:
+    """The report as Markdown tables."""
+    metrics = list(next(iter(data["results"].values())).keys())
+    headline = [m for m in data["headline"] if m in metrics]
+    paper_metrics = sorted({m for values in data["paper"].values() for m in values}, key=metrics.index)
+    lines = [f"# {data['title']}", "", f"`{data['command']}`, {data['created']}, seqgan-music {data['machine']['seqgan_music']}.", ""]
+    lines += ["## Results", "", f"Evaluated on {data['evaluation']['samples']:,} samples per run at temperature "
+              f"{data['evaluation']['temperature']:g}, against the {data['evaluation']['references']} split "
+              f"of corpus `{data['corpus']['name']}`. The real-data row scores {data['evaluation']['samples']:,} "
+              f"(at most) real {data['real']['split']} windows the same way: the scale every figure is read against.", ""]
+    header = ["method", *[_label(m) for m in headline], *[f"paper {_label(m)}" for m in paper_metrics], "training time"]
+    lines += [_row(header), _row(["---"] * len(header))]
+    times = {run["label"]: run["wall_seconds"] for run in data["runs"]}
+    for label, values in data["results"].items():
+        paper = data["paper"].get(label, {})
+        lines.append(_row([label, *[format_number(values[m]) for m in headline], *[format_number(paper.get(m)) for m in paper_metrics],
+                           _duration(times.get(label))]))
+    lines.append(_row([f"real data ({data['real']['split']})", *[format_number(data["real"][m]) for m in headline],
+                       *[""] * len(paper_metrics), ""]))
+    for label, values in data["paper"].items():
+        if label not in data["results"]:
+            lines.append(_row([f"{label} (not run)", *[""] * len(headline), *[format_number(values.get(m)) for m in paper_metrics], ""]))
+    if data["comparisons"]:
+        others = list(dict.fromkeys(c["label"] for c in data["comparisons"]))
+        lines += ["", f"## p-values: {data['focus']} against each", "",
+                  "Welch's t-test / two-sided permutation test (10,000 shuffles) on per-window scores; "
+                  "the difference is the focus run's mean minus the other's.", ""]
+        header = ["metric", *[f"vs {label}: difference" for label in others], *[f"vs {label}: p" for label in others]]
+        lines += [_row(header), _row(["---"] * len(header))]
+        by_metric: dict[str, dict[str, dict]] = {}
+        for c in data["comparisons"]:
+            by_metric.setdefault(c["metric"], {})[c["label"]] = c
+        for metric, row in by_metric.items():
+            differences = [format_number(row[label]["difference"]) if label in row else "" for label in others]
+            p_values = [f"{format_p(row[label]['welch_p'])} / {format_p(row[label]['permutation_p'])}" if label in row else ""
+                        for label in others]
+            lines.append(_row([_label(metric), *differences, *p_values]))
+    rest = [m for m in metrics if m not in headline]
+    if rest:
+        lines += ["", "## All metrics", "", _row(["metric", *data["results"], f"real ({data['real']['split']})"]),
+                  _row(["---"] * (len(data["results"]) + 2))]
+        for metric in rest:
+            lines.append(_row([_label(metric), *[format_number(v[metric]) for v in data["results"].values()],
+                               format_number(data["real"][metric])]))
+    lines += ["", "## Settings", "", f"- corpus `{data['corpus']['name']}`: windows {data['corpus']['windows']}, "
+              f"vocabulary {data['corpus']['vocabulary']}, encoding {data['corpus']['encoding']}, "
+              f"content hash {str(data['corpus']['content_hash'])[:12]}"]
+    for run in data["runs"]:
+        lines.append(f"- {run['label']}: run `{run['run']}`, method {run['method']}, preset {run['preset']}, "
+                     f"device {run['device']}, trained in {_duration(run['wall_seconds'])}, "
+                     f"evaluated in {run['evaluation_seconds']:.1f} s (its config.toml is in the run folder)")
+    evaluation = data["evaluation"]
+    lines.append(f"- evaluation: {evaluation['samples']} samples, temperature {evaluation['temperature']:g}, "
+                 f"seed {evaluation['seed']}, references {evaluation['references']}, metrics {', '.join(evaluation['metrics'])}, "
+                 f"device {evaluation['device']}")
+    machine = data["machine"]
+    lines += ["", "## Machine", "", f"{machine['cpu']}, {machine['cores']} cores{', ' + machine['gpu'] if 'gpu' in machine else ''}; "
+              f"{machine['system']}; Python {machine['python']}, torch {machine['torch']}.", ""]
+    return "\n".join(lines)
+
+
+def write_report(results: ExperimentResults, home: Path, command: str) -> Path:
+    """Write `<home>/checkpoints/<experiment>/report.md` and `report.json` atomically; returns the folder."""
+    data = report_data(results, home, command)
+    folder = checkpoints_dir(home) / results.experiment.name
+    folder.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(folder / REPORT_JSON, json.dumps(data, indent=1, allow_nan=False))
+    write_text_atomic(folder / REPORT_MD, report_markdown(data))
+    return folder
+
+
+def _clean(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(float(value), 6)
+
+
+def _label(metric: str) -> str:
+    return METRICS_BY_NAME[metric].label if metric in METRICS_BY_NAME else metric
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _duration(seconds: float | None) -> str:
+    if not isinstance(seconds, (int, float)):
+        return "-"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"

@@ -1,0 +1,70 @@
+"""Carry out an experiment: train each run that is not finished (resuming interrupted ones), then
+evaluate them all and compare the focus run with every other on each per-window metric.
+
+Runs are ordinary runs (`seqgan-music runs` lists them), so an experiment stopped halfway goes
+on from its checkpoints when the same command is given again, and its finished runs are reused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from seqgan_music.config import config_to_toml
+from seqgan_music.errors import SeqganError
+from seqgan_music.evaluation.comparison import PairComparison, compare_pair
+from seqgan_music.evaluation.runs import RunEvaluation, evaluate_run
+from seqgan_music.experiments.definitions import Experiment, ExperimentRun
+from seqgan_music.training.events import TrainingObserver
+from seqgan_music.training.launch import resume_run, start_run
+from seqgan_music.training.runs import read_run_config, read_run_info, run_dir
+from seqgan_music.training.trainer import Trainer
+
+
+@dataclass
+class ExperimentResults:
+    """Each run's evaluation, by label, and the focus run's comparisons with the others."""
+
+    experiment: Experiment
+    evaluations: dict[str, RunEvaluation]
+    comparisons: dict[str, list[PairComparison]]  # other label -> focus against it
+    run_info: dict[str, dict]
+
+
+def trainer_for(home: Path, experiment: Experiment, entry: ExperimentRun,
+                observer: TrainingObserver | None = None) -> Trainer | None:
+    """A trainer for a run still to train (new or interrupted), None for a finished one.
+
+    A run of that name with other settings is refused rather than reused or overwritten.
+    """
+    folder = run_dir(home, entry.run)
+    if not folder.exists():
+        return start_run(home, experiment.corpus, entry.config, entry.run, observer)
+    saved = read_run_config(folder)
+    if read_run_info(folder).get("corpus") != experiment.corpus:
+        raise SeqganError(f"run {entry.run!r} exists but was trained on another corpus than {experiment.corpus!r}: "
+                          "give the experiment a --tag to train new runs, or remove that run's folder")
+    if config_to_toml(saved) != config_to_toml(entry.config):
+        raise SeqganError(f"run {entry.run!r} exists with other settings than this experiment asks for: "
+                          "give the experiment a --tag to train new runs, or remove that run's folder")
+    if read_run_info(folder).get("status") == "finished":
+        return None
+    return resume_run(home, entry.run, None, observer)
+
+
+def evaluate_experiment(home: Path, experiment: Experiment, device: torch.device = torch.device("cpu"),
+                        permutations: int = 10_000) -> ExperimentResults:
+    """Evaluate every run (cached in the run folders) and compare the focus run with the others."""
+    evaluations, info = {}, {}
+    for entry in experiment.runs:
+        folder = run_dir(home, entry.run)
+        info[entry.label] = read_run_info(folder)
+        if info[entry.label].get("status") != "finished":
+            raise SeqganError(f"run {entry.run!r} has not finished: run the experiment command again to train it")
+        evaluations[entry.label] = evaluate_run(home, entry.run, experiment.evaluation, device)
+    focus = evaluations[experiment.focus]
+    comparisons = {label: compare_pair(evaluation, focus, permutations)
+                   for label, evaluation in evaluations.items() if label != experiment.focus}
+    return ExperimentResults(experiment, evaluations, comparisons, info)

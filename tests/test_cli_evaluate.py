@@ -1,0 +1,126 @@
+"""`evaluate`, `sweep` and `experiment` through the command line on tiny runs and corpora."""
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from seqgan_music.cli import app
+from seqgan_music.corpora.corpus import Corpus
+from seqgan_music.corpora.grammar import build_grammar_corpus
+from seqgan_music.corpora.oracle import build_oracle_corpus
+from training_helpers import TINY, train
+
+runner = CliRunner()
+TINY_SETS = [part for setting in TINY for part in ("--set", setting)]
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    build_grammar_corpus("grammar", 15, count=300, seed=1).save(tmp_path)
+    train(tmp_path, "grammar", "first", epochs=1)
+    train(tmp_path, "grammar", "second", epochs=6)
+    return tmp_path
+
+
+def invoke(home: Path, *args: str):
+    return runner.invoke(app, [*args, "--home", str(home)])
+
+
+def test_evaluate_two_runs_side_by_side_with_p_values_and_json(home):
+    result = invoke(home, "evaluate", "first", "second", "--samples", "60", "--json", str(home / "scores.json"),
+                    "--permutations", "500")
+    assert result.exit_code == 0, result.output
+    assert "goodness" in result.output and "real (valid)" in result.output and "p second vs first" in result.output
+    data = json.loads((home / "scores.json").read_text())
+    assert [run["run"] for run in data["runs"]] == ["first", "second"]
+    metrics = {c["metric"] for c in data["comparisons"]}
+    assert {"bleu4", "self_bleu4", "goodness", "nll_test"} <= metrics
+    assert all(0 < c["permutation_p"] <= 1 for c in data["comparisons"])
+    again = invoke(home, "evaluate", "first", "second", "--samples", "60", "--permutations", "500")
+    assert "cached results reused for first, second" in again.output
+
+
+def test_evaluate_one_run_with_chosen_metrics(home):
+    result = invoke(home, "evaluate", "second", "--samples", "30", "--metrics", "goodness,nll-test")
+    assert result.exit_code == 0, result.output
+    assert "goodness" in result.output and "NLL_test" in result.output and "BLEU" not in result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["evaluate", "missing"], "no run named 'missing'"),
+    (["evaluate", "first", "--references", "dev"], "--references must be one of"),
+    (["evaluate", "first", "--samples", "1"], "--samples must be at least 2"),
+    (["evaluate", "first", "--metrics", "mse"], "does not apply"),
+    (["evaluate", "first", "--metrics", "bleu9"], "unknown metric"),
+    (["evaluate", "first", "--temperature", "0"], "--temperature"),
+    (["evaluate", "first", "--samples", "10", "--json", "/proc/nope/x.json"], "cannot write"),
+    (["sweep", "first", "--temperatures", "0.8,abc"], "--temperatures must be"),
+    (["sweep", "first", "--temperatures", "0,1"], "above 0"),
+    (["sweep", "first", "--quality", "mse"], "does not apply"),
+    (["sweep", "first", "--diversity", "bleu4"], "--diversity must be one of"),
+])
+def test_bad_input_is_one_line(home, args, message):
+    result = invoke(home, *args)
+    assert result.exit_code == 1
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_sweep_plots_quality_against_diversity(home):
+    result = invoke(home, "sweep", "first", "second", "--temperatures", "0.7,1.3", "--samples", "40",
+                    "--quality", "goodness", "--json", str(home / "sweep.json"))
+    assert result.exit_code == 0, result.output
+    assert "● first" in result.output and "▲ second" in result.output and "self_bleu4" in result.output
+    points = json.loads((home / "sweep.json").read_text())["points"]
+    assert [(p["run"], p["temperature"]) for p in points] == [("first", 0.7), ("first", 1.3), ("second", 0.7), ("second", 1.3)]
+
+
+def test_oracle_experiment_trains_evaluates_reports_and_reuses_its_runs(tmp_path):
+    build_oracle_corpus("oracle", seed=2, train=300, held_out=200, length=8).save(tmp_path)
+    args = ["experiment", "oracle", "--tag", "tiny", *TINY_SETS, "--set", "mle.epochs=2"]
+    result = invoke(tmp_path, *args)
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "checkpoints" / "oracle-cpu-tiny"
+    report = json.loads((folder / "report.json").read_text())
+    assert list(report["results"]) == ["Random", "MLE", "SeqGAN"]
+    assert report["results"]["MLE"]["nll_oracle"] < report["results"]["Random"]["nll_oracle"]
+    assert report["paper"]["SeqGAN"]["nll_oracle"] == 8.736
+    assert {c["label"] for c in report["comparisons"]} == {"Random", "MLE"}
+    assert report["machine"]["cores"] >= 1 and report["runs"][2]["wall_seconds"] > 0
+    markdown = (folder / "report.md").read_text()
+    assert "| Random |" in markdown and "paper NLL_oracle" in markdown and "## Machine" in markdown
+    again = invoke(tmp_path, *args)
+    assert again.exit_code == 0 and again.output.count("finished earlier, reused") == 3
+    changed = invoke(tmp_path, *args[:-1], "mle.epochs=3")
+    assert changed.exit_code == 1 and "exists with other settings" in changed.output
+
+
+def test_nottingham_experiment_on_a_small_music_corpus(nottingham_grid16, tmp_path):
+    corpus = nottingham_grid16
+    sizes = {"train": 200, "valid": 40, "test": 40}
+    Corpus("nottingham-grid16", {s: corpus.splits[s][:n] for s, n in sizes.items()}, corpus.vocabulary,
+           corpus.encoding, dict(corpus.manifest), corpus.tunes,
+           {s: corpus.tune_of_window[s][:n] for s, n in sizes.items()}).save(tmp_path)
+    result = invoke(tmp_path, "experiment", "nottingham", "--encoding", "grid16", *TINY_SETS, "--set", "mle.epochs=1")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "checkpoints" / "nottingham-grid16" / "report.json").read_text())
+    assert list(report["results"]) == ["MLE", "SeqGAN"]
+    assert {"bleu4", "mse", "novelty8", "pitch_classes_overlap"} <= set(report["results"]["SeqGAN"])
+    assert report["real"]["split"] == "valid" and report["real"]["mse"] < report["results"]["MLE"]["mse"]
+    wrong = invoke(tmp_path, "experiment", "nottingham", "--encoding", "paper", "--corpus", "nottingham-grid16")
+    assert wrong.exit_code == 1 and "uses the grid16 encoding" in wrong.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["experiment", "oracle"], "pass --params FILE"),
+    (["experiment", "oracle", "--preset", "folk"], "--preset must be one of"),
+    (["experiment", "oracle", "--tag", "a/b"], "invalid experiment name"),
+    (["experiment", "nottingham"], "pass --midi DIR"),
+    (["experiment", "nottingham", "--encoding", "midi"], "--encoding must be one of"),
+])
+def test_experiment_bad_input_is_one_line(tmp_path, args, message):
+    build_oracle_corpus("other", seed=2, train=20, held_out=4, length=4).save(tmp_path)
+    result = invoke(tmp_path, *args)
+    assert result.exit_code == 1, result.output
+    assert message in result.output and "Traceback" not in result.output
