@@ -69,6 +69,7 @@ class MLEConfig:
     learning_rate: float = 0.01
     grad_clip: float = 5.0
     eval_every: int = 5  # epochs between NLL evaluations
+    keep_best: bool = False  # end MLE at the epoch with the lowest validation NLL (checked every epoch)
 
 
 @dataclass
@@ -185,7 +186,7 @@ def _folk() -> Config:
     return Config(
         generator=GeneratorConfig(embedding=64, hidden=128, layers=1),
         discriminator=DiscriminatorConfig(embedding=64, filter_scale=0.5),
-        mle=MLEConfig(epochs=40, batch_size=64, learning_rate=0.005),
+        mle=MLEConfig(epochs=40, batch_size=64, learning_rate=0.005, keep_best=True),
         pretrain_d=PretrainDConfig(rounds=5, epochs=2, negatives=5_000),
         adversarial=AdversarialConfig(rounds=30, d_steps=2, d_epochs=1, negatives=5_000, rollouts=8, eval_every=5,
                                       **_MUSIC_PG),
@@ -198,7 +199,7 @@ def _quick() -> Config:
     return Config(
         generator=GeneratorConfig(embedding=32, hidden=64),
         discriminator=DiscriminatorConfig(filter_scale=0.25),
-        mle=MLEConfig(epochs=15),
+        mle=MLEConfig(epochs=15, keep_best=True),
         pretrain_d=PretrainDConfig(rounds=2, epochs=1, negatives=1_000),
         adversarial=AdversarialConfig(rounds=5, d_steps=1, d_epochs=1, negatives=1_000, rollouts=4, eval_every=1,
                                       **_MUSIC_PG),
@@ -242,6 +243,7 @@ def _finite(check: Callable[[float], bool], text: str) -> tuple[Callable[[Any], 
 _POSITIVE_INT = _at_least(1)
 _COUNT_OR_ZERO = _at_least(0)
 _POSITIVE_FLOAT = _finite(lambda v: v > 0, "a finite number > 0")
+_ANY_BOOL = ((lambda v: True), "true or false")  # the type check already admits only booleans
 _POSITIVE_INTS = ((lambda v: len(v) > 0 and all(x >= 1 for x in v)), "a non-empty list of integers >= 1")
 
 # One rule per field: (check, what a good value is). A test checks that no field lacks a rule.
@@ -256,7 +258,7 @@ _RULES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
         "l2": _finite(lambda v: v >= 0, "a finite number >= 0"),
     },
     "mle": {"epochs": _COUNT_OR_ZERO, "batch_size": _POSITIVE_INT, "learning_rate": _POSITIVE_FLOAT,
-            "grad_clip": _POSITIVE_FLOAT, "eval_every": _POSITIVE_INT},
+            "grad_clip": _POSITIVE_FLOAT, "eval_every": _POSITIVE_INT, "keep_best": _ANY_BOOL},
     "pretrain_d": {"rounds": _COUNT_OR_ZERO, "epochs": _POSITIVE_INT, "negatives": _POSITIVE_INT,
                    "batch_size": _POSITIVE_INT, "learning_rate": _POSITIVE_FLOAT},
     "adversarial": {
@@ -264,7 +266,7 @@ _RULES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
         "d_epochs": _POSITIVE_INT, "negatives": _POSITIVE_INT, "batch_size": _POSITIVE_INT,
         "learning_rate": _POSITIVE_FLOAT, "grad_clip": _POSITIVE_FLOAT, "rollouts": _POSITIVE_INT,
         "beta": _finite(lambda v: 0 <= v < 1, "a number in [0, 1)"),
-        "baseline": ((lambda v: True), "true or false"),
+        "baseline": _ANY_BOOL,
         "eval_every": _POSITIVE_INT,
     },
     "rollout": {"chunk_size": _POSITIVE_INT,

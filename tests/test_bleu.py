@@ -70,6 +70,13 @@ def test_self_bleu_scores_each_sample_against_the_others_only(n):
     assert ours[-1] == 0.0  # were it its own reference, it would score 1
 
 
+def test_self_bleu_of_samples_too_short_for_the_order_equals_nltk():
+    """No sample holds a 4-gram (an empty sample too): the order's counts are empty, not an error."""
+    samples = [[], [1, 2, 3], [1, 2], [2, 3, 1]]
+    expected = [nltk_bleu(s, samples[:i] + samples[i + 1:], 4) for i, s in enumerate(samples)]
+    np.testing.assert_allclose(self_bleu(samples, 4), expected, rtol=0, atol=1e-9)
+
+
 def test_self_bleu_of_identical_samples_is_one_and_of_disjoint_samples_zero():
     assert np.allclose(self_bleu([[1, 2, 3, 4]] * 3, 4), 1.0)
     assert np.allclose(self_bleu([[1, 1, 1], [2, 2, 2], [3, 3, 3]], 2), 0.0)

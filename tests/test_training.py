@@ -20,6 +20,7 @@ from seqgan_music.errors import SeqganError
 from seqgan_music.training.events import RecordingObserver
 from seqgan_music.training.generation import generate_from_run
 from seqgan_music.training.launch import resume_run, start_run
+from seqgan_music.training.mle import per_token_nll
 from seqgan_music.training.runs import list_runs, read_metrics, read_run_info
 
 TINY = [
@@ -33,6 +34,18 @@ TINY = [
 
 def tiny(preset_name: str = "quick", *extra: str):
     return apply_overrides(preset(preset_name), [*TINY, *extra])
+
+
+class StopAt:
+    """An observer that asks its trainer to stop after a given unit, as Ctrl-C would."""
+
+    def __init__(self, phase: str, unit: int) -> None:
+        self.trainer = None
+        self.where = (phase, unit)
+
+    def on_event(self, event) -> None:
+        if event.kind == "unit" and (event.phase, event.unit) == self.where:
+            self.trainer.request_stop()
 
 
 @pytest.fixture
@@ -102,16 +115,6 @@ def test_music_runs_write_midi_samples_and_generate(tmp_path):
 def test_resume_equals_an_uninterrupted_run(home):
     whole = start_run(home, "grammar", tiny("quick"), "whole")
     whole.run()
-
-    class StopAt:
-        def __init__(self, phase: str, unit: int) -> None:
-            self.trainer = None
-            self.where = (phase, unit)
-
-        def on_event(self, event) -> None:
-            if event.kind == "unit" and (event.phase, event.unit) == self.where:
-                self.trainer.request_stop()
-
     stopper = StopAt("adversarial", 1)
     split = start_run(home, "grammar", tiny("quick"), "split", stopper)
     stopper.trainer = split
@@ -129,6 +132,24 @@ def test_resume_equals_an_uninterrupted_run(home):
 
     assert comparable(whole.folder) == comparable(resumed.folder)
     assert (whole.folder / "samples" / "final.txt").read_text() == (resumed.folder / "samples" / "final.txt").read_text()
+
+
+def test_keep_best_ends_mle_at_the_lowest_validation_nll_even_across_a_resume(home):
+    settings = tiny("quick", "mle.epochs=6", "mle.learning_rate=0.05", "mle.keep_best=true", "run.method=mle")
+    whole = start_run(home, "grammar", settings, "whole")
+    whole.run()
+    records = [r for r in read_metrics(whole.folder) if r["phase"] == "mle"]
+    valid = [r["nll_valid"] for r in records]
+    assert len(valid) == 6 and records[-1]["best_epoch"] == int(np.argmin(valid)) + 1
+    assert per_token_nll(whole.generator, whole.valid_data) == pytest.approx(min(valid), abs=1e-5)
+    stopper = StopAt("mle", 3)
+    split = start_run(home, "grammar", settings, "split", stopper)
+    stopper.trainer = split
+    assert split.run() == "interrupted"
+    resumed = resume_run(home, "split")
+    assert resumed.run() == "finished"
+    for name, tensor in whole.generator.state_dict().items():
+        assert torch.equal(tensor, resumed.generator.state_dict()[name]), name
 
 
 def test_resume_refuses_changed_corpus_or_settings_and_finished_runs(home):

@@ -79,6 +79,8 @@ class Trainer:
         self.train_data = torch.as_tensor(corpus.splits["train"], dtype=torch.long, device=device)  # (N, T)
         held_out = corpus.splits["test"] if len(corpus.splits["test"]) else corpus.splits["valid"]
         self.test_data = torch.as_tensor(held_out, dtype=torch.long, device=device)  # (M, T)
+        self.valid_data = torch.as_tensor(corpus.splits["valid"], dtype=torch.long, device=device)  # (V, T)
+        self.best_mle: dict | None = None  # keep_best: {"nll_valid", "epoch", "generator"} of the best epoch so far
         self.oracle = _oracle_of(corpus, device)
         self.precision = resolve_precision(config.rollout.precision, device)
 
@@ -120,6 +122,8 @@ class Trainer:
             loss = mle_epoch(self.generator, self.optimizers["mle"], self.train_data, settings.batch_size,
                              settings.grad_clip, self.shuffle)
             metrics: dict = {"g_loss": loss}
+            if settings.keep_best and len(self.valid_data):
+                metrics.update(self._keep_best_epoch(unit, last=unit == settings.epochs))
             if unit % settings.eval_every == 0 or unit == settings.epochs:
                 metrics.update(self._evaluate(phase, unit))
             return metrics
@@ -136,6 +140,19 @@ class Trainer:
             metrics.update(self._train_discriminator(settings_a.negatives, settings_a.d_epochs, settings_a.batch_size))
         if unit % settings_a.eval_every == 0 or unit == settings_a.rounds:
             metrics.update(self._evaluate(phase, unit))
+        return metrics
+
+    def _keep_best_epoch(self, epoch: int, last: bool) -> dict:
+        """Remember the generator of the epoch with the lowest validation NLL; after the last
+        epoch, go back to it (so MLE never ends overfitted)."""
+        nll_valid = per_token_nll(self.generator, self.valid_data)
+        if self.best_mle is None or nll_valid < self.best_mle["nll_valid"]:
+            self.best_mle = {"nll_valid": nll_valid, "epoch": epoch,
+                             "generator": {k: v.detach().clone() for k, v in self.generator.state_dict().items()}}
+        metrics = {"nll_valid": nll_valid}
+        if last:
+            self.generator.load_state_dict(self.best_mle["generator"])
+            metrics["best_epoch"] = self.best_mle["epoch"]
         return metrics
 
     def _train_discriminator(self, negatives: int, epochs: int, batch_size: int) -> dict:
@@ -202,6 +219,7 @@ class Trainer:
                     "shuffle": self.shuffle.get_state(),
                     "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else []},
             "position": {"phase": self.position.phase, "unit": self.position.unit},
+            "best_mle": self.best_mle or {},
             "metrics_lines": len(read_metrics(self.folder)),
             "elapsed": self.elapsed(),
             "corpus_hash": self.corpus.manifest["content_hash"],
@@ -224,6 +242,7 @@ class Trainer:
         self.shuffle.set_state(state["rng"]["shuffle"])
         if self.device.type == "cuda" and state["rng"]["cuda"]:
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        self.best_mle = state.get("best_mle") or None
         self.position = Position(int(state["position"]["phase"]), int(state["position"]["unit"]))
         self.elapsed_before = float(state["elapsed"])
         self.started = time.perf_counter()
