@@ -1,0 +1,65 @@
+"""ABC export: headers, spelling in every key, ties across bar lines, and a round trip through
+music21's ABC reader back to the same notes."""
+
+import random
+
+import music21
+import pytest
+
+from seqgan_music.corpora.melody import KEY_MODES, Key, Melody, Note, bar_lines
+from seqgan_music.export.abc import abc_key, melody_to_abc
+
+
+def read_back(text: str) -> list[tuple[int, float, float]]:
+    """(MIDI pitch, start, length in beats) of every note music21 reads, ties merged."""
+    score = music21.converter.parse(text, format="abc").stripTies()
+    return [(n.pitch.midi, float(n.offset), float(n.quarterLength)) for n in score.flatten().notes]
+
+
+def random_melody(seed: int, meter: str = "4/4") -> Melody:
+    rng = random.Random(seed)
+    notes, beat = [], 0.0
+    while beat < 12:
+        length = rng.choice([0.25, 0.5, 0.75, 1.0, 1.5, 2.0])
+        if rng.random() < 0.15:
+            beat += length  # a rest
+            continue
+        notes.append(Note(rng.randint(45, 88), beat, beat + length))
+        beat += length
+    fifths = rng.randint(-6, 6)
+    return Melody(notes, bar_lines([(0.0, meter)], beat), meter, Key(fifths, rng.choice(KEY_MODES)), tempo=rng.choice([90, 120]))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_abc_round_trips_through_music21_to_the_same_notes(seed):
+    melody = random_melody(seed, ["4/4", "3/4", "6/8"][seed % 3])
+    expected = [(n.pitch, n.start, n.end - n.start) for n in melody.notes]
+    assert read_back(melody_to_abc(melody)) == expected
+
+
+def test_headers_and_bar_lines():
+    melody = Melody([Note(62, 0, 3), Note(64, 3, 6)], bar_lines([(0.0, "3/4")], 6.0), "3/4", Key(2), tempo=110, title="Reel")
+    text = melody_to_abc(melody)
+    assert text.splitlines()[:6] == ["X:1", "T:Reel", "M:3/4", "L:1/16", "Q:1/4=110", "K:D"]
+    assert text.splitlines()[6] == "D12 | E12 |]"
+
+
+@pytest.mark.parametrize("key, field", [
+    (Key(0), "C"), (Key(1, "minor"), "Em"), (Key(-2), "Bb"), (Key(0, "dorian"), "DDor"),
+    (Key(1, "mixolydian"), "DMix"), (Key(6), "F#"), (Key(-6), "Gb"), (Key(-3, "minor"), "Cm"),
+    (Key(-3, "locrian"), "Eb"),
+])
+def test_key_fields_name_the_tonic_in_its_own_signature(key, field):
+    assert abc_key(key) == field
+
+
+def test_an_accidental_holds_to_the_end_of_its_bar_and_no_further():
+    notes = [Note(66, 0, 1), Note(65, 1, 2), Note(66, 2, 3), Note(66, 4, 5)]  # F# F F# | F#
+    melody = Melody(notes, bar_lines([(0.0, "4/4")], 8.0), "4/4", Key(0))
+    body = melody_to_abc(melody).splitlines()[-1]
+    assert body.startswith("^F4 =F4 ^F4 z4 | ^F4")  # the third F# follows a natural in its bar
+    assert [p for p, _, _ in read_back(melody_to_abc(melody))] == [66, 65, 66, 66]
+
+
+def test_an_empty_melody_is_a_bar_of_rest():
+    assert melody_to_abc(Melody([], [], "4/4")).splitlines()[-1] == "z16 |]"
