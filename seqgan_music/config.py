@@ -425,6 +425,11 @@ def config_to_dict(config: Config) -> dict[str, Any]:
     return {"preset": config.preset, **{name: dataclasses.asdict(getattr(config, name)) for name in SECTIONS}}
 
 
+# Fields added after runs were already saved, with the value that reproduces the behaviour before
+# them: an older run's config.toml lacks them and must still load (and resume as it was).
+ADDED_LATER: dict[tuple[str, str], Any] = {("mle", "keep_best"): False}
+
+
 def config_from_dict(data: dict[str, Any]) -> Config:
     """The Config of a COMPLETE dict (every section and field, as config_to_dict writes); validated."""
     if not isinstance(data, dict):
@@ -439,6 +444,7 @@ def config_from_dict(data: dict[str, Any]) -> Config:
         if section not in data:
             raise SeqganError(f"the config is incomplete: it lacks the [{section}] section")
         values = _section_values(section, data[section])
+        values = {**{name: value for (part, name), value in ADDED_LATER.items() if part == section}, **values}
         missing = [name for name in _FIELD_TYPES[section] if name not in values]
         if missing:
             raise SeqganError(f"the config is incomplete: it lacks {', '.join(f'{section}.{m}' for m in missing)}")

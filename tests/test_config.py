@@ -350,3 +350,11 @@ def test_save_config_is_atomic(tmp_path, monkeypatch):
         save_config(preset("folk"), fresh)
     assert not fresh.exists()
 
+
+
+def test_a_config_saved_before_a_field_existed_loads_with_the_old_behaviour():
+    from seqgan_music.config import config_from_toml, config_to_toml, preset
+
+    old = "\n".join(line for line in config_to_toml(preset("folk")).splitlines() if not line.startswith("keep_best"))
+    assert "keep_best" not in old
+    assert config_from_toml(old).mle.keep_best is False
