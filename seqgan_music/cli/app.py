@@ -6,9 +6,11 @@ import typer
 
 from seqgan_music import __version__
 from seqgan_music.cli.corpus import corpus_app
+from seqgan_music.cli.compose import compose
 from seqgan_music.cli.demo import demo
 from seqgan_music.cli.evaluate import evaluate
 from seqgan_music.cli.experiment import experiment_app
+from seqgan_music.cli.export import export, pack, play
 from seqgan_music.cli.sweep import sweep
 from seqgan_music.cli.train import generate, runs, train
 
@@ -24,12 +26,16 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 app.add_typer(corpus_app, name="corpus")
+app.command("compose")(compose)
+app.command("export")(export)
+app.command("play")(play)
 app.command("train")(train)
 app.command("generate")(generate)
 app.command("runs")(runs)
 app.command("demo")(demo)
 app.command("evaluate")(evaluate)
 app.command("sweep")(sweep)
+app.command("pack")(pack)
 app.add_typer(experiment_app, name="experiment")
 
 

@@ -14,16 +14,28 @@ _MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3
 
 def estimate_key(notes: list[Note]) -> Key:
     """The major or minor key whose profile best correlates with the duration-weighted pitch classes."""
+    scores = key_scores(notes)
+    if not scores:
+        return Key(0, "major", "estimated")
+    best_score, best = -np.inf, (0, "major")
+    for mode in ("major", "minor"):
+        for tonic in range(12):
+            if scores[tonic, mode] > best_score + 1e-12:
+                best_score, best = scores[tonic, mode], (tonic, mode)
+    return Key.from_tonic(best[0], best[1], "estimated")
+
+
+def key_scores(notes: list[Note]) -> dict[tuple[int, str], float]:
+    """Correlation of the duration-weighted pitch classes with every (tonic, "major"|"minor") profile;
+    empty when there are no notes."""
     histogram = np.zeros(12)
     for note in notes:
         histogram[note.pitch % 12] += max(note.end - note.start, 0.0)
     if not histogram.any():
-        return Key(0, "major", "estimated")
-    best_score, best = -np.inf, (0, "major")
+        return {}
+    scores = {}
     for mode, profile in (("major", _MAJOR), ("minor", _MINOR)):
         for tonic in range(12):
             rotated = np.roll(profile, tonic)
-            score = np.corrcoef(histogram, rotated)[0, 1] if histogram.std() > 0 else 0.0
-            if score > best_score + 1e-12:
-                best_score, best = score, (tonic, mode)
-    return Key.from_tonic(best[0], best[1], "estimated")
+            scores[tonic, mode] = float(np.corrcoef(histogram, rotated)[0, 1]) if histogram.std() > 0 else 0.0
+    return scores

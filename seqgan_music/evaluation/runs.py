@@ -182,3 +182,23 @@ def _read_cache(folder: Path) -> dict:
     if not isinstance(data, dict) or data.get("version") != EVALUATION_VERSION or not isinstance(data.get("entries"), dict):
         return {}
     return data["entries"]
+
+
+def cached_evaluations(folder: Path) -> list[dict]:
+    """Each cached evaluation of a run as headline figures (samples and real set, no per-window lists):
+    what a packed model carries so its quality is known wherever it goes."""
+    summaries = []
+    for data in _read_cache(folder).values():
+        evaluation = RunEvaluation.from_dict(data)
+        metrics = sorted({*evaluation.generated.figures, *evaluation.generated.per_window}
+                         | ({"nll_test"} if evaluation.nll_test is not None else set()))
+        summaries.append({
+            "settings": evaluation.settings, "real_split": evaluation.real_split,
+            "generated": {m: _finite(evaluation.value(m)) for m in metrics},
+            "real": {m: _finite(evaluation.real_value(m)) for m in metrics},
+        })
+    return summaries
+
+
+def _finite(value: float) -> float | None:
+    return round(float(value), 6) if np.isfinite(value) else None

@@ -1,4 +1,12 @@
-"""Export: melodies to files musicians use (MIDI now; ABC, WAV and MusicXML with composing).
+"""Export: melodies to files musicians use, with an optional chord track for a folk lead sheet.
 
-May import numpy, pretty_midi, mido, music21 and seqgan_music.{corpora.melody, atomic, errors}.
+- midi: a standard MIDI file (melody, tempo, meter, key; chords and text events when given)
+- abc: ABC notation (chord symbols and N: notes when given)
+- musicxml: MusicXML for notation programs, through music21
+- wav: audio from our additive synth, or from a SoundFont where fluidsynth is installed
+- chords: harmonise a melody with one diatonic triad per bar
+- notation: spelling in a key, the sixteenth grid and bars, shared by the written formats
+
+May import numpy, pretty_midi, mido, music21 and seqgan_music.{corpora.melody, corpora.keys,
+atomic, errors}.
 """

@@ -1,20 +1,26 @@
-"""Write a melody as a standard MIDI file with pretty_midi: one instrument, tempo, meter, key."""
+"""Write a melody as a standard MIDI file with pretty_midi: the melody instrument, tempo, meter and
+key, and optionally a softer chord instrument and text events (what composed the tune, and how)."""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
 
 import pretty_midi
 
 from seqgan_music.atomic import write_bytes_atomic
 from seqgan_music.corpora.melody import Melody, parse_meter
+from seqgan_music.export.chords import Chord
 
 _VELOCITY = 90
+_CHORD_VELOCITY = 55  # under the melody, so the tune stays in front
 
 
-def melody_to_pretty_midi(melody: Melody, program: int = 0) -> pretty_midi.PrettyMIDI:
-    """A PrettyMIDI object holding the melody, its tempo, meter and key signature."""
+def melody_to_pretty_midi(melody: Melody, program: int = 0, chords: Sequence[Chord] = (),
+                          chord_program: int = 0, texts: Sequence[str] = ()) -> pretty_midi.PrettyMIDI:
+    """A PrettyMIDI object holding the melody, its tempo, meter and key signature; `chords` as a
+    second instrument named "chords", `texts` as text events at time 0."""
     midi = pretty_midi.PrettyMIDI(initial_tempo=float(melody.tempo))
     instrument = pretty_midi.Instrument(program=program, name=melody.title or "melody")
     for note in melody.notes:
@@ -22,6 +28,9 @@ def melody_to_pretty_midi(melody: Melody, program: int = 0) -> pretty_midi.Prett
         if end > start and 0 <= note.pitch <= 127:
             instrument.notes.append(pretty_midi.Note(_VELOCITY, int(note.pitch), start, end))
     midi.instruments.append(instrument)
+    if chords:
+        midi.instruments.append(_chord_instrument(melody, chords, chord_program))
+    midi.text_events.extend(pretty_midi.Text(text, 0.0) for text in texts)
     for beat, numerator, denominator in meter_changes(melody):
         midi.time_signature_changes.append(
             pretty_midi.TimeSignature(numerator, denominator, melody.seconds_at(beat))
@@ -65,13 +74,24 @@ def _meter_of_bar(beats: float, regular: tuple[int, int]) -> tuple[int, int]:
     return regular
 
 
-def melody_to_midi_bytes(melody: Melody, program: int = 0) -> bytes:
+def _chord_instrument(melody: Melody, chords: Sequence[Chord], program: int) -> pretty_midi.Instrument:
+    instrument = pretty_midi.Instrument(program=program, name="chords")
+    for chord in chords:
+        start, end = melody.seconds_at(chord.start), melody.seconds_at(chord.end)
+        if end > start:
+            instrument.notes.extend(pretty_midi.Note(_CHORD_VELOCITY, p, start, end) for p in chord.pitches())
+    return instrument
+
+
+def melody_to_midi_bytes(melody: Melody, program: int = 0, chords: Sequence[Chord] = (),
+                         chord_program: int = 0, texts: Sequence[str] = ()) -> bytes:
     buffer = io.BytesIO()
-    melody_to_pretty_midi(melody, program).write(buffer)
+    melody_to_pretty_midi(melody, program, chords, chord_program, texts).write(buffer)
     return buffer.getvalue()
 
 
-def write_midi(melody: Melody, path: Path, program: int = 0) -> Path:
+def write_midi(melody: Melody, path: Path, program: int = 0, chords: Sequence[Chord] = (),
+               chord_program: int = 0, texts: Sequence[str] = ()) -> Path:
     """Write the melody to `path` atomically."""
-    write_bytes_atomic(path, melody_to_midi_bytes(melody, program))
+    write_bytes_atomic(path, melody_to_midi_bytes(melody, program, chords, chord_program, texts))
     return path

@@ -14,7 +14,7 @@ from seqgan_music.corpora.exporting import prepare_output_folder
 from seqgan_music.errors import SeqganError
 from seqgan_music.models.generator import Generator
 from seqgan_music.training.build import build_generator
-from seqgan_music.training.checkpoint import load_checkpoint
+from seqgan_music.training.checkpoint import load_checkpoint_bytes, read_checkpoint
 from seqgan_music.training.runs import STATE_FILE, read_run_config, read_run_info, run_dir
 from seqgan_music.training.samples import write_samples
 
@@ -41,10 +41,10 @@ def load_trained_run(home: Path, run: str, device: torch.device = torch.device("
     if corpus.manifest["content_hash"] != info["corpus_hash"]:
         raise SeqganError(f"corpus {info['corpus']!r} has changed since run {run!r} was trained: rebuild it as it was")
     generator = build_generator(corpus, config)
-    state = load_checkpoint(folder / STATE_FILE)
-    generator.load_state_dict(state["generator"])
+    data = read_checkpoint(folder / STATE_FILE)
+    generator.load_state_dict(load_checkpoint_bytes(folder / STATE_FILE, data)["generator"])
     generator.to(device).eval()
-    digest = hashlib.sha256((folder / STATE_FILE).read_bytes()).hexdigest()
+    digest = hashlib.sha256(data).hexdigest()
     return TrainedRun(run, folder, info, config, corpus, generator, digest)
 
 

@@ -1,0 +1,137 @@
+"""The model a tune is composed with: a run's generator, or a packed model folder (the shipped default).
+
+A packed model is what composing needs and nothing else, so it can ship inside the package:
+`generator.pt` (the generator's weights, loaded with `weights_only=True`) and `model.json` (the
+vocabulary, the encoding, the generator's shape, the corpus's meters, where it came from, its
+evaluation and the commands that reproduce it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from seqgan_music.atomic import replace_folder_atomically
+from seqgan_music.corpora.encodings import MusicEncoding, encoding_from_params
+from seqgan_music.corpora.vocabulary import Vocabulary
+from seqgan_music.errors import SeqganError
+from seqgan_music.models.generator import Generator
+
+MODEL_FILE, WEIGHTS_FILE = "model.json", "generator.pt"
+PACKED_FORMAT = 1
+DEFAULT_MODEL = "default"
+
+
+@dataclass
+class ComposerModel:
+    """A music generator ready to sample, with what turns its tokens into tunes."""
+
+    name: str
+    source: str  # "default", "packed <folder>" or "run <folder>"
+    generator: Generator
+    vocabulary: Vocabulary
+    encoding: MusicEncoding
+    meters: dict[str, int]  # meter -> tunes of the training corpus in it
+    sha256: str  # of the weights file: names exactly the weights used
+    reference: str | None = None  # what `--run` takes to load this model again (None: the default)
+    info: dict = field(default_factory=dict)  # model.json of a packed model
+
+
+def default_model_folder() -> Path:
+    """The packed default model that ships inside the package."""
+    return Path(str(resources.files("seqgan_music") / "default_model"))
+
+
+def load_model(home: Path, name: str | None = None, device: torch.device = torch.device("cpu")) -> ComposerModel:
+    """`None` or "default": the shipped model; a folder holding model.json: that packed model;
+    anything else: the run of that name under `home`."""
+    if name is None or name == DEFAULT_MODEL:
+        folder = default_model_folder()
+        if not (folder / MODEL_FILE).is_file():
+            raise SeqganError("the default model is missing from this installation: reinstall seqgan-music "
+                              "(`make install`), or compose with --run RUN")
+        model = load_packed(folder, device)
+        model.name, model.source, model.reference = DEFAULT_MODEL, "default", None
+        return model
+    path = Path(name).expanduser()
+    if (path / MODEL_FILE).is_file():
+        return load_packed(path, device)
+    return _load_run(home, name, device)
+
+
+def load_packed(folder: Path, device: torch.device = torch.device("cpu")) -> ComposerModel:
+    """A packed model folder; one-line errors for a damaged or foreign one."""
+    try:
+        info = json.loads((folder / MODEL_FILE).read_text(encoding="utf-8"))
+        weights = (folder / WEIGHTS_FILE).read_bytes()
+    except (OSError, ValueError) as error:
+        raise SeqganError(f"model folder {folder} cannot be read ({error}): pack it again with "
+                          "`seqgan-music pack RUN --out FOLDER`") from None
+    if not isinstance(info, dict) or info.get("format") != PACKED_FORMAT:
+        raise SeqganError(f"{folder / MODEL_FILE} is not a seqgan-music model of format {PACKED_FORMAT}: pack it again")
+    try:
+        vocabulary = Vocabulary.from_json(json.dumps(info["vocabulary"]))
+        encoding = encoding_from_params(info["encoding"])
+        shape = info["generator"]
+        generator = Generator(len(vocabulary), shape["embedding"], shape["hidden"], shape["layers"],
+                              start_token=shape["start_token"], end_token=vocabulary.end, pad_token=vocabulary.pad)
+        state = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
+        generator.load_state_dict(state)
+    except SeqganError:
+        raise
+    except Exception as error:  # KeyError, TypeError, RuntimeError (shape mismatch), unpickling errors
+        raise SeqganError(f"model folder {folder} is damaged ({type(error).__name__}: {error}): pack it again") from None
+    if not isinstance(encoding, MusicEncoding):
+        raise SeqganError(f"model {folder} was not trained on music: compose needs a music model")
+    generator.to(device).eval()
+    return ComposerModel(str(info.get("name", folder.name)), f"packed {folder}", generator, vocabulary, encoding,
+                         dict(info.get("meters", {})), hashlib.sha256(weights).hexdigest(), str(folder.resolve()), info)
+
+
+def _load_run(home: Path, run: str, device: torch.device) -> ComposerModel:
+    from seqgan_music.training.generation import load_trained_run
+
+    trained = load_trained_run(home, run, device)
+    corpus = trained.corpus
+    if not isinstance(corpus.encoding, MusicEncoding):
+        raise SeqganError(f"run {run!r} was trained on a {corpus.manifest.get('source', {}).get('kind', 'non-music')} "
+                          f"corpus: compose writes music; sample it with `seqgan-music generate {run}`")
+    meters = dict(corpus.manifest.get("counts", {}).get("meters") or {})
+    return ComposerModel(run, f"run {trained.folder}", trained.generator, corpus.vocabulary, corpus.encoding,
+                         meters, trained.checkpoint_sha256, run, {"run": trained.info})
+
+
+def pack_run(home: Path, run: str, out: Path, extra: dict | None = None) -> Path:
+    """Write the run's generator as a packed model folder at `out` (replaced as a whole, atomically).
+
+    `extra` (an evaluation, the commands that reproduce the model) is stored in model.json as is.
+    """
+    model = _load_run(home, run, torch.device("cpu"))
+    generator = model.generator
+    buffer = io.BytesIO()
+    torch.save({k: v.detach().float().contiguous() for k, v in generator.state_dict().items()}, buffer)
+    run_info = model.info["run"]
+    info = {
+        "format": PACKED_FORMAT,
+        "name": run,
+        "vocabulary": json.loads(model.vocabulary.to_json()),
+        "encoding": model.encoding.params(),
+        "generator": {"embedding": generator.embedding.embedding_dim, "hidden": generator.lstm.hidden_size,
+                      "layers": generator.lstm.num_layers,
+                      "start_token": None if generator.start_token == generator.vocab_size else generator.start_token},
+        "meters": model.meters,
+        "trained": {"run": run, "corpus": run_info.get("corpus"), "corpus_hash": run_info.get("corpus_hash"),
+                    "method": run_info.get("method"), "preset": run_info.get("preset"),
+                    "checkpoint_sha256": model.sha256},
+        **(extra or {}),
+    }
+    with replace_folder_atomically(out) as staging:
+        (staging / WEIGHTS_FILE).write_bytes(buffer.getvalue())
+        (staging / MODEL_FILE).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+    return out
