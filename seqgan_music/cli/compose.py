@@ -89,15 +89,16 @@ def check_synth(synth: str) -> None:
 def _print_tunes(tunes: list, pieces: list, out: Path, model: str, seed: int) -> None:
     table = Table(title=f"{len(tunes)} tunes from model {model} (seeds {seed}-{seed + len(tunes) - 1})",
                   title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), pad_edge=False)
-    for column in ("title", "form", "key", "meter", "bars", "file"):
-        table.add_column(column, overflow="fold", no_wrap=column == "file", justify="right" if column == "bars" else "left")
+    for column in ("file", "form", "key", "meter", "bars"):
+        table.add_column(column, no_wrap=column == "file", justify="right" if column == "bars" else "left")
     for tune, piece in zip(tunes, pieces):
         melody = tune.melody
-        table.add_row(tune.title, tune.provenance["form"], melody.key.name if melody.key else "-", melody.meter,
-                      str(len(melody.bars)), piece.files[0].stem)
+        table.add_row(piece.files[0].stem, tune.provenance["form"], melody.key.name if melody.key else "-",
+                      melody.meter, str(len(melody.bars)))
     console.print(table)
-    first = tunes[0].provenance
-    console.print(f"key: {first['key']['how']}", highlight=False)
-    console.print(f"meter: {first['meter']['how']}", highlight=False)
+    for aspect in ("key", "meter"):
+        hows = {tune.provenance[aspect]["how"] for tune in tunes}
+        console.print(f"{aspect}: {hows.pop() if len(hows) == 1 else 'decided per tune, as each sidecar says'}",
+                      highlight=False)
     suffixes = ", ".join(sorted({f.suffix for p in pieces for f in p.files}))
     console.print(f"[green]wrote[/] {sum(len(p.files) for p in pieces)} files ({suffixes}) to {out}", highlight=False)

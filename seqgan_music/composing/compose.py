@@ -140,7 +140,7 @@ def _compose_one(model: ComposerModel, settings: ComposeSettings, seed: int) -> 
                    f"candidates for the mode{match})")
     else:
         shift, written = 0, found
-        key_how = f"as generated ({found.name}, estimated from the notes)"
+        key_how = "as generated, estimated from the notes"
     title = tune_title(seed)
     melody = replace(melody.transposed(shift), key=written, meter=meter, title=title,
                      tempo=float(settings.tempo or 120.0), source=f"seqgan-music compose, seed {seed}")
