@@ -1,8 +1,9 @@
 """Every training setting as a typed dataclass; the presets; TOML in and out; validation.
 
 A `Config` has one section per concern (generator, discriminator, mle, pretrain_d, adversarial,
-rollout, sampling, run) and records the preset it started from. The defaults are the SeqGAN
-paper's synthetic-data settings, exactly as the reference implementation runs them.
+scheduled_sampling, pg_bleu, rollout, sampling, run) and records the preset it started from. The
+defaults are the SeqGAN paper's synthetic-data settings, exactly as the reference implementation
+runs them.
 
 Where settings come from, in order: a preset (`preset(name)`), then a user's partial TOML file
 (`load_config_file`), then `section.field=value` assignments (`apply_overrides`). A run saves its
@@ -31,7 +32,7 @@ from seqgan_music.atomic import write_text_atomic
 from seqgan_music.errors import SeqganError
 
 # Training methods `run.method` may name; add a method here and give it phases in training/.
-METHODS: tuple[str, ...] = ("mle", "seqgan")
+METHODS: tuple[str, ...] = ("mle", "ss", "pg-bleu", "seqgan")
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16")
 _DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")  # run.device: auto, cpu, mps, cuda, cuda:N
 _SEED_LIMIT = 2**32  # numpy's legacy seeding takes seeds below 2**32
@@ -102,6 +103,24 @@ class AdversarialConfig:
 
 
 @dataclass
+class ScheduledSamplingConfig:
+    """Method `ss` (Bengio et al. 2015), after MLE: `epochs` epochs in which each input token is the
+    model's own sample with probability 1 - omega; omega falls from 1 by `decay` per epoch."""
+
+    epochs: int = 50  # 0 skips the phase
+    decay: float = 0.002  # the SeqGAN paper's rate
+
+
+@dataclass
+class PGBleuConfig:
+    """Method `pg-bleu`: the adversarial phase's rollouts rewarded by BLEU-`order` against a random
+    `reference_share` of the training windows, instead of by the discriminator."""
+
+    order: int = 3
+    reference_share: float = 0.4  # the SeqGAN paper's 40%
+
+
+@dataclass
 class RolloutConfig:
     """How the Monte Carlo search is computed (not what it computes)."""
 
@@ -142,6 +161,8 @@ class Config:
     mle: MLEConfig = field(default_factory=MLEConfig)
     pretrain_d: PretrainDConfig = field(default_factory=PretrainDConfig)
     adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
+    scheduled_sampling: ScheduledSamplingConfig = field(default_factory=ScheduledSamplingConfig)
+    pg_bleu: PGBleuConfig = field(default_factory=PGBleuConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     run: RunConfig = field(default_factory=RunConfig)
@@ -269,6 +290,10 @@ _RULES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
         "baseline": _ANY_BOOL,
         "eval_every": _POSITIVE_INT,
     },
+    "scheduled_sampling": {"epochs": _COUNT_OR_ZERO,
+                           "decay": _finite(lambda v: 0 <= v <= 1, "a number in [0, 1]")},
+    "pg_bleu": {"order": ((lambda v: 1 <= v <= 5), "an integer from 1 to 5"),
+                "reference_share": _finite(lambda v: 0 < v <= 1, "a share in (0, 1]")},
     "rollout": {"chunk_size": _POSITIVE_INT,
                 "precision": ((lambda v: v in PRECISIONS), f"one of {', '.join(PRECISIONS)}")},
     "sampling": {"temperature": _POSITIVE_FLOAT, "top_k": _at_least(0)},
@@ -428,6 +453,8 @@ def config_to_dict(config: Config) -> dict[str, Any]:
 # Fields added after runs were already saved, with the value that reproduces the behaviour before
 # them: an older run's config.toml lacks them and must still load (and resume as it was).
 ADDED_LATER: dict[tuple[str, str], Any] = {("mle", "keep_best"): False}
+# Sections added later: only methods added with them read them, so their defaults change nothing.
+SECTIONS_ADDED_LATER = ("scheduled_sampling", "pg_bleu")
 
 
 def config_from_dict(data: dict[str, Any]) -> Config:
@@ -441,9 +468,9 @@ def config_from_dict(data: dict[str, Any]) -> Config:
         raise SeqganError("the config is incomplete: it lacks the top-level preset name")
     sections: dict[str, Any] = {}
     for section, cls in SECTIONS.items():
-        if section not in data:
+        if section not in data and section not in SECTIONS_ADDED_LATER:
             raise SeqganError(f"the config is incomplete: it lacks the [{section}] section")
-        values = _section_values(section, data[section])
+        values = _section_values(section, data.get(section, dataclasses.asdict(cls())))
         values = {**{name: value for (part, name), value in ADDED_LATER.items() if part == section}, **values}
         missing = [name for name in _FIELD_TYPES[section] if name not in values]
         if missing:

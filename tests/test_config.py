@@ -358,3 +358,19 @@ def test_a_config_saved_before_a_field_existed_loads_with_the_old_behaviour():
     old = "\n".join(line for line in config_to_toml(preset("folk")).splitlines() if not line.startswith("keep_best"))
     assert "keep_best" not in old
     assert config_from_toml(old).mle.keep_best is False
+
+
+def test_a_config_saved_before_the_baseline_sections_existed_loads_with_their_defaults():
+    from seqgan_music.config import config_from_toml, config_to_toml, preset
+
+    text = config_to_toml(preset("cpu-oracle"))
+    kept, skipping = [], False
+    for line in text.splitlines():
+        if line.startswith("["):
+            skipping = line in ("[scheduled_sampling]", "[pg_bleu]")
+        if not skipping:
+            kept.append(line)
+    old = config_from_toml("\n".join(kept))
+    assert old == preset("cpu-oracle")
+    with pytest.raises(SeqganError, match=r"lacks the \[adversarial\] section"):
+        config_from_toml(text.replace("[adversarial]", "[adversarial_gone]").split("[adversarial_gone]")[0])

@@ -12,7 +12,7 @@ from rich.table import Table
 from seqgan_music.cli.common import console
 from seqgan_music.training.events import TrainingEvent
 
-PHASE_NAMES = {"mle": "MLE", "pretrain_d": "D pre-train", "adversarial": "adversarial"}
+PHASE_NAMES = {"mle": "MLE", "ss": "scheduled sampling", "pretrain_d": "D pre-train", "adversarial": "adversarial"}
 # metric key -> column heading; short enough that the table fits 80 columns.
 _COLUMNS = {"g_loss": "G loss", "d_loss": "D loss", "d_acc_real": "D real", "d_acc_fake": "D fake",
             "mean_reward": "reward", "nll_oracle": "NLL orc", "nll_test": "NLL test"}
@@ -70,7 +70,7 @@ class LineTrainingLog:
 
     def on_event(self, event: TrainingEvent) -> None:
         if event.kind == "phase":
-            unit = "epochs" if event.phase == "mle" else "rounds"
+            unit = "epochs" if event.phase in ("mle", "ss") else "rounds"
             console.print(f"{PHASE_NAMES.get(event.phase, event.phase)}: {event.total} {unit}", highlight=False)
         elif event.kind == "unit":
             values = " ".join(f"{_COLUMNS[key].replace(' ', '_').lower()}={_format(value)}"

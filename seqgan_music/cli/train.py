@@ -163,7 +163,7 @@ def runs(home: HomeOption = None) -> None:
     console.print(table)
 
 
-_PHASES = {"mle": "MLE", "pretrain_d": "D pre", "adversarial": "adv"}  # short, so `runs` fits 80 columns
+_PHASES = {"mle": "MLE", "ss": "SS", "pretrain_d": "D pre", "adversarial": "adv"}  # short, so `runs` fits 80 columns
 
 
 def _duration(seconds: object) -> str:

@@ -47,6 +47,16 @@ def self_bleu(samples: Sequences, n: int = 4, smoothing: str = "method1") -> np.
     return _combine(numerators, lengths, _nearest_other_lengths(lengths), smoothing)
 
 
+def content_rows(windows: Sequences, end: int | None, pad: int | None) -> list[np.ndarray]:
+    """Each window's tokens before its first `end` token, without `pad`: what BLEU reads."""
+    rows = []
+    for row in np.asarray(windows, dtype=np.int64):
+        if end is not None and (ends := np.flatnonzero(row == end)).size:
+            row = row[:ends[0]]
+        rows.append(row[row != pad] if pad is not None else row)
+    return rows
+
+
 class BleuReferences:
     """A reference set prepared once (n-gram ids and max counts up to `max_n`) for many candidate sets."""
 

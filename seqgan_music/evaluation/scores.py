@@ -19,7 +19,7 @@ import torch
 from seqgan_music.corpora.corpus import Corpus
 from seqgan_music.corpora.grammar import sequence_goodness
 from seqgan_music.errors import SeqganError
-from seqgan_music.evaluation.bleu import BleuReferences, self_bleu
+from seqgan_music.evaluation.bleu import BleuReferences, content_rows, self_bleu
 from seqgan_music.evaluation.mse import nearest_mse
 from seqgan_music.evaluation.music_stats import compare_stats, music_stats
 from seqgan_music.evaluation.novelty import FRAGMENT_LENGTHS, TrainingFragments, longest_copies, novelty
@@ -88,7 +88,7 @@ class References:
         if len(self.windows) == 0:
             raise SeqganError(f"corpus {corpus.name!r} has no {split} windows to score against: "
                               "pick other --references")
-        self.bleu = BleuReferences(content_rows(self.windows, corpus), max(BLEU_ORDERS)) if "bleu" in groups else None
+        self.bleu = BleuReferences(content_rows(self.windows, corpus.vocabulary.end, corpus.vocabulary.pad), max(BLEU_ORDERS)) if "bleu" in groups else None
         self.training = TrainingFragments(corpus.splits["train"], corpus.vocabulary.tokens) if "music" in groups else None
         self.reference_stats = music_stats(self.windows, corpus) if "music" in groups else None
 
@@ -97,7 +97,7 @@ def score_windows(windows: np.ndarray, references: References, oracle: object | 
     """Score (N, T) token windows on the references' metric groups (nll-test is not a set metric)."""
     corpus, groups = references.corpus, references.groups
     scores = ScoreSet()
-    rows = content_rows(windows, corpus)
+    rows = content_rows(windows, corpus.vocabulary.end, corpus.vocabulary.pad)
     if references.bleu is not None:
         for n in BLEU_ORDERS:
             scores.per_window[f"bleu{n}"] = _as_list(references.bleu.scores(rows, n))
@@ -122,17 +122,6 @@ def score_windows(windows: np.ndarray, references: References, oracle: object | 
                               empty_beat_rate=stats.empty_beat_rate, monophonic=stats.monophonic,
                               empty_melodies=float(stats.empty_melodies) / max(stats.melodies, 1))
     return scores
-
-
-def content_rows(windows: np.ndarray, corpus: Corpus) -> list[np.ndarray]:
-    """Each window's tokens before its first end token, without padding: what BLEU reads."""
-    vocabulary = corpus.vocabulary
-    rows = []
-    for row in np.asarray(windows, dtype=np.int64):
-        if vocabulary.end is not None and (ends := np.flatnonzero(row == vocabulary.end)).size:
-            row = row[:ends[0]]
-        rows.append(row[row != vocabulary.pad] if vocabulary.pad is not None else row)
-    return rows
 
 
 def _as_list(values: np.ndarray) -> list[float]:

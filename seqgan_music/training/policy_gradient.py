@@ -1,19 +1,19 @@
-"""The SeqGAN generator update: REINFORCE with the Monte Carlo rollout's per-token Q as reward."""
+"""The SeqGAN generator update (and PG-BLEU's): REINFORCE with the Monte Carlo rollout's per-token Q as reward."""
 
 from __future__ import annotations
 
 import torch
 
 from seqgan_music.config import AdversarialConfig
-from seqgan_music.models.discriminator import Discriminator
 from seqgan_music.models.generator import Generator
-from seqgan_music.training.rollout import RolloutPolicy, rollout_rewards
+from seqgan_music.training.rollout import RolloutPolicy, Scorer, rollout_rewards
 
 
 def policy_gradient_step(generator: Generator, optimizer: torch.optim.Optimizer, policy: RolloutPolicy,
-                         discriminator: Discriminator, length: int, settings: AdversarialConfig,
+                         scorer: Scorer, length: int, settings: AdversarialConfig,
                          chunk_size: int, precision: str, sampling: torch.Generator) -> dict[str, float]:
-    """Sample a batch, reward every token by rollout, and take one gradient step.
+    """Sample a batch, reward every token by rollout (scored by D, or by BLEU for PG-BLEU), and take
+    one gradient step.
 
     `chunk_size` and `precision` ("float32" or "bfloat16") say how the rollout is computed.
 
@@ -23,7 +23,7 @@ def policy_gradient_step(generator: Generator, optimizer: torch.optim.Optimizer,
     """
     generator.eval()
     samples = generator.sample(settings.batch_size, length, generator=sampling)  # (B, T)
-    rewards = rollout_rewards(policy.network, discriminator, samples, settings.rollouts, generator=sampling,
+    rewards = rollout_rewards(policy.network, scorer, samples, settings.rollouts, generator=sampling,
                               chunk_size=chunk_size, precision=precision)  # (B, T)
     mask = generator.token_mask(samples)  # (B, T)
     advantages = rewards - rewards.mean(dim=0, keepdim=True) if settings.baseline else rewards

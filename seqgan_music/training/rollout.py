@@ -30,19 +30,21 @@ from __future__ import annotations
 
 import copy
 from contextlib import contextmanager, nullcontext
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Union
 
 import torch
 from torch import Tensor, nn
 
+from seqgan_music.models.discriminator import Discriminator
 from seqgan_music.models.sampling import check_sampling, draw, uniforms
 
 if TYPE_CHECKING:
-    from seqgan_music.models.discriminator import Discriminator
     from seqgan_music.models.generator import Generator
 
 PRECISIONS = ("float32", "bfloat16")
+# What rewards a completed sequence: the discriminator (SeqGAN), or rows (R, T) -> scores (R,) (PG-BLEU).
+Scorer = Union[Discriminator, Callable[[Tensor], Tensor]]
 
 
 class RolloutPolicy:
@@ -210,14 +212,18 @@ def naive_rollout_completions(policy: Generator, sequences: Tensor, rollouts: in
     return completions
 
 
-def _score(discriminator: Discriminator, rows: Tensor, chunk_size: int, precision: str) -> Tensor:
-    """D's P(real) of each row (R, T) -> (R,), `chunk_size` rows per call, under bf16 autocast if asked.
+def _score(scorer: Scorer, rows: Tensor, chunk_size: int, precision: str) -> Tensor:
+    """D's P(real) of each row (R, T) -> (R,), `chunk_size` rows per call, under bf16 autocast if asked;
+    any other scorer (PG-BLEU's) takes all the rows at once.
 
     Only D's logit runs under autocast; the sigmoid runs in the discriminator's parameter dtype (as
     `Discriminator.probability_real` does), which keeps bf16 scores within ~0.002 of float32 ones.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if not isinstance(scorer, nn.Module):  # a plain scorer; a module is a discriminator giving logits
+        return scorer(rows)
+    discriminator = scorer
     dtype = next((p.dtype for p in discriminator.parameters() if p.is_floating_point()), torch.float32)
     autocast = (torch.autocast(rows.device.type, dtype=torch.bfloat16) if precision == "bfloat16" else nullcontext())
     parts = []
@@ -228,28 +234,28 @@ def _score(discriminator: Discriminator, rows: Tensor, chunk_size: int, precisio
     return torch.cat(parts) if parts else rows.new_empty((0,), dtype=dtype)
 
 
-def score_completions(discriminator: Discriminator, policy: Generator, sequences: Tensor, completions: Tensor,
+def score_completions(scorer: Scorer, policy: Generator, sequences: Tensor, completions: Tensor,
                       chunk_size: int = 256, precision: str = "float32") -> Tensor:
-    """Rewards (B, T) from completions (N, T-1, B, T): the mean D score over n for t < T, D(x) for t = T,
-    zero after the first end token."""
+    """Rewards (B, T) from completions (N, T-1, B, T): the mean score over n for t < T, the score of x
+    for t = T, zero after the first end token. The scorer is D (its P(real)) or any sequence scorer."""
     rollouts, prefixes, batch, length = completions.shape
-    with _evaluating(discriminator):
+    with _evaluating(*[scorer] if isinstance(scorer, nn.Module) else []):
         # Score rows in the vectorized layout (t, n, b) so each chunk shares a prefix length.
         rows = completions.transpose(0, 1).reshape(prefixes * rollouts * batch, length)  # (R, T)
-        scores = _score(discriminator, rows, chunk_size, precision).view(prefixes, rollouts, batch)  # (T-1, N, B)
-        final = _score(discriminator, sequences, chunk_size, precision)  # (B,)
+        scores = _score(scorer, rows, chunk_size, precision).view(prefixes, rollouts, batch)  # (T-1, N, B)
+        final = _score(scorer, sequences, chunk_size, precision)  # (B,)
     rewards = torch.cat([scores.mean(dim=1).transpose(0, 1), final.unsqueeze(1)], dim=1)  # (B, T)
     return rewards * policy.token_mask(sequences).to(rewards.dtype)
 
 
-def rollout_rewards(policy: Generator, discriminator: Discriminator, sequences: Tensor, rollouts: int,
+def rollout_rewards(policy: Generator, scorer: Scorer, sequences: Tensor, rollouts: int,
                     noise: Tensor | None = None, generator: torch.Generator | None = None,
                     chunk_size: int = 256, precision: str = "float32", temperature: float = 1.0,
                     top_k: int | None = None) -> Tensor:
     """Rewards (B, T) for `sequences` by N-time Monte Carlo search with `policy` (the rollout network).
 
-    Q(t) is the mean over the N completions of prefix x_1..x_t of D's P(real) for t < T, Q(T) is
-    D(x_1..x_T); rewards after the first end token are zero. Sampling runs in the policy's dtype,
+    Q(t) is the mean over the N completions of prefix x_1..x_t of the score (D's P(real)) for t < T,
+    Q(T) the score of x_1..x_T; rewards after the first end token are zero. Sampling runs in the policy's dtype,
     `chunk_size` rows at a time; D scores `chunk_size` rows per call, under bfloat16 autocast when
     precision is "bfloat16" (about half D's time on CPU, rewards within ~0.01). D's training mode is
     restored afterwards. `noise` (see `rollout_noise`) or `generator` makes the result reproducible.
@@ -257,7 +263,7 @@ def rollout_rewards(policy: Generator, discriminator: Discriminator, sequences: 
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     completions = rollout_completions(policy, sequences, rollouts, noise, generator, chunk_size, temperature, top_k)
-    return score_completions(discriminator, policy, sequences, completions, chunk_size, precision)
+    return score_completions(scorer, policy, sequences, completions, chunk_size, precision)
 
 
 def naive_rollout_rewards(policy: Generator, discriminator: Discriminator, sequences: Tensor, rollouts: int,

@@ -1,5 +1,7 @@
-"""Algorithm 1 of the SeqGAN paper as a sequence of short units (an MLE epoch, a discriminator
-pre-training round, an adversarial round), with a checkpoint possible after any unit.
+"""Algorithm 1 of the SeqGAN paper, and its baselines, as a sequence of short units (an MLE or
+scheduled-sampling epoch, a discriminator pre-training round, an adversarial round), with a
+checkpoint possible after any unit. A method is its list of phases (PHASES); PG-BLEU is the
+adversarial phase with BLEU in the discriminator's place.
 
 Every random draw comes from explicit torch generators (sampling, shuffling) or torch's global
 generator (dropout), and all three are saved, so a resumed run continues exactly as an
@@ -22,8 +24,9 @@ from seqgan_music.training.device import resolve_precision
 from seqgan_music.training.discriminator_training import real_windows, train_discriminator
 from seqgan_music.training.events import SilentObserver, TrainingEvent, TrainingObserver
 from seqgan_music.training.mle import mle_epoch, per_token_nll
+from seqgan_music.training.pg_bleu import BleuScorer
 from seqgan_music.training.policy_gradient import policy_gradient_step
-from seqgan_music.training.rollout import RolloutPolicy
+from seqgan_music.training.rollout import RolloutPolicy, Scorer
 from seqgan_music.training.runs import (
     SAMPLES_DIR,
     STATE_FILE,
@@ -35,9 +38,12 @@ from seqgan_music.training.runs import (
     write_run_info,
 )
 from seqgan_music.training.samples import write_samples
+from seqgan_music.training.scheduled_sampling import scheduled_omega, scheduled_sampling_epoch
 
 PHASES: dict[str, tuple[str, ...]] = {
     "mle": ("mle",),
+    "ss": ("mle", "ss"),
+    "pg-bleu": ("mle", "adversarial"),
     "seqgan": ("mle", "pretrain_d", "adversarial"),
 }
 _EVAL_SEED_OFFSET = 1_000_003
@@ -69,6 +75,12 @@ class Trainer:
         self.generator = build_generator(corpus, config).to(device)
         self.discriminator = build_discriminator(corpus, config).to(device)
         self.policy = RolloutPolicy(self.generator, config.adversarial.beta)
+        # What rewards the rollouts' completions: BLEU against real windows (PG-BLEU), else D.
+        self.scorer: Scorer = self.discriminator
+        if config.run.method == "pg-bleu":
+            settings = config.pg_bleu
+            self.scorer = BleuScorer(corpus.splits["train"], corpus.vocabulary, settings.order,
+                                     settings.reference_share, config.run.seed)
         self.optimizers = {
             "mle": torch.optim.Adam(self.generator.parameters(), lr=config.mle.learning_rate),
             "adversarial": torch.optim.Adam(self.generator.parameters(), lr=config.adversarial.learning_rate),
@@ -113,8 +125,8 @@ class Trainer:
         self.stop_requested = True
 
     def _units(self, phase: str) -> int:
-        return {"mle": self.config.mle.epochs, "pretrain_d": self.config.pretrain_d.rounds,
-                "adversarial": self.config.adversarial.rounds}[phase]
+        return {"mle": self.config.mle.epochs, "ss": self.config.scheduled_sampling.epochs,
+                "pretrain_d": self.config.pretrain_d.rounds, "adversarial": self.config.adversarial.rounds}[phase]
 
     def _run_unit(self, phase: str, unit: int) -> dict:
         if phase == "mle":
@@ -127,6 +139,14 @@ class Trainer:
             if unit % settings.eval_every == 0 or unit == settings.epochs:
                 metrics.update(self._evaluate(phase, unit))
             return metrics
+        if phase == "ss":
+            settings_ss, settings_mle = self.config.scheduled_sampling, self.config.mle
+            metrics = scheduled_sampling_epoch(self.generator, self.optimizers["mle"], self.train_data,
+                                               settings_mle.batch_size, settings_mle.grad_clip,
+                                               scheduled_omega(unit, settings_ss.decay), self.shuffle, self.sampling)
+            if unit % settings_mle.eval_every == 0 or unit == settings_ss.epochs:
+                metrics.update(self._evaluate(phase, unit))
+            return metrics
         if phase == "pretrain_d":
             settings_d = self.config.pretrain_d
             return self._train_discriminator(settings_d.negatives, settings_d.epochs, settings_d.batch_size)
@@ -134,9 +154,9 @@ class Trainer:
         metrics = {}
         for _ in range(settings_a.g_steps):
             metrics = policy_gradient_step(self.generator, self.optimizers["adversarial"], self.policy,
-                                           self.discriminator, self.length, settings_a,
+                                           self.scorer, self.length, settings_a,
                                            self.config.rollout.chunk_size, self.precision, self.sampling)
-        for _ in range(settings_a.d_steps):
+        for _ in range(settings_a.d_steps if self.scorer is self.discriminator else 0):
             metrics.update(self._train_discriminator(settings_a.negatives, settings_a.d_epochs, settings_a.batch_size))
         if unit % settings_a.eval_every == 0 or unit == settings_a.rounds:
             metrics.update(self._evaluate(phase, unit))

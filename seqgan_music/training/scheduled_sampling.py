@@ -1,0 +1,68 @@
+"""Scheduled sampling (Bengio et al. 2015), the SeqGAN paper's SS baseline: teacher forcing where each
+input token is, with probability 1 - omega, the model's own sample at that step instead of the truth.
+
+The coin is fresh for every token of every sequence, and the model's sample is drawn from its
+own distribution at the step it replaces (so a replaced input conditions everything after it, as
+at generation time). The loss is still the cross-entropy of the true next token.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.nn import functional
+
+from seqgan_music.models.generator import Generator
+from seqgan_music.models.sampling import draw, uniforms
+
+
+def scheduled_omega(epoch: int, decay: float) -> float:
+    """The probability of feeding the true token in scheduled-sampling epoch `epoch` (1, 2, ...):
+    1 before the first epoch, falling by `decay` per epoch, never below 0."""
+    return max(0.0, 1.0 - decay * epoch)
+
+
+def scheduled_sampling_loss(generator: Generator, batch: Tensor, omega: float,
+                            noise: torch.Generator) -> tuple[Tensor, Tensor]:
+    """The masked mean cross-entropy of `batch` (B, T) with mixed inputs, and which inputs were the
+    model's samples (B, T) bool (position t: the input that predicts token t)."""
+    rows, length = batch.shape
+    device = batch.device
+    coins = uniforms((rows, length), noise, device)  # (B, T) True-token coins
+    picks = uniforms((length, rows), noise, device)  # (T, B) the noise of each step's own sample
+    sampled = coins >= omega  # (B, T)
+    sampled[:, 0] = False  # the first input is the start token, never a sample
+    state = generator.initial_state(rows)
+    inputs = torch.full((rows,), generator.start_token, dtype=torch.long, device=device)  # (B,)
+    logits = []
+    for t in range(length):
+        step_logits, state = generator.step(inputs, state)  # (B, V)
+        logits.append(step_logits)
+        if t + 1 < length:
+            own = draw(step_logits.detach(), picks[t])  # (B,)
+            inputs = torch.where(sampled[:, t + 1], own, batch[:, t])
+    stacked = torch.stack(logits, dim=1)  # (B, T, V)
+    picked = functional.cross_entropy(stacked.flatten(0, 1), batch.flatten(), reduction="none").view(rows, length)
+    mask = generator.token_mask(batch)  # (B, T)
+    return (picked * mask).sum() / mask.sum(), sampled
+
+
+def scheduled_sampling_epoch(generator: Generator, optimizer: torch.optim.Optimizer, data: Tensor, batch_size: int,
+                             grad_clip: float, omega: float, shuffle: torch.Generator,
+                             noise: torch.Generator) -> dict[str, float]:
+    """One pass over `data` (N, T); returns the mean loss and the share of inputs that were samples."""
+    generator.train()
+    order = torch.randperm(len(data), generator=shuffle).to(data.device)
+    losses, sampled_inputs, inputs = [], 0, 0
+    for start in range(0, len(data), batch_size):
+        batch = data[order[start:start + batch_size]]  # (B, T)
+        loss, sampled = scheduled_sampling_loss(generator, batch, omega, noise)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(generator.parameters(), grad_clip)
+        optimizer.step()
+        losses.append(float(loss.detach()))
+        sampled_inputs += int(sampled.sum())
+        inputs += sampled[:, 1:].numel()
+    return {"g_loss": sum(losses) / max(len(losses), 1), "omega": omega,
+            "sampled_share": sampled_inputs / max(inputs, 1)}
