@@ -78,20 +78,21 @@ def test_sweep_plots_quality_against_diversity(home):
 
 def test_oracle_experiment_trains_evaluates_reports_and_reuses_its_runs(tmp_path):
     build_oracle_corpus("oracle", seed=2, train=300, held_out=200, length=8).save(tmp_path)
-    args = ["experiment", "oracle", "--tag", "tiny", *TINY_SETS, "--set", "mle.epochs=2"]
+    args = ["experiment", "oracle", "--tag", "tiny", *TINY_SETS, "--set", "scheduled_sampling.epochs=2",
+            "--set", "mle.epochs=2"]
     result = invoke(tmp_path, *args)
     assert result.exit_code == 0, result.output
     folder = tmp_path / "checkpoints" / "oracle-cpu-tiny"
     report = json.loads((folder / "report.json").read_text())
-    assert list(report["results"]) == ["Random", "MLE", "SeqGAN"]
+    assert list(report["results"]) == ["Random", "MLE", "SS", "PG-BLEU", "SeqGAN"]
     assert report["results"]["MLE"]["nll_oracle"] < report["results"]["Random"]["nll_oracle"]
     assert report["paper"]["SeqGAN"]["nll_oracle"] == 8.736
-    assert {c["label"] for c in report["comparisons"]} == {"Random", "MLE"}
-    assert report["machine"]["cores"] >= 1 and report["runs"][2]["wall_seconds"] > 0
+    assert {c["label"] for c in report["comparisons"]} == {"Random", "MLE", "SS", "PG-BLEU"}
+    assert report["machine"]["cores"] >= 1 and report["runs"][4]["wall_seconds"] > 0
     markdown = (folder / "report.md").read_text()
-    assert "| Random |" in markdown and "paper NLL_oracle" in markdown and "## Machine" in markdown
+    assert "| Random |" in markdown and "| SS |" in markdown and "(not run)" not in markdown and "## Machine" in markdown
     again = invoke(tmp_path, *args)
-    assert again.exit_code == 0 and again.output.count("finished earlier, reused") == 3
+    assert again.exit_code == 0 and again.output.count("finished earlier, reused") == 5
     changed = invoke(tmp_path, *args[:-1], "mle.epochs=3")
     assert changed.exit_code == 1 and "exists with other settings" in changed.output
 

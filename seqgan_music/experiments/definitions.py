@@ -45,7 +45,7 @@ class Experiment:
 
 def oracle_experiment(preset_name: str = "cpu-oracle", corpus: str = "oracle", tag: str | None = None,
                       seed: int = 0, overrides: Sequence[str] = ()) -> Experiment:
-    """Table 1 of the SeqGAN paper: Random (the untrained generator), MLE and SeqGAN on the oracle."""
+    """Table 1 of the SeqGAN paper: Random (the untrained generator), MLE, SS, PG-BLEU and SeqGAN on the oracle."""
     if preset_name not in ORACLE_PRESETS:
         raise SeqganError(f"--preset must be one of {', '.join(ORACLE_PRESETS)}, got {preset_name!r}")
     name = _name(f"oracle-{preset_name.removesuffix('-oracle')}", tag)
@@ -53,6 +53,8 @@ def oracle_experiment(preset_name: str = "cpu-oracle", corpus: str = "oracle", t
     runs = (
         ExperimentRun("Random", f"{name}-random", apply_overrides(base, ["run.method=mle", "mle.epochs=0"])),
         ExperimentRun("MLE", f"{name}-mle", apply_overrides(base, ["run.method=mle"])),
+        ExperimentRun("SS", f"{name}-ss", apply_overrides(base, ["run.method=ss"])),
+        ExperimentRun("PG-BLEU", f"{name}-pg-bleu", apply_overrides(base, ["run.method=pg-bleu"])),
         ExperimentRun("SeqGAN", f"{name}-seqgan", apply_overrides(base, ["run.method=seqgan"])),
     )
     evaluation = EvaluationSettings(references="test", samples=10_000, seed=seed, metrics=("nll-oracle", "nll-test"))
