@@ -95,3 +95,23 @@ def test_learns_to_separate_two_easy_distributions() -> None:
 def test_bad_arguments_are_rejected(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Discriminator(10, 20, 8, **kwargs)
+
+
+def test_one_hot_weights_score_exactly_as_their_ids() -> None:
+    torch.manual_seed(0)
+    model = Discriminator(7, 6, 8, *filter_bank(6, 0.2)).eval()
+    sequences = torch.randint(0, 7, (5, 6))
+    weights = torch.nn.functional.one_hot(sequences, 7).float().requires_grad_()  # (B, T, V)
+    assert torch.equal(model(weights), model(sequences))
+    assert torch.equal(model.probability_real(weights), model.probability_real(sequences))
+    model(weights).sum().backward()
+    assert weights.grad is not None and weights.grad.abs().sum() > 0  # relaxed inputs carry gradients
+
+
+def test_soft_weights_are_a_mixture_of_embeddings() -> None:
+    torch.manual_seed(0)
+    model = Discriminator(7, 6, 8, *filter_bank(6, 0.2)).eval()
+    weights = torch.softmax(torch.randn(3, 6, 7), dim=-1)  # (B, T, V)
+    torch.testing.assert_close(model.embed(weights), torch.einsum("btv,ve->bet", weights, model.embedding.weight))
+    with pytest.raises(ValueError, match="token weights"):
+        model(torch.rand(3, 6, 5))

@@ -35,7 +35,12 @@ def filter_bank(length: int, scale: float = 1.0) -> tuple[tuple[int, ...], tuple
 
 
 class Discriminator(nn.Module):
-    """Sequences (B, T) of token ids -> one logit each that the sequence is real data."""
+    """Sequences (B, T) of token ids -> one logit each that the sequence is real data.
+
+    Every method also takes token weights (B, T, V), rows on the simplex: the relaxed sequences
+    that REBAR and RELAX score. They are embedded as weights @ embedding, so one-hot weights
+    give exactly the logit of their ids.
+    """
 
     def __init__(self, vocab_size: int, length: int, embedding_dim: int = 64,
                  filter_widths: Sequence[int] = PAPER_FILTER_WIDTHS, filter_counts: Sequence[int] = PAPER_FILTER_COUNTS,
@@ -64,14 +69,23 @@ class Discriminator(nn.Module):
             nn.init.constant_(layer.bias, INIT_BIAS)
         nn.init.constant_(self.highway_gate.bias, HIGHWAY_GATE_BIAS)
 
+    def embed(self, sequences: Tensor) -> Tensor:
+        """Token ids (B, T) or token weights (B, T, V) -> embeddings (B, E, T) for the convolutions."""
+        if not sequences.is_floating_point():
+            return self.embedding(sequences).transpose(1, 2)
+        weight = self.embedding.weight  # (V, E)
+        if sequences.ndim != 3 or sequences.shape[2] != weight.shape[0]:
+            raise ValueError(f"token weights must be (B, T, {weight.shape[0]}), got {tuple(sequences.shape)}")
+        return (sequences.to(weight.dtype) @ weight).transpose(1, 2)
+
     def features(self, sequences: Tensor) -> Tensor:
         """The pooled convolution features (B, F) the highway layer reads."""
-        embedded = self.embedding(sequences).transpose(1, 2)  # (B, E, T)
+        embedded = self.embed(sequences)  # (B, E, T)
         # ReLU commutes with the max over time, so it runs on the pooled (B, C) rather than (B, C, T').
         return torch.cat([torch.relu(torch.amax(conv(embedded), dim=2)) for conv in self.convs], dim=1)  # (B, F)
 
     def forward(self, sequences: Tensor) -> Tensor:
-        """The logit (B,) that each sequence of `sequences` (B, T) is real."""
+        """The logit (B,) that each sequence of `sequences` (ids (B, T) or weights (B, T, V)) is real."""
         pooled = self.features(sequences)  # (B, F)
         gate = torch.sigmoid(self.highway_gate(pooled))  # (B, F)
         highway = gate * torch.relu(self.highway_transform(pooled)) + (1.0 - gate) * pooled  # (B, F)
