@@ -3,6 +3,7 @@ samples, each turned into Pieces that writing.py puts out in any format."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -48,8 +49,6 @@ def pieces_from_source(home: Path, source: str, chords: bool = False, program: i
 
 
 def _from_sidecar(path: Path, program: int | None) -> Piece:
-    import json
-
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         encoding = encoding_from_params(data["encoding"])
