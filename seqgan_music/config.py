@@ -32,7 +32,7 @@ from seqgan_music.atomic import write_text_atomic
 from seqgan_music.errors import SeqganError
 
 # Training methods `run.method` may name; add a method here and give it phases in training/.
-METHODS: tuple[str, ...] = ("mle", "ss", "pg-bleu", "seqgan")
+METHODS: tuple[str, ...] = ("mle", "ss", "pg-bleu", "reinforce", "seqgan")
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16")
 _DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")  # run.device: auto, cpu, mps, cuda, cuda:N
 _SEED_LIMIT = 2**32  # numpy's legacy seeding takes seeds below 2**32
@@ -98,7 +98,9 @@ class AdversarialConfig:
     grad_clip: float = 5.0
     rollouts: int = 16  # Monte Carlo rollouts per token
     beta: float = 0.8  # rollout network <- beta * rollout + (1 - beta) * generator; 0 = the generator itself
-    baseline: bool = False  # subtract the batch mean reward per position (the paper uses none)
+    # SeqGAN and PG-BLEU: subtract the batch mean reward per position (the paper uses none);
+    # REINFORCE: subtract a moving average of earlier batches' mean reward.
+    baseline: bool = False
     eval_every: int = 5  # rounds between NLL evaluations
 
 

@@ -119,3 +119,36 @@ def test_policy_steps_with_any_scorer_update_the_rollout_policy(grammar):
     assert 0 < metrics["mean_reward"] <= 1
     assert any(not torch.equal(a, b) for a, b in zip(before, policy.network.parameters()))
     assert np.isfinite(metrics["g_loss"])
+
+
+def test_reinforce_credits_whole_sequences_and_resumes_exactly(grammar, tmp_path):
+    """REINFORCE: no rollout, a moving baseline from earlier batches only, checkpointed for resume."""
+    records = _run(tmp_path / "a", grammar, "reinforce", ["adversarial.rounds=3", "adversarial.baseline=true"])
+    adversarial = [r for r in records if r["phase"] == "adversarial"]
+    assert [r["phase"] for r in records[:3]] == ["mle", "mle", "pretrain_d"] and len(adversarial) == 3
+    assert adversarial[0]["baseline"] == 0.0  # the first batch has no earlier batches
+    assert 0 < adversarial[1]["baseline"] < 1 and "d_loss" in adversarial[0]
+    # stopped after the first round and resumed: the same numbers as the uninterrupted run
+    from seqgan_music.training.launch import resume_run
+
+    corpus_home = tmp_path / "b"
+    grammar.save(corpus_home)
+    config = apply_overrides(preset("quick"), [*TINY, "mle.epochs=2", "run.method=reinforce", "adversarial.rounds=3",
+                                               "adversarial.baseline=true", "run.checkpoint_every=1"])
+    trainer = start_run(corpus_home, grammar.name, config, "reinforce")
+    trainer.observer = _StopAfterFirstRound(trainer)
+    assert trainer.run() == "interrupted"
+    assert resume_run(corpus_home, "reinforce", None).run() == "finished"
+    resumed = [json.loads(line) for line in
+               (corpus_home / "checkpoints" / "reinforce" / "metrics.jsonl").read_text().splitlines()]
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "elapsed"} for r in rows]  # noqa: E731
+    assert strip(resumed) == strip(records)
+
+
+class _StopAfterFirstRound:
+    def __init__(self, trainer) -> None:
+        self.trainer = trainer
+
+    def on_event(self, event) -> None:
+        if event.kind == "unit" and event.phase == "adversarial" and event.unit == 1:
+            self.trainer.request_stop()

@@ -127,7 +127,7 @@ def _finish(policy: Generator, completions: Tensor) -> Tensor:
 
 
 @contextmanager
-def _evaluating(*modules: nn.Module) -> Iterator[None]:
+def evaluating(*modules: nn.Module) -> Iterator[None]:
     """Eval mode (no dropout) and no gradients inside; each module's own mode restored after."""
     modes = [module.training for module in modules]
     try:
@@ -155,7 +155,7 @@ def rollout_completions(policy: Generator, sequences: Tensor, rollouts: int, noi
     batch, length = sequences.shape
     n_b = rollouts * batch  # rows per prefix length
     total = (length - 1) * n_b
-    with _evaluating(policy):
+    with evaluating(policy):
         h_along, c_along, logits_along = policy.states_along(sequences)  # (T-1, L, B, H) x2, (T-1, B, V)
         layers, hidden = h_along.shape[1], h_along.shape[3]
 
@@ -195,7 +195,7 @@ def naive_rollout_completions(policy: Generator, sequences: Tensor, rollouts: in
     noise = _checked_noise(noise, sequences, rollouts, generator)
     batch, length = sequences.shape
     completions = sequences.new_empty((rollouts, length - 1, batch, length))  # (N, T-1, B, T)
-    with _evaluating(policy):
+    with evaluating(policy):
         inputs = policy.shift_right(sequences)  # (B, T): the start token, x_1..x_{T-1}
         for n in range(rollouts):
             for t in range(1, length):
@@ -239,7 +239,7 @@ def score_completions(scorer: Scorer, policy: Generator, sequences: Tensor, comp
     """Rewards (B, T) from completions (N, T-1, B, T): the mean score over n for t < T, the score of x
     for t = T, zero after the first end token. The scorer is D (its P(real)) or any sequence scorer."""
     rollouts, prefixes, batch, length = completions.shape
-    with _evaluating(*[scorer] if isinstance(scorer, nn.Module) else []):
+    with evaluating(*[scorer] if isinstance(scorer, nn.Module) else []):
         # Score rows in the vectorized layout (t, n, b) so each chunk shares a prefix length.
         rows = completions.transpose(0, 1).reshape(prefixes * rollouts * batch, length)  # (R, T)
         scores = _score(scorer, rows, chunk_size, precision).view(prefixes, rollouts, batch)  # (T-1, N, B)
@@ -283,7 +283,7 @@ def naive_score_completions(discriminator: Discriminator, policy: Generator, seq
     """The reference's scoring of completions (N, T-1, B, T): one D call per (n, t) batch -> rewards (B, T)."""
     rollouts = completions.shape[0]
     batch, length = sequences.shape
-    with _evaluating(discriminator):
+    with evaluating(discriminator):
         rewards = torch.stack([discriminator.probability_real(sequences)] * length, dim=1)  # (B, T), Q(T) last
         for t in range(1, length):
             rewards[:, t - 1] = sum(discriminator.probability_real(completions[n, t - 1])

@@ -1,7 +1,8 @@
 """Algorithm 1 of the SeqGAN paper, and its baselines, as a sequence of short units (an MLE or
 scheduled-sampling epoch, a discriminator pre-training round, an adversarial round), with a
 checkpoint possible after any unit. A method is its list of phases (PHASES); PG-BLEU is the
-adversarial phase with BLEU in the discriminator's place.
+adversarial phase with BLEU in the discriminator's place, REINFORCE the adversarial phase with
+whole-sequence rewards instead of the rollout.
 
 Every random draw comes from explicit torch generators (sampling, shuffling) or torch's global
 generator (dropout), and all three are saved, so a resumed run continues exactly as an
@@ -22,10 +23,12 @@ from seqgan_music.training.build import build_discriminator, build_generator
 from seqgan_music.training.checkpoint import load_checkpoint, save_checkpoint
 from seqgan_music.training.device import resolve_precision
 from seqgan_music.training.discriminator_training import real_windows, train_discriminator
+from seqgan_music.training.estimators import MovingBaseline
 from seqgan_music.training.events import SilentObserver, TrainingEvent, TrainingObserver
 from seqgan_music.training.mle import mle_epoch, per_token_nll
 from seqgan_music.training.pg_bleu import BleuScorer
 from seqgan_music.training.policy_gradient import policy_gradient_step
+from seqgan_music.training.reinforce import reinforce_step
 from seqgan_music.training.rollout import RolloutPolicy, Scorer
 from seqgan_music.training.runs import (
     SAMPLES_DIR,
@@ -44,6 +47,7 @@ PHASES: dict[str, tuple[str, ...]] = {
     "mle": ("mle",),
     "ss": ("mle", "ss"),
     "pg-bleu": ("mle", "adversarial"),
+    "reinforce": ("mle", "pretrain_d", "adversarial"),
     "seqgan": ("mle", "pretrain_d", "adversarial"),
 }
 _EVAL_SEED_OFFSET = 1_000_003
@@ -81,6 +85,8 @@ class Trainer:
             settings = config.pg_bleu
             self.scorer = BleuScorer(corpus.splits["train"], corpus.vocabulary, settings.order,
                                      settings.reference_share, config.run.seed)
+        # REINFORCE's moving-average baseline (adversarial.baseline); SeqGAN's is the batch mean.
+        self.moving_baseline = MovingBaseline() if config.adversarial.baseline else None
         self.optimizers = {
             "mle": torch.optim.Adam(self.generator.parameters(), lr=config.mle.learning_rate),
             "adversarial": torch.optim.Adam(self.generator.parameters(), lr=config.adversarial.learning_rate),
@@ -153,9 +159,13 @@ class Trainer:
         settings_a = self.config.adversarial
         metrics = {}
         for _ in range(settings_a.g_steps):
-            metrics = policy_gradient_step(self.generator, self.optimizers["adversarial"], self.policy,
-                                           self.scorer, self.length, settings_a,
-                                           self.config.rollout.chunk_size, self.precision, self.sampling)
+            if self.config.run.method == "reinforce":
+                metrics = reinforce_step(self.generator, self.optimizers["adversarial"], self.discriminator,
+                                         self.length, settings_a, self.moving_baseline, self.sampling)
+            else:
+                metrics = policy_gradient_step(self.generator, self.optimizers["adversarial"], self.policy,
+                                               self.scorer, self.length, settings_a,
+                                               self.config.rollout.chunk_size, self.precision, self.sampling)
         for _ in range(settings_a.d_steps if self.scorer is self.discriminator else 0):
             metrics.update(self._train_discriminator(settings_a.negatives, settings_a.d_epochs, settings_a.batch_size))
         if unit % settings_a.eval_every == 0 or unit == settings_a.rounds:
@@ -240,6 +250,7 @@ class Trainer:
                     "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else []},
             "position": {"phase": self.position.phase, "unit": self.position.unit},
             "best_mle": self.best_mle or {},
+            "moving_baseline": self.moving_baseline.value if self.moving_baseline else None,
             "metrics_lines": len(read_metrics(self.folder)),
             "elapsed": self.elapsed(),
             "corpus_hash": self.corpus.manifest["content_hash"],
@@ -263,6 +274,8 @@ class Trainer:
         if self.device.type == "cuda" and state["rng"]["cuda"]:
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         self.best_mle = state.get("best_mle") or None
+        if self.moving_baseline is not None:
+            self.moving_baseline.value = state.get("moving_baseline")
         self.position = Position(int(state["position"]["phase"]), int(state["position"]["unit"]))
         self.elapsed_before = float(state["elapsed"])
         self.started = time.perf_counter()
