@@ -1,9 +1,9 @@
 """Every training setting as a typed dataclass; the presets; TOML in and out; validation.
 
 A `Config` has one section per concern (generator, discriminator, mle, pretrain_d, adversarial,
-scheduled_sampling, pg_bleu, rollout, sampling, run) and records the preset it started from. The
-defaults are the SeqGAN paper's synthetic-data settings, exactly as the reference implementation
-runs them.
+scheduled_sampling, pg_bleu, relaxation, rollout, sampling, run) and records the preset it
+started from. The defaults are the SeqGAN paper's synthetic-data settings, exactly as the
+reference implementation runs them.
 
 Where settings come from, in order: a preset (`preset(name)`), then a user's partial TOML file
 (`load_config_file`), then `section.field=value` assignments (`apply_overrides`). A run saves its
@@ -32,7 +32,7 @@ from seqgan_music.atomic import write_text_atomic
 from seqgan_music.errors import SeqganError
 
 # Training methods `run.method` may name; add a method here and give it phases in training/.
-METHODS: tuple[str, ...] = ("mle", "ss", "pg-bleu", "reinforce", "seqgan")
+METHODS: tuple[str, ...] = ("mle", "ss", "pg-bleu", "reinforce", "rebar", "relax", "seqgan")
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16")
 _DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")  # run.device: auto, cpu, mps, cuda, cuda:N
 _SEED_LIMIT = 2**32  # numpy's legacy seeding takes seeds below 2**32
@@ -123,6 +123,19 @@ class PGBleuConfig:
 
 
 @dataclass
+class RelaxationConfig:
+    """Methods `rebar` and `relax`: the Gumbel-softmax relaxation the control variate reads, and how
+    the control is trained (down the variance of the gradient estimate)."""
+
+    temperature: float = 0.5  # lambda, the REBAR paper's start
+    learn_temperature: bool = True
+    scale: float = 1.0  # eta, the weight of the relaxed discriminator score in the control
+    learn_scale: bool = True
+    residual_hidden: int = 16  # RELAX's r_phi: channels of its convolution over the relaxed sequence
+    learning_rate: float = 0.001  # Adam, for lambda, eta and r_phi
+
+
+@dataclass
 class RolloutConfig:
     """How the Monte Carlo search is computed (not what it computes)."""
 
@@ -165,6 +178,7 @@ class Config:
     adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
     scheduled_sampling: ScheduledSamplingConfig = field(default_factory=ScheduledSamplingConfig)
     pg_bleu: PGBleuConfig = field(default_factory=PGBleuConfig)
+    relaxation: RelaxationConfig = field(default_factory=RelaxationConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     run: RunConfig = field(default_factory=RunConfig)
@@ -296,6 +310,9 @@ _RULES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
                            "decay": _finite(lambda v: 0 <= v <= 1, "a number in [0, 1]")},
     "pg_bleu": {"order": ((lambda v: 1 <= v <= 5), "an integer from 1 to 5"),
                 "reference_share": _finite(lambda v: 0 < v <= 1, "a share in (0, 1]")},
+    "relaxation": {"temperature": _POSITIVE_FLOAT, "learn_temperature": _ANY_BOOL,
+                   "scale": _finite(lambda v: True, "a finite number"), "learn_scale": _ANY_BOOL,
+                   "residual_hidden": _POSITIVE_INT, "learning_rate": _POSITIVE_FLOAT},
     "rollout": {"chunk_size": _POSITIVE_INT,
                 "precision": ((lambda v: v in PRECISIONS), f"one of {', '.join(PRECISIONS)}")},
     "sampling": {"temperature": _POSITIVE_FLOAT, "top_k": _at_least(0)},
@@ -456,7 +473,7 @@ def config_to_dict(config: Config) -> dict[str, Any]:
 # them: an older run's config.toml lacks them and must still load (and resume as it was).
 ADDED_LATER: dict[tuple[str, str], Any] = {("mle", "keep_best"): False}
 # Sections added later: only methods added with them read them, so their defaults change nothing.
-SECTIONS_ADDED_LATER = ("scheduled_sampling", "pg_bleu")
+SECTIONS_ADDED_LATER = ("scheduled_sampling", "pg_bleu", "relaxation")
 
 
 def config_from_dict(data: dict[str, Any]) -> Config:

@@ -122,27 +122,33 @@ def test_policy_steps_with_any_scorer_update_the_rollout_policy(grammar):
 
 
 def test_reinforce_credits_whole_sequences_and_resumes_exactly(grammar, tmp_path):
-    """REINFORCE: no rollout, a moving baseline from earlier batches only, checkpointed for resume."""
+    """REINFORCE: no rollout, a moving baseline from earlier batches only, checkpointed for resume
+    (stopped after the first round and resumed, a run logs the same numbers)."""
     records = _run(tmp_path / "a", grammar, "reinforce", ["adversarial.rounds=3", "adversarial.baseline=true"])
     adversarial = [r for r in records if r["phase"] == "adversarial"]
     assert [r["phase"] for r in records[:3]] == ["mle", "mle", "pretrain_d"] and len(adversarial) == 3
     assert adversarial[0]["baseline"] == 0.0  # the first batch has no earlier batches
     assert 0 < adversarial[1]["baseline"] < 1 and "d_loss" in adversarial[0]
-    # stopped after the first round and resumed: the same numbers as the uninterrupted run
+    assert _without_times(_interrupted_and_resumed(tmp_path / "b", grammar, "reinforce", [
+        "adversarial.rounds=3", "adversarial.baseline=true"])) == _without_times(records)
+
+
+def _interrupted_and_resumed(home: Path, corpus, method: str, extra: list[str]) -> list[dict]:
+    """The metrics of a run stopped after its first adversarial round and resumed to the end."""
     from seqgan_music.training.launch import resume_run
 
-    corpus_home = tmp_path / "b"
-    grammar.save(corpus_home)
-    config = apply_overrides(preset("quick"), [*TINY, "mle.epochs=2", "run.method=reinforce", "adversarial.rounds=3",
-                                               "adversarial.baseline=true", "run.checkpoint_every=1"])
-    trainer = start_run(corpus_home, grammar.name, config, "reinforce")
+    corpus.save(home)
+    config = apply_overrides(preset("quick"), [*TINY, "mle.epochs=2", f"run.method={method}", *extra,
+                                               "run.checkpoint_every=1"])
+    trainer = start_run(home, corpus.name, config, method)
     trainer.observer = _StopAfterFirstRound(trainer)
     assert trainer.run() == "interrupted"
-    assert resume_run(corpus_home, "reinforce", None).run() == "finished"
-    resumed = [json.loads(line) for line in
-               (corpus_home / "checkpoints" / "reinforce" / "metrics.jsonl").read_text().splitlines()]
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "elapsed"} for r in rows]  # noqa: E731
-    assert strip(resumed) == strip(records)
+    assert resume_run(home, method, None).run() == "finished"
+    return [json.loads(line) for line in (home / "checkpoints" / method / "metrics.jsonl").read_text().splitlines()]
+
+
+def _without_times(records: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "elapsed"} for r in records]
 
 
 class _StopAfterFirstRound:
@@ -152,3 +158,14 @@ class _StopAfterFirstRound:
     def on_event(self, event) -> None:
         if event.kind == "unit" and event.phase == "adversarial" and event.unit == 1:
             self.trainer.request_stop()
+
+
+@pytest.mark.parametrize("method", ["rebar", "relax"])
+def test_rebar_and_relax_train_their_control_and_resume_exactly(grammar, tmp_path, method):
+    records = _run(tmp_path / "a", grammar, method, ["adversarial.rounds=3", "relaxation.learning_rate=0.01"])
+    adversarial = [r for r in records if r["phase"] == "adversarial"]
+    assert len(adversarial) == 3 and all(np.isfinite(r["log_gradient_square"]) for r in adversarial)
+    assert adversarial[-1]["temperature"] != 0.5 and adversarial[-1]["scale"] != 1.0  # the control learns
+    resumed = _interrupted_and_resumed(tmp_path / "b", grammar, method, ["adversarial.rounds=3",
+                                                                         "relaxation.learning_rate=0.01"])
+    assert _without_times(resumed) == _without_times(records)

@@ -1,8 +1,8 @@
 """Algorithm 1 of the SeqGAN paper, and its baselines, as a sequence of short units (an MLE or
 scheduled-sampling epoch, a discriminator pre-training round, an adversarial round), with a
 checkpoint possible after any unit. A method is its list of phases (PHASES); PG-BLEU is the
-adversarial phase with BLEU in the discriminator's place, REINFORCE the adversarial phase with
-whole-sequence rewards instead of the rollout.
+adversarial phase with BLEU in the discriminator's place; REINFORCE, REBAR and RELAX change only
+the generator step (`_generator_step`).
 
 Every random draw comes from explicit torch generators (sampling, shuffling) or torch's global
 generator (dropout), and all three are saved, so a resumed run continues exactly as an
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from seqgan_music.config import Config, config_to_toml
+from seqgan_music.config import AdversarialConfig, Config, config_to_toml
 from seqgan_music.corpora.corpus import Corpus
 from seqgan_music.training.build import build_discriminator, build_generator
 from seqgan_music.training.checkpoint import load_checkpoint, save_checkpoint
@@ -29,6 +29,7 @@ from seqgan_music.training.mle import mle_epoch, per_token_nll
 from seqgan_music.training.pg_bleu import BleuScorer
 from seqgan_music.training.policy_gradient import policy_gradient_step
 from seqgan_music.training.reinforce import reinforce_step
+from seqgan_music.training.relaxed import RelaxedEstimator, relaxed_step
 from seqgan_music.training.rollout import RolloutPolicy, Scorer
 from seqgan_music.training.runs import (
     SAMPLES_DIR,
@@ -48,6 +49,8 @@ PHASES: dict[str, tuple[str, ...]] = {
     "ss": ("mle", "ss"),
     "pg-bleu": ("mle", "adversarial"),
     "reinforce": ("mle", "pretrain_d", "adversarial"),
+    "rebar": ("mle", "pretrain_d", "adversarial"),
+    "relax": ("mle", "pretrain_d", "adversarial"),
     "seqgan": ("mle", "pretrain_d", "adversarial"),
 }
 _EVAL_SEED_OFFSET = 1_000_003
@@ -87,6 +90,8 @@ class Trainer:
                                      settings.reference_share, config.run.seed)
         # REINFORCE's moving-average baseline (adversarial.baseline); SeqGAN's is the batch mean.
         self.moving_baseline = MovingBaseline() if config.adversarial.baseline else None
+        self.relaxed = (RelaxedEstimator(config.run.method, len(corpus.vocabulary), config.relaxation, device)
+                        if config.run.method in ("rebar", "relax") else None)
         self.optimizers = {
             "mle": torch.optim.Adam(self.generator.parameters(), lr=config.mle.learning_rate),
             "adversarial": torch.optim.Adam(self.generator.parameters(), lr=config.adversarial.learning_rate),
@@ -159,18 +164,25 @@ class Trainer:
         settings_a = self.config.adversarial
         metrics = {}
         for _ in range(settings_a.g_steps):
-            if self.config.run.method == "reinforce":
-                metrics = reinforce_step(self.generator, self.optimizers["adversarial"], self.discriminator,
-                                         self.length, settings_a, self.moving_baseline, self.sampling)
-            else:
-                metrics = policy_gradient_step(self.generator, self.optimizers["adversarial"], self.policy,
-                                               self.scorer, self.length, settings_a,
-                                               self.config.rollout.chunk_size, self.precision, self.sampling)
+            metrics = self._generator_step(settings_a)
         for _ in range(settings_a.d_steps if self.scorer is self.discriminator else 0):
             metrics.update(self._train_discriminator(settings_a.negatives, settings_a.d_epochs, settings_a.batch_size))
         if unit % settings_a.eval_every == 0 or unit == settings_a.rounds:
             metrics.update(self._evaluate(phase, unit))
         return metrics
+
+    def _generator_step(self, settings: AdversarialConfig) -> dict:
+        """One generator update of the run's method: rollout policy gradient (SeqGAN, PG-BLEU),
+        sequence-level REINFORCE, or the REBAR / RELAX estimate."""
+        optimizer = self.optimizers["adversarial"]
+        if self.config.run.method == "reinforce":
+            return reinforce_step(self.generator, optimizer, self.discriminator, self.length, settings,
+                                  self.moving_baseline, self.sampling)
+        if self.relaxed is not None:
+            return relaxed_step(self.generator, optimizer, self.discriminator, self.relaxed, self.length, settings,
+                                self.sampling)
+        return policy_gradient_step(self.generator, optimizer, self.policy, self.scorer, self.length, settings,
+                                    self.config.rollout.chunk_size, self.precision, self.sampling)
 
     def _keep_best_epoch(self, epoch: int, last: bool) -> dict:
         """Remember the generator of the epoch with the lowest validation NLL; after the last
@@ -251,6 +263,7 @@ class Trainer:
             "position": {"phase": self.position.phase, "unit": self.position.unit},
             "best_mle": self.best_mle or {},
             "moving_baseline": self.moving_baseline.value if self.moving_baseline else None,
+            "relaxation": self.relaxed.state_dict() if self.relaxed else {},
             "metrics_lines": len(read_metrics(self.folder)),
             "elapsed": self.elapsed(),
             "corpus_hash": self.corpus.manifest["content_hash"],
@@ -276,6 +289,8 @@ class Trainer:
         self.best_mle = state.get("best_mle") or None
         if self.moving_baseline is not None:
             self.moving_baseline.value = state.get("moving_baseline")
+        if self.relaxed is not None:
+            self.relaxed.load_state_dict(state["relaxation"])
         self.position = Position(int(state["position"]["phase"]), int(state["position"]["unit"]))
         self.elapsed_before = float(state["elapsed"])
         self.started = time.perf_counter()
