@@ -102,6 +102,7 @@ class AdversarialConfig:
     # REINFORCE: subtract a moving average of earlier batches' mean reward.
     baseline: bool = False
     eval_every: int = 5  # rounds between NLL evaluations
+    variance_estimates: int = 0  # K >= 2: at every evaluation, log ln Var of the gradient estimate over K batches
 
 
 @dataclass
@@ -305,6 +306,7 @@ _RULES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
         "beta": _finite(lambda v: 0 <= v < 1, "a number in [0, 1)"),
         "baseline": _ANY_BOOL,
         "eval_every": _POSITIVE_INT,
+        "variance_estimates": ((lambda v: v == 0 or v >= 2), "0 (off) or an integer >= 2"),
     },
     "scheduled_sampling": {"epochs": _COUNT_OR_ZERO,
                            "decay": _finite(lambda v: 0 <= v <= 1, "a number in [0, 1]")},
@@ -471,7 +473,7 @@ def config_to_dict(config: Config) -> dict[str, Any]:
 
 # Fields added after runs were already saved, with the value that reproduces the behaviour before
 # them: an older run's config.toml lacks them and must still load (and resume as it was).
-ADDED_LATER: dict[tuple[str, str], Any] = {("mle", "keep_best"): False}
+ADDED_LATER: dict[tuple[str, str], Any] = {("mle", "keep_best"): False, ("adversarial", "variance_estimates"): 0}
 # Sections added later: only methods added with them read them, so their defaults change nothing.
 SECTIONS_ADDED_LATER = ("scheduled_sampling", "pg_bleu", "relaxation")
 

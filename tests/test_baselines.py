@@ -169,3 +169,15 @@ def test_rebar_and_relax_train_their_control_and_resume_exactly(grammar, tmp_pat
     resumed = _interrupted_and_resumed(tmp_path / "b", grammar, method, ["adversarial.rounds=3",
                                                                          "relaxation.learning_rate=0.01"])
     assert _without_times(resumed) == _without_times(records)
+
+
+@pytest.mark.parametrize("method", ["seqgan", "pg-bleu", "reinforce", "rebar", "relax"])
+def test_gradient_variance_is_logged_without_changing_the_training(grammar, tmp_path, method):
+    extra = ["adversarial.rounds=2", "adversarial.eval_every=1", "adversarial.rollouts=2"]
+    plain = _run(tmp_path / "plain", grammar, method, extra)
+    logged = _run(tmp_path / "logged", grammar, method, [*extra, "adversarial.variance_estimates=3"])
+    adversarial = [r for r in logged if r["phase"] == "adversarial"]
+    assert all(np.isfinite(r["log_variance_output"]) and np.isfinite(r["log_variance_weight"]) for r in adversarial)
+    variance_keys = {"log_variance_output", "log_variance_weight"}
+    assert _without_times(plain) == [{k: v for k, v in r.items() if k not in variance_keys}
+                                     for r in _without_times(logged)]

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import torch
+from torch import Tensor
 
 from seqgan_music.config import AdversarialConfig
 from seqgan_music.models.generator import Generator
 from seqgan_music.training.rollout import RolloutPolicy, Scorer, rollout_rewards
 
 
-def policy_gradient_step(generator: Generator, optimizer: torch.optim.Optimizer, policy: RolloutPolicy,
-                         scorer: Scorer, length: int, settings: AdversarialConfig,
-                         chunk_size: int, precision: str, sampling: torch.Generator) -> dict[str, float]:
-    """Sample a batch, reward every token by rollout (scored by D, or by BLEU for PG-BLEU), and take
-    one gradient step.
+def policy_gradient_surrogate(generator: Generator, policy: RolloutPolicy, scorer: Scorer, length: int,
+                              settings: AdversarialConfig, chunk_size: int, precision: str,
+                              sampling: torch.Generator) -> tuple[Tensor, dict[str, float]]:
+    """Sample a batch and reward every token by rollout (scored by D, or by BLEU for PG-BLEU): the loss
+    whose gradient is the update, and what to log.
 
     `chunk_size` and `precision` ("float32" or "bfloat16") say how the rollout is computed.
 
@@ -29,10 +30,25 @@ def policy_gradient_step(generator: Generator, optimizer: torch.optim.Optimizer,
     advantages = rewards - rewards.mean(dim=0, keepdim=True) if settings.baseline else rewards
     generator.train()
     loss = -(generator.log_probs(samples) * advantages * mask).sum()
+    return loss, {"g_loss": float(loss.detach()) / settings.batch_size,
+                  "mean_reward": float((rewards * mask).sum() / mask.sum().clamp(min=1))}
+
+
+def descend(loss: Tensor, parameters: list[Tensor], optimizer: torch.optim.Optimizer, grad_clip: float) -> None:
+    """One optimizer step down `loss`, the gradient norm clipped to `grad_clip`."""
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(generator.parameters(), settings.grad_clip)
+    loss.backward(inputs=parameters)
+    torch.nn.utils.clip_grad_norm_(parameters, grad_clip)
     optimizer.step()
+
+
+def policy_gradient_step(generator: Generator, optimizer: torch.optim.Optimizer, policy: RolloutPolicy,
+                         scorer: Scorer, length: int, settings: AdversarialConfig, chunk_size: int, precision: str,
+                         sampling: torch.Generator) -> dict[str, float]:
+    """One SeqGAN (or PG-BLEU) generator step: the surrogate's gradient step, then the rollout
+    network follows the generator."""
+    loss, metrics = policy_gradient_surrogate(generator, policy, scorer, length, settings, chunk_size, precision,
+                                              sampling)
+    descend(loss, list(generator.parameters()), optimizer, settings.grad_clip)
     policy.update(generator)
-    return {"g_loss": float(loss.detach()) / settings.batch_size,
-            "mean_reward": float((rewards * mask).sum() / mask.sum().clamp(min=1))}
+    return metrics

@@ -5,6 +5,7 @@ optionally minus a moving average of earlier batches' rewards."""
 from __future__ import annotations
 
 import torch
+from torch import Tensor
 
 from seqgan_music.config import AdversarialConfig
 from seqgan_music.models.discriminator import Discriminator
@@ -13,24 +14,24 @@ from seqgan_music.training.estimators import MovingBaseline, reinforce_loss
 from seqgan_music.training.rollout import evaluating
 
 
-def reinforce_step(generator: Generator, optimizer: torch.optim.Optimizer, discriminator: Discriminator,
-                   length: int, settings: AdversarialConfig, baseline: MovingBaseline | None,
-                   sampling: torch.Generator) -> dict[str, float]:
-    """Sample a batch, reward each sequence with D's P(real), take one gradient step.
+def reinforce_surrogate(generator: Generator, discriminator: Discriminator, length: int,
+                        settings: AdversarialConfig, baseline: MovingBaseline | None, advance: bool,
+                        sampling: torch.Generator) -> tuple[Tensor, dict[str, float]]:
+    """Sample a batch and reward each sequence with D's P(real): the loss and what to log.
 
     The loss is minus the batch mean of (reward - baseline) times log G(x) over the sequence's
-    counted tokens; the baseline (when given) never sees this batch, so the estimate stays unbiased.
+    counted tokens. The baseline never sees this batch, so the estimate stays unbiased; `advance`
+    folds the batch into it afterwards (a training step does, a variance measurement does not).
     """
     generator.eval()
     samples = generator.sample(settings.batch_size, length, generator=sampling)  # (B, T)
     with evaluating(discriminator):
         rewards = discriminator.probability_real(samples).float()  # (B,)
-    subtracted = baseline.advance(rewards) if baseline is not None else 0.0
+    if baseline is None:
+        subtracted = 0.0
+    else:
+        subtracted = baseline.advance(rewards) if advance else (baseline.value or 0.0)
     generator.train()
     log_probs = (generator.log_probs(samples) * generator.token_mask(samples)).sum(dim=1)  # (B,)
     loss = reinforce_loss(log_probs, rewards, subtracted)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(generator.parameters(), settings.grad_clip)
-    optimizer.step()
-    return {"g_loss": float(loss.detach()), "mean_reward": float(rewards.mean()), "baseline": subtracted}
+    return loss, {"g_loss": float(loss.detach()), "mean_reward": float(rewards.mean()), "baseline": subtracted}

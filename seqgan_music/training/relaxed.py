@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
+from torch import Tensor
 
 from seqgan_music.config import AdversarialConfig, RelaxationConfig
 from seqgan_music.models.discriminator import Discriminator
@@ -47,32 +47,35 @@ class RelaxedEstimator:
             self.optimizer.load_state_dict(state["optimizer"])
 
 
-def relaxed_step(generator: Generator, optimizer: torch.optim.Optimizer, discriminator: Discriminator,
-                 estimator: RelaxedEstimator, length: int, settings: AdversarialConfig,
-                 sampling: torch.Generator) -> dict[str, float]:
-    """One generator step along the REBAR / RELAX estimate, and one step of its control variate."""
+    def step(self, loss: Tensor, parameters: list[Tensor]) -> dict[str, float]:
+        """Write the estimate into the generator's .grad and step the control down its variance."""
+        if self.optimizer is not None:
+            squared = control_variate_step(loss, parameters, self.optimizer)
+        else:
+            loss.backward(inputs=parameters)
+            squared = float(torch.cat([p.grad.flatten() for p in parameters]).square().mean())
+        # ln of the estimate's mean square: what the control lowers (its variance plus the squared
+        # mean, which the control cannot change)
+        return {"log_gradient_square": math.log(max(squared, 1e-300)), "temperature": self.control.temperature,
+                "scale": float(self.control.scale.detach())}
+
+
+def relaxed_surrogate(generator: Generator, discriminator: Discriminator, estimator: RelaxedEstimator, length: int,
+                      settings: AdversarialConfig, sampling: torch.Generator) -> tuple[Tensor, dict[str, float]]:
+    """Draw relaxed sequences and reward them with D: the REBAR / RELAX loss and what to log.
+
+    D runs in eval mode (no dropout: the reward and the control must score the same function) and
+    stays in the graph of the loss, which `RelaxedEstimator.step` differentiates for the generator only.
+    """
     tokens, noise = sample_relaxed(generator, settings.batch_size, length, sampling)  # (B, T)
-    modes = discriminator.training
-    discriminator.eval()  # no dropout: the reward and the control must score the same function
+    mode = discriminator.training
+    discriminator.eval()
     try:
         with torch.no_grad():
             rewards = discriminator.probability_real(tokens).float()  # (B,)
         generator.train()
         relaxation = relax_sequences(generator, tokens, noise)
         loss = relaxed_loss(relaxation, rewards, discriminator.probability_real, estimator.control)
-        parameters = list(generator.parameters())
-        optimizer.zero_grad(set_to_none=True)
-        if estimator.optimizer is not None:
-            squared = control_variate_step(loss, parameters, estimator.optimizer)
-        else:
-            loss.backward(inputs=parameters)
-            squared = float(torch.cat([p.grad.flatten() for p in parameters]).square().mean())
     finally:
-        discriminator.train(modes)
-    nn.utils.clip_grad_norm_(generator.parameters(), settings.grad_clip)
-    optimizer.step()
-    # ln of the estimate's mean square: what the control variate is trained to lower (its variance
-    # plus the squared mean, which the control cannot change)
-    return {"g_loss": float(loss.detach()), "mean_reward": float(rewards.mean()),
-            "log_gradient_square": math.log(max(squared, 1e-300)),
-            "temperature": estimator.control.temperature, "scale": float(estimator.control.scale.detach())}
+        discriminator.train(mode)
+    return loss, {"g_loss": float(loss.detach()), "mean_reward": float(rewards.mean())}

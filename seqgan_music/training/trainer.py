@@ -23,13 +23,13 @@ from seqgan_music.training.build import build_discriminator, build_generator
 from seqgan_music.training.checkpoint import load_checkpoint, save_checkpoint
 from seqgan_music.training.device import resolve_precision
 from seqgan_music.training.discriminator_training import real_windows, train_discriminator
-from seqgan_music.training.estimators import MovingBaseline
+from seqgan_music.training.estimators import MovingBaseline, gradient_estimates, log_gradient_variance
 from seqgan_music.training.events import SilentObserver, TrainingEvent, TrainingObserver
 from seqgan_music.training.mle import mle_epoch, per_token_nll
 from seqgan_music.training.pg_bleu import BleuScorer
-from seqgan_music.training.policy_gradient import policy_gradient_step
-from seqgan_music.training.reinforce import reinforce_step
-from seqgan_music.training.relaxed import RelaxedEstimator, relaxed_step
+from seqgan_music.training.policy_gradient import descend, policy_gradient_step, policy_gradient_surrogate
+from seqgan_music.training.reinforce import reinforce_surrogate
+from seqgan_music.training.relaxed import RelaxedEstimator, relaxed_surrogate
 from seqgan_music.training.rollout import RolloutPolicy, Scorer
 from seqgan_music.training.runs import (
     SAMPLES_DIR,
@@ -54,6 +54,7 @@ PHASES: dict[str, tuple[str, ...]] = {
     "seqgan": ("mle", "pretrain_d", "adversarial"),
 }
 _EVAL_SEED_OFFSET = 1_000_003
+_VARIANCE_SEED_OFFSET = 2_000_003
 
 
 @dataclass
@@ -168,21 +169,58 @@ class Trainer:
         for _ in range(settings_a.d_steps if self.scorer is self.discriminator else 0):
             metrics.update(self._train_discriminator(settings_a.negatives, settings_a.d_epochs, settings_a.batch_size))
         if unit % settings_a.eval_every == 0 or unit == settings_a.rounds:
+            metrics.update(self._gradient_variance(unit))
             metrics.update(self._evaluate(phase, unit))
         return metrics
 
     def _generator_step(self, settings: AdversarialConfig) -> dict:
         """One generator update of the run's method: rollout policy gradient (SeqGAN, PG-BLEU),
-        sequence-level REINFORCE, or the REBAR / RELAX estimate."""
+        sequence-level REINFORCE, or the REBAR / RELAX estimate (which also steps its control)."""
         optimizer = self.optimizers["adversarial"]
+        if self._uses_rollout:
+            return policy_gradient_step(self.generator, optimizer, self.policy, self.scorer, self.length, settings,
+                                        self.config.rollout.chunk_size, self.precision, self.sampling)
+        loss, metrics = self._surrogate(settings, self.sampling, training=True)
+        parameters = list(self.generator.parameters())
+        if self.relaxed is None:
+            descend(loss, parameters, optimizer, settings.grad_clip)
+            return metrics
+        optimizer.zero_grad(set_to_none=True)
+        metrics.update(self.relaxed.step(loss, parameters))
+        torch.nn.utils.clip_grad_norm_(parameters, settings.grad_clip)
+        optimizer.step()
+        return metrics
+
+    @property
+    def _uses_rollout(self) -> bool:
+        """SeqGAN and PG-BLEU reward tokens by Monte Carlo rollout; REINFORCE, REBAR and RELAX do not."""
+        return self.relaxed is None and self.config.run.method != "reinforce"
+
+    def _surrogate(self, settings: AdversarialConfig, noise: torch.Generator, training: bool) -> tuple[torch.Tensor, dict]:
+        """The method's loss on a fresh batch drawn with `noise`; its gradient is the update."""
         if self.config.run.method == "reinforce":
-            return reinforce_step(self.generator, optimizer, self.discriminator, self.length, settings,
-                                  self.moving_baseline, self.sampling)
+            return reinforce_surrogate(self.generator, self.discriminator, self.length, settings,
+                                       self.moving_baseline, training, noise)
         if self.relaxed is not None:
-            return relaxed_step(self.generator, optimizer, self.discriminator, self.relaxed, self.length, settings,
-                                self.sampling)
-        return policy_gradient_step(self.generator, optimizer, self.policy, self.scorer, self.length, settings,
-                                    self.config.rollout.chunk_size, self.precision, self.sampling)
+            return relaxed_surrogate(self.generator, self.discriminator, self.relaxed, self.length, settings, noise)
+        return policy_gradient_surrogate(self.generator, self.policy, self.scorer, self.length, settings,
+                                         self.config.rollout.chunk_size, self.precision, noise)
+
+    def _gradient_variance(self, unit: int) -> dict:
+        """ln of the variance over `variance_estimates` fresh batches of the gradient estimate, per
+        sequence, for the generator's output layer (the mean over its weights) and for one weight
+        (the first): the ReGAN paper's comparison of estimators. Its own noise, so training is unchanged."""
+        count = self.config.adversarial.variance_estimates
+        if count < 2:
+            return {}
+        settings = self.config.adversarial
+        noise = torch.Generator(device=self.device).manual_seed(self.config.run.seed + _VARIANCE_SEED_OFFSET + unit)
+        per_sequence = settings.batch_size if self._uses_rollout else 1  # the rollout loss sums over the batch
+        weight = self.generator.output.weight
+        estimates = gradient_estimates(lambda: self._surrogate(settings, noise, training=False)[0] / per_sequence,
+                                       weight, count)  # (K, V, H)
+        return {"log_variance_output": log_gradient_variance(estimates),
+                "log_variance_weight": log_gradient_variance(estimates[:, 0, :1])}
 
     def _keep_best_epoch(self, epoch: int, last: bool) -> dict:
         """Remember the generator of the epoch with the lowest validation NLL; after the last
