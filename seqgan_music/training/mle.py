@@ -6,21 +6,20 @@ import torch
 from torch import Tensor
 
 from seqgan_music.models.generator import Generator
+from seqgan_music.training.optimization import descend
 
 
 def mle_epoch(generator: Generator, optimizer: torch.optim.Optimizer, data: Tensor, batch_size: int,
               grad_clip: float, shuffle: torch.Generator) -> float:
     """One pass over `data` (N, T) in shuffled batches; returns the mean batch loss (nats/token)."""
     generator.train()
+    parameters = list(generator.parameters())
     order = torch.randperm(len(data), generator=shuffle).to(data.device)
     losses = []
     for start in range(0, len(data), batch_size):
         batch = data[order[start:start + batch_size]]  # (B, T)
         loss = generator.mle_loss(batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(generator.parameters(), grad_clip)
-        optimizer.step()
+        descend(loss, parameters, optimizer, grad_clip)
         losses.append(float(loss.detach()))
     return sum(losses) / max(len(losses), 1)
 

@@ -7,6 +7,7 @@ from torch import Tensor
 
 from seqgan_music.config import AdversarialConfig
 from seqgan_music.models.generator import Generator
+from seqgan_music.training.optimization import descend
 from seqgan_music.training.rollout import RolloutPolicy, Scorer, rollout_rewards
 
 
@@ -32,14 +33,6 @@ def policy_gradient_surrogate(generator: Generator, policy: RolloutPolicy, score
     loss = -(generator.log_probs(samples) * advantages * mask).sum()
     return loss, {"g_loss": float(loss.detach()) / settings.batch_size,
                   "mean_reward": float((rewards * mask).sum() / mask.sum().clamp(min=1))}
-
-
-def descend(loss: Tensor, parameters: list[Tensor], optimizer: torch.optim.Optimizer, grad_clip: float) -> None:
-    """One optimizer step down `loss`, the gradient norm clipped to `grad_clip`."""
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward(inputs=parameters)
-    torch.nn.utils.clip_grad_norm_(parameters, grad_clip)
-    optimizer.step()
 
 
 def policy_gradient_step(generator: Generator, optimizer: torch.optim.Optimizer, policy: RolloutPolicy,

@@ -14,6 +14,7 @@ from torch.nn import functional
 
 from seqgan_music.models.generator import Generator
 from seqgan_music.models.sampling import draw, uniforms
+from seqgan_music.training.optimization import descend
 
 
 def scheduled_omega(epoch: int, decay: float) -> float:
@@ -52,15 +53,13 @@ def scheduled_sampling_epoch(generator: Generator, optimizer: torch.optim.Optimi
                              noise: torch.Generator) -> dict[str, float]:
     """One pass over `data` (N, T); returns the mean loss and the share of inputs that were samples."""
     generator.train()
+    parameters = list(generator.parameters())
     order = torch.randperm(len(data), generator=shuffle).to(data.device)
     losses, sampled_inputs, inputs = [], 0, 0
     for start in range(0, len(data), batch_size):
         batch = data[order[start:start + batch_size]]  # (B, T)
         loss, sampled = scheduled_sampling_loss(generator, batch, omega, noise)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(generator.parameters(), grad_clip)
-        optimizer.step()
+        descend(loss, parameters, optimizer, grad_clip)
         losses.append(float(loss.detach()))
         sampled_inputs += int(sampled.sum())
         inputs += sampled[:, 1:].numel()

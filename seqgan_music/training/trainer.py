@@ -27,7 +27,8 @@ from seqgan_music.training.estimators import MovingBaseline, gradient_estimates,
 from seqgan_music.training.events import SilentObserver, TrainingEvent, TrainingObserver
 from seqgan_music.training.mle import mle_epoch, per_token_nll
 from seqgan_music.training.pg_bleu import BleuScorer
-from seqgan_music.training.policy_gradient import descend, policy_gradient_step, policy_gradient_surrogate
+from seqgan_music.training.optimization import descend
+from seqgan_music.training.policy_gradient import policy_gradient_step, policy_gradient_surrogate
 from seqgan_music.training.reinforce import reinforce_surrogate
 from seqgan_music.training.relaxed import RelaxedEstimator, relaxed_surrogate
 from seqgan_music.training.rollout import RolloutPolicy, Scorer
