@@ -181,3 +181,9 @@ def test_gradient_variance_is_logged_without_changing_the_training(grammar, tmp_
     variance_keys = {"log_variance_output", "log_variance_weight"}
     assert _without_times(plain) == [{k: v for k, v in r.items() if k not in variance_keys}
                                      for r in _without_times(logged)]
+
+
+def test_grammar_runs_log_their_goodness_at_every_evaluation(grammar, tmp_path):
+    records = _run(tmp_path, grammar, "reinforce", ["adversarial.rounds=2", "adversarial.eval_every=1"])
+    evaluated = [r for r in records if "nll_test" in r]
+    assert evaluated and all(0 <= r["goodness"] <= 1 for r in evaluated)

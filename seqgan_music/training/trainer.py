@@ -19,6 +19,7 @@ import torch
 
 from seqgan_music.config import AdversarialConfig, Config, config_to_toml
 from seqgan_music.corpora.corpus import Corpus
+from seqgan_music.corpora.grammar import sequence_goodness
 from seqgan_music.training.build import build_discriminator, build_generator
 from seqgan_music.training.checkpoint import load_checkpoint, save_checkpoint
 from seqgan_music.training.device import resolve_precision
@@ -244,7 +245,8 @@ class Trainer:
                                    epochs, batch_size, self.shuffle)
 
     def _evaluate(self, phase: str, unit: int) -> dict:
-        """NLL_test always, NLL_oracle for oracle corpora, from a generator of its own so that
+        """NLL_test always, NLL_oracle for oracle corpora, the goodness score (the share of valid
+        three-token windows) for toy-grammar corpora, from a generator of its own so that
         evaluating never changes the training's random stream."""
         metrics = {"nll_test": per_token_nll(self.generator, self.test_data)}
         evaluation = torch.Generator(device=self.device).manual_seed(
@@ -252,6 +254,9 @@ class Trainer:
         samples = self.generator.sample(self.config.run.eval_samples, self.length, generator=evaluation)
         if self.oracle is not None:
             metrics["nll_oracle"] = float(self.oracle.nll(samples).mean())
+        if self.corpus.manifest.get("source", {}).get("kind") == "grammar":
+            rows = samples.cpu().numpy()
+            metrics["goodness"] = sum(sequence_goodness(self.corpus.symbols(row)) for row in rows) / max(len(rows), 1)
         write_samples(self.corpus, samples[:8].cpu().numpy(), self.folder / SAMPLES_DIR / f"{phase}-{unit:04d}")
         return metrics
 
