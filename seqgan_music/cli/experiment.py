@@ -39,10 +39,12 @@ def oracle(
     device: DeviceOption = "auto",
     home: HomeOption = None,
 ) -> None:
-    """Table 1 of the SeqGAN paper: NLL_oracle and NLL_test of Random, MLE and SeqGAN on the oracle.
+    """Table 1 of the SeqGAN paper: NLL_oracle and NLL_test of Random, MLE, SS, PG-BLEU and SeqGAN
+    on the oracle.
 
-    Runs `oracle-cpu-random`, `-mle` and `-seqgan` (for --preset cpu-oracle) are ordinary runs: a
-    stopped experiment goes on from their checkpoints when the same command is given again.
+    Runs `oracle-cpu-random`, `-mle`, `-ss`, `-pg-bleu` and `-seqgan` (for --preset cpu-oracle) are
+    ordinary runs: a stopped experiment goes on from their checkpoints when the same command is
+    given again.
 
     Example: seqgan-music experiment oracle --params ../shared/oracle/seqgan_oracle.npz
     """
