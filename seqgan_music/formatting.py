@@ -19,3 +19,14 @@ def format_p(value: float | None) -> str:
     if value == 0:
         return "<1e-300"
     return f"{value:.1e}" if value < 0.001 else f"{value:.3f}"
+
+
+def describe_value(value: object) -> str:
+    """A manifest value (source, encoding, split settings) on one line: key=value pairs, lists joined with /."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={describe_value(v)}" for k, v in value.items() if v is not None and v != {})
+    if isinstance(value, list):
+        return "/".join(describe_value(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)

@@ -10,6 +10,7 @@ from seqgan_music.cli import app
 from seqgan_music.corpora.corpus import Corpus
 from seqgan_music.corpora.grammar import build_grammar_corpus
 from seqgan_music.corpora.oracle import build_oracle_corpus
+from seqgan_music.experiments.definitions import grammar_experiment
 from training_helpers import TINY, train
 
 runner = CliRunner()
@@ -113,7 +114,51 @@ def test_nottingham_experiment_on_a_small_music_corpus(nottingham_grid16, tmp_pa
     assert wrong.exit_code == 1 and "uses the grid16 encoding" in wrong.output
 
 
+def test_grammar_experiment_reports_goodness_and_variance_curves(tmp_path):
+    build_grammar_corpus("grammar3", 3, count=400, seed=1).save(tmp_path)
+    args = ["experiment", "grammar", "--length", "3", *TINY_SETS, "--set", "adversarial.rounds=4",
+            "--set", "adversarial.eval_every=2", "--set", "adversarial.variance_estimates=3"]
+    result = invoke(tmp_path, *args)
+    assert result.exit_code == 0, result.output
+    assert "● REINFORCE" in result.output and "ln Var (output layer)" in result.output
+    folder = tmp_path / "checkpoints" / "grammar3"
+    report = json.loads((folder / "report.json").read_text())
+    labels = ["REINFORCE", "REINFORCE+baseline", "REBAR", "RELAX", "REBAR-seq", "RELAX-seq", "SeqGAN"]
+    assert list(report["results"]) == labels and report["focus"] == "RELAX" and report["paper"] == {}
+    assert [run["method"] for run in report["runs"]] == ["reinforce", "reinforce", "rebar", "relax", "rebar", "relax", "seqgan"]
+    curves = report["curves"]
+    assert list(curves) == labels
+    starts = {points[0]["goodness"] for points in curves.values()}
+    assert len(starts) == 1  # every method learns from the same MLE start
+    for points in curves.values():
+        assert [p["round"] for p in points] == [0, 2, 4]
+        assert set(points[0]) == {"round", "goodness"}
+        assert all(p["log_variance_output"] < 0 and p["log_variance_weight"] < 10 for p in points[1:])
+        assert all(0 <= p["goodness"] <= 1 for p in points)
+    table = (folder / "curves.csv").read_text().splitlines()
+    assert table[0] == "method,round,goodness,log_variance_output,log_variance_weight" and len(table) == 1 + 7 * 3
+    markdown = (folder / "report.md").read_text()
+    assert "## Curves" in markdown and "share of valid sequences" in markdown
+
+
+def test_grammar_experiment_sets_the_regan_figures_as_shares_of_13_windows():
+    experiment = grammar_experiment(15)
+    assert experiment.corpus == "grammar15"
+    assert experiment.paper == {"REINFORCE": {"goodness": 0.9538}, "REBAR-seq": {"goodness": 0.9538},
+                                "RELAX-seq": {"goodness": 0.9154}}
+    controls = {run.label: run.config.relaxation.control for run in experiment.runs if run.config.run.method == "relax"}
+    assert controls == {"RELAX": "token", "RELAX-seq": "sequence"}
+    assert grammar_experiment(15, tag="b").corpus == "grammar15"  # a tag renames the runs, not the corpus
+
+
+def test_grammar_experiment_refuses_a_corpus_of_another_length(tmp_path):
+    build_grammar_corpus("g15", 15, count=50).save(tmp_path)
+    result = invoke(tmp_path, "experiment", "grammar", "--length", "3", "--corpus", "g15")
+    assert result.exit_code == 1 and "is not the toy grammar of length 3" in result.output
+
+
 @pytest.mark.parametrize("args, message", [
+    (["experiment", "grammar", "--length", "7"], "--length must be 3 or 15"),
     (["experiment", "oracle"], "pass --params FILE"),
     (["experiment", "oracle", "--preset", "folk"], "--preset must be one of"),
     (["experiment", "oracle", "--tag", "a/b"], "invalid experiment name"),

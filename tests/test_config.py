@@ -52,7 +52,7 @@ def test_defaults_are_the_reference_implementation_schedule():
 
 
 def test_presets_are_valid_described_and_named():
-    assert set(PRESETS) == set(PRESET_DESCRIPTIONS) == {"paper-oracle", "cpu-oracle", "folk", "quick"}
+    assert set(PRESETS) == set(PRESET_DESCRIPTIONS) == {"paper-oracle", "cpu-oracle", "folk", "quick", "grammar"}
     for name in PRESETS:
         c = preset(name)
         validate(c)
@@ -358,6 +358,29 @@ def test_a_config_saved_before_a_field_existed_loads_with_the_old_behaviour():
     old = "\n".join(line for line in config_to_toml(preset("folk")).splitlines() if not line.startswith("keep_best"))
     assert "keep_best" not in old
     assert config_from_toml(old).mle.keep_best is False
+
+
+def test_a_relaxation_section_saved_before_the_control_field_loads_the_control_it_was_trained_with():
+    from seqgan_music.config import apply_overrides, config_from_toml, config_to_toml, preset
+
+    old = "\n".join(line for line in config_to_toml(preset("grammar")).splitlines() if not line.startswith("control"))
+    assert "control" not in old
+    assert config_from_toml(old).relaxation.control == "sequence"
+    assert preset("grammar").relaxation.control == "token"
+    assert apply_overrides(preset("grammar"), ["relaxation.control=sequence"]).relaxation.control == "sequence"
+    with pytest.raises(SeqganError, match="relaxation.control.*one of token, sequence"):
+        apply_overrides(preset("grammar"), ["relaxation.control=joint"])
+
+
+def test_settings_read_leave_out_only_the_sections_of_other_methods():
+    from seqgan_music.config import apply_overrides, preset, settings_read
+
+    base = preset("grammar")
+    relax = apply_overrides(base, ["run.method=relax"])
+    assert "relaxation" in settings_read(relax) and "scheduled_sampling" not in settings_read(relax)
+    assert settings_read(apply_overrides(base, ["relaxation.scale=1"])) == settings_read(base)  # seqgan ignores it
+    assert settings_read(apply_overrides(relax, ["relaxation.scale=1"])) != settings_read(relax)
+    assert settings_read(apply_overrides(base, ["adversarial.rounds=3"])) != settings_read(base)
 
 
 def test_a_config_saved_before_the_baseline_sections_existed_loads_with_their_defaults():

@@ -13,6 +13,7 @@ from rich.text import Text
 from seqgan_music.corpora.corpus import Corpus
 from seqgan_music.corpora.encodings import BAR, HOLD, REST
 from seqgan_music.corpora.vocabulary import END, PAD
+from seqgan_music.formatting import describe_value
 
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 _BAR_WIDTH = 40
@@ -46,11 +47,11 @@ def corpus_summary(corpus: Corpus) -> Panel:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
-    table.add_row("source", _describe(manifest.get("source", {})))
-    table.add_row("encoding", _describe(manifest.get("encoding", {})))
-    table.add_row("split", _describe(manifest.get("split", {})))
+    table.add_row("source", describe_value(manifest.get("source", {})))
+    table.add_row("encoding", describe_value(manifest.get("encoding", {})))
+    table.add_row("split", describe_value(manifest.get("split", {})))
     for key, value in manifest.get("counts", {}).items():
-        table.add_row(key.replace("_", " "), _describe(value) if isinstance(value, dict) else str(value))
+        table.add_row(key.replace("_", " "), describe_value(value) if isinstance(value, dict) else str(value))
     table.add_row("content hash", str(manifest.get("content_hash", ""))[:16])
     table.add_row("built", f"{manifest.get('built', '')} in {manifest.get('build_seconds', '?')} s")
     if corpus.folder is not None:
@@ -98,13 +99,3 @@ def examples_panel(corpus: Corpus, count: int, split: str = "train") -> Panel:
         else:
             lines.append(Text(str(corpus.decode(ids))))
     return Panel(Group(*lines), title=f"examples ({split})", title_align="left")
-
-
-def _describe(value: object) -> str:
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={_describe(v)}" for k, v in value.items() if v is not None and v != {})
-    if isinstance(value, list):
-        return "/".join(_describe(v) for v in value)
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)

@@ -71,7 +71,7 @@ def sweep(
 
 def sweep_plot(points: list, quality: str, diversity: str) -> str:
     """Quality (y) against diversity (x), one curve per run in temperature order."""
-    from seqgan_music.cli.plot import line_plot
+    from seqgan_music.plotting import line_plot
 
     series: dict[str, list[tuple[float, float]]] = {}
     for point in points:

@@ -36,7 +36,7 @@ def _requested_config(base: Config, config_file: Path | None, assignments: list[
 @user_errors
 def train(
     corpus: Annotated[str | None, typer.Argument(help="Corpus name (see `seqgan-music corpus list`); not needed with --resume.")] = None,
-    preset_name: Annotated[str | None, typer.Option("--preset", help=f"Settings preset: {', '.join(PRESETS)} (default: folk for music, cpu-oracle for the oracle, quick otherwise).")] = None,
+    preset_name: Annotated[str | None, typer.Option("--preset", help=f"Settings preset: {', '.join(PRESETS)} (default: folk for music, cpu-oracle for the oracle, grammar for the toy grammar, quick otherwise).")] = None,
     method: Annotated[str | None, typer.Option("--method", help=f"Training method: {', '.join(METHODS)}.")] = None,
     config_file: Annotated[Path | None, typer.Option("--config", help="TOML file of settings laid over the preset.")] = None,
     assignments: SetOption = None,
@@ -73,7 +73,7 @@ def train(
         if corpus is None:
             raise SeqganError("name a corpus to train on (see `seqgan-music corpus list`), or --resume RUN")
         kind = load_corpus(root, corpus).manifest.get("source", {}).get("kind")
-        default = {"midi": "folk", "folk": "folk", "oracle": "cpu-oracle"}.get(kind, "quick")
+        default = {"midi": "folk", "folk": "folk", "oracle": "cpu-oracle", "grammar": "grammar"}.get(kind, "quick")
         config = _requested_config(preset(preset_name or default), config_file, assignments, method, device, seed)
         view = training_view()
         trainer = start_run(root, corpus, config, run, view)

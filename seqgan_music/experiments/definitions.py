@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from seqgan_music.config import Config, apply_overrides, preset
 from seqgan_music.corpora.encodings import MUSIC_ENCODINGS
+from seqgan_music.corpora.grammar import LENGTHS as GRAMMAR_LENGTHS
 from seqgan_music.errors import SeqganError
 from seqgan_music.evaluation.runs import EvaluationSettings
 from seqgan_music.paths import check_name
@@ -18,6 +19,17 @@ PAPER_ORACLE = {"Random": {"nll_oracle": 10.310}, "MLE": {"nll_oracle": 9.038}, 
                 "PG-BLEU": {"nll_oracle": 8.946}, "SeqGAN": {"nll_oracle": 8.736}}
 # SeqGAN paper, the Nottingham table (BLEU-4 and MSE; its MSE has no published formula).
 PAPER_NOTTINGHAM = {"MLE": {"bleu4": 0.9210, "mse": 22.38}, "SeqGAN": {"bleu4": 0.9406, "mse": 20.62}}
+# ReGAN paper (Balagopalan et al. 2018), length 15: goodness as valid three-token windows out of 13
+# (about 12.4 for REINFORCE and REBAR, 11.9 for RELAX); ours is the share of valid windows, so / 13.
+# Its REBAR and RELAX use one control over the whole sequence: our rows REBAR-seq and RELAX-seq.
+WINDOWS_OF_15 = 13
+PAPER_GRAMMAR_15 = {"REINFORCE": {"goodness": round(12.4 / WINDOWS_OF_15, 4)},
+                    "REBAR-seq": {"goodness": round(12.4 / WINDOWS_OF_15, 4)},
+                    "RELAX-seq": {"goodness": round(11.9 / WINDOWS_OF_15, 4)}}
+# ReGAN's REBAR and RELAX: one control over the whole relaxed sequence, starting at eta = 1.
+REGAN_CONTROL = ("relaxation.control=sequence", "relaxation.scale=1")
+# What the grammar experiment draws per adversarial round, from each run's metrics.jsonl.
+GRAMMAR_CURVES = ("goodness", "log_variance_output", "log_variance_weight")
 
 
 @dataclass(frozen=True)
@@ -41,6 +53,8 @@ class Experiment:
     headline: tuple[str, ...]  # the metrics of the main table, in order
     paper: dict[str, dict[str, float]] = field(default_factory=dict)
     focus: str = "SeqGAN"
+    curves: tuple[str, ...] = ()  # logged metrics drawn against the adversarial round
+    notes: tuple[str, ...] = ()  # how to read the table against the paper
 
 
 def oracle_experiment(preset_name: str = "cpu-oracle", corpus: str = "oracle", tag: str | None = None,
@@ -77,6 +91,44 @@ def nottingham_experiment(encoding: str = "paper", preset_name: str = "folk", co
     return Experiment(name, f"Nottingham folk tunes ({encoding} encoding, {preset_name} preset)",
                       corpus or f"nottingham-{encoding}", runs, evaluation, ("bleu4", "mse", "self_bleu4", "nll_test"),
                       PAPER_NOTTINGHAM if encoding == "paper" else {})
+
+
+def grammar_experiment(length: int, corpus: str | None = None, tag: str | None = None, seed: int = 0,
+                       overrides: Sequence[str] = ()) -> Experiment:
+    """The ReGAN paper's comparison: REINFORCE (without and with a moving baseline), REBAR and RELAX
+    (with our per-token control and with ReGAN's sequence control) and SeqGAN on the toy grammar by
+    goodness, with the gradient log-variance curves; RELAX is the focus."""
+    if length not in GRAMMAR_LENGTHS:
+        raise SeqganError(f"--length must be 3 or 15 (the ReGAN paper's settings), got {length}")
+    name = _name(f"grammar{length}", tag)
+    base = apply_overrides(preset("grammar"), [*overrides, f"run.seed={seed}"])
+    plain = ["adversarial.baseline=false"]
+    runs = (
+        ExperimentRun("REINFORCE", f"{name}-reinforce", apply_overrides(base, [*plain, "run.method=reinforce"])),
+        ExperimentRun("REINFORCE+baseline", f"{name}-reinforce-baseline",
+                      apply_overrides(base, ["adversarial.baseline=true", "run.method=reinforce"])),
+        ExperimentRun("REBAR", f"{name}-rebar", apply_overrides(base, [*plain, "run.method=rebar"])),
+        ExperimentRun("RELAX", f"{name}-relax", apply_overrides(base, [*plain, "run.method=relax"])),
+        ExperimentRun("REBAR-seq", f"{name}-rebar-seq",
+                      apply_overrides(base, [*plain, "run.method=rebar", *REGAN_CONTROL])),
+        ExperimentRun("RELAX-seq", f"{name}-relax-seq",
+                      apply_overrides(base, [*plain, "run.method=relax", *REGAN_CONTROL])),
+        ExperimentRun("SeqGAN", f"{name}-seqgan", apply_overrides(base, [*plain, "run.method=seqgan"])),
+    )
+    evaluation = EvaluationSettings(references="test", samples=10_000, seed=seed, metrics=("goodness", "nll-test"))
+    windows = length - 2
+    count = (f"a sequence of {length} tokens has {windows}, so multiply by {windows} for the ReGAN paper's count "
+             "of valid windows" if windows > 1 else "a sequence of 3 tokens has one, so it is the share of valid sequences")
+    notes = (f"Goodness is the share of valid three-token windows (`x op x` or `op x op`); {count}.",
+             "ln Var is the natural log of the variance, over independent batches, of the batch's gradient "
+             "estimate: averaged over the generator's output layer (output) and for its first weight (weight).",
+             "REBAR and RELAX use a control per token, given the tokens before it (unbiased), whose weight "
+             "eta starts at 0; REBAR-seq and RELAX-seq use ReGAN's one control over the whole relaxed sequence "
+             "with eta starting at 1, which is biased for an autoregressive generator. The paper's figures "
+             "are set against REINFORCE and the -seq rows.")
+    return Experiment(name, f"The toy grammar, length {length}: REINFORCE, REBAR, RELAX and SeqGAN (the ReGAN comparison)", corpus or f"grammar{length}",
+                      runs, evaluation, ("goodness", "nll_test"), PAPER_GRAMMAR_15 if length == 15 else {}, focus="RELAX",
+                      curves=GRAMMAR_CURVES, notes=notes)
 
 
 def _name(base: str, tag: str | None) -> str:

@@ -8,6 +8,7 @@ import math
 import os
 import platform
 from datetime import datetime, timezone
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -18,9 +19,12 @@ from seqgan_music.corpora.corpus import load_corpus
 from seqgan_music.evaluation.comparison import METRICS_BY_NAME, shown_metrics
 from seqgan_music.experiments.runner import ExperimentResults
 from seqgan_music.formatting import format_number, format_p
-from seqgan_music.training.runs import checkpoints_dir
+from seqgan_music.plotting import line_plot
+from seqgan_music.training.runs import checkpoints_dir, read_metrics, run_dir
 
-REPORT_MD, REPORT_JSON = "report.md", "report.json"
+REPORT_MD, REPORT_JSON, CURVES_CSV = "report.md", "report.json", "curves.csv"
+CURVE_LABELS = {"goodness": "goodness", "log_variance_output": "ln Var (output layer)",
+                "log_variance_weight": "ln Var (one weight)"}
 
 
 def machine_description() -> dict:
@@ -68,7 +72,25 @@ def report_data(results: ExperimentResults, home: Path, command: str) -> dict:
         "focus": experiment.focus,
         "headline": list(experiment.headline),
         "comparisons": [c.to_dict() | {"label": label} for label, pairs in results.comparisons.items() for c in pairs],
+        "notes": list(experiment.notes),
+        "curves": {entry.label: run_curve(run_dir(home, entry.run), experiment.curves)
+                   for entry in experiment.runs} if experiment.curves else {},
     }
+
+
+def run_curve(folder: Path, metrics: Sequence[str]) -> list[dict]:
+    """The run's logged `metrics` against the adversarial round: round 0 is the last value logged
+    before the adversarial phase (the start it learns from), then every round that logged one."""
+    points, start = [], None
+    for record in read_metrics(folder):
+        values = {m: record[m] for m in metrics if isinstance(record.get(m), (int, float))}
+        if not values:
+            continue
+        if record.get("phase") == "adversarial":
+            points.append({"round": record["step"], **values})
+        elif not points:
+            start = {"round": 0, **values}
+    return ([start] if start else []) + points
 
 
 def report_markdown(data: dict) -> str:
@@ -93,6 +115,9 @@ def report_markdown(data: dict) -> str:
     for label, values in data["paper"].items():
         if label not in data["results"]:
             lines.append(_row([f"{label} (not run)", *[""] * len(headline), *[format_number(values.get(m)) for m in paper_metrics], ""]))
+    if data.get("notes"):
+        lines += ["", *[f"- {note}" for note in data["notes"]]]
+    lines += _curves_markdown(data.get("curves", {}))
     if data["comparisons"]:
         others = list(dict.fromkeys(c["label"] for c in data["comparisons"]))
         lines += ["", f"## p-values: {data['focus']} against each", "",
@@ -132,6 +157,43 @@ def report_markdown(data: dict) -> str:
     return "\n".join(lines)
 
 
+def _curves_markdown(curves: dict[str, list[dict]]) -> list[str]:
+    """Each curve metric drawn against the round for every run, then its start, end and mean."""
+    metrics = list(dict.fromkeys(m for points in curves.values() for point in points for m in point if m != "round"))
+    if not metrics:
+        return []
+    lines = ["", "## Curves", "", "Logged during training at every evaluation (`metrics.jsonl` of each run; "
+             "the data is in report.json and curves.csv); round 0 is the start the adversarial phase learns from.", ""]
+    for metric in metrics:
+        series = {label: [(p["round"], p[metric]) for p in points if metric in p] for label, points in curves.items()}
+        lines += ["```", line_plot(series, "adversarial round", CURVE_LABELS.get(metric, metric)), "```", ""]
+    header = ["method", *[f"{CURVE_LABELS.get(m, m)}: first → last (mean)" for m in metrics]]
+    lines += [_row(header), _row(["---"] * len(header))]
+    for label, points in curves.items():
+        cells = []
+        for metric in metrics:
+            values = [p[metric] for p in points if metric in p]
+            shown = [_curve_value(metric, v) for v in (values[0], values[-1], sum(values) / len(values))] if values else []
+            cells.append(f"{shown[0]} → {shown[1]} ({shown[2]})" if values else "")
+        lines.append(_row([label, *cells]))
+    return lines
+
+
+def _curve_value(metric: str, value: float) -> str:
+    """Logs of variances to two decimals (their noise is larger), scores as every other metric."""
+    return f"{value:.2f}" if metric.startswith("log_") else format_number(value)
+
+
+def curves_csv(curves: dict[str, list[dict]]) -> str:
+    """The curves as one CSV table: method, round, then one column per metric (empty where not logged)."""
+    metrics = list(dict.fromkeys(m for points in curves.values() for point in points for m in point if m != "round"))
+    rows = [",".join(["method", "round", *metrics])]
+    for label, points in curves.items():
+        for point in points:
+            rows.append(",".join([label, str(point["round"]), *[f"{point[m]:.6g}" if m in point else "" for m in metrics]]))
+    return "\n".join(rows) + "\n"
+
+
 def write_report(results: ExperimentResults, home: Path, command: str) -> Path:
     """Write `<home>/checkpoints/<experiment>/report.md` and `report.json` atomically; returns the folder."""
     data = report_data(results, home, command)
@@ -139,6 +201,8 @@ def write_report(results: ExperimentResults, home: Path, command: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     write_text_atomic(folder / REPORT_JSON, json.dumps(data, indent=1, allow_nan=False))
     write_text_atomic(folder / REPORT_MD, report_markdown(data))
+    if data["curves"]:
+        write_text_atomic(folder / CURVES_CSV, curves_csv(data["curves"]))
     return folder
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from seqgan_music.config import config_to_toml
+from seqgan_music.config import settings_read
 from seqgan_music.errors import SeqganError
 from seqgan_music.evaluation.comparison import PairComparison, compare_pair
 from seqgan_music.evaluation.runs import RunEvaluation, evaluate_run
@@ -46,7 +46,7 @@ def trainer_for(home: Path, experiment: Experiment, entry: ExperimentRun,
     if read_run_info(folder).get("corpus") != experiment.corpus:
         raise SeqganError(f"run {entry.run!r} exists but was trained on another corpus than {experiment.corpus!r}: "
                           "give the experiment a --tag to train new runs, or remove that run's folder")
-    if config_to_toml(saved) != config_to_toml(entry.config):
+    if settings_read(saved) != settings_read(entry.config):
         raise SeqganError(f"run {entry.run!r} exists with other settings than this experiment asks for: "
                           "give the experiment a --tag to train new runs, or remove that run's folder")
     if read_run_info(folder).get("status") == "finished":

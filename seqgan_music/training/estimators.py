@@ -11,10 +11,13 @@ estimate of d E[f(b)] / d theta, so minimising it raises the expected reward f. 
 logits (B, T, V) and score functions, so a tiny problem with an exact gradient can test it; the
 LSTM helpers (`sample_relaxed`, `relax_sequences`) sit on top.
 
-Known limit, shared with ReGAN: with an autoregressive generator z_t depends on the discrete
-b_<t, so z jumps where a change of theta flips an earlier token. The pathwise term d c(z) / d theta
-holds b_<t fixed and misses those jumps, which biases REBAR and RELAX for every parameter that
-shapes an early token's distribution (exact for independent tokens, as the tests check).
+ReGAN's control reads the whole relaxed sequence at once. With an autoregressive generator z_t
+depends on the discrete b_<t, so z jumps where a change of theta flips an earlier token; the
+pathwise term d c(z) / d theta holds b_<t fixed and misses those jumps, which biases that control
+for every parameter that shapes an early token's distribution (exact for independent tokens).
+The per-token control (`ControlVariate(per_token=True)`, the default) conditions each position's
+control on the tokens before it and is unbiased there too; the tests check both against an exact
+gradient on an autoregressive toy.
 """
 
 from __future__ import annotations
@@ -106,9 +109,9 @@ def relax(logits: Tensor, noise: GumbelNoise, tokens: Tensor | None = None) -> R
     return Relaxation(log_probs, tokens, z, conditional_gumbel(log_probs, tokens, noise.v))
 
 
-def sequence_log_prob(log_probs: Tensor, tokens: Tensor) -> Tensor:
-    """log p(b) (B,): the sum over positions of the chosen tokens' log-probabilities (B, T, V)."""
-    return log_probs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1).sum(dim=-1)
+def token_log_probs(log_probs: Tensor, tokens: Tensor) -> Tensor:
+    """log p(b_t | b_<t) (B, T): the chosen tokens' log-probabilities from normalised (B, T, V)."""
+    return log_probs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
 
 
 @dataclass
@@ -157,7 +160,15 @@ class SequenceResidual(nn.Module):
 
 
 class ControlVariate(nn.Module):
-    """c(z) = eta * f(softmax(z / lambda)) + r_phi(softmax(z / lambda)).
+    """c = eta * f(w) + r_phi(w), f scoring the relaxed sequence w that the control reads.
+
+    `per_token` True (the default, control "token"): one control c_t(z_t) per position, reading
+    w^(t) = the sampled tokens b_<t one-hot, softmax(z_t / lambda) at t, and uniform weights after
+    t. Nothing in it depends on b_t or later tokens except through z_t, so the REBAR identity holds
+    at every position given b_<t and the estimate is unbiased for an autoregressive generator; it
+    scores T sequences per sequence. `per_token` False (control "sequence", ReGAN's): one control
+    per sequence, w = softmax(z / lambda) at every position; biased for an autoregressive
+    generator (module docstring), exact for independent tokens.
 
     Without `residual` this is REBAR's control; with a `SequenceResidual` it is RELAX's.
     lambda is stored as log lambda (so it stays positive), eta as itself (the best scale can be
@@ -166,38 +177,58 @@ class ControlVariate(nn.Module):
     """
 
     def __init__(self, temperature: float = 0.5, scale: float = 1.0, learn_temperature: bool = False,
-                 learn_scale: bool = False, residual: nn.Module | None = None) -> None:
+                 learn_scale: bool = False, residual: nn.Module | None = None, per_token: bool = True) -> None:
         super().__init__()
         if not temperature > 0:
             raise ValueError(f"the relaxation temperature must be > 0, got {temperature}")
         self.log_temperature = nn.Parameter(torch.tensor(math.log(temperature)), requires_grad=learn_temperature)
         self.scale = nn.Parameter(torch.tensor(float(scale)), requires_grad=learn_scale)
         self.residual = residual
+        self.per_token = per_token
 
     @property
     def temperature(self) -> float:
         return math.exp(float(self.log_temperature.detach()))
 
-    def forward(self, z: Tensor, score: Score) -> Tensor:
-        """c(z) (B,) for relaxed logits z (B, T, V), with f = `score`."""
-        weights = torch.softmax(z / self.log_temperature.exp().to(z.dtype), dim=-1)  # (B, T, V)
-        value = self.scale.to(z.dtype) * score(weights).to(z.dtype)  # (B,)
-        return value if self.residual is None else value + self.residual(weights).to(z.dtype)
+    def forward(self, z: Tensor, tokens: Tensor, score: Score) -> Tensor:
+        """The control for relaxed logits z (B, T, V) of the sampled `tokens` (B, T): (B, T), one
+        per position, for the per-token control; (B, 1) for the sequence control."""
+        soft = torch.softmax(z / self.log_temperature.exp().to(z.dtype), dim=-1)  # (B, T, V)
+        weights = per_token_sequences(soft, tokens) if self.per_token else soft  # (B*T or B, T, V)
+        value = self.scale.to(z.dtype) * score(weights).to(z.dtype)
+        if self.residual is not None:
+            value = value + self.residual(weights).to(z.dtype)
+        return value.reshape(len(z), -1)
+
+
+def per_token_sequences(soft: Tensor, tokens: Tensor) -> Tensor:
+    """(B*T, T, V): for every sequence and position t, b_<t one-hot, `soft` at t, uniform after t."""
+    batch, length, vocab = soft.shape
+    before = torch.ones(length, length, device=soft.device).tril(-1)  # (row t, position j): j < t
+    at = torch.eye(length, device=soft.device)
+    after = 1.0 - before - at
+    one_hot = functional.one_hot(tokens, vocab).to(soft.dtype)  # (B, T, V)
+    rows = (before[None, :, :, None] * one_hot[:, None] + at[None, :, :, None] * soft[:, None]
+            + after[None, :, :, None] / vocab)  # (B, T rows, T, V)
+    return rows.reshape(batch * length, length, vocab)
 
 
 def relaxed_loss(relaxation: Relaxation, rewards: Tensor, score: Score, control: ControlVariate) -> Tensor:
     """Minus the batch mean of the REBAR / RELAX surrogate (REBAR when `control` has no residual).
 
-    Per sequence: [f(b) - c(z~)] log p(b) + c(z) - c(z~), the first factor cut off from theta
+    Per sequence: sum over t of [f(b) - c_t(z~)] log p(b_t | b_<t) + c_t(z) - c_t(z~), one control
+    per position (or one for all, the sequence control), the first factor cut off from theta
     (z~ detached) but not from the control's parameters, so that `control_variate_step` sees
     every way the estimate depends on them. `rewards` are f(b) (B,), computed without gradient.
-    All T tokens count in log p(b), even after an end token: c reads all of z, and dropping their
+    All T tokens count, even after an end token: the controls read all of z, and dropping their
     score terms would bias the estimate. The discriminator behind `score` is in the graph: use
     `loss.backward(inputs=...)` or `control_variate_step`, not a bare backward.
     """
-    log_prob = sequence_log_prob(relaxation.log_probs, relaxation.tokens)  # (B,)
-    signal = rewards.detach().to(log_prob.dtype) - control(relaxation.z_tilde.detach(), score)  # (B,)
-    surrogate = signal * log_prob + control(relaxation.z, score) - control(relaxation.z_tilde, score)  # (B,)
+    tokens = relaxation.tokens
+    chosen = token_log_probs(relaxation.log_probs, tokens)  # (B, T)
+    signal = rewards.detach().to(chosen.dtype)[:, None] - control(relaxation.z_tilde.detach(), tokens, score)
+    surrogate = (signal * chosen).sum(dim=1) \
+        + (control(relaxation.z, tokens, score) - control(relaxation.z_tilde, tokens, score)).sum(dim=1)  # (B,)
     return -surrogate.mean()
 
 

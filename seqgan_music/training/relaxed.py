@@ -2,9 +2,9 @@
 every token is the argmax of a Gumbel-perturbed relaxation, rewards them with D, and follows the
 REBAR / RELAX estimate, while the control variate takes a step down the estimate's variance.
 
-As in ReGAN, the relaxation is per token with the LSTM fed the discrete tokens; for an
-autoregressive generator that makes the pathwise term miss how earlier tokens move later
-relaxations, so the estimate is biased for parameters that shape early tokens (see estimators.py).
+As in ReGAN, the relaxation is per token with the LSTM fed the discrete tokens. The control is
+per token by default (`relaxation.control = "token"`, unbiased); "sequence" is ReGAN's single
+control over the whole relaxed sequence, biased for this autoregressive generator (estimators.py).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class RelaxedEstimator:
     def __init__(self, method: str, vocab_size: int, settings: RelaxationConfig, device: torch.device) -> None:
         residual = SequenceResidual(vocab_size, settings.residual_hidden) if method == "relax" else None
         self.control = ControlVariate(settings.temperature, settings.scale, settings.learn_temperature,
-                                      settings.learn_scale, residual).to(device)
+                                      settings.learn_scale, residual, per_token=settings.control == "token").to(device)
         trainable = [p for p in self.control.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(trainable, lr=settings.learning_rate) if trainable else None
 

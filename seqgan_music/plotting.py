@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-MARKERS = "●▲■◆★✚"
+MARKERS = "●▲■◆★✚▼"
 _JOIN = "·"
 
 
