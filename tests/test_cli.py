@@ -121,6 +121,18 @@ def test_every_command_has_help_with_an_example():
             assert "Example:" in result.output, command
 
 
+def test_top_level_commands_have_help_with_an_example():
+    for command in ("tui", "compose", "train", "evaluate", "sweep", "export", "play", "pack", "demo"):
+        result = invoke(command, "--help")
+        assert result.exit_code == 0 and "Example:" in result.output, command
+
+
+def test_no_command_without_a_terminal_prints_the_help_instead_of_opening_the_app():
+    result = invoke()
+    assert result.exit_code == 0
+    assert "Usage:" in result.output and "tui" in result.output and "terminal app" in result.output
+
+
 def test_version():
     assert invoke("--version").output.startswith("seqgan-music ")
 

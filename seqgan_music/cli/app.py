@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from seqgan_music import __version__
@@ -13,14 +15,16 @@ from seqgan_music.cli.experiment import experiment_app
 from seqgan_music.cli.export import export, pack, play
 from seqgan_music.cli.sweep import sweep
 from seqgan_music.cli.train import generate, runs, train
+from seqgan_music.cli.tui import tui
 
 app = typer.Typer(
     name="seqgan-music",
     help=(
         "Compose folk tunes with Sequence Generative Adversarial Nets.\n\n"
-        "Example: seqgan-music corpus build folk && seqgan-music train folk --preset quick --run first"
+        "Example: seqgan-music corpus build folk && seqgan-music train folk --preset quick --run first\n\n"
+        "Without a command, in a terminal: opens the terminal app (`seqgan-music tui`)."
     ),
-    no_args_is_help=True,
+    invoke_without_command=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
@@ -37,6 +41,7 @@ app.command("evaluate")(evaluate)
 app.command("sweep")(sweep)
 app.command("pack")(pack)
 app.add_typer(experiment_app, name="experiment")
+app.command("tui")(tui)
 
 
 def _print_version(value: bool) -> None:
@@ -47,10 +52,17 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def root(
+    context: typer.Context,
     version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
                                  help="Print the version and exit."),
 ) -> None:
     """Compose folk tunes with Sequence Generative Adversarial Nets."""
+    if context.invoked_subcommand is not None:
+        return
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        tui()
+    else:  # piped or scripted: the app needs a terminal, so show what there is to run
+        typer.echo(context.get_help())
 
 
 def main() -> None:

@@ -1,0 +1,127 @@
+"""The app shell: header, one tab per pane, footer, help; `create_app` is its only factory.
+
+Panes are widgets with `TITLE`, `PANE_ID` and `HELP` class attributes that take the project
+folder; adding a screen (Train, Compose, Evaluate) means adding its class to `PANES`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar, Protocol
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.dom import DOMNode
+from textual.screen import ModalScreen
+from textual.widget import Widget
+from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+
+from seqgan_music import __version__
+from seqgan_music.tui.corpora import CorporaPane
+
+
+class PaneClass(Protocol):
+    """What the shell needs from a pane class."""
+
+    TITLE: ClassVar[str]
+    PANE_ID: ClassVar[str]
+    HELP: ClassVar[str]
+
+    def __call__(self, home: Path, *, id: str | None = None) -> Widget: ...
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key binding and what each pane does, built from the live app so it never drifts."""
+
+    BINDINGS = [Binding("escape,q,question_mark,f1", "dismiss", "Close help", key_display="esc")]
+
+    def __init__(self, sections: list[tuple[str, str, list[tuple[str, str]]]]) -> None:
+        super().__init__()
+        self.sections = sections
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="help-dialog"):
+            with VerticalScroll(id="help-body"):
+                for title, text, keys in self.sections:
+                    yield Static(Text(title, style="bold"), classes="help-title")
+                    if text:
+                        yield Static(Text(text), classes="help-text")
+                    table = Table.grid(padding=(0, 2))
+                    table.add_column(style="bold cyan", no_wrap=True)
+                    table.add_column()
+                    for key, description in keys:
+                        table.add_row(key, description)
+                    yield Static(table, classes="help-keys")
+            yield Static(Text("esc, q or ? closes this help", style="dim"), id="help-hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#help-dialog").border_title = "help"
+
+    def action_dismiss(self) -> None:  # type: ignore[override]
+        self.dismiss(None)
+
+
+class SeqganApp(App[None]):
+    """The seqgan-music terminal app: one tab per pane over a project folder."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "seqgan-music"
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
+    PANES: ClassVar[tuple[PaneClass, ...]] = (CorporaPane,)
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("f1", "help", "Help", show=False),
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(self, home: Path) -> None:
+        super().__init__()
+        self.home = home
+        self.sub_title = str(home)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with TabbedContent(id="panes"):
+            for pane in self.PANES:
+                with TabPane(pane.TITLE, id=f"tab-{pane.PANE_ID}"):
+                    yield pane(self.home, id=pane.PANE_ID)
+        yield Footer()
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        self.push_screen(HelpScreen(self.help_sections()))
+
+    def help_sections(self) -> list[tuple[str, str, list[tuple[str, str]]]]:
+        """(title, description, [(keys, action)]) for the whole app, then for each pane."""
+        sections = [(f"seqgan-music {__version__}", f"Project folder: {self.home}",
+                     self._keys([self]) + [("tab / shift+tab", "Next / previous field")])]
+        for pane_class in self.PANES:
+            pane = self.query_one(f"#{pane_class.PANE_ID}")
+            nodes = [pane, *pane.walk_children(with_self=False)]
+            sections.append((pane_class.TITLE, pane_class.HELP, self._keys(nodes)))
+        return sections
+
+    def _keys(self, nodes: list[DOMNode]) -> list[tuple[str, str]]:
+        """The bindings declared by our own classes among `nodes`, once per class."""
+        seen: set[type] = set()
+        keys: dict[str, str] = {}
+        for node in nodes:
+            cls = type(node)
+            if cls in seen or not cls.__module__.startswith("seqgan_music.tui"):
+                continue
+            seen.add(cls)
+            for binding in Binding.make_bindings(vars(cls).get("BINDINGS", [])):
+                shown = self.get_key_display(binding)
+                description = binding.description or binding.action
+                keys[description] = f"{keys[description]} / {shown}" if description in keys else shown
+        return [(key, description) for description, key in keys.items()]
+
+
+def create_app(home: Path) -> SeqganApp:
+    """The one factory of the app, shared by `seqgan-music tui` and the tests."""
+    return SeqganApp(Path(home).expanduser().resolve())

@@ -1,0 +1,339 @@
+"""Reusable widgets: a text bar chart, a piano roll, and a progress bar fed by a `Reporter`.
+
+Each drawing widget is a thin shell around a pure function that returns plain text lines, so the
+drawing can be tested without a terminal and reused by any pane (corpora, compose, evaluate).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.geometry import Size
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import Label, ProgressBar
+
+from seqgan_music.corpora.encodings import pitch_token
+from seqgan_music.corpora.melody import Note
+from seqgan_music.errors import SeqganError
+
+_EIGHTHS = " ▏▎▍▌▋▊▉"
+ONSET, SUSTAIN, BAR_LINE, GUIDE = "█", "━", "┊", "·"
+
+
+# --- bar chart ---------------------------------------------------------------------------------
+
+
+def bar_chart_lines(rows: Sequence[tuple[str, float]], width: int, percent: bool = False) -> list[str]:
+    """One line per (label, value): the label, a bar scaled to the largest value, the value.
+
+    Bars use eighth blocks so that small differences stay visible in a narrow pane.
+    """
+    if not rows:
+        return ["(no data)"]
+    total = sum(value for _, value in rows) or 1
+    peak = max((value for _, value in rows), default=0) or 1
+    label_width = max(len(label) for label, _ in rows)
+    values = [_format_value(value) + (f" {100 * value / total:5.1f}%" if percent else "") for _, value in rows]
+    value_width = max(len(v) for v in values)
+    bar_width = max(width - label_width - value_width - 2, 4)
+    lines = []
+    for (label, value), shown in zip(rows, values):
+        eighths = int(round(8 * bar_width * max(value, 0) / peak))
+        bar = "█" * (eighths // 8) + (_EIGHTHS[eighths % 8] if eighths % 8 else "")
+        lines.append(f"{label:<{label_width}} {bar:<{bar_width}} {shown:>{value_width}}")
+    return lines
+
+
+def histogram_rows(values: Sequence[float], bins: int = 8) -> list[tuple[str, float]]:
+    """Counts of `values` in `bins` equal integer ranges, labelled 'low-high' (for a BarChart)."""
+    if not values:
+        return []
+    low, high = int(min(values)), int(max(values))
+    width = max(1, math.ceil((high - low + 1) / bins))
+    counts = [0] * math.ceil((high - low + 1) / width)
+    for value in values:
+        counts[(int(value) - low) // width] += 1
+    return [(f"{low + i * width}-{low + (i + 1) * width - 1}" if width > 1 else str(low + i), count)
+            for i, count in enumerate(counts)]
+
+
+class BarChart(Widget):
+    """A titled horizontal bar chart of (label, value) rows: histograms, frequencies, scores."""
+
+    DEFAULT_CSS = """
+    BarChart { height: auto; width: 1fr; }
+    """
+
+    def __init__(self, title: str = "", *, percent: bool = False, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.rows: list[tuple[str, float]] = []
+        self.percent = percent
+        self.border_title = title
+
+    def set_rows(self, rows: Sequence[tuple[str, float]], title: str | None = None) -> None:
+        """Replace the data (and optionally the title) and redraw."""
+        self.rows = list(rows)
+        if title is not None:
+            self.border_title = title
+        self.refresh(layout=True)
+
+    def plain_lines(self) -> list[str]:
+        """The chart as plain text at the current width (what `render` draws)."""
+        return bar_chart_lines(self.rows, self.content_size.width or 60, self.percent)
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return max(len(self.rows), 1)
+
+    def render(self) -> Text:
+        text = Text(no_wrap=True, overflow="crop")
+        for index, line in enumerate(self.plain_lines()):
+            if index:
+                text.append("\n")
+            text.append(line)
+        text.highlight_regex(r"[█▏▎▍▌▋▊▉]+", "green")
+        return text
+
+
+def _format_value(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.3g}"
+
+
+# --- piano roll --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RollGrid:
+    """A drawn piano roll: text rows (highest pitch first), the beats one column covers, cropping."""
+
+    lines: list[str]
+    beats_per_column: float
+    cropped: bool
+
+
+def piano_roll(notes: Sequence[Note], width: int, step: float = 0.25,
+               bars: Sequence[float] = ()) -> RollGrid:
+    """Draw notes as a pitch x time character grid that fits `width` columns.
+
+    One column covers `step` beats (one grid16 step), or 2, 4 or 8 steps when the melody would
+    not fit otherwise; a melody longer than that is cropped. Rows run from the highest pitch down
+    to the lowest, which are labelled, as is every C; onsets are `█`, held notes `━`, bar lines `┊`.
+    """
+    if not notes:
+        return RollGrid(["(no notes)"], step, False)
+    low, high = min(n.pitch for n in notes), max(n.pitch for n in notes)
+    origin = min([n.start for n in notes] + [b for b in bars if b <= notes[0].start])
+    span = max(n.end for n in notes) - origin
+    label_width = max(len(pitch_token(low)), len(pitch_token(high))) + 1
+    room = max(width - label_width, 8)
+    scale = step
+    for factor in (1, 2, 4, 8):
+        scale = step * factor
+        if math.ceil(span / scale - 1e-9) <= room:
+            break
+    needed = max(math.ceil(span / scale - 1e-9), 1)
+    columns = min(needed, room)
+    grid = [[GUIDE if (high - row) % 12 == 0 else " " for _ in range(columns)] for row in range(high - low + 1)]
+    for bar in bars:
+        column = int(round((bar - origin) / scale))
+        if 0 < column < columns:
+            for cells in grid:
+                if cells[column] in (" ", GUIDE):
+                    cells[column] = BAR_LINE
+    for note in notes:
+        first = int((note.start - origin) / scale + 1e-9)
+        last = max(first + 1, int(round((note.end - origin) / scale)))
+        if first >= columns:
+            continue
+        cells = grid[high - note.pitch]
+        cells[first] = ONSET
+        for column in range(first + 1, min(last, columns)):
+            if cells[column] != ONSET:
+                cells[column] = SUSTAIN
+    lines = []
+    for row, cells in enumerate(grid):
+        pitch = high - row
+        labelled = pitch in (low, high) or pitch % 12 == 0
+        label = pitch_token(pitch) if labelled else ""
+        lines.append(f"{label:>{label_width - 1}} " + "".join(cells))
+    return RollGrid(lines, scale, needed > columns)
+
+
+class PianoRoll(Widget):
+    """A melody drawn as a piano roll that adapts its time scale to the widget's width."""
+
+    DEFAULT_CSS = """
+    PianoRoll { height: auto; width: 1fr; }
+    """
+
+    def __init__(self, title: str = "", *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.notes: list[Note] = []
+        self.bars: list[float] = []
+        self.step = 0.25
+        self.title = title
+        self.border_title = title
+
+    def set_notes(self, notes: Sequence[Note], title: str = "", bars: Sequence[float] = (),
+                  step: float = 0.25) -> None:
+        """Show a melody: `notes` in beats, `step` the beats of one encoding step."""
+        self.notes, self.bars, self.step, self.title = list(notes), list(bars), step, title
+        self.border_title = title
+        self._set_scale(self.grid())
+        self.refresh(layout=True)
+
+    def grid(self) -> RollGrid:
+        """The roll at the current width (what `render` draws)."""
+        return piano_roll(self.notes, self.content_size.width or 80, self.step, self.bars)
+
+    def plain_lines(self) -> list[str]:
+        return self.grid().lines
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        if not self.notes:
+            return 1
+        return max(n.pitch for n in self.notes) - min(n.pitch for n in self.notes) + 1
+
+    def on_resize(self) -> None:
+        self._set_scale(self.grid())
+
+    def _set_scale(self, grid: RollGrid) -> None:
+        """Say in the bottom border how much time a column covers, and whether the roll is cropped."""
+        if not self.notes:
+            self.border_subtitle = ""
+            return
+        if self.step == 0.25:
+            scale = f"1 column = {grid.beats_per_column * 4:g}/16 note"
+        else:
+            scale = f"1 column = {grid.beats_per_column:g} beats"
+        self.border_subtitle = scale + (" (cropped)" if grid.cropped else "")
+
+    def render(self) -> Text:
+        grid = self.grid()
+        text = Text(no_wrap=True, overflow="crop")
+        for index, line in enumerate(grid.lines):
+            if index:
+                text.append("\n")
+            text.append(line)
+        text.highlight_regex(f"[{ONSET}]", "bold magenta")
+        text.highlight_regex(f"[{SUSTAIN}]+", "magenta")
+        text.highlight_regex(f"[{BAR_LINE}{GUIDE}]", "dim")
+        return text
+
+
+# --- progress ----------------------------------------------------------------------------------
+
+
+class TaskCancelled(SeqganError):
+    """Raised inside long work when its worker was cancelled (the app is closing)."""
+
+
+class TaskProgress(Vertical):
+    """A status line and a progress bar, driven from any thread through `reporter()`.
+
+    The reporter posts typed messages (thread-safe), so core code running in a thread worker
+    reports progress exactly as it does to the CLI's rich progress bar.
+    """
+
+    DEFAULT_CSS = """
+    TaskProgress { height: auto; }
+    TaskProgress > Label { width: 1fr; height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
+    TaskProgress > ProgressBar { display: none; }
+    TaskProgress.-running > ProgressBar { display: block; }
+    """
+
+    class Began(Message, bubble=False):
+        def __init__(self, task: str, total: int | None) -> None:
+            super().__init__()
+            self.task, self.total = task, total
+
+    class Advanced(Message, bubble=False):
+        def __init__(self, steps: int) -> None:
+            super().__init__()
+            self.steps = steps
+
+    class Ended(Message, bubble=False):
+        pass
+
+    class Noted(Message, bubble=False):
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+    def __init__(self, idle: str = "idle", *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._idle_text = idle
+        self._job = ""
+        self._job_done = 0
+        self._job_total: int | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Label(self._idle_text, id="progress-status", markup=False)
+        yield ProgressBar(show_eta=False, id="progress-bar")
+
+    @property
+    def status(self) -> str:
+        """The status line's text."""
+        return str(self.query_one("#progress-status", Label).content)
+
+    def set_status(self, text: str) -> None:
+        self.query_one("#progress-status", Label).update(text)
+
+    def reporter(self, should_stop: Callable[[], bool] | None = None) -> MessageReporter:
+        """A `Reporter` for work in another thread; `should_stop` makes `advance` raise TaskCancelled."""
+        return MessageReporter(self, should_stop)
+
+    def on_task_progress_began(self, message: Began) -> None:
+        self._job, self._job_done, self._job_total = message.task, 0, message.total
+        self.add_class("-running")
+        self.query_one(ProgressBar).update(total=message.total, progress=0)
+        self._show_count()
+
+    def on_task_progress_advanced(self, message: Advanced) -> None:
+        self._job_done += message.steps
+        self.query_one(ProgressBar).advance(message.steps)
+        self._show_count()
+
+    def on_task_progress_ended(self, message: Ended) -> None:
+        bar = self.query_one(ProgressBar)
+        if bar.total is not None:
+            bar.update(progress=bar.total)
+
+    def on_task_progress_noted(self, message: Noted) -> None:
+        self.set_status(message.text)
+
+    def _show_count(self) -> None:
+        count = f" {self._job_done}/{self._job_total}" if self._job_total is not None else f" {self._job_done}"
+        self.set_status(f"{self._job}{count}")
+
+
+class MessageReporter:
+    """A `seqgan_music.progress.Reporter` that posts `TaskProgress` messages (safe from threads)."""
+
+    def __init__(self, target: TaskProgress, should_stop: Callable[[], bool] | None = None) -> None:
+        self._target = target
+        self._should_stop = should_stop or (lambda: False)
+
+    def begin(self, task: str, total: int | None = None) -> None:
+        self._check()
+        self._target.post_message(TaskProgress.Began(task, total))
+
+    def advance(self, steps: int = 1) -> None:
+        self._check()
+        self._target.post_message(TaskProgress.Advanced(steps))
+
+    def end(self) -> None:
+        self._target.post_message(TaskProgress.Ended())
+
+    def note(self, message: str) -> None:
+        self._target.post_message(TaskProgress.Noted(message))
+
+    def _check(self) -> None:
+        if self._should_stop():
+            raise TaskCancelled("stopped before the end: nothing was written")
