@@ -109,7 +109,7 @@ def grammar(
     (the `grammar` preset), by goodness (the share of valid three-token windows) and by the log
     variance of each gradient estimate, drawn against the adversarial round.
 
-    Writes report.md, report.json and curves.csv; about 6 minutes per length on 2 cores.
+    Writes report.md, report.json and curves.csv; about 15 minutes per length on 2 cores.
 
     Example: seqgan-music experiment grammar --length 15
     """
