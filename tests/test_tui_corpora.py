@@ -18,6 +18,7 @@ from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Select, Static
 
+from seqgan_music.corpora import building as building_module
 from seqgan_music.corpora.corpus import load_corpus
 from seqgan_music.corpora.encodings import music_encoding, pitch_token
 from seqgan_music.corpora.grammar import build_grammar_corpus
@@ -25,7 +26,6 @@ from seqgan_music.corpora.melody import Note
 from seqgan_music.corpora.midi import read_midi_folder
 from seqgan_music.corpora.music import build_music_corpus
 from seqgan_music.corpora.split import SplitPlan
-from seqgan_music.tui import corpora as corpora_module
 from seqgan_music.tui.app import HelpScreen, SeqganApp, create_app
 from seqgan_music.tui.corpora import BuildRequest, CorpusDetails, build_corpus
 from seqgan_music.tui.widgets import (
@@ -229,7 +229,7 @@ def test_a_damaged_corpus_gives_an_error_notification(fresh_home: Path) -> None:
 def test_build_from_a_midi_folder_runs_in_a_worker(fresh_home: Path, midi_folder: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     release = threading.Event()
-    original = corpora_module.read_midi_folder
+    original = building_module.read_midi_folder
 
     def held(folder, track, program, reporter):  # holds the build after the first file
         for index, tune in enumerate(original(folder, track, program, reporter)):
@@ -237,7 +237,7 @@ def test_build_from_a_midi_folder_runs_in_a_worker(fresh_home: Path, midi_folder
                 assert release.wait(30), "the test never released the build"
             yield tune
 
-    monkeypatch.setattr(corpora_module, "read_midi_folder", held)
+    monkeypatch.setattr(building_module, "read_midi_folder", held)
 
     async def script(app: SeqganApp, pilot: Pilot) -> None:
         await pilot.press("b")  # focuses the folder field
@@ -344,8 +344,8 @@ def test_folk_builds_call_the_folk_reader_with_the_cli_defaults(fresh_home: Path
         calls["cache"] = cache_dir
         return read_midi_folder(midi_folder, reporter=reporter)
 
-    monkeypatch.setattr(corpora_module, "folk_files", fake_folk_files)
-    monkeypatch.setattr(corpora_module, "read_folk_files", fake_read)
+    monkeypatch.setattr(building_module, "folk_files", fake_folk_files)
+    monkeypatch.setattr(building_module, "read_folk_files", fake_read)
     corpus = build_corpus(fresh_home, BuildRequest("folk", "", "folk", "grid16"), recorder)
     assert calls == {"collections": ["oneills1850", "ryansMammoth"], "cache": fresh_home / "corpora" / ".cache" / "folk"}
     assert corpus.manifest["source"]["kind"] == "folk" and (fresh_home / "corpora" / "folk" / "manifest.json").is_file()

@@ -86,17 +86,13 @@ def build_midi(
 
     Example: seqgan-music corpus build midi ../shared/data/nottingham/MIDI --name nottingham
     """
-    from seqgan_music.corpora.midi import find_midi_files, read_midi_folder
-    from seqgan_music.corpora.music import build_music_corpus
+    from seqgan_music.corpora.building import build_midi_corpus
 
     check_name(name)
     chosen = music_encoding(encoding, length, stride, transpose)
     plan = _plan(split, seed, split_file)
-    if not find_midi_files(folder):
-        raise SeqganError(f"no .mid or .midi files under {folder}: point to a folder of MIDI files")
-    source = {"kind": "midi", "path": str(folder.resolve()), "track": track, "program": program}
-    tunes = read_midi_folder(folder, track, program, RichReporter())
-    _save_and_report(build_music_corpus(name, tunes, chosen, plan, source), home_path(home))
+    corpus = build_midi_corpus(name, folder, chosen, plan, RichReporter(), track, program)
+    _save_and_report(corpus, home_path(home))
 
 
 @build_app.command("folk")
@@ -121,23 +117,19 @@ def build_folk(
 
     Example: seqgan-music corpus build folk --collections oneills1850,ryansMammoth,essenFolksong
     """
-    import music21
-
-    from seqgan_music.corpora.folk import folk_files, read_folk_files
-    from seqgan_music.corpora.music import build_music_corpus
+    from seqgan_music.corpora.building import build_folk_corpus, folk_source
+    from seqgan_music.corpora.folk import folk_files
 
     check_name(name)
     root = home_path(home)
     chosen = music_encoding(encoding, length, stride, transpose)
     plan = _plan(split, seed)
     names = [c.strip() for c in collections.split(",") if c.strip()]
-    files = folk_files(names)
-    source = {"kind": "folk", "collections": names, "music21_version": music21.__version__}
-    if not force and _same_build(root, name, source, chosen.params(), plan.describe()):
+    folk_files(names)  # refuses an unknown collection before anything else
+    if not force and _same_build(root, name, folk_source(names), chosen.params(), plan.describe()):
         console.print(f"corpus [bold]{name}[/] is up to date (same collections and settings); use --force to rebuild")
         return
-    tunes = read_folk_files(files, RichReporter(), corpora_dir(root) / ".cache" / "folk", workers)
-    _save_and_report(build_music_corpus(name, tunes, chosen, plan, source), root)
+    _save_and_report(build_folk_corpus(name, names, chosen, plan, RichReporter(), root, workers), root)
 
 
 @build_app.command("text")

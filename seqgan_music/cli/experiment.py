@@ -167,8 +167,7 @@ def _ensure_music_corpus(root: Path, name: str, encoding: str, midi: Path | None
     """Use the corpus when it exists with this encoding; build it from `midi` when it does not."""
     from seqgan_music.corpora.corpus import load_corpus
     from seqgan_music.corpora.encodings import music_encoding
-    from seqgan_music.corpora.midi import find_midi_files, read_midi_folder
-    from seqgan_music.corpora.music import build_music_corpus
+    from seqgan_music.corpora.building import build_midi_corpus
     from seqgan_music.corpora.split import SplitPlan
 
     if _corpus_exists(root, name):
@@ -179,11 +178,7 @@ def _ensure_music_corpus(root: Path, name: str, encoding: str, midi: Path | None
     if midi is None:
         raise SeqganError(f"no corpus named {name!r}: pass --midi DIR (the Nottingham MIDI folder, e.g. "
                           "../shared/data/nottingham/MIDI) to build it")
-    if not find_midi_files(midi):
-        raise SeqganError(f"no .mid or .midi files under {midi}: point --midi to the Nottingham MIDI folder")
-    source = {"kind": "midi", "path": str(midi.resolve()), "track": None, "program": None}
-    tunes = read_midi_folder(midi, None, None, RichReporter())
-    build_music_corpus(name, tunes, music_encoding(encoding), SplitPlan(), source).save(root)
+    build_midi_corpus(name, midi, music_encoding(encoding), SplitPlan(), RichReporter()).save(root)
 
 
 def _command(name: str, *options: tuple[str, object]) -> str:

@@ -24,10 +24,9 @@ from textual.worker import get_current_worker
 
 from seqgan_music.corpora.corpus import Corpus, list_corpora, load_corpus
 from seqgan_music.corpora.encodings import Grid16, PaperEncoding, music_encoding, pitch_token, token_pitch
-from seqgan_music.corpora.folk import DEFAULT_COLLECTIONS, folk_files, read_folk_files
+from seqgan_music.corpora.building import build_folk_corpus, build_midi_corpus
+from seqgan_music.corpora.folk import DEFAULT_COLLECTIONS
 from seqgan_music.corpora.melody import Melody, Note
-from seqgan_music.corpora.midi import find_midi_files, read_midi_folder
-from seqgan_music.corpora.music import build_music_corpus
 from seqgan_music.corpora.split import SPLITS, SplitPlan, parse_fractions
 from seqgan_music.corpora.stats import pitch_class_histogram, token_frequencies
 from seqgan_music.errors import SeqganError
@@ -182,7 +181,7 @@ def check_request(home: Path, request: BuildRequest) -> None:
     """Refuse bad input before anything runs: SeqganError with the one-line reason.
 
     The folder itself is searched in the worker (a large tree takes a while), where
-    `find_midi_files` refuses a missing folder or a file with the CLI's own messages.
+    `build_midi_corpus` refuses a missing folder or a file with the CLI's own messages.
     """
     if not request.name:
         raise SeqganError("enter a name for the new corpus")
@@ -209,18 +208,10 @@ def build_corpus(home: Path, request: BuildRequest, reporter: Reporter) -> Corpu
     if request.source == "midi":
         folder = Path(request.folder).expanduser()
         reporter.note(f"Searching {folder} for MIDI files ...")
-        if not find_midi_files(folder):
-            raise SeqganError(f"no .mid or .midi files under {folder}: point to a folder of MIDI files")
-        source = {"kind": "midi", "path": str(folder.resolve()), "track": None, "program": None}
-        tunes = read_midi_folder(folder, None, None, reporter)
+        corpus = build_midi_corpus(request.name, folder, encoding, plan, reporter)
     else:
         reporter.note("Loading music21 ...")
-        import music21
-
-        names = list(DEFAULT_COLLECTIONS)
-        source = {"kind": "folk", "collections": names, "music21_version": music21.__version__}
-        tunes = read_folk_files(folk_files(names), reporter, corpora_dir(home) / ".cache" / "folk")
-    corpus = build_music_corpus(request.name, tunes, encoding, plan, source)
+        corpus = build_folk_corpus(request.name, DEFAULT_COLLECTIONS, encoding, plan, reporter, home)
     reporter.note(f"Saving {request.name} ...")
     check_name_free(home, request.name)  # taken while building: still refuse
     corpus.save(home)
