@@ -34,6 +34,16 @@ from seqgan_music.errors import SeqganError
 # Training methods `run.method` may name; add a method here and give it phases in training/.
 METHODS: tuple[str, ...] = ("mle", "ss", "pg-bleu", "reinforce", "rebar", "relax", "seqgan")
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16")
+# The phases each method runs, in order.
+PHASES: dict[str, tuple[str, ...]] = {
+    "mle": ("mle",),
+    "ss": ("mle", "ss"),
+    "pg-bleu": ("mle", "adversarial"),
+    "reinforce": ("mle", "pretrain_d", "adversarial"),
+    "rebar": ("mle", "pretrain_d", "adversarial"),
+    "relax": ("mle", "pretrain_d", "adversarial"),
+    "seqgan": ("mle", "pretrain_d", "adversarial"),
+}
 CONTROLS: tuple[str, ...] = ("token", "sequence")  # relaxation.control of rebar and relax
 _DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")  # run.device: auto, cpu, mps, cuda, cuda:N
 _SEED_LIMIT = 2**32  # numpy's legacy seeding takes seeds below 2**32
@@ -286,6 +296,15 @@ PRESET_DESCRIPTIONS: dict[str, str] = {
 }
 
 
+# The preset a new run of a corpus gets when none is named, by the corpus's source kind.
+_DEFAULT_PRESETS = {"midi": "folk", "folk": "folk", "oracle": "cpu-oracle", "grammar": "grammar"}
+
+
+def default_preset_name(source_kind: str | None) -> str:
+    """folk for music, cpu-oracle for the oracle, grammar for the toy grammar, quick otherwise."""
+    return _DEFAULT_PRESETS.get(source_kind or "", "quick")
+
+
 def preset(name: str) -> Config:
     """A fresh copy of the named preset ("custom" gives the defaults under that name)."""
     if name == "custom":
@@ -293,6 +312,12 @@ def preset(name: str) -> Config:
     if name not in PRESETS:
         raise SeqganError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
     return PRESETS[name]()
+
+
+def phase_units(config: Config, phase: str) -> int:
+    """Epochs (MLE, scheduled sampling) or rounds (D pre-training, adversarial) of a phase."""
+    return {"mle": config.mle.epochs, "ss": config.scheduled_sampling.epochs,
+            "pretrain_d": config.pretrain_d.rounds, "adversarial": config.adversarial.rounds}[phase]
 
 
 # -------------------------------------------------------------------------------------- validation

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import math
 
+# Training phases as people read them.
+PHASE_NAMES = {"mle": "MLE", "ss": "scheduled sampling", "pretrain_d": "D pre-train", "adversarial": "adversarial"}
+# The same, short, for tables that must fit 80 columns.
+SHORT_PHASE_NAMES = {"mle": "MLE", "ss": "SS", "pretrain_d": "D pre", "adversarial": "adv"}
+# Training metrics shown live (key -> column heading); short enough that a table fits 80 columns.
+METRIC_HEADINGS = {"g_loss": "G loss", "d_loss": "D loss", "d_acc_real": "D real", "d_acc_fake": "D fake",
+                   "mean_reward": "reward", "nll_oracle": "NLL orc", "nll_test": "NLL test"}
+
 
 def format_number(value: float | None) -> str:
     """Four decimals for metric values, one for large ones; '-' when there is none."""
@@ -30,3 +38,33 @@ def describe_value(value: object) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
+
+
+def format_metric(value: object) -> str:
+    """A live training metric: three decimals, one for large values, blank when absent."""
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 100 else f"{value:.1f}"
+    return "" if value is None else str(value)
+
+
+def format_clock(seconds: float) -> str:
+    """Seconds as H:MM:SS (hours beyond a day keep counting)."""
+    whole = max(int(seconds), 0)
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+
+
+def format_duration(seconds: object) -> str:
+    """A run's training time: 4m05s, or 1h02m past an hour; '-' when unknown."""
+    if not isinstance(seconds, (int, float)):
+        return "-"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{rest:02d}s"
+
+
+def format_run_progress(info: dict) -> str:
+    """Where a run stands, from its run.json: "adv 12/30", or '-' before it has begun."""
+    progress = info.get("progress") or {}
+    if not progress:
+        return "-"
+    phase = progress.get("phase", "-")
+    return f"{SHORT_PHASE_NAMES.get(phase, phase)} {progress.get('unit', 0)}/{progress.get('units', 0)}"

@@ -27,7 +27,7 @@ from seqgan_music.corpora.midi import read_midi_folder
 from seqgan_music.corpora.music import build_music_corpus
 from seqgan_music.corpora.split import SplitPlan
 from seqgan_music.tui.app import HelpScreen, SeqganApp, create_app
-from seqgan_music.tui.corpora import BuildRequest, CorpusDetails, build_corpus
+from seqgan_music.tui.corpora import BuildRequest, CorporaPane, CorpusDetails, build_corpus
 from seqgan_music.tui.widgets import (
     ONSET,
     BarChart,
@@ -81,10 +81,10 @@ def fresh_home(tmp_path: Path) -> Path:
 
 
 def drive(home: Path, script: Callable[[SeqganApp, Pilot], Awaitable[None]]) -> None:
-    """Run the app headless at SIZE and play `script` against it."""
+    """Run the app with the Corpora pane alone, headless at SIZE, and play `script` against it."""
 
     async def main() -> None:
-        app = create_app(home)
+        app = create_app(home, panes=(CorporaPane,))
         app.NOTIFICATION_TIMEOUT = 120  # keep notifications until the test reads them
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
@@ -386,7 +386,7 @@ def test_q_types_into_fields_and_quits_elsewhere(home: Path) -> None:
 
 def test_layout_fits_80_by_24(home: Path) -> None:
     async def main() -> None:
-        app = create_app(home)
+        app = create_app(home, panes=(CorporaPane,))
         async with app.run_test(size=(80, 24)) as pilot:
             await settle(pilot)
             for selector in ("#corpora-table", "#build-form", "#corpus-details", "#build-button", "#build-name"):

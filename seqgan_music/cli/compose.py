@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -50,8 +49,7 @@ def compose(
 
     Example: seqgan-music compose --n 8 --key D --meter 6/8 --format mid,abc,wav --seed 42 --chords
     """
-    from seqgan_music.composing.compose import ComposeSettings, check_settings, compose_tunes, tune_piece
-    from seqgan_music.composing.keys import parse_key
+    from seqgan_music.composing.compose import compose_tunes, requested_settings, tune_piece
     from seqgan_music.composing.model import load_model
     from seqgan_music.composing.primer import parse_primer_notes, read_primer_file
     from seqgan_music.composing.writing import parse_formats, write_pieces
@@ -62,11 +60,7 @@ def compose(
     check_synth(synth)
     if primer is not None and primer_notes is not None:
         raise SeqganError("give either --primer FILE or --primer-notes, not both")
-    settings = ComposeSettings(n, bars if bars is not None or steps is not None else 16, steps, temperature,
-                               top_k or None, secrets.randbelow(1_000_000) if seed is None else seed,
-                               key=parse_key(key) if key else None, meter=meter, tempo=tempo, chords=chords,
-                               program=program)
-    check_settings(settings)
+    settings = requested_settings(n, bars, steps, temperature, top_k, seed, key, meter, tempo, chords, program)
     model = load_model(home_path(home), run, pick_device(device))
     if primer is not None:
         settings = replace(settings, primer=read_primer_file(primer))

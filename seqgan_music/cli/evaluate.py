@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
@@ -14,7 +13,6 @@ from rich.table import Table
 
 from seqgan_music.cli.common import HomeOption, console, home_path, user_errors
 from seqgan_music.errors import SeqganError
-from seqgan_music.formatting import format_number, format_p
 
 METRICS_HELP = (
     "Comma-separated metric groups (default: all that apply to the corpus): bleu (BLEU-2..5 against the "
@@ -51,19 +49,17 @@ def evaluate(
 
     Example: seqgan-music evaluate folk-mle folk-seqgan --samples 1000 --json scores.json
     """
-    from seqgan_music.evaluation.comparison import check_comparable, compare_pair
-    from seqgan_music.evaluation.runs import EvaluationSettings, evaluate_run
+    from seqgan_music.evaluation.comparison import compare_runs
+    from seqgan_music.evaluation.runs import EvaluationSettings
+    from seqgan_music.evaluation.scores import parse_groups
     from seqgan_music.training.device import pick_device
 
-    settings = EvaluationSettings(references, samples, temperature, seed, parse_metric_list(metrics))
+    settings = EvaluationSettings(references, samples, temperature, seed, parse_groups(metrics))
     settings.check()
-    root, chosen = home_path(home), pick_device(device)
-    evaluations = []
-    for run in dict.fromkeys(runs):
-        with console.status(f"evaluating {run} ({samples} samples)..."):
-            evaluations.append(evaluate_run(root, run, settings, chosen, use_cache=not no_cache))
-    check_comparable(evaluations)
-    comparisons = [compare_pair(evaluations[0], other, permutations) for other in evaluations[1:]]
+    with console.status("evaluating...") as status:
+        evaluations, comparisons = compare_runs(
+            home_path(home), runs, settings, pick_device(device), not no_cache, permutations,
+            lambda run: status.update(f"evaluating {run} ({samples} samples)..."))
     console.print(evaluation_table(evaluations, comparisons))
     cached = [e.run for e in evaluations if e.cached]
     if cached:
@@ -73,35 +69,21 @@ def evaluate(
         console.print(f"wrote {json_file}", highlight=False)
 
 
-def parse_metric_list(text: str | None) -> tuple[str, ...]:
-    return tuple(part.strip() for part in (text or "").split(",") if part.strip())
-
-
 def evaluation_table(evaluations: Sequence, comparisons: Sequence[Sequence]) -> Table:
     """Metrics as rows, runs as columns, then the real data, then each run's p-values against the first."""
-    from seqgan_music.evaluation.comparison import shown_metrics
+    from seqgan_music.evaluation.comparison import comparison_grid
 
-    first = evaluations[0]
-    settings = first.settings
-    table = Table(title=f"{first.corpus}: {settings['samples']} samples per run at temperature "
-                        f"{settings['temperature']:g}, against the {settings['references']} split",
-                  title_justify="left", box=box.SIMPLE_HEAD)
+    grid = comparison_grid(evaluations, comparisons)
+    table = Table(title=grid.title, title_justify="left", box=box.SIMPLE_HEAD)
     table.add_column("metric")
-    for evaluation in evaluations:
-        table.add_column(evaluation.run, justify="right", overflow="fold")
-    table.add_column(f"real ({first.real_split})", justify="right", style="dim")
-    for evaluation in evaluations[1:]:
-        table.add_column(f"p {evaluation.run} vs {first.run}\nWelch / perm.", justify="right", overflow="fold")
-    p_values = [{c.metric: c.result for c in pair} for pair in comparisons]
-    for metric in shown_metrics(evaluations):
-        values = [e.value(metric.name) for e in evaluations]
-        best = _best(values, metric.better)
-        cells = [(f"[bold]{format_number(v)}[/]" if i == best else format_number(v)) for i, v in enumerate(values)]
-        cells.append(format_number(first.real_value(metric.name)))
-        for pair in p_values:
-            result = pair.get(metric.name)
-            cells.append(f"{format_p(result.welch_p)} / {format_p(result.permutation_p)}" if result else "")
-        table.add_row(metric.label, *cells)
+    for run in grid.runs:
+        table.add_column(run, justify="right", overflow="fold")
+    table.add_column(grid.real_heading, justify="right", style="dim")
+    for heading in grid.p_headings:
+        table.add_column(heading, justify="right", overflow="fold")
+    for row in grid.rows:
+        values = [(f"[bold]{value}[/]" if index == row.best else value) for index, value in enumerate(row.values)]
+        table.add_row(row.label, *values, row.real, *row.p_values)
     return table
 
 
@@ -115,10 +97,3 @@ def write_json(path: Path, evaluations: Sequence, comparisons: Sequence[Sequence
     except OSError as error:
         raise SeqganError(f"cannot write {path} ({error.strerror}): pick another --json path") from None
 
-
-def _best(values: list[float], better: str) -> int | None:
-    """Index of the best finite value when there are several runs and a direction, else None."""
-    finite = [(v, i) for i, v in enumerate(values) if math.isfinite(v)]
-    if len(finite) < 2 or better not in ("higher", "lower"):
-        return None
-    return (max(finite) if better == "higher" else min(finite))[1]

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import time
-
 from rich.console import Group
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from seqgan_music.cli.common import console
+from seqgan_music.formatting import METRIC_HEADINGS, PHASE_NAMES, format_clock, format_metric
 from seqgan_music.training.events import TrainingEvent
-
-PHASE_NAMES = {"mle": "MLE", "ss": "scheduled sampling", "pretrain_d": "D pre-train", "adversarial": "adversarial"}
-# metric key -> column heading; short enough that the table fits 80 columns.
-_COLUMNS = {"g_loss": "G loss", "d_loss": "D loss", "d_acc_real": "D real", "d_acc_fake": "D fake",
-            "mean_reward": "reward", "nll_oracle": "NLL orc", "nll_test": "NLL test"}
 
 
 class LiveTrainingView:
@@ -51,10 +45,10 @@ class LiveTrainingView:
     def _render(self) -> Group:
         table = Table(box=None, padding=(0, 1), show_edge=False)
         table.add_column("latest", no_wrap=True)
-        for heading in _COLUMNS.values():
+        for heading in METRIC_HEADINGS.values():
             table.add_column(heading, justify="right", no_wrap=True)
         for phase, values in self.latest.items():
-            table.add_row(PHASE_NAMES.get(phase, phase), *(_format(values.get(key)) for key in _COLUMNS))
+            table.add_row(PHASE_NAMES.get(phase, phase), *(format_metric(values.get(key)) for key in METRIC_HEADINGS))
         return Group(self.progress, table)
 
 
@@ -73,10 +67,10 @@ class LineTrainingLog:
             unit = "epochs" if event.phase in ("mle", "ss") else "rounds"
             console.print(f"{PHASE_NAMES.get(event.phase, event.phase)}: {event.total} {unit}", highlight=False)
         elif event.kind == "unit":
-            values = " ".join(f"{_COLUMNS[key].replace(' ', '_').lower()}={_format(value)}"
-                              for key, value in event.metrics.items() if key in _COLUMNS)
+            values = " ".join(f"{METRIC_HEADINGS[key].replace(' ', '_').lower()}={format_metric(value)}"
+                              for key, value in event.metrics.items() if key in METRIC_HEADINGS)
             console.print(f"{PHASE_NAMES.get(event.phase, event.phase)} {event.unit}/{event.total} "
-                          f"[{_clock(event.elapsed)}] {values}", highlight=False, soft_wrap=True)
+                          f"[{format_clock(event.elapsed)}] {values}", highlight=False, soft_wrap=True)
         elif event.kind in ("note", "finished"):
             console.print(event.message, highlight=False)
 
@@ -84,13 +78,3 @@ class LineTrainingLog:
 def training_view() -> LiveTrainingView | LineTrainingLog:
     """The live display on a terminal, one line per unit otherwise."""
     return LiveTrainingView() if console.is_terminal else LineTrainingLog()
-
-
-def _clock(seconds: float) -> str:
-    return time.strftime("%H:%M:%S", time.gmtime(seconds))
-
-
-def _format(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:.3f}" if abs(value) < 100 else f"{value:.1f}"
-    return "" if value is None else str(value)

@@ -39,10 +39,10 @@ def sweep(
     Example: seqgan-music sweep folk-mle folk-seqgan --temperatures 0.7,0.85,1.0,1.15
     """
     from seqgan_music.evaluation.runs import EvaluationSettings
-    from seqgan_music.evaluation.sweep import default_axes, run_corpus, temperature_sweep
+    from seqgan_music.evaluation.sweep import default_axes, parse_temperatures, run_corpus, sweep_plot, temperature_sweep
     from seqgan_music.training.device import pick_device
 
-    values = _temperatures(temperatures)
+    values = parse_temperatures(temperatures)
     default_quality, default_diversity = default_axes(run_corpus(home_path(home), runs[0]))
     quality, diversity = quality or default_quality, diversity or default_diversity
     base = EvaluationSettings(references=references, samples=samples, seed=seed)
@@ -68,22 +68,3 @@ def sweep(
             raise SeqganError(f"cannot write {json_file} ({error.strerror}): pick another --json path") from None
         console.print(f"wrote {json_file}", highlight=False)
 
-
-def sweep_plot(points: list, quality: str, diversity: str) -> str:
-    """Quality (y) against diversity (x), one curve per run in temperature order."""
-    from seqgan_music.plotting import line_plot
-
-    series: dict[str, list[tuple[float, float]]] = {}
-    for point in points:
-        series.setdefault(point.run, []).append((point.diversity, point.quality))
-    return line_plot(series, x_label=diversity, y_label=quality)
-
-
-def _temperatures(text: str) -> list[float]:
-    try:
-        values = [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise SeqganError(f"--temperatures must be comma-separated numbers such as 0.8,1.0,1.2, got {text!r}") from None
-    if not values or any(not value > 0 for value in values):
-        raise SeqganError(f"--temperatures must be numbers above 0, got {text!r}")
-    return values

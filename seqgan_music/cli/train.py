@@ -13,7 +13,7 @@ from rich import box
 from rich.table import Table
 
 from seqgan_music.cli.common import HomeOption, console, home_path, user_errors
-from seqgan_music.config import METHODS, PRESETS, Config, apply_overrides, load_config_file, preset
+from seqgan_music.config import METHODS, PRESETS, Config, apply_overrides, default_preset_name, load_config_file, preset
 from seqgan_music.errors import SeqganError
 
 if TYPE_CHECKING:
@@ -73,8 +73,7 @@ def train(
         if corpus is None:
             raise SeqganError("name a corpus to train on (see `seqgan-music corpus list`), or --resume RUN")
         kind = load_corpus(root, corpus).manifest.get("source", {}).get("kind")
-        default = {"midi": "folk", "folk": "folk", "oracle": "cpu-oracle", "grammar": "grammar"}.get(kind, "quick")
-        config = _requested_config(preset(preset_name or default), config_file, assignments, method, device, seed)
+        config = _requested_config(preset(preset_name or default_preset_name(kind)), config_file, assignments, method, device, seed)
         view = training_view()
         trainer = start_run(root, corpus, config, run, view)
     drive_training(trainer, view, f"seqgan-music train --resume {trainer.folder.name}")
@@ -142,6 +141,7 @@ def runs(home: HomeOption = None) -> None:
 
     Example: seqgan-music runs
     """
+    from seqgan_music.formatting import format_duration, format_run_progress
     from seqgan_music.training.runs import list_runs
 
     found = list_runs(home_path(home))
@@ -153,24 +153,11 @@ def runs(home: HomeOption = None) -> None:
     for column in ("corpus", "method", "status", "progress", "time", "NLL test", "NLL orc"):
         table.add_column(column, no_wrap=True, justify="right" if column.startswith(("time", "NLL")) else "left")
     for info, last in found:
-        progress = info.get("progress", {})
-        where = (f"{_PHASES.get(progress.get('phase'), progress.get('phase', '-'))} "
-                 f"{progress.get('unit', 0)}/{progress.get('units', 0)}") if progress else "-"
         values = last or {}
         table.add_row(info.get("name", "?"), info.get("corpus", "?"), info.get("method", "?"), info.get("status", "?"),
-                      where, _duration(info.get("elapsed")), _number(values.get("nll_test")),
+                      format_run_progress(info), format_duration(info.get("elapsed")), _number(values.get("nll_test")),
                       _number(values.get("nll_oracle")))
     console.print(table)
-
-
-_PHASES = {"mle": "MLE", "ss": "SS", "pretrain_d": "D pre", "adversarial": "adv"}  # short, so `runs` fits 80 columns
-
-
-def _duration(seconds: object) -> str:
-    if not isinstance(seconds, (int, float)):
-        return "-"
-    minutes, rest = divmod(int(seconds), 60)
-    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{rest:02d}s"
 
 
 def _number(value: object) -> str:

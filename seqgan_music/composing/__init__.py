@@ -2,5 +2,5 @@
 tunes with a key, a meter, a primer, optional chords and their provenance, written in every format.
 
 May import torch, numpy and seqgan_music.{corpora, models, training, evaluation, export, atomic,
-errors}; never typer, rich or textual.
+errors, progress}; never typer, rich or textual.
 """

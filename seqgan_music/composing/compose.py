@@ -8,6 +8,7 @@ tune of `--seed 42 --n 8` exactly, and each tune's provenance gives the command 
 from __future__ import annotations
 
 import random
+import secrets
 import shlex
 from dataclasses import dataclass, replace
 
@@ -15,7 +16,7 @@ import torch
 
 from seqgan_music import __version__
 from seqgan_music.composing.continuation import bar_layout, continue_prefix
-from seqgan_music.composing.keys import mode_match, shift_between, tune_key
+from seqgan_music.composing.keys import mode_match, parse_key, shift_between, tune_key
 from seqgan_music.composing.model import ComposerModel
 from seqgan_music.composing.primer import Primer
 from seqgan_music.composing.titles import file_stem, tune_form, tune_title
@@ -26,8 +27,10 @@ from seqgan_music.corpora.melody import Key, Melody, meter_length_in_beats, pars
 from seqgan_music.errors import SeqganError
 from seqgan_music.export.chords import Chord, harmonise
 from seqgan_music.models.sampling import check_sampling
+from seqgan_music.progress import Reporter, SilentReporter
 
 KEY_CANDIDATES = 16  # tunes drawn per requested key, to find one in the asked mode
+DEFAULT_BARS, MAX_BARS, MAX_STEPS = 16, 512, 8192
 
 
 @dataclass(frozen=True)
@@ -66,8 +69,9 @@ def check_settings(settings: ComposeSettings) -> None:
         raise SeqganError(f"--n must be at least 1, got {settings.count}")
     if (settings.bars is None) == (settings.steps is None):
         raise SeqganError("give the length as --bars or --steps, not both")
-    if (settings.bars or 1) < 1 or (settings.steps or 1) < 1 or (settings.bars or 0) > 512 or (settings.steps or 0) > 8192:
-        raise SeqganError("the length must be 1-512 bars or 1-8192 steps")
+    if (settings.bars or 1) < 1 or (settings.steps or 1) < 1 or (settings.bars or 0) > MAX_BARS \
+            or (settings.steps or 0) > MAX_STEPS:
+        raise SeqganError(f"the length must be 1-{MAX_BARS} bars or 1-{MAX_STEPS} steps")
     try:
         check_sampling(settings.temperature, settings.top_k)
         if settings.meter is not None:
@@ -82,10 +86,32 @@ def check_settings(settings: ComposeSettings) -> None:
         raise SeqganError(f"--program must be a General MIDI program 0-127, got {settings.program}")
 
 
-def compose_tunes(model: ComposerModel, settings: ComposeSettings) -> list[ComposedTune]:
+def requested_settings(count: int, bars: int | None = None, steps: int | None = None, temperature: float = 1.0,
+                       top_k: int = 0, seed: int | None = None, key: str | None = None, meter: str | None = None,
+                       tempo: float | None = None, chords: bool = False, program: int = 0) -> ComposeSettings:
+    """What a user asked for (the CLI's options, the TUI's form) as checked settings, one-line errors otherwise.
+
+    No length means DEFAULT_BARS; no seed means a random one, kept in the settings so it can be shown.
+    """
+    settings = ComposeSettings(count, bars if bars is not None or steps is not None else DEFAULT_BARS, steps,
+                               temperature, top_k or None, secrets.randbelow(1_000_000) if seed is None else seed,
+                               key=parse_key(key) if key else None, meter=meter, tempo=tempo, chords=chords,
+                               program=program)
+    check_settings(settings)
+    return settings
+
+
+def compose_tunes(model: ComposerModel, settings: ComposeSettings,
+                  reporter: Reporter = SilentReporter()) -> list[ComposedTune]:
     """`settings.count` tunes from `model`; the same model and settings give the same tunes."""
     check_settings(settings)
-    return [_compose_one(model, settings, settings.seed + index) for index in range(settings.count)]
+    reporter.begin("Composing", settings.count)
+    tunes = []
+    for index in range(settings.count):
+        tunes.append(_compose_one(model, settings, settings.seed + index))
+        reporter.advance()
+    reporter.end()
+    return tunes
 
 
 def tune_piece(index: int, tune: ComposedTune) -> Piece:

@@ -24,6 +24,11 @@ def find_player() -> tuple[str, list[str]] | None:
     return None
 
 
+def no_player_error(hint: str) -> SeqganError:
+    """The one-line error when no player is on PATH: the players looked for, then `hint` on how else to listen."""
+    return SeqganError(f"no audio player found (tried {', '.join(name for name, _ in PLAYERS)}): {hint}")
+
+
 def play_file(file: Path) -> str:
     """Play a .wav or .mid file to the end; returns the player's name, or a one-line error saying how to listen."""
     suffix = file.suffix.lower()
@@ -35,7 +40,7 @@ def play_file(file: Path) -> str:
     if player is None:
         hint = "open it in any audio player" if suffix == ".wav" else \
             f"write a WAV with `seqgan-music export {file} --format wav` and open it in any audio player"
-        raise SeqganError(f"no audio player found (tried {', '.join(n for n, _ in PLAYERS)}): {hint}")
+        raise no_player_error(hint)
     name, arguments = player
     with tempfile.TemporaryDirectory(prefix="seqgan-play-") as folder:
         wav = file

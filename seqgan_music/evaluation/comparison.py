@@ -1,18 +1,22 @@
-"""Runs side by side: which metrics to show, in what order and with what meaning, and the p-values
+"""Runs side by side: which metrics to show, in what order and with what meaning, the p-values
 of one run against another on every per-window metric (significance.py's Welch and permutation
-tests, on the windows that have a score)."""
+tests, on the windows that have a score), and the side-by-side grid of formatted figures that the
+CLI's `evaluate` prints and the terminal app shows, so both read the same numbers."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
+import torch
 
 from seqgan_music.errors import SeqganError
-from seqgan_music.evaluation.runs import RunEvaluation
+from seqgan_music.evaluation.runs import EvaluationSettings, RunEvaluation, evaluate_run
 from seqgan_music.evaluation.significance import Comparison, compare
+from seqgan_music.formatting import format_number, format_p
 
 
 @dataclass(frozen=True)
@@ -80,11 +84,31 @@ def shown_metrics(evaluations: Sequence[RunEvaluation]) -> list[Metric]:
 
 def check_comparable(evaluations: Sequence[RunEvaluation]) -> None:
     """Runs are compared only on the same corpus, references and sample count."""
-    first = evaluations[0]
-    for other in evaluations[1:]:
-        if other.corpus != first.corpus:
-            raise SeqganError(f"runs {first.run!r} and {other.run!r} were trained on different corpora "
-                              f"({first.corpus!r}, {other.corpus!r}): evaluate them separately")
+    check_same_corpus([(evaluation.run, evaluation.corpus) for evaluation in evaluations])
+
+
+def check_same_corpus(runs: Sequence[tuple[str, str]]) -> None:
+    """(run, corpus) pairs: refuse runs trained on different corpora (before or after evaluating)."""
+    first, first_corpus = runs[0]
+    for other, corpus in runs[1:]:
+        if corpus != first_corpus:
+            raise SeqganError(f"runs {first!r} and {other!r} were trained on different corpora "
+                              f"({first_corpus!r}, {corpus!r}): evaluate them separately")
+
+
+def compare_runs(home: Path, runs: Sequence[str], settings: EvaluationSettings,
+                 device: torch.device = torch.device("cpu"), use_cache: bool = True, permutations: int = 10_000,
+                 progress: Callable[[str], None] | None = None,
+                 ) -> tuple[list[RunEvaluation], list[list[PairComparison]]]:
+    """Evaluate each run (once, in order; `progress` hears each name first) and compare every
+    later run with the first."""
+    evaluations = []
+    for run in dict.fromkeys(runs):
+        if progress is not None:
+            progress(run)
+        evaluations.append(evaluate_run(home, run, settings, device, use_cache=use_cache))
+    check_comparable(evaluations)
+    return evaluations, [compare_pair(evaluations[0], other, permutations) for other in evaluations[1:]]
 
 
 def compare_pair(a: RunEvaluation, b: RunEvaluation, permutations: int = 10_000) -> list[PairComparison]:
@@ -102,3 +126,54 @@ def compare_pair(a: RunEvaluation, b: RunEvaluation, permutations: int = 10_000)
 
 def _finite(values: np.ndarray) -> np.ndarray:
     return values[np.isfinite(values)]
+
+
+@dataclass(frozen=True)
+class GridRow:
+    """One metric across the runs, formatted: `best` is the index of the best run's value, if any."""
+
+    label: str
+    values: list[str]
+    best: int | None
+    real: str
+    p_values: list[str]  # "Welch / perm." of each later run against the first ("" where none)
+
+
+@dataclass(frozen=True)
+class ComparisonGrid:
+    """Metrics as rows; the runs, the real data, then each later run's p-values as columns."""
+
+    title: str
+    runs: list[str]
+    real_heading: str
+    p_headings: list[str]
+    rows: list[GridRow]
+
+
+def comparison_grid(evaluations: Sequence[RunEvaluation],
+                    comparisons: Sequence[Sequence[PairComparison]]) -> ComparisonGrid:
+    """Every shown metric formatted as the reader sees it, wherever the grid is drawn."""
+    first = evaluations[0]
+    settings = first.settings
+    p_values = [{c.metric: c.result for c in pair} for pair in comparisons]
+    rows = []
+    for metric in shown_metrics(evaluations):
+        values = [e.value(metric.name) for e in evaluations]
+        results = [pair.get(metric.name) for pair in p_values]
+        rows.append(GridRow(
+            metric.label, [format_number(v) for v in values], _best(values, metric.better),
+            format_number(first.real_value(metric.name)),
+            [f"{format_p(r.welch_p)} / {format_p(r.permutation_p)}" if r else "" for r in results]))
+    return ComparisonGrid(
+        title=(f"{first.corpus}: {settings['samples']} samples per run at temperature "
+               f"{settings['temperature']:g}, against the {settings['references']} split"),
+        runs=[e.run for e in evaluations], real_heading=f"real ({first.real_split})",
+        p_headings=[f"p {e.run} vs {first.run}\nWelch / perm." for e in evaluations[1:]], rows=rows)
+
+
+def _best(values: list[float], better: str) -> int | None:
+    """Index of the best finite value when there are several runs and a direction, else None."""
+    finite = [(v, i) for i, v in enumerate(values) if math.isfinite(v)]
+    if len(finite) < 2 or better not in ("higher", "lower"):
+        return None
+    return (max(finite) if better == "higher" else min(finite))[1]

@@ -50,6 +50,8 @@ class EvaluationSettings:
             raise SeqganError(f"--references must be one of {', '.join(SPLITS)}, got {self.references!r}")
         if self.samples < 2:
             raise SeqganError(f"--samples must be at least 2 (self-BLEU and the tests need two), got {self.samples}")
+        if self.seed < 0:
+            raise SeqganError(f"--seed must be 0 or more (numpy's generators refuse a negative seed), got {self.seed}")
         try:
             check_sampling(self.temperature, None)
         except ValueError as error:
@@ -116,7 +118,7 @@ def evaluate_run(home: Path, run: str, settings: EvaluationSettings, device: tor
     groups = chosen_groups(trained.corpus, settings.metrics)
     key = _cache_key(trained, settings, groups, device)
     cache = _read_cache(trained.folder)
-    if use_cache and key in cache:
+    if use_cache and key in cache and _is_complete(cache[key]):
         evaluation = RunEvaluation.from_dict(cache[key])
         evaluation.cached = True
         return evaluation
@@ -171,6 +173,11 @@ def _cache_key(trained: TrainedRun, settings: EvaluationSettings, groups: Sequen
               "samples": settings.samples, "temperature": settings.temperature, "seed": settings.seed,
               "groups": sorted(groups), "device": device.type}
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _is_complete(entry: dict) -> bool:
+    """Music entries cached before the histograms were kept lack them: those are evaluated afresh."""
+    return "music" not in entry.get("groups", []) or bool(entry.get("generated", {}).get("histograms"))
 
 
 def _read_cache(folder: Path) -> dict:

@@ -1,8 +1,10 @@
 """Every metric of one set of token windows against a corpus, by the corpus's kind.
 
-A `ScoreSet` holds per-window scores (what significance tests compare) and set-level figures
-(novelty, the music statistics' distances) of one set: a run's samples, or real windows of a
-held-out split scored the same way (the calibration every generated figure is read against).
+A `ScoreSet` holds per-window scores (what significance tests compare), set-level figures
+(novelty, the music statistics' distances) and, for music, the set's own pitch-class and interval
+distributions (what the terminal app draws as histograms) of one set: a run's samples, or real
+windows of a held-out split scored the same way (the calibration every generated figure is read
+against).
 Which metrics exist depends on the corpus: BLEU and self-BLEU always; MSE, music statistics and
 novelty for music; NLL_oracle for oracle corpora; goodness for the toy grammar. NLL_test is the
 generator's, not the set's: see `evaluation/runs.py`.
@@ -27,23 +29,28 @@ from seqgan_music.evaluation.novelty import FRAGMENT_LENGTHS, TrainingFragments,
 BLEU_ORDERS = (2, 3, 4, 5)
 SELF_BLEU_ORDER = 4
 METRIC_GROUPS = ("bleu", "self-bleu", "nll-test", "nll-oracle", "mse", "music", "goodness")
+HISTOGRAMS = ("pitch_classes", "intervals")  # MusicStats distributions kept with a music ScoreSet
 
 
 @dataclass
 class ScoreSet:
-    """Per-window scores by metric (NaN where a window has none) and set-level figures."""
+    """Per-window scores by metric (NaN where a window has none), set-level figures and, for
+    music, the set's distributions by name (shares summing to 1, or all 0 without notes)."""
 
     per_window: dict[str, list[float]] = field(default_factory=dict)
     figures: dict[str, float] = field(default_factory=dict)
+    histograms: dict[str, list[float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {"per_window": {k: [_rounded(x) for x in v] for k, v in self.per_window.items()},
-                "figures": {k: _rounded(v) for k, v in self.figures.items()}}
+                "figures": {k: _rounded(v) for k, v in self.figures.items()},
+                "histograms": {k: [_rounded(x) for x in v] for k, v in self.histograms.items()}}
 
     @staticmethod
     def from_dict(data: dict) -> ScoreSet:
         return ScoreSet({k: [_float(x) for x in v] for k, v in data.get("per_window", {}).items()},
-                        {k: _float(v) for k, v in data.get("figures", {}).items()})
+                        {k: _float(v) for k, v in data.get("figures", {}).items()},
+                        {k: [_float(x) for x in v] for k, v in data.get("histograms", {}).items()})
 
     def mean(self, metric: str) -> float:
         """The mean over windows that have a score (NaN when none has)."""
@@ -63,6 +70,11 @@ def applicable_groups(corpus: Corpus) -> tuple[str, ...]:
     if kind == "grammar":
         groups.append("goodness")
     return tuple(groups)
+
+
+def parse_groups(text: str | None) -> tuple[str, ...]:
+    """Metric group names from a comma-separated list (empty: every group that applies)."""
+    return tuple(part.strip() for part in (text or "").split(",") if part.strip())
 
 
 def chosen_groups(corpus: Corpus, requested: Sequence[str] | None) -> tuple[str, ...]:
@@ -121,6 +133,7 @@ def score_windows(windows: np.ndarray, references: References, oracle: object | 
         scores.figures.update(scale_consistency=stats.scale_consistency, pitch_range=stats.pitch_range,
                               empty_beat_rate=stats.empty_beat_rate, monophonic=stats.monophonic,
                               empty_melodies=float(stats.empty_melodies) / max(stats.melodies, 1))
+        scores.histograms.update({name: _as_list(getattr(stats, name)) for name in HISTOGRAMS})
     return scores
 
 

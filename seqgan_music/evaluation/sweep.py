@@ -2,7 +2,8 @@
 
 A lower temperature buys quality with diversity, so comparing two generators at one temperature
 says little (Caccia et al., "Language GANs falling short"): compare their whole curves. Each point
-is an ordinary cached evaluation (runs.py) restricted to the two metrics' groups.
+is an ordinary cached evaluation (runs.py) restricted to the two metrics' groups. The plot of
+the curves is shared by the CLI's `sweep` and the terminal app.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 from seqgan_music.corpora.corpus import Corpus, load_corpus
 from seqgan_music.errors import SeqganError
 from seqgan_music.evaluation.runs import EvaluationSettings, evaluate_run
+from seqgan_music.plotting import line_plot
 from seqgan_music.training.runs import read_run_info, run_dir
 
 QUALITY_METRICS = {"bleu2": "bleu", "bleu3": "bleu", "bleu4": "bleu", "bleu5": "bleu",
@@ -33,6 +35,17 @@ class SweepPoint:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def parse_temperatures(text: str) -> list[float]:
+    """Comma-separated temperatures above 0, e.g. '0.8,1.0,1.2' (a one-line error otherwise)."""
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise SeqganError(f"--temperatures must be comma-separated numbers such as 0.8,1.0,1.2, got {text!r}") from None
+    if not values or any(not value > 0 for value in values):
+        raise SeqganError(f"--temperatures must be numbers above 0, got {text!r}")
+    return values
 
 
 def default_axes(corpus: Corpus) -> tuple[str, str]:
@@ -66,3 +79,11 @@ def temperature_sweep(home: Path, runs: Sequence[str], temperatures: Sequence[fl
             evaluation = evaluate_run(home, run, settings, device)
             points.append(SweepPoint(run, float(temperature), evaluation.value(quality), evaluation.value(diversity)))
     return points
+
+
+def sweep_plot(points: Sequence[SweepPoint], quality: str, diversity: str, width: int = 60) -> str:
+    """Quality (y) against diversity (x), one curve per run in temperature order, `width` cells wide."""
+    series: dict[str, list[tuple[float, float]]] = {}
+    for point in points:
+        series.setdefault(point.run, []).append((point.diversity, point.quality))
+    return line_plot(series, x_label=diversity, y_label=quality, width=width)

@@ -86,6 +86,45 @@ def read_metrics(folder: Path) -> list[dict]:
     return records
 
 
+class MetricsTail:
+    """Reads a run's metrics.jsonl as it grows, for watching a run another process trains.
+
+    `poll()` returns the records appended since the last poll (complete lines only: a line being
+    written is read next time). When the file shrank (a resumed run cut it back to its checkpoint)
+    it starts over and `restarted` is True until the next poll.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / METRICS_FILE
+        self.offset = 0
+        self.restarted = False
+
+    def poll(self) -> list[dict]:
+        self.restarted = False
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            size = 0
+        if size < self.offset:
+            self.offset, self.restarted = 0, True
+        if size == self.offset:
+            return []
+        with open(self.path, "rb") as stream:
+            stream.seek(self.offset)
+            chunk = stream.read(size - self.offset)
+        complete = chunk[: chunk.rfind(b"\n") + 1]
+        self.offset += len(complete)
+        records = []
+        for line in complete.decode("utf-8", errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # a line cut by a crash
+            if isinstance(record, dict):
+                records.append(record)
+        return records
+
+
 def truncate_metrics(folder: Path, lines: int) -> None:
     """Keep the first `lines` records: a resumed run logs again what came after its checkpoint."""
     records = read_metrics(folder)[:lines]

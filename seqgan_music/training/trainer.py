@@ -1,6 +1,6 @@
 """Algorithm 1 of the SeqGAN paper, and its baselines, as a sequence of short units (an MLE or
 scheduled-sampling epoch, a discriminator pre-training round, an adversarial round), with a
-checkpoint possible after any unit. A method is its list of phases (PHASES); PG-BLEU is the
+checkpoint possible after any unit. A method is its list of phases (config.PHASES); PG-BLEU is the
 adversarial phase with BLEU in the discriminator's place; REINFORCE, REBAR and RELAX change only
 the generator step (`_generator_step`).
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from seqgan_music.config import AdversarialConfig, Config, config_to_toml
+from seqgan_music.config import PHASES, AdversarialConfig, Config, config_to_toml, phase_units
 from seqgan_music.corpora.corpus import Corpus
 from seqgan_music.corpora.grammar import sequence_goodness
 from seqgan_music.training.build import build_discriminator, build_generator
@@ -46,15 +46,6 @@ from seqgan_music.training.runs import (
 from seqgan_music.training.samples import write_samples
 from seqgan_music.training.scheduled_sampling import scheduled_omega, scheduled_sampling_epoch
 
-PHASES: dict[str, tuple[str, ...]] = {
-    "mle": ("mle",),
-    "ss": ("mle", "ss"),
-    "pg-bleu": ("mle", "adversarial"),
-    "reinforce": ("mle", "pretrain_d", "adversarial"),
-    "rebar": ("mle", "pretrain_d", "adversarial"),
-    "relax": ("mle", "pretrain_d", "adversarial"),
-    "seqgan": ("mle", "pretrain_d", "adversarial"),
-}
 _EVAL_SEED_OFFSET = 1_000_003
 _VARIANCE_SEED_OFFSET = 2_000_003
 
@@ -139,8 +130,7 @@ class Trainer:
         self.stop_requested = True
 
     def _units(self, phase: str) -> int:
-        return {"mle": self.config.mle.epochs, "ss": self.config.scheduled_sampling.epochs,
-                "pretrain_d": self.config.pretrain_d.rounds, "adversarial": self.config.adversarial.rounds}[phase]
+        return phase_units(self.config, phase)
 
     def _run_unit(self, phase: str, unit: int) -> dict:
         if phase == "mle":

@@ -1,11 +1,14 @@
 """The app shell: header, one tab per pane, footer, help; `create_app` is its only factory.
 
-Panes are widgets with `TITLE`, `PANE_ID` and `HELP` class attributes that take the project
-folder; adding a screen (Train, Compose, Evaluate) means adding its class to `PANES`.
+Panes are widgets with `TITLE`, `PANE_ID`, `HELP` and `CSS_FILE` class attributes that take the
+project folder; adding a screen means adding its class to `PANES`. Each pane keeps its layout in
+its own stylesheet beside this module, so the shell loads only the panes it shows (the tests host
+one pane alone).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar, Protocol
 
@@ -20,7 +23,10 @@ from textual.widget import Widget
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from seqgan_music import __version__
+from seqgan_music.tui.compose import ComposePane
 from seqgan_music.tui.corpora import CorporaPane
+from seqgan_music.tui.evaluate import EvaluatePane
+from seqgan_music.tui.train import TrainPane
 
 
 class PaneClass(Protocol):
@@ -29,6 +35,10 @@ class PaneClass(Protocol):
     TITLE: ClassVar[str]
     PANE_ID: ClassVar[str]
     HELP: ClassVar[str]
+    CSS_FILE: ClassVar[str]  # a .tcss file in this package
+    FOCUS: ClassVar[str]  # the selector of the widget that has the focus when the pane is shown
+    # A pane may also define `stop_before_quit() -> bool`: True when it must finish work before the
+    # app closes (it then calls `app.exit()` itself).
 
     def __call__(self, home: Path, *, id: str | None = None) -> Widget: ...
 
@@ -67,10 +77,9 @@ class HelpScreen(ModalScreen[None]):
 class SeqganApp(App[None]):
     """The seqgan-music terminal app: one tab per pane over a project folder."""
 
-    CSS_PATH = "app.tcss"
     TITLE = "seqgan-music"
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
-    PANES: ClassVar[tuple[PaneClass, ...]] = (CorporaPane,)
+    PANES: ClassVar[tuple[PaneClass, ...]] = (CorporaPane, TrainPane, ComposePane, EvaluatePane)
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("f1", "help", "Help", show=False),
@@ -78,18 +87,47 @@ class SeqganApp(App[None]):
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
     ]
 
-    def __init__(self, home: Path) -> None:
-        super().__init__()
+    def __init__(self, home: Path, panes: Sequence[PaneClass] | None = None) -> None:
+        self.panes = tuple(self.PANES if panes is None else panes)
+        super().__init__(css_path=["app.tcss", *dict.fromkeys(pane.CSS_FILE for pane in self.panes)])
         self.home = home
         self.sub_title = str(home)
+        self._quitting = False
 
     def compose(self) -> ComposeResult:
         yield Header()
         with TabbedContent(id="panes"):
-            for pane in self.PANES:
+            for pane in self.panes:
                 with TabPane(pane.TITLE, id=f"tab-{pane.PANE_ID}"):
                     yield pane(self.home, id=pane.PANE_ID)
         yield Footer()
+
+    def on_mount(self) -> None:
+        self.focus_pane(self.panes[0].PANE_ID)
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.tabbed_content.id == "panes" and event.pane.id:
+            self.focus_pane(event.pane.id.removeprefix("tab-"))
+
+    def focus_pane(self, pane_id: str) -> None:
+        """Give the focus to a pane's main widget (each pane names it in FOCUS)."""
+        pane_class = next(p for p in self.panes if p.PANE_ID == pane_id)
+        self.query_one(f"#{pane_id}").query_one(pane_class.FOCUS).focus()
+
+    def action_quit(self) -> None:  # type: ignore[override]
+        """Quit, but let a pane finish what must not be cut (a run saves its checkpoint first);
+        asked again meanwhile, quit at once (the run still saves when its current unit ends)."""
+        if self._quitting:
+            self.exit()
+            return
+        panes = [self.query_one(f"#{pane.PANE_ID}") for pane in self.panes]
+        waiting = [pane for pane in panes if hasattr(pane, "stop_before_quit") and pane.stop_before_quit()]
+        if not waiting:
+            self.exit()
+            return
+        self._quitting = True
+        self.notify("the run stops after the current epoch or round and saves, then the app closes "
+                    "(press q again to close now)", severity="warning")
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
@@ -100,7 +138,7 @@ class SeqganApp(App[None]):
         """(title, description, [(keys, action)]) for the whole app, then for each pane."""
         sections = [(f"seqgan-music {__version__}", f"Project folder: {self.home}",
                      self._keys([self]) + [("tab / shift+tab", "Next / previous field")])]
-        for pane_class in self.PANES:
+        for pane_class in self.panes:
             pane = self.query_one(f"#{pane_class.PANE_ID}")
             nodes = [pane, *pane.walk_children(with_self=False)]
             sections.append((pane_class.TITLE, pane_class.HELP, self._keys(nodes)))
@@ -122,6 +160,7 @@ class SeqganApp(App[None]):
         return [(key, description) for description, key in keys.items()]
 
 
-def create_app(home: Path) -> SeqganApp:
-    """The one factory of the app, shared by `seqgan-music tui` and the tests."""
-    return SeqganApp(Path(home).expanduser().resolve())
+def create_app(home: Path, panes: Sequence[PaneClass] | None = None) -> SeqganApp:
+    """The one factory of the app, shared by `seqgan-music tui` and the tests (which may host a
+    subset of the panes; the default is all of them)."""
+    return SeqganApp(Path(home).expanduser().resolve(), panes)

@@ -352,6 +352,8 @@ class CorporaPane(Horizontal):
     """The Corpora pane: list, inspect and build corpora in the project folder."""
 
     TITLE = "Corpora"
+    FOCUS = "#corpora-table"
+    CSS_FILE = "corpora.tcss"
     PANE_ID = "corpora"
     HELP = ("The corpora built in this project folder (corpora/). Move through the table to see a "
             "corpus: its manifest, pitch classes, tune lengths and tunes as piano rolls (music), or "
@@ -402,7 +404,6 @@ class CorporaPane(Horizontal):
         for column in TABLE_COLUMNS:
             table.add_column(column, key=column)
         self.refresh_table()
-        table.focus()
 
     # --- table and details ---
 

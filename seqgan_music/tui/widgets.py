@@ -1,4 +1,4 @@
-"""Reusable widgets: a text bar chart, a piano roll, and a progress bar fed by a `Reporter`.
+"""Reusable widgets: a text bar chart, a line plot, a piano roll, and a progress bar fed by a `Reporter`.
 
 Each drawing widget is a thin shell around a pure function that returns plain text lines, so the
 drawing can be tested without a terminal and reused by any pane (corpora, compose, evaluate).
@@ -7,7 +7,8 @@ drawing can be tested without a terminal and reused by any pane (corpora, compos
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -21,6 +22,7 @@ from textual.widgets import Label, ProgressBar
 from seqgan_music.corpora.encodings import pitch_token
 from seqgan_music.corpora.melody import Note
 from seqgan_music.errors import SeqganError
+from seqgan_music.plotting import MARKERS, line_plot
 
 _EIGHTHS = " ▏▎▍▌▋▊▉"
 ONSET, SUSTAIN, BAR_LINE, GUIDE = "█", "━", "┊", "·"
@@ -103,6 +105,60 @@ class BarChart(Widget):
 
 def _format_value(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.3g}"
+
+
+# --- line plot ---------------------------------------------------------------------------------
+
+
+def plot_lines(series: Mapping[str, Sequence[tuple[float, float]]], x_label: str, width: int,
+               height: int) -> list[str]:
+    """`plotting.line_plot` fitted to `width` columns (its tick labels included), without the
+    y-axis title line (a widget shows it as its border title)."""
+    lines = line_plot(series, x_label, "", width=max(width, 12), height=height).split("\n")
+    overflow = max(len(line) for line in lines[1:]) - width
+    if overflow > 0:
+        lines = line_plot(series, x_label, "", width=max(width - overflow, 12), height=height).split("\n")
+    return lines[1:] if len(lines) > 1 else lines
+
+
+class LinePlot(Widget):
+    """Named series of (x, y) points as a character plot that fills the widget's width."""
+
+    DEFAULT_CSS = """
+    LinePlot { height: auto; width: 1fr; }
+    """
+
+    def __init__(self, title: str = "", *, rows: int = 8, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.series: dict[str, list[tuple[float, float]]] = {}
+        self.x_label = ""
+        self.rows = rows
+        self.border_title = title
+
+    def set_series(self, series: Mapping[str, Sequence[tuple[float, float]]], x_label: str,
+                   title: str | None = None) -> None:
+        """Replace the curves (and optionally the title) and redraw."""
+        self.series = {name: list(points) for name, points in series.items()}
+        self.x_label = x_label
+        if title is not None:
+            self.border_title = title
+        self.refresh(layout=True)
+
+    def plain_lines(self) -> list[str]:
+        """The plot as plain text at the current width (what `render` draws)."""
+        return plot_lines(self.series, self.x_label, self.content_size.width or 60, self.rows)
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(self.plain_lines())
+
+    def render(self) -> Text:
+        text = Text("\n".join(self.plain_lines()), no_wrap=True, overflow="crop")
+        for index, marker in enumerate(MARKERS[: len(self.series)]):
+            text.highlight_regex(re.escape(marker), _SERIES_STYLES[index % len(_SERIES_STYLES)])
+        return text
+
+
+_SERIES_STYLES = ("bold cyan", "bold magenta", "bold yellow", "bold green", "bold red", "bold blue", "bold white")
 
 
 # --- piano roll --------------------------------------------------------------------------------

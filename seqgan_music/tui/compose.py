@@ -1,0 +1,624 @@
+"""The Compose pane: pick a model, fill in the form, compose tunes, see each as a piano roll, play and export them.
+
+Composing, playing and exporting run in thread workers (loading a model, rendering audio and
+writing MusicXML take seconds) and hand their outcome back as typed messages. The pure functions
+at the top (the model choices, reading the forms, the table cells) hold no widgets, so they are
+tested without a terminal. The form goes through `requested_settings` and the files through
+`write_pieces`, as with `seqgan-music compose`: the same settings give the same tunes, written
+under the same names, and no file is ever overwritten.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import NamedTuple
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Button, Checkbox, DataTable, Input, Label, Select
+from textual.worker import get_current_worker
+
+from seqgan_music.composing.compose import (
+    MAX_BARS,
+    ComposedTune,
+    ComposeSettings,
+    compose_tunes,
+    requested_settings,
+    tune_piece,
+)
+from seqgan_music.composing.model import DEFAULT_MODEL, load_model
+from seqgan_music.composing.playback import find_player, no_player_error, play_file
+from seqgan_music.composing.primer import read_primer_file
+from seqgan_music.composing.titles import file_stem, tune_form
+from seqgan_music.composing.writing import FORMATS, Piece, write_pieces
+from seqgan_music.corpora.corpus import list_corpora
+from seqgan_music.corpora.encodings import MUSIC_ENCODINGS
+from seqgan_music.errors import SeqganError
+from seqgan_music.export.wav import write_wav
+from seqgan_music.progress import Reporter
+from seqgan_music.training.runs import STATE_FILE, checkpoints_dir, list_runs
+from seqgan_music.tui.widgets import PianoRoll, TaskProgress
+
+DEFAULT_LABEL = "default (shipped folk model)"
+MAX_COUNT, MAX_SEED = 100, 999_999_999
+TUNE_COLUMNS = (("mark", "✓"), ("title", "title"), ("key", "key"), ("meter", "meter"), ("bars", "bars"),
+                ("seed", "seed"))
+NO_PLAYER_HINT = "export the tune as WAV (e) and open it in any audio player"
+
+
+class TaskButton(NamedTuple):
+    """The button that starts a background task, its label while the task runs, the status after a failure."""
+
+    selector: str
+    label: str
+    running: str
+    failed: str
+
+
+TASKS = {"compose": TaskButton("#compose-button", "Generate", "Composing", "nothing composed"),
+         "export": TaskButton("#export-button", "Export", "Exporting", "nothing was written"),
+         "play": TaskButton("#play-button", "Play", "Playing", "not played")}
+
+
+# --- the model picker (pure) -------------------------------------------------------------------
+
+
+def model_choices(home: Path) -> list[tuple[str, str]]:
+    """(label, model) pairs for the picker: the shipped default first, then each music run with a checkpoint.
+
+    A run is a music model when its corpus has a music encoding, which `load_model` demands; runs
+    on text, oracle or grammar corpora, and runs without a checkpoint yet, are not offered.
+    """
+    encodings = {manifest.get("name"): (manifest.get("encoding") or {}).get("name") for manifest in list_corpora(home)}
+    choices = [(DEFAULT_LABEL, DEFAULT_MODEL)]
+    for info, _ in list_runs(home):
+        name, corpus = str(info.get("name", "")), info.get("corpus")
+        if name and encodings.get(corpus) in MUSIC_ENCODINGS and (checkpoints_dir(home) / name / STATE_FILE).is_file():
+            choices.append((f"{name} ({corpus}, {info.get('method', '?')}, {info.get('status', '?')})", name))
+    return choices
+
+
+# --- the forms (pure) --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ComposeRequest:
+    """The compose form as typed: the model, then each field's text (these defaults fill the form)."""
+
+    model: str = DEFAULT_MODEL
+    count: str = "8"
+    bars: str = "16"
+    temperature: str = "1.0"
+    seed: str = ""
+    key: str = ""
+    meter: str = ""
+    primer: str = ""
+
+
+FIELD_HINTS = {"count": f"tunes to compose, 1-{MAX_COUNT}", "bars": "length in bars, e.g. 16",
+               "temperature": "lower is plainer, e.g. 0.9", "seed": "blank: a random one",
+               "key": "e.g. D, Em, A dorian (blank: as composed)", "meter": "e.g. 6/8 (blank: the corpus's)",
+               "primer": "optional .mid file the tunes continue"}
+
+
+def compose_settings(home: Path, request: ComposeRequest) -> ComposeSettings:
+    """The form as checked settings with the primer file read; a one-line error naming the first bad field."""
+    seed = request.seed.strip()
+    settings = requested_settings(
+        whole_number(request.count, "count", 1, MAX_COUNT, "8"),
+        whole_number(request.bars, "bars", 1, MAX_BARS, "16"),
+        temperature=positive_number(request.temperature, "temperature", "0.9"),
+        seed=whole_number(seed, "seed", 0, MAX_SEED, "42, or blank for a random one") if seed else None,
+        key=request.key.strip() or None, meter=request.meter.strip() or None)
+    if not request.primer.strip():
+        return settings
+    return replace(settings, primer=read_primer_file(project_path(home, request.primer)))
+
+
+def whole_number(text: str, field: str, low: int, high: int, example: str) -> int:
+    """`text` as an integer in low..high, else an error that names the field and shows a good value."""
+    try:
+        value: int | None = int(text.strip())
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise SeqganError(f"{field} must be a whole number from {low} to {high}, e.g. {example}")
+    return value
+
+
+def positive_number(text: str, field: str, example: str) -> float:
+    """`text` as a finite number above 0, else an error that names the field and shows a good value."""
+    try:
+        value: float | None = float(text.strip())
+    except ValueError:
+        value = None
+    if value is None or not (math.isfinite(value) and value > 0):
+        raise SeqganError(f"{field} must be a number above 0, e.g. {example}")
+    return value
+
+
+def project_path(home: Path, text: str) -> Path:
+    """A path the user typed: `~` expanded, a relative one taken inside the project folder."""
+    path = Path(text.strip()).expanduser()
+    return path if path.is_absolute() else home / path
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """The export form: the formats checked, the folder typed."""
+
+    formats: tuple[str, ...]
+    folder: str
+
+
+def export_folder(home: Path, request: ExportRequest) -> Path:
+    """Where to export, refusing a request without a format or a folder before anything is written."""
+    if not request.formats:
+        raise SeqganError(f"check at least one format to export: {', '.join(FORMATS)}")
+    if not request.folder.strip():
+        raise SeqganError("enter the folder to export to, e.g. tunes (inside the project folder) or ~/tunes")
+    return project_path(home, request.folder)
+
+
+# --- composing, playing, exporting (pure: they run in worker threads) --------------------------
+
+
+def compose_with(home: Path, model: str, settings: ComposeSettings, reporter: Reporter) -> list[ComposedTune]:
+    """Load the model and compose, reporting each tune."""
+    reporter.note(f"Loading model {model} ...")
+    return compose_tunes(load_model(home, model), settings, reporter)
+
+
+def play_tune(number: int, tune: ComposedTune) -> str:
+    """Render the tune to a temporary WAV and play it to the end; the player's name."""
+    with tempfile.TemporaryDirectory(prefix="seqgan-play-") as folder:
+        wav = Path(folder) / f"{file_stem(number, tune.seed, tune.title)}.wav"
+        return play_file(write_wav(tune.melody, wav, chords=tune.chords))
+
+
+def export_tunes(chosen: Sequence[tuple[int, ComposedTune]], out: Path, formats: Sequence[str]) -> list[Piece]:
+    """Write the (number, tune) pairs with the names and sidecars `seqgan-music compose` gives them."""
+    return write_pieces([tune_piece(number, tune) for number, tune in chosen], out, formats)
+
+
+def export_summary(pieces: Sequence[Piece], out: Path) -> str:
+    """'wrote 4 files (.abc, .json, .mid) for 2 tunes to /home/me/tunes'."""
+    files = [file for piece in pieces for file in piece.files]
+    suffixes = ", ".join(sorted({file.suffix for file in files}))
+    return f"wrote {len(files)} files ({suffixes}) for {len(pieces)} tune{'s' * (len(pieces) != 1)} to {out}"
+
+
+# --- what the pane shows (pure) ----------------------------------------------------------------
+
+
+def key_name(tune: ComposedTune) -> str:
+    """The written key, as `seqgan-music compose` prints it ('-' for a tune without one)."""
+    return tune.melody.key.name if tune.melody.key else "-"
+
+
+def tune_cells(tune: ComposedTune) -> tuple[str, ...]:
+    """A table row after the mark: title, key, meter, bars, seed."""
+    return tune.title, key_name(tune), tune.melody.meter, str(len(tune.melody.bars)), str(tune.seed)
+
+
+def roll_title(tune: ComposedTune) -> str:
+    """'2/2 reel in C major: The Rolling Harvest', the piano roll's title (key and meter first: a narrow
+    border cuts the end, and the table shows the title)."""
+    return f"{tune.melody.meter} {tune_form(tune.melody.meter)} in {key_name(tune)}: {tune.title}"
+
+
+def composed_summary(tunes: Sequence[ComposedTune], model: str) -> str:
+    """'seeds 42-49: 8 tunes from default', the seeds first (they recompose the tunes, and a narrow status
+    line keeps them)."""
+    seeds = f"seed {tunes[0].seed}" if len(tunes) == 1 else f"seeds {tunes[0].seed}-{tunes[-1].seed}"
+    return f"{seeds}: {len(tunes)} tune{'s' * (len(tunes) != 1)} from {model}"
+
+
+def marks_text(marked: int, total: int) -> str:
+    """The status beside the tunes: how many are marked, and what export does without marks."""
+    if not total:
+        return "no tunes yet: g composes"
+    if not marked:
+        return f"none of {total} marked: e exports the highlighted tune"
+    return f"{marked} of {total} marked for export"
+
+
+# --- widgets -----------------------------------------------------------------------------------
+
+
+class RequestForm(Vertical):
+    """A form that posts `Submitted` with its values (`request()`) on its button or on Enter in a field."""
+
+    class Submitted(Message):
+        def __init__(self, form: RequestForm) -> None:
+            super().__init__()
+            self.form = form
+            self.request = form.request()
+
+        @property
+        def control(self) -> RequestForm:
+            return self.form
+
+    def request(self) -> ComposeRequest | ExportRequest:
+        raise NotImplementedError
+
+    def submit(self) -> None:
+        self.post_message(self.Submitted(self))
+
+    @on(Button.Pressed)
+    @on(Input.Submitted)
+    def _submitted(self, event: Message) -> None:
+        event.stop()
+        self.submit()
+
+
+class ComposeForm(RequestForm):
+    """The model and the settings of `seqgan-music compose`."""
+
+    def compose(self) -> ComposeResult:
+        defaults = ComposeRequest()
+        with Horizontal(classes="field"):
+            yield Label("model", classes="field-label")
+            yield Select([(DEFAULT_LABEL, DEFAULT_MODEL)], value=DEFAULT_MODEL, allow_blank=False, compact=True,
+                         id="compose-model")
+        for name, hint in FIELD_HINTS.items():
+            with Horizontal(classes="field"):
+                yield Label(name, classes="field-label")
+                yield Input(getattr(defaults, name), placeholder=hint, compact=True, id=f"compose-{name}")
+        with Horizontal(id="compose-actions", classes="actions"):
+            yield Button("Generate", variant="primary", compact=True, id="compose-button")
+            yield TaskProgress("g composes with these settings", id="compose-progress")
+
+    def on_mount(self) -> None:
+        self.border_title = "compose"
+
+    def request(self) -> ComposeRequest:
+        """The form's current values."""
+        texts = {f.name: self.query_one(f"#compose-{f.name}", Input).value for f in fields(ComposeRequest)
+                 if f.name != "model"}
+        return ComposeRequest(str(self.query_one("#compose-model", Select).value), **texts)
+
+
+class ExportForm(RequestForm):
+    """Formats and output folder for the marked tunes."""
+
+    def __init__(self, folder: Path, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.folder = folder
+
+    def compose(self) -> ComposeResult:
+        with Grid(id="export-formats"):
+            for name in FORMATS:
+                yield Checkbox(name, value=name == "mid", compact=True, id=f"format-{name}")
+        with Horizontal(classes="field"):
+            yield Label("folder", classes="field-label")
+            yield Input(str(self.folder), placeholder="output folder, e.g. ~/tunes", compact=True, id="export-folder")
+        with Horizontal(id="export-actions", classes="actions"):
+            yield Button("Export", compact=True, id="export-button")
+            yield Label("never overwrites: NAME-2 ...", id="export-status", markup=False)
+
+    def on_mount(self) -> None:
+        self.border_title = "export marked tunes"
+
+    def request(self) -> ExportRequest:
+        """The formats checked, in the order of FORMATS, and the folder typed."""
+        formats = tuple(name for name in FORMATS if self.query_one(f"#format-{name}", Checkbox).value)
+        return ExportRequest(formats, self.query_one("#export-folder", Input).value)
+
+
+class TuneTable(DataTable):
+    """The composed tunes; a mark (✓) chooses a tune for export. Space, Enter or a second click marks."""
+
+    BINDINGS = [Binding("space", "toggle_mark", "Mark")]
+
+    class MarksChanged(Message):
+        """The marks changed (the pane shows how many)."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, id=id)
+        self.marked: set[int] = set()
+
+    def on_mount(self) -> None:
+        for key, label in TUNE_COLUMNS:
+            self.add_column(label, key=key)
+
+    def show_tunes(self, tunes: Sequence[ComposedTune]) -> None:
+        """Replace the rows (and drop the marks) with these tunes."""
+        self.clear()
+        self.marked = set()
+        for index, tune in enumerate(tunes):
+            self.add_row("", *tune_cells(tune), key=str(index))
+        self.move_cursor(row=0)
+        self.post_message(self.MarksChanged())
+
+    def set_marks(self, rows: set[int]) -> None:
+        """Mark exactly these rows, redrawing only the marks that change."""
+        for row in self.marked ^ rows:
+            self.update_cell(str(row), "mark", Text("✓", style="bold green") if row in rows else "")
+        self.marked = rows
+        self.post_message(self.MarksChanged())
+
+    def toggle_all(self) -> None:
+        """Mark every tune, or none when all are marked already."""
+        self.set_marks(set() if len(self.marked) == self.row_count else set(range(self.row_count)))
+
+    def action_toggle_mark(self) -> None:
+        if self.row_count:
+            self.set_marks(self.marked ^ {self.cursor_row})
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_toggle_mark()
+
+
+class ComposePane(Horizontal):
+    """The Compose pane: compose tunes with any music model, see, play and export them."""
+
+    TITLE = "Compose"
+    FOCUS = "#compose-model"
+    CSS_FILE = "compose.tcss"
+    PANE_ID = "compose"
+    HELP = ("Compose folk tunes as `seqgan-music compose` does. Pick the shipped default model or a music run "
+            "of this project (r reloads the runs), set how many tunes, their length in bars, the temperature "
+            "(lower is plainer) and the seed (blank: a random one, shown afterwards; tune i gets seed+i), and "
+            "optionally a key, a meter and a MIDI file whose opening the tunes continue (relative paths are "
+            "inside the project folder), then Generate. The highlighted tune is drawn as a piano roll with its "
+            "key and meter, and played when the machine has an audio player (aplay, paplay, afplay or ffplay). "
+            "Mark tunes (none marked: the highlighted one) and export them as MIDI, ABC, WAV or MusicXML with "
+            "a JSON sidecar of how each was made; files already there are never overwritten (NAME-2, ...).")
+    BINDINGS = [
+        Binding("g", "generate", "Generate"),
+        Binding("p", "play", "Play"),
+        Binding("e", "export", "Export"),
+        Binding("a", "mark_all", "Mark all"),
+        Binding("r", "reload", "Reload"),
+        Binding("t", "focus_tunes", "To the tunes", show=False),
+        Binding("escape", "focus_tunes", "To the tunes", show=False),
+        Binding("f", "focus_form", "Form", show=False),
+    ]
+
+    class Composed(Message):
+        def __init__(self, tunes: list[ComposedTune], model: str) -> None:
+            super().__init__()
+            self.tunes, self.model = tunes, model
+
+    class Exported(Message):
+        def __init__(self, summary: str) -> None:
+            super().__init__()
+            self.summary = summary
+
+    class Played(Message):
+        def __init__(self, title: str, player: str) -> None:
+            super().__init__()
+            self.title, self.player = title, player
+
+    class TaskFailed(Message):
+        """Composing, exporting or playing (`task`) failed for a one-line `reason`."""
+
+        def __init__(self, task: str, reason: str) -> None:
+            super().__init__()
+            self.task, self.reason = task, reason
+
+    def __init__(self, home: Path, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.home = home
+        self.tunes: list[ComposedTune] = []
+        self._busy: set[str] = set()
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="compose-side"):
+            yield ComposeForm(id="compose-form")
+            yield ExportForm(self.home / "tunes", id="export-form")
+        with Vertical(id="compose-main"):
+            yield TuneTable(id="tunes-table")
+            with Horizontal(id="tune-actions", classes="actions"):
+                yield Button("Play", compact=True, id="play-button")
+                yield Button("Mark all", compact=True, id="mark-all-button")
+                yield Label(marks_text(0, 0), id="tune-status", markup=False)
+            with VerticalScroll(id="roll-box"):
+                yield PianoRoll("piano roll: compose tunes (g) to see them here", id="tune-roll")
+
+    def on_mount(self) -> None:
+        self.query_one(TuneTable).border_title = "tunes"
+        self.refresh_models()
+
+    # --- the model picker ---
+
+    def refresh_models(self) -> list[tuple[str, str]]:
+        """Reread the runs; keep the chosen model when it is still there, else the default."""
+        select = self.query_one("#compose-model", Select)
+        try:
+            choices = model_choices(self.home)
+        except (SeqganError, OSError) as error:
+            self.notify(f"cannot read the runs of {self.home}: {error}", severity="error", markup=False)
+            return []
+        chosen = select.value
+        select.set_options(choices)
+        select.value = chosen if chosen in [value for _, value in choices] else DEFAULT_MODEL
+        self.query_one(ComposeForm).border_subtitle = f"{len(choices) - 1} music run{'s' * (len(choices) != 2)}"
+        return choices
+
+    # --- composing ---
+
+    @on(RequestForm.Submitted, "#compose-form")
+    def _compose_requested(self, message: RequestForm.Submitted) -> None:
+        if "compose" in self._busy:
+            self.notify("already composing: wait for it to finish", severity="warning")
+            return
+        try:
+            settings = compose_settings(self.home, message.request)
+        except (SeqganError, OSError) as error:
+            self.notify(str(error), severity="error", markup=False)
+            return
+        self._set_busy("compose", True)
+        self.run_compose(message.request.model, settings, self.query_one("#compose-progress", TaskProgress))
+
+    @work(thread=True, group="compose")
+    def run_compose(self, model: str, settings: ComposeSettings, progress: TaskProgress) -> None:
+        """Load the model and compose in a thread; progress and the outcome come back as messages."""
+        worker = get_current_worker()
+        try:
+            tunes = compose_with(self.home, model, settings, progress.reporter(lambda: worker.is_cancelled))
+        except (SeqganError, OSError) as error:
+            self.post_message(self.TaskFailed("compose", str(error)))
+            return
+        self.post_message(self.Composed(tunes, model))
+
+    def on_compose_pane_composed(self, message: Composed) -> None:
+        self._set_busy("compose", False)
+        self.tunes = message.tunes
+        summary = composed_summary(message.tunes, message.model)
+        self.query_one("#compose-progress", TaskProgress).set_status(summary)
+        self.notify(f"composed {summary}", markup=False)
+        self.query_one(TuneTable).show_tunes(message.tunes)
+        self._show_tune(0)
+
+    # --- the tunes ---
+
+    @on(DataTable.RowHighlighted, "#tunes-table")
+    def _tune_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_tune(event.cursor_row)
+
+    def _show_tune(self, index: int) -> None:
+        if 0 <= index < len(self.tunes):
+            tune = self.tunes[index]
+            self.query_one("#tune-roll", PianoRoll).set_notes(tune.melody.notes, roll_title(tune), tune.melody.bars)
+
+    @on(TuneTable.MarksChanged)
+    def _marks_changed(self) -> None:
+        if "play" not in self._busy:
+            self._set_status("play", marks_text(len(self.query_one(TuneTable).marked), len(self.tunes)))
+
+    def _highlighted(self) -> int | None:
+        table = self.query_one(TuneTable)
+        return table.cursor_row if 0 <= table.cursor_row < min(table.row_count, len(self.tunes)) else None
+
+    # --- playing ---
+
+    def action_play(self) -> None:
+        index = self._highlighted()
+        if index is None:
+            self.notify("compose tunes first (g), then play the highlighted one (p)", severity="warning")
+        elif "play" in self._busy:
+            self.notify("a tune is still playing: wait for it to end", severity="warning")
+        elif find_player() is None:
+            self.notify(str(no_player_error(NO_PLAYER_HINT)), severity="warning", markup=False)
+        else:
+            self._set_busy("play", True)
+            self._set_status("play", f"playing {self.tunes[index].title} ...")
+            self.run_play(index + 1, self.tunes[index])
+
+    @work(thread=True, group="play")
+    def run_play(self, number: int, tune: ComposedTune) -> None:
+        """Render and play in a thread: the player runs to the end of the tune."""
+        try:
+            player = play_tune(number, tune)
+        except (SeqganError, OSError) as error:
+            self.post_message(self.TaskFailed("play", str(error)))
+            return
+        self.post_message(self.Played(tune.title, player))
+
+    def on_compose_pane_played(self, message: Played) -> None:
+        self._set_busy("play", False)
+        self._marks_changed()
+        self.notify(f"played {message.title} with {message.player}", markup=False)
+
+    # --- exporting ---
+
+    @on(RequestForm.Submitted, "#export-form")
+    def _export_requested(self, message: RequestForm.Submitted) -> None:
+        table = self.query_one(TuneTable)
+        highlighted = self._highlighted()
+        rows = sorted(table.marked) or ([] if highlighted is None else [highlighted])
+        if not rows:
+            self.notify("compose tunes first (g), then mark the ones to export (space, or a for all)",
+                        severity="error")
+            return
+        if "export" in self._busy:
+            self.notify("already exporting: wait for it to finish", severity="warning")
+            return
+        try:
+            out = export_folder(self.home, message.request)
+        except (SeqganError, OSError) as error:
+            self.notify(str(error), severity="error", markup=False)
+            return
+        self._set_busy("export", True)
+        self._set_status("export", f"exporting {len(rows)} tune{'s' * (len(rows) != 1)} ...")
+        self.run_export([(row + 1, self.tunes[row]) for row in rows], out, message.request.formats)
+
+    @work(thread=True, group="export")
+    def run_export(self, chosen: list[tuple[int, ComposedTune]], out: Path, formats: tuple[str, ...]) -> None:
+        """Write the files in a thread (WAV and MusicXML take a while)."""
+        try:
+            pieces = export_tunes(chosen, out, formats)
+        except (SeqganError, OSError) as error:
+            self.post_message(self.TaskFailed("export", str(error)))
+            return
+        self.post_message(self.Exported(export_summary(pieces, out)))
+
+    def on_compose_pane_exported(self, message: Exported) -> None:
+        self._set_busy("export", False)
+        self._set_status("export", message.summary)
+        self.notify(message.summary, markup=False)
+
+    # --- shared by the three tasks ---
+
+    def on_compose_pane_task_failed(self, message: TaskFailed) -> None:
+        self._set_busy(message.task, False)
+        self._set_status(message.task, TASKS[message.task].failed)
+        self.notify(message.reason, severity="error", markup=False)
+
+    def _set_busy(self, task: str, busy: bool) -> None:
+        """One composing, one export and one playback at a time: the task's button is off while it runs."""
+        (self._busy.add if busy else self._busy.discard)(task)
+        task_button = TASKS[task]
+        button = self.query_one(task_button.selector, Button)
+        if busy and button.has_focus:
+            self.action_focus_tunes()  # a disabled button would leave nothing focused
+        button.disabled = busy
+        button.label = task_button.running if busy else task_button.label
+
+    def _set_status(self, task: str, text: str) -> None:
+        if task == "compose":
+            self.query_one("#compose-progress", TaskProgress).set_status(text)
+        else:
+            self.query_one("#export-status" if task == "export" else "#tune-status", Label).update(text)
+
+    # --- actions ---
+
+    def action_generate(self) -> None:
+        self.query_one(ComposeForm).submit()
+
+    def action_export(self) -> None:
+        self.query_one(ExportForm).submit()
+
+    def action_mark_all(self) -> None:
+        self.query_one(TuneTable).toggle_all()
+
+    def action_reload(self) -> None:
+        choices = self.refresh_models()
+        if choices:
+            self.notify(f"{len(choices) - 1} music run{'s' * (len(choices) != 2)} in {checkpoints_dir(self.home)}",
+                        markup=False)
+
+    def action_focus_tunes(self) -> None:
+        self.query_one(TuneTable).focus()
+
+    def action_focus_form(self) -> None:
+        self.query_one("#compose-count", Input).focus()
+
+    @on(Button.Pressed, "#play-button")
+    def _play_pressed(self) -> None:
+        self.action_play()
+
+    @on(Button.Pressed, "#mark-all-button")
+    def _mark_all_pressed(self) -> None:
+        self.action_mark_all()
