@@ -147,3 +147,11 @@ def test_runs_on_different_corpora_are_not_compared(grammar_home):
 def test_bad_settings_are_user_errors(grammar_home, settings, message):
     with pytest.raises(SeqganError, match=message):
         evaluate_run(grammar_home, "trained", settings)
+
+
+def test_the_best_figure_is_marked_only_without_a_tie() -> None:
+    from seqgan_music.evaluation.comparison import _best
+
+    assert _best([0.4, 0.5], "lower") == 0 and _best([0.4, 0.5], "higher") == 1
+    assert _best([0.005, 0.00501], "lower") is None  # both show 0.0050
+    assert _best([0.5, float("nan")], "higher") is None and _best([0.4, 0.5], "") is None

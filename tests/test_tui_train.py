@@ -139,7 +139,7 @@ def test_training_from_the_screen_runs_in_a_worker_and_ends_with_a_finished_run(
         await pilot.press("left_square_bracket")
         mle = plotted(pane)
         assert [x for x, _ in mle["generator loss · MLE"]["G loss"]] == [1.0, 2.0]
-        assert pane.query_one("#runs-table", DataTable).get_row("tiny")[3] == "training here"
+        assert pane.query_one("#runs-table", DataTable).get_row("tiny")[1] == "training here"
         await pilot.press("n")
         assert pilot.app.focused.id == "train-corpus"
         gate.release.set()
@@ -295,7 +295,7 @@ def test_a_run_trained_elsewhere_is_followed_through_its_metrics(home: Path) -> 
         await pilot.pause(FOLLOW_SECONDS + 0.3)
         assert len(history.records) == UNITS and history.status == "finished"
         assert "finished" in pane.query_one("#live-headline").content
-        assert pane.query_one("#runs-table", DataTable).get_row("cli-run")[3] == "finished"
+        assert pane.query_one("#runs-table", DataTable).get_row("cli-run")[1] == "finished"
 
     run_pane(home, test)
 

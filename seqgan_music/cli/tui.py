@@ -7,8 +7,8 @@ from seqgan_music.cli.common import HomeOption, home_path, user_errors
 
 @user_errors
 def tui(home: HomeOption = None) -> None:
-    """Open the terminal app: browse and build corpora (more screens follow: train, compose,
-    evaluate). Press ? in the app for every key.
+    """Open the terminal app: build and browse corpora, train and watch runs learn, compose and
+    export tunes, evaluate runs side by side. Press ? in the app for every key.
 
     Example: seqgan-music tui --home ~/folk-project
     """

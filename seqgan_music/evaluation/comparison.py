@@ -172,8 +172,11 @@ def comparison_grid(evaluations: Sequence[RunEvaluation],
 
 
 def _best(values: list[float], better: str) -> int | None:
-    """Index of the best finite value when there are several runs and a direction, else None."""
+    """Index of the best finite value when there are several runs and a direction, else None;
+    None too when another run shows the same figure (a tie is no one's win)."""
     finite = [(v, i) for i, v in enumerate(values) if math.isfinite(v)]
     if len(finite) < 2 or better not in ("higher", "lower"):
         return None
-    return (max(finite) if better == "higher" else min(finite))[1]
+    best = (max(finite) if better == "higher" else min(finite))[1]
+    shown = format_number(values[best])
+    return None if sum(format_number(v) == shown for v, _ in finite) > 1 else best

@@ -103,16 +103,23 @@ class SeqganApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.focus_pane(self.panes[0].PANE_ID)
+        self.focus_active_pane()
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        if event.tabbed_content.id == "panes" and event.pane.id:
-            self.focus_pane(event.pane.id.removeprefix("tab-"))
+        if event.tabbed_content.id == "panes":
+            self.call_after_refresh(self.focus_active_pane)
 
-    def focus_pane(self, pane_id: str) -> None:
-        """Give the focus to a pane's main widget (each pane names it in FOCUS)."""
-        pane_class = next(p for p in self.panes if p.PANE_ID == pane_id)
-        self.query_one(f"#{pane_id}").query_one(pane_class.FOCUS).focus()
+    def focus_active_pane(self) -> None:
+        """Give the focus to the shown pane's main widget (each pane names it in FOCUS).
+
+        The tab shown once the switch has settled, not the event's: focusing a widget of another
+        tab would switch back to it (TabbedContent follows the focus), and the first tab's event
+        may arrive after a quick switch."""
+        for tabs in self.query("#panes").results(TabbedContent):  # none while the app closes
+            pane_id = tabs.active.removeprefix("tab-")
+            pane_class = next((p for p in self.panes if p.PANE_ID == pane_id), None)
+            for widget in self.query(f"#{pane_id} {pane_class.FOCUS}") if pane_class else []:
+                widget.focus()
 
     def action_quit(self) -> None:  # type: ignore[override]
         """Quit, but let a pane finish what must not be cut (a run saves its checkpoint first);

@@ -66,7 +66,7 @@ FORM_SETTINGS = (
     ("run.seed", "seed"),
 )
 DEVICES = ("auto", "cpu", "cuda", "mps")
-RUN_COLUMNS = ("run", "corpus", "method", "status", "progress", "time")
+RUN_COLUMNS = ("run", "status", "progress", "method", "corpus", "time")
 # Curves of the live view: (title, metrics drawn together); a plot shows only what a phase logged.
 CURVES = (
     ("generator loss", ("g_loss",)),
@@ -468,10 +468,10 @@ class TrainPane(Horizontal):
         Binding("n", "new_run", "New run"),
         Binding("x", "stop", "Stop & save"),
         Binding("u", "resume", "Resume"),
-        Binding("left_square_bracket", "phase(-1)", "Prev phase", key_display="["),
-        Binding("right_square_bracket", "phase(1)", "Next phase", key_display="]"),
-        Binding("r", "refresh", "Refresh"),
-        Binding("t", "focus_runs", "Runs"),
+        Binding("left_square_bracket", "phase(-1)", "Phase-", key_display="["),
+        Binding("right_square_bracket", "phase(1)", "Phase+", key_display="]"),
+        Binding("r", "refresh", "Refresh", show=False),
+        Binding("t", "focus_runs", "Runs table", show=False),
     ]
 
     class Progress(Message):
@@ -529,8 +529,8 @@ class TrainPane(Horizontal):
             name = str(info.get("name", "?"))
             names.append(name)
             status = "training here" if self.session and self.session.name == name else str(info.get("status", "?"))
-            table.add_row(name, str(info.get("corpus", "?")), str(info.get("method", "?")), status,
-                          format_run_progress(info), Text(format_duration(info.get("elapsed")), justify="right"),
+            table.add_row(name, status, format_run_progress(info), str(info.get("method", "?")),
+                          str(info.get("corpus", "?")), Text(format_duration(info.get("elapsed")), justify="right"),
                           key=name)
         keep = select or self.shown
         if keep in names:
