@@ -19,7 +19,7 @@ def line_plot(series: Mapping[str, Sequence[tuple[float, float]]], x_label: str,
     points = [(x, y) for values in series.values() for x, y in values if math.isfinite(x) and math.isfinite(y)]
     if not points:
         return "(nothing to plot: no finite values)"
-    x_low, x_high = _span([x for x, _ in points])
+    x_low, x_high = _span([x for x, _ in points], pad=False)  # the axis is labelled with the data's own ends
     y_low, y_high = _span([y for _, y in points])
     grid = [[" "] * width for _ in range(height)]
 
@@ -56,11 +56,14 @@ def line_plot(series: Mapping[str, Sequence[tuple[float, float]]], x_label: str,
     return "\n".join(lines)
 
 
-def _span(values: Sequence[float]) -> tuple[float, float]:
-    """The range of the values, widened a little so no point sits on the frame, never empty."""
+def _span(values: Sequence[float], pad: bool = True) -> tuple[float, float]:
+    """The range of the values, never empty; with `pad`, widened a little so that no point sits
+    on the frame."""
     low, high = min(values), max(values)
-    pad = (high - low) * 0.05 or max(abs(high) * 0.05, 1e-6)
-    return low - pad, high + pad
+    if high > low and not pad:
+        return low, high
+    margin = (high - low) * 0.05 or max(abs(high) * 0.05, 1e-6)
+    return low - margin, high + margin
 
 
 def _label(value: float) -> str:

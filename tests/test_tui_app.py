@@ -8,7 +8,6 @@ machine.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 from pathlib import Path
@@ -21,6 +20,7 @@ from seqgan_music.config import config_to_toml, preset
 from seqgan_music.corpora.grammar import build_grammar_corpus
 from seqgan_music.training.runs import CONFIG_FILE, METRICS_FILE, RUN_FILE
 from seqgan_music.tui.app import HelpScreen, SeqganApp, create_app
+import tui_helpers
 
 SNAPSHOT_HOME = Path("/tmp/seqgan-music-snapshot-project")
 PANE_IDS = ("corpora", "train", "compose", "evaluate")
@@ -61,15 +61,8 @@ def project() -> Path:
 
 
 def drive(home: Path, test, size: tuple[int, int] = (80, 24)) -> None:
-    async def main() -> None:
-        app = create_app(home)
-        async with app.run_test(size=size) as pilot:
-            await pilot.pause()
-            await pilot.app.workers.wait_for_complete()
-            await pilot.pause()
-            await test(pilot, app)
-
-    asyncio.run(main())
+    """Run the whole app headless at `size`, settled, and play `test(pilot, app)` against it."""
+    tui_helpers.drive(home, lambda app, pilot: test(pilot, app), size)
 
 
 async def show(pilot: Pilot, pane: str) -> None:

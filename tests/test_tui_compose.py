@@ -5,11 +5,10 @@ pytest-asyncio is not a dependency, so each test runs its coroutine with `asynci
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import json
 import shutil
 import threading
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -31,10 +30,13 @@ from seqgan_music.corpora.split import SplitPlan
 from seqgan_music.export.midi import write_midi
 from seqgan_music.training.launch import start_run
 from seqgan_music.tui import compose as compose_module
-from seqgan_music.tui.app import HelpScreen, SeqganApp, create_app
+from seqgan_music.tui.app import HelpScreen, SeqganApp
 from seqgan_music.tui.compose import DEFAULT_LABEL, ComposePane, TuneTable, model_choices
 from seqgan_music.tui.widgets import PianoRoll, TaskProgress
 from training_helpers import TINY, train
+
+import tui_helpers
+from tui_helpers import messages, settle, wait_until
 
 SIZE = (110, 36)
 
@@ -70,31 +72,11 @@ def runs_home(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Pa
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def drive(home: Path, script: Callable[[SeqganApp, Pilot], Awaitable[None]], size: tuple[int, int] = SIZE) -> None:
-    """Run the app with the Compose pane alone, headless, and play `script` against it."""
-
-    async def main() -> None:
-        app = create_app(home, panes=(ComposePane,))
-        app.NOTIFICATION_TIMEOUT = 120  # keep notifications until the test reads them
-        async with app.run_test(size=size) as pilot:
-            await settle(pilot)
-            await script(app, pilot)
-
-    asyncio.run(main())
+drive = functools.partial(tui_helpers.drive, size=SIZE, panes=(ComposePane,))
 
 
-async def settle(pilot: Pilot) -> None:
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
 
 
-async def wait_until(pilot: Pilot, condition: Callable[[], bool], seconds: float = 20.0) -> None:
-    for _ in range(int(seconds / 0.05)):
-        if condition():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def fill(app: SeqganApp, **values: str) -> None:
@@ -109,8 +91,6 @@ async def generate(app: SeqganApp, pilot: Pilot, **values: str) -> None:
     await settle(pilot)
 
 
-def messages(app: SeqganApp, severity: str) -> list[str]:
-    return [n.message for n in app._notifications if n.severity == severity]
 
 
 def table_rows(app: SeqganApp) -> list[list[str]]:

@@ -6,10 +6,10 @@ pytest-asyncio is not a dependency, so each test runs its coroutine with `asynci
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import re
 import threading
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -37,6 +37,9 @@ from seqgan_music.tui.widgets import (
     histogram_rows,
     piano_roll,
 )
+
+import tui_helpers
+from tui_helpers import messages, settle, wait_until
 
 SIZE = (100, 34)
 MUSIC, GRAMMAR = "notts", "grammar15"
@@ -80,31 +83,11 @@ def fresh_home(tmp_path: Path) -> Path:
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def drive(home: Path, script: Callable[[SeqganApp, Pilot], Awaitable[None]]) -> None:
-    """Run the app with the Corpora pane alone, headless at SIZE, and play `script` against it."""
-
-    async def main() -> None:
-        app = create_app(home, panes=(CorporaPane,))
-        app.NOTIFICATION_TIMEOUT = 120  # keep notifications until the test reads them
-        async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot)
-            await script(app, pilot)
-
-    asyncio.run(main())
+drive = functools.partial(tui_helpers.drive, size=SIZE, panes=(CorporaPane,))
 
 
-async def settle(pilot: Pilot) -> None:
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
 
 
-async def wait_until(pilot: Pilot, condition: Callable[[], bool], seconds: float = 20.0) -> None:
-    for _ in range(int(seconds / 0.05)):
-        if condition():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("condition not met in time")
 
 
 async def select_corpus(app: SeqganApp, pilot: Pilot, name: str) -> None:
@@ -118,8 +101,6 @@ async def select_corpus(app: SeqganApp, pilot: Pilot, name: str) -> None:
     await settle(pilot)
 
 
-def messages(app: SeqganApp, severity: str) -> list[str]:
-    return [n.message for n in app._notifications if n.severity == severity]
 
 
 def text_of(widget: Static) -> str:

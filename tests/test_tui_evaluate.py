@@ -7,11 +7,10 @@ row. pytest-asyncio is not a dependency, so each test runs its coroutine with `a
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import json
 import random
 import shutil
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -29,7 +28,7 @@ from seqgan_music.corpora.split import SplitPlan
 from seqgan_music.evaluation.music_stats import music_stats
 from seqgan_music.evaluation.runs import CACHE_FILE, EvaluationSettings
 from seqgan_music.evaluation.sweep import temperature_sweep
-from seqgan_music.tui.app import HelpScreen, SeqganApp, create_app
+from seqgan_music.tui.app import HelpScreen, SeqganApp
 from seqgan_music.tui.evaluate import (
     EvaluatePane,
     EvaluationResults,
@@ -44,6 +43,9 @@ from seqgan_music.tui.evaluate import (
 )
 from seqgan_music.tui.widgets import BarChart, TaskProgress
 from training_helpers import train
+
+import tui_helpers
+from tui_helpers import messages, settle
 
 SIZE = (120, 40)
 MUSIC, GRAMMAR = "tunes", "grammar15"
@@ -93,23 +95,9 @@ def other_home(project: Path, tmp_path: Path) -> Path:
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def drive(home: Path, script: Callable[[SeqganApp, Pilot], Awaitable[None]], size: tuple[int, int] = SIZE) -> None:
-    """Run the app hosting only the Evaluate pane, headless, and play `script` against it."""
-
-    async def main() -> None:
-        app = create_app(home, panes=(EvaluatePane,))
-        app.NOTIFICATION_TIMEOUT = 120  # keep notifications until the test reads them
-        async with app.run_test(size=size) as pilot:
-            await settle(pilot)
-            await script(app, pilot)
-
-    asyncio.run(main())
+drive = functools.partial(tui_helpers.drive, size=SIZE, panes=(EvaluatePane,))
 
 
-async def settle(pilot: Pilot) -> None:
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 async def tick(app: SeqganApp, pilot: Pilot, *names: str) -> None:
@@ -130,8 +118,6 @@ async def fill(app: SeqganApp, pilot: Pilot, **fields: str) -> None:
         assert field.value == text
 
 
-def messages(app: SeqganApp, severity: str) -> list[str]:
-    return [n.message for n in app._notifications if n.severity == severity]
 
 
 def table_rows(app: SeqganApp) -> list[list[str]]:

@@ -22,7 +22,7 @@ from seqgan_music.errors import SeqganError
 from seqgan_music.training.launch import start_run
 from seqgan_music.training.runs import METRICS_FILE, RUN_FILE, STATE_FILE, MetricsTail, read_metrics, read_run_info
 from seqgan_music.training.trainer import Trainer
-from seqgan_music.tui.app import SeqganApp, create_app
+from seqgan_music.tui.app import create_app
 from seqgan_music.tui.train import (
     FOLLOW_SECONDS,
     FORM_SETTINGS,
@@ -36,6 +36,7 @@ from seqgan_music.tui.train import (
     split_assignments,
 )
 from seqgan_music.tui.widgets import LinePlot
+from tui_helpers import messages
 
 SIZE = (110, 40)
 CORPUS = "grammar15"
@@ -88,10 +89,6 @@ async def start(pilot: Pilot, pane: TrainPane) -> None:
     await pilot.pause(0.1)
 
 
-def messages(app: SeqganApp) -> list[str]:
-    return [n.message for n in app._notifications]
-
-
 class Gate:
     """Holds the trainer before a given unit of a phase until released (to act mid-run)."""
 
@@ -139,7 +136,7 @@ def test_training_from_the_screen_runs_in_a_worker_and_ends_with_a_finished_run(
         await pilot.press("left_square_bracket")
         mle = plotted(pane)
         assert [x for x, _ in mle["generator loss · MLE"]["G loss"]] == [1.0, 2.0]
-        assert pane.query_one("#runs-table", DataTable).get_row("tiny")[1] == "training here"
+        assert pane.query_one("#runs-table", DataTable).get_row("tiny")[1:3] == ["training here", "adv 1/3"]
         await pilot.press("n")
         assert pilot.app.focused.id == "train-corpus"
         gate.release.set()

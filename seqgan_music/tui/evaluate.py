@@ -40,12 +40,11 @@ from seqgan_music.evaluation.sweep import (
     sweep_plot,
     temperature_sweep,
 )
-from seqgan_music.plotting import MARKERS
 from seqgan_music.progress import Reporter
 from seqgan_music.training.device import pick_device
 from seqgan_music.training.runs import checkpoints_dir, list_runs
 from seqgan_music.tui.corpora import PITCH_CLASSES
-from seqgan_music.tui.widgets import BarChart, TaskProgress
+from seqgan_music.tui.widgets import BarChart, TaskProgress, plot_text
 
 DEFAULTS = EvaluationSettings()  # the CLI's defaults
 PERMUTATIONS = 10_000  # the CLI's default, so the p-values are the same
@@ -255,10 +254,8 @@ class SweepPlot(Widget):
         return max(len(self.plain_lines()), 1)
 
     def render(self) -> Text:
-        text = Text("\n".join(self.plain_lines()), no_wrap=True, overflow="crop")
-        text.highlight_regex(f"[{MARKERS}]", "bold magenta")
-        text.highlight_regex("·+", "dim")
-        return text
+        runs = len({point.run for point in self.view.points}) if self.view else 0
+        return plot_text(self.plain_lines(), runs)
 
 
 class SettingsForm(Vertical):

@@ -38,6 +38,7 @@ from seqgan_music.errors import SeqganError
 from seqgan_music.formatting import (
     METRIC_HEADINGS,
     PHASE_NAMES,
+    SHORT_PHASE_NAMES,
     format_clock,
     format_duration,
     format_metric,
@@ -189,6 +190,10 @@ class RunHistory:
         """Units of `phase` logged so far."""
         steps = [int(r.get("step", 0)) for r in self.records if r.get("phase") == phase]
         return max(steps, default=0)
+
+    def progress_text(self) -> str:
+        """Where the run stands, as the runs table writes it: "adv 12/30"."""
+        return f"{SHORT_PHASE_NAMES.get(self.phase, self.phase)} {self.done(self.phase)}/{self.totals.get(self.phase, 0)}"
 
     def elapsed(self) -> float:
         return float(self.records[-1].get("elapsed", 0.0)) if self.records else 0.0
@@ -689,6 +694,10 @@ class TrainPane(Horizontal):
         history.apply(message.event)
         if message.event.kind == "phase" or (message.event.kind == "checkpoint" and message.event.unit == 0):
             self.refresh_runs()
+        elif message.event.kind == "unit":  # run.json lags (it is written at checkpoints): the events do not
+            table = self.query_one("#runs-table", DataTable)
+            if message.name in table.rows:
+                table.update_cell(message.name, "progress", history.progress_text())
         if message.name == self.shown:
             self.redraw()
 

@@ -152,13 +152,19 @@ class LinePlot(Widget):
         return len(self.plain_lines())
 
     def render(self) -> Text:
-        text = Text("\n".join(self.plain_lines()), no_wrap=True, overflow="crop")
-        for index, marker in enumerate(MARKERS[: len(self.series)]):
-            text.highlight_regex(re.escape(marker), _SERIES_STYLES[index % len(_SERIES_STYLES)])
-        return text
+        return plot_text(self.plain_lines(), len(self.series))
 
 
 _SERIES_STYLES = ("bold cyan", "bold magenta", "bold yellow", "bold green", "bold red", "bold blue", "bold white")
+
+
+def plot_text(lines: Sequence[str], series: int) -> Text:
+    """A character plot's lines styled for the terminal: one colour per series' marker, dim joins."""
+    text = Text("\n".join(lines), no_wrap=True, overflow="crop")
+    text.highlight_regex("·+", "dim")
+    for index, marker in enumerate(MARKERS[:series]):
+        text.highlight_regex(re.escape(marker), _SERIES_STYLES[index % len(_SERIES_STYLES)])
+    return text
 
 
 # --- piano roll --------------------------------------------------------------------------------
