@@ -152,19 +152,22 @@ class SeqganApp(App[None]):
         return sections
 
     def _keys(self, nodes: list[DOMNode]) -> list[tuple[str, str]]:
-        """The bindings declared by our own classes among `nodes`, once per class."""
-        seen: set[type] = set()
-        keys: dict[str, str] = {}
-        for node in nodes:
-            cls = type(node)
-            if cls in seen or not cls.__module__.startswith("seqgan_music.tui"):
-                continue
-            seen.add(cls)
-            for binding in Binding.make_bindings(vars(cls).get("BINDINGS", [])):
-                shown = self.get_key_display(binding)
-                description = binding.description or binding.action
-                keys[description] = f"{keys[description]} / {shown}" if description in keys else shown
-        return [(key, description) for description, key in keys.items()]
+        """(keys, description) of the bindings our own classes among `nodes` declare or inherit
+        (a subclass's binding of a key replaces its base's), each key once per description."""
+        keys: dict[str, list[str]] = {}
+        for cls in dict.fromkeys(type(node) for node in nodes):
+            taken: set[str] = set()
+            for klass in cls.__mro__:
+                if not klass.__module__.startswith("seqgan_music.tui"):
+                    continue
+                for binding in Binding.make_bindings(vars(klass).get("BINDINGS", [])):
+                    if binding.key in taken:
+                        continue
+                    taken.add(binding.key)
+                    shown = keys.setdefault(binding.description or binding.action, [])
+                    if self.get_key_display(binding) not in shown:
+                        shown.append(self.get_key_display(binding))
+        return [(" / ".join(shown), description) for description, shown in keys.items()]
 
 
 def create_app(home: Path, panes: Sequence[PaneClass] | None = None) -> SeqganApp:

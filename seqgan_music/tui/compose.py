@@ -45,7 +45,7 @@ from seqgan_music.errors import SeqganError
 from seqgan_music.export.wav import write_wav
 from seqgan_music.progress import Reporter
 from seqgan_music.training.runs import STATE_FILE, checkpoints_dir, list_runs
-from seqgan_music.tui.widgets import PianoRoll, TaskProgress
+from seqgan_music.tui.widgets import PaneForm, PianoRoll, TaskProgress
 
 DEFAULT_LABEL = "default (shipped folk model)"
 MAX_COUNT, MAX_SEED = 100, 999_999_999
@@ -234,33 +234,7 @@ def marks_text(marked: int, total: int) -> str:
 # --- widgets -----------------------------------------------------------------------------------
 
 
-class RequestForm(Vertical):
-    """A form that posts `Submitted` with its values (`request()`) on its button or on Enter in a field."""
-
-    class Submitted(Message):
-        def __init__(self, form: RequestForm) -> None:
-            super().__init__()
-            self.form = form
-            self.request = form.request()
-
-        @property
-        def control(self) -> RequestForm:
-            return self.form
-
-    def request(self) -> ComposeRequest | ExportRequest:
-        raise NotImplementedError
-
-    def submit(self) -> None:
-        self.post_message(self.Submitted(self))
-
-    @on(Button.Pressed)
-    @on(Input.Submitted)
-    def _submitted(self, event: Message) -> None:
-        event.stop()
-        self.submit()
-
-
-class ComposeForm(RequestForm):
+class ComposeForm(PaneForm):
     """The model and the settings of `seqgan-music compose`."""
 
     def compose(self) -> ComposeResult:
@@ -287,7 +261,7 @@ class ComposeForm(RequestForm):
         return ComposeRequest(str(self.query_one("#compose-model", Select).value), **texts)
 
 
-class ExportForm(RequestForm):
+class ExportForm(PaneForm):
     """Formats and output folder for the marked tunes."""
 
     def __init__(self, folder: Path, *, id: str | None = None) -> None:
@@ -448,8 +422,8 @@ class ComposePane(Horizontal):
 
     # --- composing ---
 
-    @on(RequestForm.Submitted, "#compose-form")
-    def _compose_requested(self, message: RequestForm.Submitted) -> None:
+    @on(PaneForm.Submitted, "#compose-form")
+    def _compose_requested(self, message: PaneForm.Submitted) -> None:
         if "compose" in self._busy:
             self.notify("already composing: wait for it to finish", severity="warning")
             return
@@ -533,8 +507,8 @@ class ComposePane(Horizontal):
 
     # --- exporting ---
 
-    @on(RequestForm.Submitted, "#export-form")
-    def _export_requested(self, message: RequestForm.Submitted) -> None:
+    @on(PaneForm.Submitted, "#export-form")
+    def _export_requested(self, message: PaneForm.Submitted) -> None:
         table = self.query_one(TuneTable)
         highlighted = self._highlighted()
         rows = sorted(table.marked) or ([] if highlighted is None else [highlighted])
@@ -609,6 +583,7 @@ class ComposePane(Horizontal):
             self.notify(f"{len(choices) - 1} music run{'s' * (len(choices) != 2)} in {checkpoints_dir(self.home)}",
                         markup=False)
 
+    @on(PaneForm.Left)
     def action_focus_tunes(self) -> None:
         self.query_one(TuneTable).focus()
 

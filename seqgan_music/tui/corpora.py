@@ -33,7 +33,7 @@ from seqgan_music.errors import SeqganError
 from seqgan_music.formatting import describe_value
 from seqgan_music.paths import check_name, corpora_dir
 from seqgan_music.progress import Reporter
-from seqgan_music.tui.widgets import BarChart, PianoRoll, TaskProgress, histogram_rows
+from seqgan_music.tui.widgets import BarChart, PaneForm, PianoRoll, TaskProgress, histogram_rows
 
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 TABLE_COLUMNS = ("name", "source", "encoding", "tunes", "windows", "vocab", "skipped")
@@ -279,18 +279,10 @@ class CorpusDetails(VerticalScroll):
         chart.set_rows(rows)
 
 
-class BuildForm(Vertical):
-    """Source, folder, name and encoding of a new corpus; posts `Submitted` on Build or Enter."""
+class BuildForm(PaneForm):
+    """Source, folder, name and encoding of a new corpus."""
 
     BINDINGS = [Binding("escape", "leave", "Back to table")]
-
-    class Submitted(Message):
-        def __init__(self, request: BuildRequest) -> None:
-            super().__init__()
-            self.request = request
-
-    class Left(Message):
-        """The user left the form (escape)."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="field"):
@@ -337,15 +329,6 @@ class BuildForm(Vertical):
     @on(Select.Changed, "#build-source")
     def _source_changed(self, event: Select.Changed) -> None:
         self.query_one("#build-folder", Input).disabled = event.value != "midi"
-
-    @on(Button.Pressed, "#build-button")
-    @on(Input.Submitted)
-    def _submit(self, event: Message) -> None:
-        event.stop()
-        self.post_message(self.Submitted(self.request()))
-
-    def action_leave(self) -> None:
-        self.post_message(self.Left())
 
 
 class CorporaPane(Horizontal):

@@ -54,7 +54,7 @@ from seqgan_music.training.runs import (
     read_run_info,
     run_dir,
 )
-from seqgan_music.tui.widgets import LinePlot
+from seqgan_music.tui.widgets import LinePlot, PaneForm
 
 # The settings the form edits, as (setting, label); any other goes in "more settings".
 FORM_SETTINGS = (
@@ -297,18 +297,10 @@ class PostingObserver:
 # --- widgets -----------------------------------------------------------------------------------
 
 
-class NewRunForm(VerticalScroll):
-    """Corpus, preset, method, name and the main settings of a new run; posts `Submitted`."""
+class NewRunForm(PaneForm):
+    """Corpus, preset, method, name and the main settings of a new run."""
 
     BINDINGS = [Binding("escape", "leave", "Back to runs")]
-
-    class Submitted(Message):
-        def __init__(self, request: RunRequest) -> None:
-            super().__init__()
-            self.request = request
-
-    class Left(Message):
-        """The user left the form (escape)."""
 
     def __init__(self, home: Path, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -392,15 +384,6 @@ class NewRunForm(VerticalScroll):
     def _preset_changed(self, event: Select.Changed) -> None:
         if event.value in PRESETS:
             self._fill(preset(str(event.value)))
-
-    @on(Button.Pressed, "#start-button")
-    @on(Input.Submitted)
-    def _submit(self, event: Message) -> None:
-        event.stop()
-        self.post_message(self.Submitted(self.request()))
-
-    def action_leave(self) -> None:
-        self.post_message(self.Left())
 
 
 def _field_id(setting: str) -> str:

@@ -1,4 +1,5 @@
-"""Reusable widgets: a text bar chart, a line plot, a piano roll, and a progress bar fed by a `Reporter`.
+"""Reusable widgets: a text bar chart, a line plot, a piano roll, a pane's form, and a progress bar
+fed by a `Reporter`.
 
 Each drawing widget is a thin shell around a pure function that returns plain text lines, so the
 drawing can be tested without a terminal and reused by any pane (corpora, compose, evaluate).
@@ -12,12 +13,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.geometry import Size
 from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import Label, ProgressBar
+from textual.widgets import Button, Input, Label, ProgressBar
 
 from seqgan_music.corpora.encodings import pitch_token
 from seqgan_music.corpora.melody import Note
@@ -287,6 +290,46 @@ class PianoRoll(Widget):
         text.highlight_regex(f"[{SUSTAIN}]+", "magenta")
         text.highlight_regex(f"[{BAR_LINE}{GUIDE}]", "dim")
         return text
+
+
+# --- forms -------------------------------------------------------------------------------------
+
+
+class PaneForm(Vertical):
+    """A pane's form: its button, or Enter in a field, posts `Submitted` with the form's values
+    (`request()`); escape posts `Left` (the pane moves the focus back to its main widget). A form
+    may name its escape in BINDINGS ("Back to table"); by default it stays out of the footer."""
+
+    BINDINGS = [Binding("escape", "leave", "Leave the form", show=False)]
+
+    class Submitted(Message):
+        def __init__(self, form: PaneForm, request: object) -> None:
+            super().__init__()
+            self.form, self.request = form, request
+
+        @property
+        def control(self) -> PaneForm:
+            """The form, so that `@on(PaneForm.Submitted, "#id")` picks one of several forms."""
+            return self.form
+
+    class Left(Message):
+        """The user left the form (escape)."""
+
+    def request(self) -> object:
+        """The form's current values, as the pane reads them."""
+        raise NotImplementedError
+
+    def submit(self) -> None:
+        self.post_message(self.Submitted(self, self.request()))
+
+    @on(Button.Pressed)
+    @on(Input.Submitted)
+    def _submitted(self, event: Message) -> None:
+        event.stop()
+        self.submit()
+
+    def action_leave(self) -> None:
+        self.post_message(self.Left())
 
 
 # --- progress ----------------------------------------------------------------------------------
