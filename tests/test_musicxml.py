@@ -107,3 +107,37 @@ def test_an_empty_melody_is_a_bar_of_rest():
     assert read_notes(score) == []
     rests = list(score.recurse().getElementsByClass(music21.note.Rest))
     assert sum(r.quarterLength for r in rests) == 3.0
+
+
+EXPORT_REEL = """
+import sys
+from seqgan_music.corpora.melody import Key, Melody, Note, bar_lines
+from seqgan_music.export.chords import harmonise
+from seqgan_music.export.musicxml import melody_to_musicxml
+
+notes = [Note(pitch, start, end) for pitch, start, end in {notes!r}]
+reel = Melody(notes, bar_lines([(0.0, "4/4")], 16.0), "4/4", Key(2), tempo=112, title="The Reel")
+sys.stdout.buffer.write(melody_to_musicxml(reel, chords=harmonise(reel), notes=["composed by seqgan-music"]))
+"""
+
+
+def test_the_same_melody_gives_the_same_bytes_in_every_call_process_and_day(monkeypatch):
+    """No random part id (music21 draws one per export) and no encoding date: the README promises the same bytes."""
+    import datetime
+    import subprocess
+    import sys
+
+    from music21.musicxml import m21ToXml
+
+    first_call = melody_to_musicxml(REEL, chords=harmonise(REEL), notes=["composed by seqgan-music"])
+
+    class NextYear(datetime.date):
+        @classmethod
+        def today(cls):
+            return cls(datetime.date.today().year + 1, 1, 1)
+
+    monkeypatch.setattr(m21ToXml, "datetime", type("datetime", (), {"date": NextYear, "datetime": datetime.datetime}))
+    assert melody_to_musicxml(REEL, chords=harmonise(REEL), notes=["composed by seqgan-music"]) == first_call
+    script = EXPORT_REEL.format(notes=[(n.pitch, n.start, n.end) for n in REEL_NOTES])
+    assert subprocess.run([sys.executable, "-c", script], capture_output=True, check=True).stdout == first_call
+    assert read_notes(parse(first_call)) == expected(REEL)

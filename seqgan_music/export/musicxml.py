@@ -6,6 +6,9 @@ time signature (as in the MIDI export), and notes crossing a bar line are tied. 
 export it writes on the sixteenth grid, spelling notes in the key. Chords become chord symbols;
 `notes` (what composed the tune, and how) become text expressions above the first measure, where
 a reader sees them and music21 reads them back.
+
+The same melody always gives the same bytes: the part has a fixed id (music21 would draw a random
+one for each export) and the encoding carries no date.
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from music21 import clef, expressions, harmony, key, metadata, meter, note, stream, tempo, tie
-from music21.musicxml.m21ToXml import GeneralObjectExporter
+from music21 import clef, expressions, harmony, instrument, key, metadata, meter, note, stream, tempo, tie
+from music21.musicxml.m21ToXml import GeneralObjectExporter, ScoreExporter
 
 from seqgan_music.atomic import write_bytes_atomic
 from seqgan_music.corpora.melody import Key, Melody, meter_length_in_beats
@@ -23,12 +26,19 @@ from seqgan_music.export.midi import meter_changes
 from seqgan_music.export.notation import UNIT_BEATS, bar_spans, grid_events, spell, spell_pitch, to_grid
 
 _MUSIC21_ACCIDENTAL = {-1: "-", 0: "", 1: "#"}
+_PART_ID = "P1"
 
 
 def melody_to_musicxml(melody: Melody, title: str | None = None, chords: Sequence[Chord] = (),
                        notes: Sequence[str] = ()) -> bytes:
-    """The melody as a MusicXML document (UTF-8 bytes)."""
-    return GeneralObjectExporter(_score(melody, title, chords, notes)).parse()
+    """The melody as a MusicXML document (UTF-8 bytes), the same bytes for the same arguments."""
+    prepared = GeneralObjectExporter().fromGeneralObject(_score(melody, title, chords, notes))  # makes notation
+    exporter = ScoreExporter(prepared)
+    exporter.parse()
+    for encoding in exporter.xmlRoot.iter("encoding"):
+        for date in encoding.findall("encoding-date"):  # today's date: the bytes would change every day
+            encoding.remove(date)
+    return exporter.asBytes()
 
 
 def write_musicxml(melody: Melody, path: Path, title: str | None = None, chords: Sequence[Chord] = (),
@@ -54,6 +64,7 @@ def _score(melody: Melody, title: str | None = None, chords: Sequence[Chord] = (
     for number, (start, end) in enumerate(spans, start=0 if pickup else 1):
         measure = stream.Measure(number=number)
         if start == 0:
+            measure.insert(0, _instrument())
             measure.insert(0, key.KeySignature(fifths).asKey(written_key.mode))
             measure.insert(0, meter.TimeSignature(melody.meter))
             measure.insert(0, tempo.MetronomeMark(number=melody.tempo, referent=note.Note(type="quarter")))
@@ -76,6 +87,13 @@ def _score(melody: Melody, title: str | None = None, chords: Sequence[Chord] = (
     # An empty composer: otherwise music21 credits "Music21" as the composer.
     score.metadata = metadata.Metadata(title=title or melody.title or "Untitled", composer="")
     return score
+
+
+def _instrument() -> instrument.Instrument:
+    """music21's nameless default instrument, but with a fixed part id instead of a random one."""
+    player = instrument.Instrument()
+    player.partId = _PART_ID
+    return player
 
 
 def _fill_measure(measure: stream.Measure, events: list[tuple[int, int, int]], start: int, end: int,
