@@ -77,6 +77,25 @@ def test_sweep_plots_quality_against_diversity(home):
     assert [(p["run"], p["temperature"]) for p in points] == [("first", 0.7), ("first", 1.3), ("second", 0.7), ("second", 1.3)]
 
 
+@pytest.mark.parametrize("command", [["evaluate", "--samples", "30"], ["sweep", "--temperatures", "0.8", "--samples", "30"]])
+def test_runs_on_different_corpora_are_refused_before_any_sampling(tmp_path, monkeypatch, command):
+    """From run.json alone: neither generator is loaded and no evaluation is cached."""
+    build_grammar_corpus("long", 15, count=120, seed=1).save(tmp_path)
+    build_grammar_corpus("short", 3, count=120, seed=1).save(tmp_path)
+    train(tmp_path, "long", "on-long", epochs=1)
+    train(tmp_path, "short", "on-short", epochs=1)
+
+    def never(*args, **kwargs):
+        raise AssertionError("a generator was loaded before the corpora were compared")
+
+    monkeypatch.setattr("seqgan_music.evaluation.runs.load_trained_run", never)
+    monkeypatch.setattr("seqgan_music.evaluation.sweep.run_corpus", never)
+    result = invoke(tmp_path, command[0], "on-long", "on-short", *command[1:])
+    assert result.exit_code == 1, result.output
+    assert "were trained on different corpora ('long', 'short')" in result.output
+    assert not list((tmp_path / "checkpoints").glob("*/evaluations.json"))
+
+
 def test_oracle_experiment_trains_evaluates_reports_and_reuses_its_runs(tmp_path):
     build_oracle_corpus("oracle", seed=2, train=300, held_out=200, length=8).save(tmp_path)
     args = ["experiment", "oracle", "--tag", "tiny", *TINY_SETS, "--set", "scheduled_sampling.epochs=2",

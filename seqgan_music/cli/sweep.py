@@ -38,11 +38,13 @@ def sweep(
 
     Example: seqgan-music sweep folk-mle folk-seqgan --temperatures 0.7,0.85,1.0,1.15
     """
+    from seqgan_music.evaluation.comparison import check_runs_share_a_corpus
     from seqgan_music.evaluation.runs import EvaluationSettings
     from seqgan_music.evaluation.sweep import default_axes, parse_temperatures, run_corpus, sweep_plot, temperature_sweep
     from seqgan_music.training.device import pick_device
 
     values = parse_temperatures(temperatures)
+    check_runs_share_a_corpus(home_path(home), runs)
     default_quality, default_diversity = default_axes(run_corpus(home_path(home), runs[0]))
     quality, diversity = quality or default_quality, diversity or default_diversity
     base = EvaluationSettings(references=references, samples=samples, seed=seed)

@@ -17,6 +17,7 @@ from seqgan_music.errors import SeqganError
 from seqgan_music.evaluation.runs import EvaluationSettings, RunEvaluation, evaluate_run
 from seqgan_music.evaluation.significance import Comparison, compare
 from seqgan_music.formatting import format_number, format_p
+from seqgan_music.training.runs import read_run_info, run_dir
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,11 @@ def check_comparable(evaluations: Sequence[RunEvaluation]) -> None:
     check_same_corpus([(evaluation.run, evaluation.corpus) for evaluation in evaluations])
 
 
+def check_runs_share_a_corpus(home: Path, runs: Sequence[str]) -> None:
+    """Refuse runs trained on different corpora from their run.json alone, before any sampling."""
+    check_same_corpus([(run, read_run_info(run_dir(home, run)).get("corpus", "?")) for run in dict.fromkeys(runs)])
+
+
 def check_same_corpus(runs: Sequence[tuple[str, str]]) -> None:
     """(run, corpus) pairs: refuse runs trained on different corpora (before or after evaluating)."""
     first, first_corpus = runs[0]
@@ -102,6 +108,7 @@ def compare_runs(home: Path, runs: Sequence[str], settings: EvaluationSettings,
                  ) -> tuple[list[RunEvaluation], list[list[PairComparison]]]:
     """Evaluate each run (once, in order; `progress` hears each name first) and compare every
     later run with the first."""
+    check_runs_share_a_corpus(home, runs)
     evaluations = []
     for run in dict.fromkeys(runs):
         if progress is not None:
