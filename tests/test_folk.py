@@ -177,3 +177,60 @@ def test_grid16_round_trips_the_parsed_tunes(ryans: list[Melody], oneills: dict[
     for tune in [*ryans, *oneills.values()]:
         symbols = grid.encode(tune).symbols
         assert grid.encode(grid.decode(symbols, tune.metadata())).symbols == symbols, tune.source
+
+
+def test_ctrl_c_during_a_folk_build_stops_the_workers_at_once(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) mid-parse: a line at once,
+    exit 130 within seconds, the workers gone, the existing corpus intact and no staging folder."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from seqgan_music.corpora.grammar import build_grammar_corpus
+
+    if not folk_files(["oneills1850"]):
+        pytest.skip("music21's corpus folder is absent")
+    existing = build_grammar_corpus("folk", 3, count=40, seed=1).save(tmp_path)
+    before = {p.name: p.read_bytes() for p in existing.iterdir()}
+    log = tmp_path / "stderr.txt"
+    command = [sys.executable, "-m", "seqgan_music", "corpus", "build", "folk", "--collections", "oneills1850",
+               "--workers", "2", "--home", str(tmp_path)]
+    with log.open("w") as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
+    try:
+        cache = tmp_path / "corpora" / ".cache" / "folk" / "oneills1850"
+        deadline = time.monotonic() + 180
+        while not (cache.is_dir() and any(cache.glob("*.json"))):  # a file parsed: the pool is at work
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        workers = _children(process.pid)
+        assert workers, "the parse runs in worker processes"
+        os.killpg(process.pid, signal.SIGINT)
+        interrupted = time.monotonic()
+        while "stopping: cancelling the parse workers" not in log.read_text():
+            assert time.monotonic() - interrupted < 2, log.read_text()
+            time.sleep(0.02)
+        assert process.wait(timeout=10) == 130, log.read_text()
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert "Traceback" not in log.read_text()
+    assert not any(_is_running(pid) for pid in workers)
+    assert sorted(p.name for p in (tmp_path / "corpora").iterdir()) == [".cache", "folk"]
+    assert {p.name: p.read_bytes() for p in existing.iterdir()} == before
+
+
+def _children(pid: int) -> list[int]:
+    """The child processes of `pid` (Linux's /proc)."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+def _is_running(pid: int) -> bool:
+    """Whether `pid` exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -4,6 +4,7 @@ terminal app and the experiments: the manifest's source record, the reading and 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import closing
 from pathlib import Path
 
 from seqgan_music.corpora.corpus import Corpus
@@ -36,5 +37,7 @@ def folk_source(collections: Sequence[str]) -> dict:
 def build_folk_corpus(name: str, collections: Sequence[str], encoding: MusicEncoding, plan: SplitPlan,
                       reporter: Reporter, home: Path, workers: int | None = None) -> Corpus:
     """The tunes of music21's folk `collections`, parsed once and cached under `home`'s corpora."""
-    tunes = read_folk_files(folk_files(collections), reporter, corpora_dir(home) / ".cache" / "folk", workers)
-    return build_music_corpus(name, tunes, encoding, plan, folk_source(collections))
+    cache = corpora_dir(home) / ".cache" / "folk"
+    # closing: an interrupt while a tune is encoded stops the parse workers at once, not when collected
+    with closing(read_folk_files(folk_files(collections), reporter, cache, workers)) as tunes:
+        return build_music_corpus(name, tunes, encoding, plan, folk_source(collections))

@@ -4,7 +4,8 @@ Each ABC file is split at its `X:` lines and every tune is parsed on its own, so
 is skipped instead of taking its whole file down, and so music21 never writes its pickle cache
 of whole parsed files. Parsing is slow (about 70 ms a tune), so files are parsed in a process pool
 and the result of each file is cached as JSON: a rebuild with other encoding options then reads
-only the cache.
+only the cache. The workers ignore Ctrl-C; the main process hears it, says so and terminates
+them at once instead of waiting for the files they are parsing.
 
 The melody is the first part of each score. Repeats are kept as written, not expanded: the
 transcriptions mark them with repeat signs and first/second endings, and expanding them would
@@ -17,10 +18,12 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import json
+import multiprocessing
 import os
 import re
+import signal
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing.pool import AsyncResult, Pool
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,6 +49,7 @@ _TUNE_START = re.compile(r"(?m)^(?=X:)")
 # music21 reads `Q:1/4 =50` as a five-beat referent (250 bpm); without the space it reads it right.
 _TEMPO_SPACES = re.compile(r"(?m)^(Q:[^=\n]*?)\s*=\s*")
 _EPSILON = 1e-6
+STOPPING = "stopping: cancelling the parse workers..."
 
 
 def folk_files(collections: Sequence[str]) -> list[Path]:
@@ -73,22 +77,41 @@ def read_folk_files(
     cached = [_read_cache(cache_dir, path, version) if cache_dir else None for path in files]
     to_parse = [path for path, entries in zip(files, cached) if entries is None]
     pool_size = min(workers or os.cpu_count() or 1, len(to_parse))
-    pool = ProcessPoolExecutor(pool_size) if pool_size > 1 else None
+    pool: Pool | None = None
+    finished = False
     try:
-        pending: dict[Path, Future[list[dict]]] = {}
-        if pool is not None:
-            pending = {path: pool.submit(_parse_file, str(path)) for path in to_parse}
+        pending: dict[Path, AsyncResult[list[dict]]] = {}
+        if pool_size > 1:
+            pool = multiprocessing.Pool(pool_size, initializer=_ignore_interrupts)
+            pending = {path: pool.apply_async(_parse_file, (str(path),)) for path in to_parse}
         for path, entries in zip(files, cached):
             if entries is None:
-                entries = pending[path].result() if path in pending else _parse_file(str(path))
+                entries = pending[path].get() if path in pending else _parse_file(str(path))
                 if cache_dir is not None:
                     _write_cache(cache_dir, path, version, entries)
             yield from (_tune_from_entry(entry) for entry in entries)
             reporter.advance()
+        finished = True
     finally:
         if pool is not None:
-            pool.shutdown(cancel_futures=True)
+            _stop_pool(pool, finished, reporter)
         reporter.end()
+
+
+def _ignore_interrupts() -> None:
+    """In each worker: Ctrl-C reaches the whole process group, but only the main process acts on it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_pool(pool: Pool, finished: bool, reporter: Reporter) -> None:
+    """Let finished workers exit; otherwise (Ctrl-C, an error, the reader closed early) say so and
+    terminate them, dropping the files not parsed yet."""
+    if finished:
+        pool.close()
+    else:
+        reporter.note(STOPPING)
+        pool.terminate()
+    pool.join()
 
 
 def _music21_corpus_folder() -> Path:
