@@ -155,3 +155,21 @@ def test_no_help_text_has_angle_brackets_that_markdown_would_swallow():
             if re.search(r"<[A-Za-z/]", re.sub(r"`[^`]*`", "", text)):
                 swallowed.append(f"{path}: {text}")
     assert not swallowed
+
+
+def test_every_group_and_command_help_has_an_example_and_no_bool_label():
+    """Every --help of the command tree, groups included: an example, and flags without Typer's `<bool>`."""
+    import typer
+
+    def paths(command, path: tuple[str, ...] = ()):
+        yield path
+        for name, child in getattr(command, "commands", {}).items():
+            yield from paths(child, (*path, name))
+
+    every = list(paths(typer.main.get_command(app)))
+    assert ("corpus", "build", "folk") in every and ("experiment",) in every
+    for path in every:
+        result = invoke(*path, "--help")
+        assert result.exit_code == 0, path
+        assert "Example" in result.output, path
+        assert "<bool>" not in result.output, path

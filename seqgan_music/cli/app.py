@@ -13,6 +13,7 @@ from seqgan_music.cli.demo import demo
 from seqgan_music.cli.evaluate import evaluate
 from seqgan_music.cli.experiment import experiment_app
 from seqgan_music.cli.export import export, pack, play
+from seqgan_music.cli.groups import CommandGroup
 from seqgan_music.cli.sweep import sweep
 from seqgan_music.cli.train import generate, runs, train
 from seqgan_music.cli.tui import tui
@@ -28,6 +29,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
+    cls=CommandGroup,
 )
 app.add_typer(corpus_app, name="corpus")
 app.command("compose")(compose)

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from seqgan_music.cli.common import HomeOption, RichReporter, console, home_path, user_errors
+from seqgan_music.cli.groups import CommandGroup
 from seqgan_music.cli.render import (
     corpora_table,
     corpus_summary,
@@ -25,9 +26,14 @@ from seqgan_music.corpora.split import SplitPlan, parse_fractions, read_split_fi
 from seqgan_music.errors import SeqganError
 from seqgan_music.paths import check_name, corpora_dir
 
-corpus_app = typer.Typer(help="Build, list, show and export corpora.", no_args_is_help=True)
+corpus_app = typer.Typer(
+    help="Build, list, show and export corpora.\n\nExample: seqgan-music corpus build folk && seqgan-music corpus list",
+    no_args_is_help=True, cls=CommandGroup,
+)
 build_app = typer.Typer(
-    help="Build a corpus from a source: midi, folk, text, oracle or grammar.", no_args_is_help=True
+    help=("Build a corpus from a source: midi, folk, text, oracle or grammar.\n\n"
+          "Example: seqgan-music corpus build midi ../shared/data/nottingham/MIDI --name nottingham"),
+    no_args_is_help=True, cls=CommandGroup,
 )
 corpus_app.add_typer(build_app, name="build")
 

@@ -11,6 +11,7 @@ from rich.markdown import Markdown
 
 from seqgan_music.cli.common import HomeOption, RichReporter, console, home_path, user_errors
 from seqgan_music.cli.evaluate import DeviceOption
+from seqgan_music.cli.groups import CommandGroup
 from seqgan_music.errors import SeqganError
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ experiment_app = typer.Typer(
           "Example: seqgan-music experiment nottingham --encoding paper --midi ../shared/data/nottingham/MIDI"),
     no_args_is_help=True,
     rich_markup_mode="markdown",
+    cls=CommandGroup,
 )
 TagOption = Annotated[str | None, typer.Option("--tag", help="Suffix for the experiment and its run names, to keep several versions apart.")]
 SetOption = Annotated[list[str] | None, typer.Option("--set", help="Override one setting of every run, e.g. --set adversarial.rounds=10 (repeatable; give a --tag too).")]
