@@ -173,3 +173,25 @@ def test_every_group_and_command_help_has_an_example_and_no_bool_label():
         assert result.exit_code == 0, path
         assert "Example" in result.output, path
         assert "<bool>" not in result.output, path
+
+
+def test_corpus_list_fits_80_columns_without_cutting_numbers(tmp_path):
+    """Large counts stay whole at 80 columns; the name folds or text columns go first."""
+    import re
+
+    from seqgan_music.corpora.grammar import build_grammar_corpus
+
+    build_grammar_corpus("grammar-with-a-rather-long-name", 15, count=30_000, seed=1).save(tmp_path)
+    folk = tmp_path / "corpora" / "folk"
+    folk.mkdir()
+    (folk / "manifest.json").write_text(json.dumps({
+        "name": "folk", "source": {"kind": "folk"}, "encoding": {"name": "grid16", "length": 64},
+        "counts": {"tunes": 12_345, "windows": {"train": 123_456, "valid": 15_432, "test": 15_001}, "vocabulary": 61},
+        "skipped": [{"path": f"t{i}", "reason": "no notes"} for i in range(1_234)]}))
+    result = runner.invoke(app, ["corpus", "list", "--home", str(tmp_path)], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert max(len(line) for line in result.output.splitlines()) <= 80 and "…" not in result.output
+    grammar = build_grammar_corpus("g", 15, count=30_000, seed=1).manifest["counts"]["windows"]
+    shown = set(re.findall(r"\d+", result.output))
+    assert {"12345", "123456", "15432", "15001", "61", "1234", *map(str, grammar.values())} <= shown
+    assert "encoding" in result.output and "grid16/64" in result.output

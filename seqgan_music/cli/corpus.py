@@ -14,7 +14,7 @@ import typer
 from seqgan_music.cli.common import HomeOption, RichReporter, console, home_path, user_errors
 from seqgan_music.cli.groups import CommandGroup
 from seqgan_music.cli.render import (
-    corpora_table,
+    CorporaTable,
     corpus_summary,
     examples_panel,
     pitch_class_panel,
@@ -216,7 +216,7 @@ def list_command(home: HomeOption = None) -> None:
     if not manifests:
         console.print(f"no corpora in {corpora_dir(root)} yet: build one with `seqgan-music corpus build folk`")
         return
-    console.print(corpora_table(manifests))
+    console.print(CorporaTable(manifests))
 
 
 @corpus_app.command("show")

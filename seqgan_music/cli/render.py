@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from rich.console import Group
+from rich import box
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.measure import Measurement
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -19,27 +22,52 @@ PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"
 _BAR_WIDTH = 40
 
 
-def corpora_table(manifests: Sequence[dict]) -> Table:
-    table = Table(title="Corpora (windows per split)", title_justify="left")
-    table.add_column("name", no_wrap=True, style="bold")
-    table.add_column("source", no_wrap=True)
-    table.add_column("encoding", no_wrap=True)
-    for column in ("tunes", "train/valid/test", "vocab", "skipped"):
-        table.add_column(column, justify="right", no_wrap=True)
-    for manifest in manifests:
-        counts = manifest.get("counts", {})
-        windows = counts.get("windows", {})
-        encoding = manifest.get("encoding", {})
-        table.add_row(
-            manifest.get("name", "?"),
-            manifest.get("source", {}).get("kind", "?"),
-            f"{encoding.get('name', '?')}/{encoding.get('length', '?')}",
-            str(counts.get("tunes", "-")),
-            "/".join(str(windows.get(s, 0)) for s in ("train", "valid", "test")),
-            str(counts.get("vocabulary", "")),
-            str(len(manifest.get("skipped", []))),
-        )
-    return table
+# Text columns shown beside the name, most first: narrower terminals leave out the last ones.
+_CORPUS_TEXT_COLUMNS = (("source", "encoding"), ("encoding",), ())
+_CORPUS_COUNT_COLUMNS = ("tunes", "train", "valid", "test", "vocab", "skipped")
+_NAME_FOLDED = 12  # the name may fold down to this many characters a line before a column is left out
+
+
+class CorporaTable:
+    """The built corpora, one row each, laid out for the width it is drawn at: counts are never
+    cut; the name folds, and the source and then the encoding columns are left out when needed."""
+
+    def __init__(self, manifests: Sequence[dict]) -> None:
+        self.manifests = list(manifests)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        names = [str(manifest.get("name", "?")) for manifest in self.manifests]
+        foldable = max(0, max(map(cell_len, ["name", *names])) - _NAME_FOLDED)
+        for text_columns in _CORPUS_TEXT_COLUMNS:
+            table = self._table(text_columns)
+            unconstrained = Measurement.get(console, options.update_width(10_000), table).maximum
+            if unconstrained - foldable <= options.max_width:
+                break
+        yield table
+
+    def _table(self, text_columns: Sequence[str]) -> Table:
+        table = Table(title="Corpora (train/valid/test: windows per split)", title_justify="left",
+                      box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+        table.add_column("name", style="bold", overflow="fold")
+        for column in text_columns:
+            table.add_column(column, no_wrap=True)
+        for column in _CORPUS_COUNT_COLUMNS:
+            table.add_column(column, justify="right", no_wrap=True)
+        for manifest in self.manifests:
+            counts = manifest.get("counts", {})
+            windows = counts.get("windows", {})
+            encoding = manifest.get("encoding", {})
+            text = {"source": manifest.get("source", {}).get("kind", "?"),
+                    "encoding": f"{encoding.get('name', '?')}/{encoding.get('length', '?')}"}
+            table.add_row(
+                manifest.get("name", "?"),
+                *(text[column] for column in text_columns),
+                str(counts.get("tunes", "-")),
+                *(str(windows.get(split, 0)) for split in ("train", "valid", "test")),
+                str(counts.get("vocabulary", "")),
+                str(len(manifest.get("skipped", []))),
+            )
+        return table
 
 
 def corpus_summary(corpus: Corpus) -> Panel:
