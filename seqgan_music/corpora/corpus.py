@@ -54,6 +54,10 @@ class Corpus:
     tune_of_window: dict[str, np.ndarray] = field(default_factory=dict)  # split -> (N,) tune index
     files: dict[str, bytes] = field(default_factory=dict)  # extra files saved beside the tokens
     folder: Path | None = None
+    # Whole tunes (grid16 music corpora): split -> one id sequence per tune, ending with <end>
+    # (see corpora.tunes), and split -> (tunes,) index into `tunes` of each sequence.
+    tune_sequences: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    tune_of_sequence: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def is_music(self) -> bool:
@@ -70,8 +74,16 @@ class Corpus:
             array = np.ascontiguousarray(self.splits[split], dtype=np.int32)
             digest.update(f"{split}:{array.shape}".encode())
             digest.update(array.tobytes())
+        for split, sequences in sorted(self.tune_sequences.items()):
+            flat, offsets = _flatten(sequences)
+            digest.update(f"tunes_{split}:{offsets.tobytes().hex()}".encode())
+            digest.update(flat.tobytes())
         digest.update(self.vocabulary.to_json().encode())
         return digest.hexdigest()
+
+    @property
+    def has_whole_tunes(self) -> bool:
+        return bool(self.tune_sequences.get("train"))
 
     def symbols(self, ids: np.ndarray | list[int]) -> list[str]:
         return [self.vocabulary.token(i) for i in ids]
@@ -87,6 +99,9 @@ class Corpus:
         self.manifest["content_hash"] = self.content_hash()
         arrays = {split: np.asarray(self.splits[split], dtype=np.int32) for split in SPLITS}
         arrays.update({f"{s}_tune": np.asarray(a, dtype=np.int32) for s, a in self.tune_of_window.items()})
+        for split, sequences in self.tune_sequences.items():
+            arrays[f"tunes_{split}"], arrays[f"tunes_{split}_offsets"] = _flatten(sequences)
+            arrays[f"tunes_{split}_tune"] = np.asarray(self.tune_of_sequence[split], dtype=np.int32)
         with replace_folder_atomically(target) as staging:
             np.savez_compressed(staging / TOKENS, **arrays)
             (staging / VOCAB).write_text(self.vocabulary.to_json(), encoding="utf-8")
@@ -138,6 +153,7 @@ def load_corpus(home: Path, name: str) -> Corpus:
         array = arrays[split]
         if array.ndim != 2 or (array.size and (array.min() < 0 or array.max() >= len(vocabulary))):
             raise SeqganError(f"corpus {name!r} has token ids outside its vocabulary: rebuild it")
+    tune_sequences = _whole_tunes(name, arrays, len(vocabulary))
     return Corpus(
         name=name,
         splits={s: arrays[s] for s in SPLITS},
@@ -147,7 +163,34 @@ def load_corpus(home: Path, name: str) -> Corpus:
         tunes=tunes,
         tune_of_window={s: arrays[f"{s}_tune"] for s in SPLITS if f"{s}_tune" in arrays},
         folder=folder,
+        tune_sequences=tune_sequences,
+        tune_of_sequence={s: arrays[f"tunes_{s}_tune"] for s in tune_sequences},
     )
+
+
+def _flatten(sequences: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Ragged sequences -> (all ids concatenated, int64 offsets of length n + 1)."""
+    lengths = np.array([len(s) for s in sequences], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    flat = np.concatenate([np.asarray(s, dtype=np.int32) for s in sequences]) if sequences else np.zeros(0, np.int32)
+    return flat, offsets
+
+
+def _whole_tunes(name: str, arrays: dict[str, np.ndarray], vocabulary_size: int) -> dict[str, list[np.ndarray]]:
+    """The whole-tune sequences stored in tokens.npz (none in corpora built before they existed)."""
+    found: dict[str, list[np.ndarray]] = {}
+    for split in SPLITS:
+        keys = (f"tunes_{split}", f"tunes_{split}_offsets", f"tunes_{split}_tune")
+        if not all(key in arrays for key in keys):
+            continue
+        flat, offsets, owners = (arrays[key] for key in keys)
+        valid = (flat.ndim == 1 and offsets.ndim == 1 and len(offsets) == len(owners) + 1 and len(offsets) > 0
+                 and offsets[0] == 0 and offsets[-1] == len(flat) and bool(np.all(np.diff(offsets) >= 0))
+                 and (flat.size == 0 or (flat.min() >= 0 and flat.max() < vocabulary_size)))
+        if not valid:
+            raise SeqganError(f"corpus {name!r} has malformed whole-tune arrays for {split}: rebuild it")
+        found[split] = [flat[offsets[i]:offsets[i + 1]] for i in range(len(owners))]
+    return found
 
 
 def list_corpora(home: Path) -> list[dict]:

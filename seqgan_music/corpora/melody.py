@@ -73,6 +73,10 @@ class Melody:
     tempo_changes: list[tuple[float, float]] = field(default_factory=list)  # (beat, bpm) after 0
     title: str = ""
     source: str = ""
+    rhythm: str = ""  # the tune type the source names (an ABC `R:` field), if any
+    # Per bar line, as written in a score: (start repeat |:, end repeat :|, ending 0/1/2); None
+    # when the source plays its repeats out (MIDI) or has no bar-level notation.
+    repeat_marks: list[tuple[bool, bool, int]] | None = None
 
     @property
     def end(self) -> float:

@@ -10,10 +10,11 @@ from dataclasses import replace
 import numpy as np
 
 from seqgan_music.corpora.corpus import Corpus, Skipped, new_manifest
-from seqgan_music.corpora.encodings import MusicEncoding, token_pitch
+from seqgan_music.corpora.encodings import Grid16, MusicEncoding, token_pitch
 from seqgan_music.corpora.keys import estimate_key
 from seqgan_music.corpora.melody import Melody
 from seqgan_music.corpora.split import SPLITS, SplitPlan
+from seqgan_music.corpora.tunes import STRUCTURE_TOKENS, tune_facts, whole_tune, whole_tune_counts
 from seqgan_music.corpora.vocabulary import END, PAD, Vocabulary
 from seqgan_music.corpora.windows import cut_windows
 from seqgan_music.errors import SeqganError
@@ -47,10 +48,14 @@ def build_music_corpus(
         first = f" (first: {skipped[0].path}: {skipped[0].reason})" if skipped else ""
         raise SeqganError(f"no usable tunes: {len(skipped)} input(s) skipped{first}")
 
-    vocabulary = _music_vocabulary(encoding, (symbols for _, symbols, _, _ in encoded))
+    whole = [whole_tune(melody, symbols) for melody, symbols, _, _ in encoded] if isinstance(encoding, Grid16) else []
+    tune_symbols = [[*tune.symbols(), END] for tune, _ in whole]
+    vocabulary = _music_vocabulary(encoding, (symbols for _, symbols, _, _ in encoded), tune_symbols)
     pad_id, end_id = (vocabulary.pad, vocabulary.end) if encoding.pads_tail else (None, None)
     windows: dict[str, list[list[int]]] = {s: [] for s in SPLITS}
     owners: dict[str, list[int]] = {s: [] for s in SPLITS}
+    sequences: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS} if whole else {}
+    sequence_owners: dict[str, list[int]] = {s: [] for s in SPLITS}
     tune_records: list[dict] = []
     tunes_per_split: Counter[str] = Counter()
     for index, (melody, symbols, starts, facts) in enumerate(encoded):
@@ -59,7 +64,13 @@ def build_music_corpus(
         windows[split].extend(cut)
         owners[split].extend([index] * len(cut))
         tunes_per_split[split] += 1
-        tune_records.append({**melody.metadata(), "split": split, "windows": len(cut), **facts})
+        record = {**melody.metadata(), "split": split, "windows": len(cut), **facts}
+        if whole:
+            tune, cut_bars = whole[index]
+            sequences[split].append(np.array(vocabulary.ids(tune_symbols[index]), dtype=np.int32))
+            sequence_owners[split].append(index)
+            record.update(tune_facts(tune, cut_bars))
+        tune_records.append(record)
 
     splits = {s: np.array(windows[s], dtype=np.int32).reshape(-1, encoding.length) for s in SPLITS}
     if len(splits["train"]) == 0:
@@ -79,10 +90,14 @@ def build_music_corpus(
         "pitch_range": [min(pitches), max(pitches)],
         "meters": dict(Counter(m.meter for m, _, _, _ in encoded).most_common()),
     }
+    if whole:
+        counts["whole_tunes"] = whole_tune_counts(tune_records)
     manifest = new_manifest(name, source, encoding, plan.describe(), counts, skipped,
                             time.perf_counter() - started)
     return Corpus(name, splits, vocabulary, encoding, manifest, tune_records,
-                  {s: np.array(owners[s], dtype=np.int32) for s in SPLITS})
+                  {s: np.array(owners[s], dtype=np.int32) for s in SPLITS},
+                  tune_sequences=sequences,
+                  tune_of_sequence={s: np.array(sequence_owners[s], dtype=np.int32) for s in sequences})
 
 
 def _prepare(melody: Melody, encoding: MusicEncoding) -> tuple[Melody, dict]:
@@ -100,12 +115,21 @@ def _prepare(melody: Melody, encoding: MusicEncoding) -> tuple[Melody, dict]:
     return melody, facts
 
 
-def _music_vocabulary(encoding: MusicEncoding, all_symbols: Iterable[list[str]]) -> Vocabulary:
-    """Specials, the encoding's fixed tokens, then every pitch that occurs, low to high."""
+def _music_vocabulary(encoding: MusicEncoding, all_symbols: Iterable[list[str]],
+                      tune_symbols: Iterable[list[str]] = ()) -> Vocabulary:
+    """Specials, the encoding's fixed tokens, every pitch that occurs low to high, then the
+    whole tunes' structure and header tokens (after the pitches, so that adding whole tunes
+    leaves every window's ids as they were)."""
     specials = (PAD, END) if encoding.pads_tail else ()
     fixed = set(encoding.fixed_tokens)
     seen: set[str] = set()
     for symbols in all_symbols:
         seen.update(symbols)
-    pitches = sorted((s for s in seen - fixed), key=lambda s: token_pitch(s) or -1)
-    return Vocabulary.build((), specials, (*encoding.fixed_tokens, *pitches))
+    pitches = sorted((s for s in seen - fixed), key=lambda s: (token_pitch(s) or -1, s))
+    tune_tokens: set[str] = set()
+    for symbols in tune_symbols:
+        tune_tokens.update(symbols)
+    tune_tokens -= {*seen, *fixed, *specials}
+    structure = [s for s in STRUCTURE_TOKENS if s in tune_tokens]
+    header = sorted(tune_tokens - set(structure))
+    return Vocabulary.build((), specials, (*encoding.fixed_tokens, *pitches, *structure, *header))
