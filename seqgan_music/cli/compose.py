@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
 from rich.table import Table
 
-from seqgan_music.cli.common import HomeOption, console, home_path, user_errors
+from seqgan_music.cli.common import HomeOption, console, error_console, home_path, user_errors
+from seqgan_music.composing.primer import DEFAULT_PRIMER_BARS, Primer
+
+if TYPE_CHECKING:
+    from seqgan_music.composing.compose import ComposeSettings
 
 FormatOption = Annotated[str, typer.Option("--format", help="Comma-separated formats: mid, abc, wav, musicxml.")]
 SynthOption = Annotated[str, typer.Option("--synth", help="WAV synthesis: additive (always available) or soundfont (needs pyfluidsynth and libfluidsynth).")]
@@ -26,10 +30,12 @@ def compose(
     temperature: Annotated[float, typer.Option("--temperature", help="Sampling temperature: lower is safer and plainer, higher is bolder.")] = 1.0,
     top_k: Annotated[int, typer.Option("--top-k", help="Sample among the K most likely tokens only (0: all).")] = 0,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of the first tune (tune i gets seed+i); default: a random one, printed.")] = None,
-    primer: Annotated[Path | None, typer.Option("--primer", help="A MIDI file whose melody the tunes continue.")] = None,
-    primer_notes: Annotated[str | None, typer.Option("--primer-notes", help='Notes the tunes continue, e.g. "D4 F#4 A4:4 R:8" (:4 quarter, :8 eighth (default), :16, :2, :1; "." dots; R rest).')] = None,
+    max_hold: Annotated[float | None, typer.Option("--max-hold", help="Longest one pitch may sound in a row, held or struck again, in quarter-note beats (default: one bar; 0: no limit); keeps a low temperature or top-k from freezing on one note.")] = None,
+    primer: Annotated[Path | None, typer.Option("--primer", help="A MIDI file whose opening the tunes continue (its first --primer-bars bars).")] = None,
+    primer_notes: Annotated[str | None, typer.Option("--primer-notes", help='Notes the tunes continue, e.g. "D4 F#4 A4:4 R:8" (:4 quarter, :8 eighth (default), :16, :2, :1; "." dots; R rest). They carry no meter: give --meter.')] = None,
+    primer_bars: Annotated[int, typer.Option("--primer-bars", help="Bars of the primer kept (its first N; a pickup before them too), so a whole tune given as primer is only its opening.")] = DEFAULT_PRIMER_BARS,
     key: Annotated[str | None, typer.Option("--key", help="Key, e.g. D, Em, F# minor, A dorian. With a primer that stores no key, the primer's key.")] = None,
-    meter: Annotated[str | None, typer.Option("--meter", help="Meter, e.g. 6/8, 4/4, 3/4 (default: the primer's, else drawn from the training corpus's meters).")] = None,
+    meter: Annotated[str | None, typer.Option("--meter", help="Meter, e.g. 6/8, 4/4, 3/4 (default: the primer file's, else drawn from the training corpus's meters). A meter the model never saw is refused.")] = None,
     tempo: Annotated[float | None, typer.Option("--tempo", help="Quarter notes per minute (default 120).")] = None,
     chords: Annotated[bool, typer.Option("--chords", help="Add a chord track harmonising each bar in the key (a folk lead sheet).")] = False,
     program: Annotated[int, typer.Option("--program", help="General MIDI program of the melody (0 piano, 40 violin, 73 flute, 22 harmonica).")] = 0,
@@ -48,8 +54,10 @@ def compose(
     recomposes it) in the sidecar, in MIDI text events and in ABC N: lines.
 
     Example: seqgan-music compose --n 8 --key D --meter 6/8 --format mid,abc,wav --seed 42 --chords
+
+    Continuing an opening: seqgan-music compose --primer-notes "D4 F#4 A4:4 B4 A4 F#4:4" --meter 4/4 --key D --bars 8
     """
-    from seqgan_music.composing.compose import compose_tunes, requested_settings, tune_piece
+    from seqgan_music.composing.compose import compose_tunes, model_warning, requested_settings, tune_piece
     from seqgan_music.composing.model import load_model
     from seqgan_music.composing.primer import parse_primer_notes, read_primer_file
     from seqgan_music.composing.writing import parse_formats, write_pieces
@@ -60,17 +68,20 @@ def compose(
     check_synth(synth)
     if primer is not None and primer_notes is not None:
         raise SeqganError("give either --primer FILE or --primer-notes, not both")
-    settings = requested_settings(n, bars, steps, temperature, top_k, seed, key, meter, tempo, chords, program)
+    settings = requested_settings(n, bars, steps, temperature, top_k, seed, key, meter, tempo, chords, program,
+                                  primer_bars, max_hold)
     model = load_model(home_path(home), run, pick_device(device))
     if primer is not None:
         settings = replace(settings, primer=read_primer_file(primer))
     elif primer_notes is not None:
-        common = max(model.meters, key=model.meters.get) if model.meters else "4/4"
-        settings = replace(settings, primer=parse_primer_notes(primer_notes, meter or common))
+        settings = replace(settings, primer=parse_primer_notes(primer_notes))
+    warning = model_warning(model, settings)
+    if warning:
+        error_console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     tunes = compose_tunes(model, settings)
     pieces = write_pieces([tune_piece(index, tune) for index, tune in enumerate(tunes, start=1)], out.resolve(),
                           chosen_formats, synth, overwrite)
-    _print_tunes(tunes, pieces, out, model.name, settings.seed)
+    _print_tunes(tunes, pieces, out, model.name, settings)
 
 
 def check_synth(synth: str) -> None:
@@ -80,7 +91,8 @@ def check_synth(synth: str) -> None:
         raise SeqganError(f"unknown --synth {synth!r}: choose additive or soundfont")
 
 
-def _print_tunes(tunes: list, pieces: list, out: Path, model: str, seed: int) -> None:
+def _print_tunes(tunes: list, pieces: list, out: Path, model: str, settings: ComposeSettings) -> None:
+    seed = settings.seed
     table = Table(title=f"{len(tunes)} tunes from model {model} (seeds {seed}-{seed + len(tunes) - 1})",
                   title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), pad_edge=False)
     for column in ("file", "form", "key", "meter", "bars"):
@@ -90,9 +102,36 @@ def _print_tunes(tunes: list, pieces: list, out: Path, model: str, seed: int) ->
         table.add_row(piece.files[0].stem, tune.provenance["form"], melody.key.name if melody.key else "-",
                       melody.meter, str(len(melody.bars)))
     console.print(table)
-    for aspect in ("key", "meter"):
-        hows = {tune.provenance[aspect]["how"] for tune in tunes}
-        console.print(f"{aspect}: {hows.pop() if len(hows) == 1 else 'decided per tune, as each sidecar says'}",
-                      highlight=False)
+    decisions = {aspect: [(tune.provenance[aspect]["written"], tune.provenance[aspect]["how"]) for tune in tunes]
+                 for aspect in ("key", "meter")}
+    if settings.primer is not None:
+        decisions["primer"] = [(_primer_line(settings.primer, tune.provenance["primer_bars"]), "") for tune in tunes]
+    for aspect, decided in decisions.items():
+        for line in _per_tune(aspect, decided):
+            console.print(line, highlight=False, soft_wrap=True)
     suffixes = ", ".join(sorted({f.suffix for p in pieces for f in p.files}))
     console.print(f"[green]wrote[/] {sum(len(p.files) for p in pieces)} files ({suffixes}) to {out}", highlight=False)
+
+
+def _primer_line(primer: Primer, bars: dict) -> str:
+    """'first 4 of 32 bars of /path/jigs202.mid', 'the typed notes, whole (1 bar)'."""
+    given = primer.given if primer.kind == "file" else "the typed notes"
+    if bars["kept"] < bars["total"]:
+        return f"first {bars['kept']} of {bars['total']} bars of {given}"
+    return f"{given}, whole ({bars['total']} bar{'s' if bars['total'] != 1 else ''})"
+
+
+def _per_tune(aspect: str, decisions: list[tuple[str, str]]) -> list[str]:
+    """Each tune's (value, how) said once: 'key: A minor (how)' when all tunes share it, 'meter: as the table
+    shows (how)' when only the values differ, else one line per decision naming its tunes."""
+    shown = [f"{value} ({how})" if how else value for value, how in decisions]
+    hows = {how for _, how in decisions}
+    if len(set(shown)) == 1:
+        return [f"{aspect}: {shown[0]}"]
+    if len(hows) == 1 and "" not in hows:
+        return [f"{aspect}: as the table shows ({hows.pop()})"]
+    tunes: dict[str, list[int]] = {}
+    for number, decided in enumerate(shown, start=1):
+        tunes.setdefault(decided, []).append(number)
+    return [f"{aspect} of tune{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))}: {decided}"
+            for decided, numbers in tunes.items()]

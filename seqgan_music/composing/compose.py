@@ -15,13 +15,14 @@ from dataclasses import dataclass, replace
 import torch
 
 from seqgan_music import __version__
-from seqgan_music.composing.continuation import bar_layout, continue_prefix
+from seqgan_music.composing.continuation import Constraints, HoldLimit, bar_layout, continue_prefix
 from seqgan_music.composing.keys import mode_match, parse_key, shift_between, tune_key
+from seqgan_music.composing.meters import bar_steps, meter_warning, usable_meters
 from seqgan_music.composing.model import ComposerModel
-from seqgan_music.composing.primer import Primer
+from seqgan_music.composing.primer import DEFAULT_PRIMER_BARS, Primer
 from seqgan_music.composing.titles import file_stem, tune_form, tune_title
 from seqgan_music.composing.writing import Piece
-from seqgan_music.corpora.encodings import BAR, Grid16, pitch_token, token_pitch
+from seqgan_music.corpora.encodings import BAR, HOLD, Grid16, pitch_token, token_pitch
 from seqgan_music.corpora.keys import estimate_key
 from seqgan_music.corpora.melody import Key, Melody, meter_length_in_beats, parse_meter
 from seqgan_music.errors import SeqganError
@@ -49,6 +50,8 @@ class ComposeSettings:
     tempo: float | None = None
     chords: bool = False
     program: int = 0
+    primer_bars: int = DEFAULT_PRIMER_BARS  # the primer's opening bars kept
+    max_hold: float | None = None  # beats one pitch may sound in a row; None: one bar of the tune's meter; 0: no limit
 
 
 @dataclass
@@ -76,7 +79,7 @@ def check_settings(settings: ComposeSettings) -> None:
         check_sampling(settings.temperature, settings.top_k)
         if settings.meter is not None:
             parse_meter(settings.meter)
-            if meter_length_in_beats(settings.meter) * Grid16.steps_per_beat % 1:
+            if bar_steps(settings.meter) is None:
                 raise ValueError(f"a bar of {settings.meter} is not a whole number of sixteenths")
     except ValueError as error:
         raise SeqganError(str(error)) from None
@@ -84,11 +87,34 @@ def check_settings(settings: ComposeSettings) -> None:
         raise SeqganError(f"--tempo must be 20-400 quarter notes per minute, got {settings.tempo:g}")
     if not 0 <= settings.program <= 127:
         raise SeqganError(f"--program must be a General MIDI program 0-127, got {settings.program}")
+    if settings.primer_bars < 1:
+        raise SeqganError(f"--primer-bars must be at least 1, got {settings.primer_bars}")
+    if settings.max_hold is not None and not (settings.max_hold >= 0
+                                              and (settings.max_hold * Grid16.steps_per_beat) % 1 == 0):
+        raise SeqganError(f"--max-hold must be 0 (no limit) or a whole number of sixteenths (0.25 beats), "
+                          f"got {settings.max_hold:g}")
+
+
+def model_warning(model: ComposerModel, settings: ComposeSettings) -> str | None:
+    """What composing `settings` with `model` should warn of (a meter rare in its training corpus);
+    one-line errors for what the model cannot do (a meter it never saw, a hold limit without holds)."""
+    if not isinstance(model.encoding, Grid16):  # the meter only lays the notes out; nothing is held
+        if settings.max_hold:
+            raise SeqganError(f"--max-hold needs a grid16 model: {model.name} ({model.encoding.name} encoding) "
+                              "has no hold token")
+        return None
+    if settings.meter:
+        return meter_warning(model.meters, settings.meter, f"--meter {settings.meter}")
+    if settings.primer is not None and settings.primer.has_meter:
+        meter = settings.primer.melody.meter
+        return meter_warning(model.meters, meter, f"the primer's meter {meter}")
+    return None
 
 
 def requested_settings(count: int, bars: int | None = None, steps: int | None = None, temperature: float = 1.0,
                        top_k: int = 0, seed: int | None = None, key: str | None = None, meter: str | None = None,
-                       tempo: float | None = None, chords: bool = False, program: int = 0) -> ComposeSettings:
+                       tempo: float | None = None, chords: bool = False, program: int = 0,
+                       primer_bars: int = DEFAULT_PRIMER_BARS, max_hold: float | None = None) -> ComposeSettings:
     """What a user asked for (the CLI's options, the TUI's form) as checked settings, one-line errors otherwise.
 
     No length means DEFAULT_BARS; no seed means a random one, kept in the settings so it can be shown.
@@ -96,7 +122,7 @@ def requested_settings(count: int, bars: int | None = None, steps: int | None = 
     settings = ComposeSettings(count, bars if bars is not None or steps is not None else DEFAULT_BARS, steps,
                                temperature, top_k or None, secrets.randbelow(1_000_000) if seed is None else seed,
                                key=parse_key(key) if key else None, meter=meter, tempo=tempo, chords=chords,
-                               program=program)
+                               program=program, primer_bars=primer_bars, max_hold=max_hold)
     check_settings(settings)
     return settings
 
@@ -105,6 +131,7 @@ def compose_tunes(model: ComposerModel, settings: ComposeSettings,
                   reporter: Reporter = SilentReporter()) -> list[ComposedTune]:
     """`settings.count` tunes from `model`; the same model and settings give the same tunes."""
     check_settings(settings)
+    model_warning(model, settings)
     reporter.begin("Composing", settings.count)
     tunes = []
     for index in range(settings.count):
@@ -120,50 +147,53 @@ def tune_piece(index: int, tune: ComposedTune) -> Piece:
     notes = [f"Composed by seqgan-music {p['seqgan_music']} with model {p['model']['name']} "
              f"(sha256 {p['model']['sha256'][:16]}), seed {p['seed']}, temperature {p['temperature']:g}"
              + (f", top-k {p['top_k']}" if p["top_k"] else "") + (f", primer {p['primer']}" if p["primer"] else ""),
-             f"Key {p['key']['written']}: {p['key']['how']}. Meter {p['meter']['written']}: {p['meter']['how']}.",
+             f"Key {decision(p['key'])}. Meter {decision(p['meter'])}.",
              f"Recompose: {p['command']}"]
     return Piece(file_stem(index, tune.seed, tune.title), tune.melody, tune.chords, notes, p, p["program"])
 
 
+def decision(aspect: dict) -> str:
+    """'A minor (asked A dorian: ...)': a key or meter of the provenance and how it was decided."""
+    return f"{aspect['written']} ({aspect['how']})"
+
+
 def _compose_one(model: ComposerModel, settings: ComposeSettings, seed: int) -> ComposedTune:
     chooser = random.Random(seed)
-    primer = settings.primer.melody if settings.primer else None
-    meter, meter_how = _meter(model, settings, primer, chooser)
+    meter, meter_how = _meter(model, settings, chooser)
     plain = model.encoding.transpose  # the model's tunes are in the plain signature
-    primer_key = None
+    asked = settings.key
+    primer_key, primer_bars = None, None
     prefix: list[str] = []
-    if primer is not None:
-        primer_key = settings.key if settings.key and not primer.key else (primer.key or estimate_key(primer.notes))
-        prefix = _primer_symbols(model, replace(primer, meter=meter, key=primer_key))
+    if settings.primer is not None:
+        whole = settings.primer.melody
+        primer_key = asked if asked and not whole.key else (whole.key or estimate_key(whole.notes))
+        opening, total = settings.primer.opening(meter, settings.primer_bars)
+        primer_bars = {"kept": min(settings.primer_bars, total), "total": total}
+        prefix = _primer_symbols(model, replace(opening, meter=meter, key=primer_key))
     layout = _layout(model, prefix, meter, settings)
-    rows = KEY_CANDIDATES if settings.key is not None and primer is None else 1
+    rows = KEY_CANDIDATES if asked is not None and settings.primer is None else 1
     noise = torch.Generator(device=model.generator.device).manual_seed(seed)
     vocabulary = model.vocabulary
-    banned = [i for i in (vocabulary.pad, vocabulary.end) if i is not None]
-    layout_ids: list[int | None] = [None] * len(layout)
-    if isinstance(model.encoding, Grid16):  # bar lines where the meter puts them, and nowhere else
-        banned.append(vocabulary.id(BAR))
-        layout_ids = [vocabulary.id(BAR) if token == BAR else None for token in layout]
-    candidates = continue_prefix(model.generator, vocabulary.ids(prefix), layout_ids, banned, rows,
+    constraints, max_hold = _constraints(model, layout, meter, settings)
+    candidates = continue_prefix(model.generator, vocabulary.ids(prefix), constraints, rows,
                                  settings.temperature, settings.top_k, noise).cpu().numpy()
     decoded = [model.encoding.decode([vocabulary.token(t) for t in row], {"meter": meter}) for row in candidates]
     keys = [tune_key(m, plain) for m in decoded]
-    best = max(range(rows), key=lambda r: (mode_match(keys[r], settings.key), -r)) if rows > 1 else 0
+    best = max(range(rows), key=lambda r: (mode_match(keys[r], asked), -r)) if rows > 1 else 0
     melody, found = decoded[best], keys[best]
 
     if primer_key is not None:  # the tune stays in the primer's key
         model_key = primer_key.semitones_to_plain_signature() if plain else 0
         shift, written = -model_key, primer_key
-        ignored = (f"; --key {settings.key.name} ignored: the primer stores its key"
-                   if settings.key and primer.key and settings.key.name != primer.key.name else "")
-        key_how = f"the primer's key ({primer_key.name}, {primer_key.source}){ignored}"
-    elif settings.key is not None:
-        shift = shift_between(found.tonic_pitch_class, settings.key.tonic_pitch_class)
-        written = Key.from_tonic(settings.key.tonic_pitch_class, found.mode, "requested")
-        match = ("" if found.mode == settings.key.mode else
-                 f"; no candidate was in {settings.key.mode}, this one is {found.mode}")
-        key_how = (f"transposed from {found.name} (the model is not key-conditioned: the best of {rows} "
-                   f"candidates for the mode{match})")
+        stored = settings.primer.melody.key if settings.primer else None
+        ignored = f"; --key {asked.name} ignored: the primer stores its key" if asked and stored and asked.name != stored.name else ""
+        key_how = f"the primer's key, {_KEY_SOURCES.get(primer_key.source, primer_key.source)}{ignored}"
+    elif asked is not None:
+        shift = shift_between(found.tonic_pitch_class, asked.tonic_pitch_class)
+        written = Key.from_tonic(asked.tonic_pitch_class, found.mode, "requested")
+        key_how = (f"asked {asked.name}: the first of {rows} candidates in {asked.mode}, transposed; the model is "
+                   "not key-conditioned" if found.mode == asked.mode else
+                   f"asked {asked.name}: none of {rows} candidates was {asked.mode}; the model is not mode-conditioned")
     else:
         shift, written = 0, found
         key_how = "as generated, estimated from the notes"
@@ -172,29 +202,52 @@ def _compose_one(model: ComposerModel, settings: ComposeSettings, seed: int) -> 
                      tempo=float(settings.tempo or 120.0), source=f"seqgan-music compose, seed {seed}")
     chords = harmonise(melody) if settings.chords else []
     tokens = [vocabulary.token(t) for t in candidates[best]]
-    provenance = _provenance(model, settings, seed, title, meter, meter_how, written, key_how, shift, tokens)
+    provenance = _provenance(model, settings, seed, title, tokens, primer_bars, max_hold,
+                             {"written": meter, "how": meter_how},
+                             {"written": written.name, "asked": asked.name if asked else None, "how": key_how,
+                              "transposed_semitones": shift})
     return ComposedTune(seed, title, melody, chords, tokens, provenance)
 
 
-def _meter(model: ComposerModel, settings: ComposeSettings, primer: Melody | None,
-           chooser: random.Random) -> tuple[str, str]:
-    """The tune's meter and where it came from: asked for, the primer's, or drawn from the corpus."""
+_KEY_SOURCES = {"stored": "stored in the file", "estimated": "estimated from its notes", "requested": "as --key names it"}
+
+
+def _meter(model: ComposerModel, settings: ComposeSettings, chooser: random.Random) -> tuple[str, str]:
+    """The tune's meter and where it came from: asked for, the primer file's, or drawn from the corpus.
+
+    Typed notes carry no meter: they are laid out in the meter asked for or drawn.
+    """
     enforced = isinstance(model.encoding, Grid16)
     how = "bar lines enforced in the model's input" if enforced else "laid out only (the model has no bar lines)"
     if settings.meter:
         return settings.meter, f"requested; {how}"
-    if primer is not None and primer.bars:
-        return primer.meter, f"the primer's; {how}"
-    meters = {m: c for m, c in model.meters.items() if _usable(m)} or {"4/4": 1}
+    primer = settings.primer
+    if primer is not None and primer.has_meter:
+        return primer.melody.meter, f"the primer's; {how}"
+    meters = usable_meters(model.meters) or {"4/4": 1}
     meter = chooser.choices(list(meters), weights=list(meters.values()))[0]
-    return meter, f"drawn from the training corpus's meters; {how}"
+    typed = ", as typed notes carry no meter; give --meter to choose it" if primer is not None else ""
+    return meter, f"drawn from the training corpus's meters{typed}; {how}"
 
 
-def _usable(meter: str) -> bool:
-    try:
-        return meter_length_in_beats(meter) * Grid16.steps_per_beat % 1 == 0
-    except ValueError:
-        return False
+def _constraints(model: ComposerModel, layout: list[str | None], meter: str,
+                 settings: ComposeSettings) -> tuple[Constraints, float | None]:
+    """What the model may not choose, and the hold limit in beats (None: the model holds no notes).
+
+    Never padding or the end; on a grid16 model, bar lines only where the layout forces them, and no
+    pitch sounding (held or struck again) past --max-hold (default: one bar).
+    """
+    vocabulary = model.vocabulary
+    banned = [i for i in (vocabulary.pad, vocabulary.end) if i is not None]
+    forced = [None if token is None else vocabulary.id(token) for token in layout]
+    if not isinstance(model.encoding, Grid16):
+        return Constraints(forced, banned), None
+    max_hold = meter_length_in_beats(meter) if settings.max_hold is None else settings.max_hold
+    steps = round(max_hold * Grid16.steps_per_beat)
+    bar = vocabulary.id(BAR)
+    starts = frozenset(i for i, token in enumerate(vocabulary.tokens) if token_pitch(token) is not None)
+    limit = HoldLimit(vocabulary.id(HOLD), steps, starts, frozenset({bar})) if steps else None
+    return Constraints(forced, [*banned, bar], limit), max_hold
 
 
 def _primer_symbols(model: ComposerModel, primer: Melody) -> list[str]:
@@ -225,34 +278,41 @@ def _layout(model: ComposerModel, prefix: list[str], meter: str, settings: Compo
         total = settings.steps or round((settings.bars or 0) * bar_beats / beats_per_step)
         layout_tokens = [None] * max(total - len(prefix), 0)
     if not any(token is None for token in layout_tokens):
-        raise SeqganError(f"the primer already fills the requested length ({len(prefix)} steps): "
-                          "ask for more --bars or --steps")
+        length = f"--bars {settings.bars}" if settings.bars is not None else f"--steps {settings.steps}"
+        raise SeqganError(f"the primer's opening already fills the asked length ({length}, the primer's included): "
+                          f"give more {length.split()[0]} or fewer --primer-bars (now {settings.primer_bars})")
     return layout_tokens
 
 
-def _provenance(model: ComposerModel, settings: ComposeSettings, seed: int, title: str, meter: str, meter_how: str,
-                key: Key, key_how: str, shift: int, tokens: list[str]) -> dict:
+def _provenance(model: ComposerModel, settings: ComposeSettings, seed: int, title: str, tokens: list[str],
+                primer_bars: dict | None, max_hold: float | None, meter: dict, key: dict) -> dict:
     command = ["seqgan-music", "compose", "--n", "1", "--seed", str(seed), "--temperature", f"{settings.temperature:g}"]
     command += ["--run", model.reference] if model.reference else []
     command += ["--bars", str(settings.bars)] if settings.bars is not None else ["--steps", str(settings.steps)]
     command += ["--top-k", str(settings.top_k)] if settings.top_k else []
-    command += ["--meter", meter] + (["--key", settings.key.name] if settings.key else [])
-    if settings.primer is not None:
-        kind, value = settings.primer.description.split(": ", 1)
-        command += ["--primer-notes", value] if kind == "notes" else ["--primer", value]
+    command += ["--max-hold", f"{max_hold:g}"] if max_hold is not None else []
+    command += ["--meter", meter["written"]] + (["--key", settings.key.name] if settings.key else [])
+    primer = None
+    if settings.primer is not None and primer_bars is not None:
+        command += [*settings.primer.options, "--primer-bars", str(settings.primer_bars)]
+        cut = primer_bars["kept"] < primer_bars["total"]
+        primer = settings.primer.description + (f", first {primer_bars['kept']} of {primer_bars['total']} bars"
+                                                if cut else "")
     command += ["--tempo", f"{settings.tempo or 120:g}", "--program", str(settings.program)]
     command += ["--chords"] if settings.chords else []
     return {
         "title": title,
-        "form": tune_form(meter),
+        "form": tune_form(meter["written"]),
         "seqgan_music": __version__,
         "model": {"name": model.name, "source": model.source, "sha256": model.sha256},
         "seed": seed,
         "temperature": settings.temperature,
         "top_k": settings.top_k,
-        "primer": settings.primer.description if settings.primer else None,
-        "key": {"written": key.name, "how": key_how, "transposed_semitones": shift},
-        "meter": {"written": meter, "how": meter_how},
+        "max_hold_beats": max_hold,
+        "primer": primer,
+        "primer_bars": primer_bars,
+        "key": key,
+        "meter": meter,
         "tempo": settings.tempo or 120.0,
         "length": {"bars": settings.bars, "steps": settings.steps},
         "chords": settings.chords,

@@ -1,13 +1,17 @@
-"""Continue a token prefix under a layout: tokens forced at some positions, others banned everywhere else.
+"""Continue a token prefix under constraints: tokens forced at some positions, some banned everywhere,
+and a limit on how long one pitch may sound in a row.
 
 This is how composing gets the meter it is asked for from a grid16 model: the bar-line token is
 part of what the model was trained on, so forcing it every bar (and banning it inside bars) puts
 the model's own rhythm inside the requested bars, rather than relabelling whatever it produced.
+The hold limit keeps plain sampling (a low temperature, a small top-k) from freezing on one pitch:
+once a pitch has sounded its limit, the tokens that would keep it sounding are banned like the others.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -16,30 +20,101 @@ from seqgan_music.models.generator import Generator
 from seqgan_music.models.sampling import draw, uniforms
 
 
-@torch.no_grad()
-def continue_prefix(generator: Generator, prefix: Sequence[int], layout: Sequence[int | None], banned: Sequence[int],
-                    rows: int, temperature: float = 1.0, top_k: int | None = None,
-                    noise_source: torch.Generator | None = None) -> Tensor:
-    """`rows` sequences (rows, len(prefix) + len(layout)): the prefix, then one token per layout entry.
+HoldState = tuple[Tensor, Tensor]  # per row: the sounding pitch's token (-1: none) and the steps it has sounded
 
-    A layout entry is the token forced at that position, or None to sample one that is not in
-    `banned`. Noise is drawn for every position, forced or not, so the same seed gives the same
-    tokens whatever the layout.
+
+@dataclass(frozen=True)
+class HoldLimit:
+    """One pitch may sound at most `steps` steps in a row, held or struck again; after that neither
+    `hold` (the token that continues the sounding note) nor the pitch's own token may come, so a
+    different note or a rest must.
+
+    `starts` are the tokens that start a note, `timeless` those that take no step (bar lines, across
+    which a note goes on sounding); any other token (a rest) ends the sounding note.
+    """
+
+    hold: int
+    steps: int
+    starts: frozenset[int]
+    timeless: frozenset[int] = frozenset()
+
+    def after(self, state: HoldState, tokens: Tensor) -> HoldState:
+        """The state once each row's next token (rows,) is added."""
+        pitch, held = state
+        starts = torch.isin(tokens, torch.tensor(sorted(self.starts), dtype=tokens.dtype, device=tokens.device))
+        timeless = torch.isin(tokens, torch.tensor(sorted(self.timeless), dtype=tokens.dtype, device=tokens.device))
+        holding = (tokens == self.hold) & (held > 0)
+        again = (starts & (tokens == pitch)) | holding
+        held = torch.where(again, held + 1, torch.where(starts, 1, torch.where(timeless, held, 0)))
+        return torch.where(starts, tokens, torch.where(holding | timeless, pitch, -1)), held
+
+    def ban(self, banned: Tensor, state: HoldState) -> None:
+        """Mark in `banned` (rows, V) the tokens that would keep a pitch sounding past the limit."""
+        pitch, held = state
+        over = (held >= self.steps).nonzero().squeeze(1)  # rows whose pitch has sounded its limit
+        banned[over, self.hold] = True
+        banned[over, pitch[over]] = True
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """What composing imposes on the model's choices, as token ids.
+
+    `layout` has one entry per position after the prefix: the token forced there, or None to sample
+    one. `banned` are never sampled; `hold_limit` (None: none) bans keeping one pitch past its limit.
+    """
+
+    layout: Sequence[int | None]
+    banned: Sequence[int] = ()
+    hold_limit: HoldLimit | None = None
+
+    def start(self, prefix: Sequence[int], rows: int, device: torch.device) -> HoldState:
+        """The state the constraints follow, after the prefix."""
+        state = (torch.full((rows,), -1, dtype=torch.long, device=device),
+                 torch.zeros(rows, dtype=torch.long, device=device))
+        for token in prefix:
+            state = self.advance(state, torch.full((rows,), token, dtype=torch.long, device=device))
+        return state
+
+    def advance(self, state: HoldState, chosen: Tensor) -> HoldState:
+        """The state once each row's chosen token (rows,) is added."""
+        return state if self.hold_limit is None else self.hold_limit.after(state, chosen)
+
+    def banned_now(self, state: HoldState, vocab_size: int) -> Tensor:
+        """(rows, V) True where a token may not be sampled in `state`."""
+        banned = torch.zeros((len(state[1]), vocab_size), dtype=torch.bool, device=state[1].device)
+        banned[:, list(self.banned)] = True
+        if self.hold_limit is not None:
+            self.hold_limit.ban(banned, state)
+        return banned
+
+
+@torch.no_grad()
+def continue_prefix(generator: Generator, prefix: Sequence[int], constraints: Constraints, rows: int,
+                    temperature: float = 1.0, top_k: int | None = None,
+                    noise_source: torch.Generator | None = None) -> Tensor:
+    """`rows` sequences (rows, len(prefix) + len(layout)): the prefix, then one token per layout entry,
+    each forced or sampled under the constraints.
+
+    Noise is drawn for every position, forced or not, so the same seed gives the same tokens
+    whatever the layout.
     """
     device = generator.device
+    layout = constraints.layout
     start = torch.tensor([generator.start_token, *prefix], dtype=torch.long, device=device)
     logits, state = generator(start.unsqueeze(0).expand(rows, -1))  # (rows, P + 1, V)
     logits = logits[:, -1]  # (rows, V)
     noise = uniforms((len(layout), rows), noise_source, device)  # (L, rows)
-    ban = torch.zeros(generator.vocab_size, dtype=torch.bool, device=device)
-    ban[list(banned)] = True
+    sounding = constraints.start(prefix, rows, device)
     tokens = [start[1:].unsqueeze(0).expand(rows, -1)]
     for position, forced in enumerate(layout):
         if forced is None:
-            chosen = draw(logits.masked_fill(ban, float("-inf")), noise[position], temperature, top_k)  # (rows,)
+            banned = constraints.banned_now(sounding, generator.vocab_size)  # (rows, V)
+            chosen = draw(logits.masked_fill(banned, float("-inf")), noise[position], temperature, top_k)  # (rows,)
         else:
             chosen = torch.full((rows,), forced, dtype=torch.long, device=device)
         tokens.append(chosen.unsqueeze(1))
+        sounding = constraints.advance(sounding, chosen)
         if position + 1 < len(layout):
             logits, state = generator.step(chosen, state)
     return torch.cat(tokens, dim=1)

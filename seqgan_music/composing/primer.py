@@ -3,28 +3,64 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from seqgan_music.corpora.encodings import token_pitch
 from seqgan_music.corpora.melody import Melody, Note, bar_lines
-from seqgan_music.corpora.midi import read_midi_melody
 from seqgan_music.errors import SeqganError, SkippedInput
 
 _NOTE_PATTERN = re.compile(r"^(?:([A-Ga-g])([#b]?)(-?\d)|(R|REST|r|rest|z))(?::(1|2|4|8|16)(\.?))?$")
 DEFAULT_LENGTH = 0.5  # beats: an eighth note, the most common note of folk tunes
 
 
+DEFAULT_PRIMER_BARS = 4  # an opening to continue, not a whole tune to hand back
+
+
 @dataclass(frozen=True)
 class Primer:
-    """The primer's melody (its own key and meter when it has them) and how the user gave it."""
+    """The primer's melody (its own key, and for a file its meter and bar lines) and how the user gave it."""
 
-    melody: Melody
-    description: str  # for provenance: the notes as typed, or the file
+    melody: Melody  # typed notes have no bar lines: they carry no meter until the tune has one
+    kind: str  # "file" or "notes"
+    given: str  # the file's resolved path, or the notes as typed
+
+    @property
+    def has_meter(self) -> bool:
+        """Whether the primer brings its own meter (a MIDI file does; typed notes do not)."""
+        return self.kind == "file"
+
+    @property
+    def description(self) -> str:
+        """For provenance: 'file: NAME' or 'notes: D4 F#4 ...'."""
+        return f"file: {Path(self.given).name}" if self.kind == "file" else f"notes: {self.given}"
+
+    @property
+    def options(self) -> list[str]:
+        """The command-line options that give this primer again, from any folder."""
+        return ["--primer", self.given] if self.kind == "file" else ["--primer-notes", self.given]
+
+    def opening(self, meter: str, bars: int) -> tuple[Melody, int]:
+        """The primer's first `bars` bars and how many bars it has in all.
+
+        A file keeps its own bar lines; typed notes are laid out in `meter`. Bars are counted from
+        the first bar line at or after the first note, so a pickup before it is kept as well.
+        """
+        melody = self.melody if self.has_meter else replace(
+            self.melody, bars=bar_lines([(0.0, meter)], end=self.melody.end), meter=meter)
+        first = melody.notes[0].start - 1e-9
+        downbeats = [b for b in melody.bars if first <= b < melody.end - 1e-9]
+        if len(downbeats) <= bars:
+            return melody, len(downbeats)
+        cut = downbeats[bars]
+        notes = [Note(n.pitch, n.start, min(n.end, cut)) for n in melody.notes if n.start < cut - 1e-9]
+        return replace(melody, notes=notes, bars=[b for b in melody.bars if b < cut - 1e-9],
+                       tempo_changes=[c for c in melody.tempo_changes if c[0] < cut]), len(downbeats)
 
 
-def parse_primer_notes(text: str, meter: str) -> Primer:
-    """'D4 F#4 A4:4 R:8 B4:8.' -> notes one after another from the first downbeat.
+def parse_primer_notes(text: str) -> Primer:
+    """'D4 F#4 A4:4 R:8 B4:8.' -> notes one after another from the first downbeat, without bar lines
+    (the tune's meter lays them out).
 
     A note is a name with an optional # or b and an octave (middle C is C4), then optionally a
     length: :1 whole, :2 half, :4 quarter, :8 eighth (the default), :16 sixteenth, with a trailing
@@ -48,17 +84,18 @@ def parse_primer_notes(text: str, meter: str) -> Primer:
         position += length
     if not notes:
         raise SeqganError("--primer-notes holds only rests: give at least one note")
-    bars = bar_lines([(0.0, meter)], end=position)
-    return Primer(Melody(notes, bars, meter=meter), f"notes: {' '.join(words)}")
+    return Primer(Melody(notes), "notes", " ".join(words))
 
 
 def read_primer_file(path: Path) -> Primer:
     """The melody of a MIDI file, with the key, meter and bar lines the file stores."""
-    return Primer(read_melody_file(path, "primer file"), f"file: {path.name}")
+    return Primer(read_melody_file(path, "primer file"), "file", str(path.expanduser().resolve()))
 
 
 def read_melody_file(path: Path, role: str = "MIDI file") -> Melody:
     """The melody of a MIDI file; a one-line error naming the file's `role` when it has none."""
+    from seqgan_music.corpora.midi import read_midi_melody  # mido only when a file is read: the CLI starts faster
+
     if not path.is_file():
         raise SeqganError(f"{role} {path} does not exist: give a .mid file")
     try:
