@@ -13,14 +13,26 @@ import shutil
 from pathlib import Path
 
 import pytest
+from textual.binding import Binding
+from textual.keys import key_to_character
 from textual.pilot import Pilot
-from textual.widgets import TabbedContent
+from textual.widgets import Footer, Input, Select, TabbedContent
 
 from seqgan_music.config import config_to_toml, preset
+from seqgan_music.corpora.encodings import music_encoding
 from seqgan_music.corpora.grammar import build_grammar_corpus
-from seqgan_music.training.runs import CONFIG_FILE, METRICS_FILE, RUN_FILE
+from seqgan_music.corpora.melody import Key, Melody, Note, bar_lines
+from seqgan_music.corpora.music import build_music_corpus
+from seqgan_music.corpora.split import SplitPlan
+from seqgan_music.training.runs import CONFIG_FILE, METRICS_FILE, RUN_FILE, STATE_FILE
+from seqgan_music.tui import app as app_module
 from seqgan_music.tui.app import HelpScreen, SeqganApp, create_app
+from seqgan_music.tui.compose import ComposePane
+from seqgan_music.tui.corpora import CorporaPane
+from seqgan_music.tui.train import TrainPane
+from seqgan_music.tui.widgets import FitTable
 import tui_helpers
+from tui_helpers import screen_lines, wait_until
 
 SNAPSHOT_HOME = Path("/tmp/seqgan-music-snapshot-project")
 PANE_IDS = ("corpora", "train", "compose", "evaluate")
@@ -46,6 +58,19 @@ def write_finished_run(home: Path, name: str, corpus: str) -> None:
             "progress": {"phase": "adversarial", "phase_index": 2, "unit": 5, "units": 5,
                          "phases": ["mle", "pretrain_d", "adversarial"]}}
     (folder / RUN_FILE).write_text(json.dumps(info, indent=2))
+
+
+def music_corpus(name: str):
+    """A small grid16 corpus of stepwise tunes (enough for the Compose pane to offer its runs)."""
+    tunes = [Melody([Note(60 + (i + j) % 7, j, j + 1.0) for j in range(32)], bar_lines([(0.0, "4/4")], 32.0), "4/4",
+                    Key(0), title=f"tune {i}", source=f"t{i}.mid") for i in range(30)]
+    return build_music_corpus(name, tunes, music_encoding("grid16"), SplitPlan(), {"kind": "midi"})
+
+
+def write_music_run(home: Path, name: str, corpus: str) -> None:
+    """A finished run with a checkpoint file, as the Compose pane's model picker looks for it."""
+    write_finished_run(home, name, corpus)
+    (home / "checkpoints" / name / STATE_FILE).write_bytes(b"")
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +146,204 @@ def test_every_pane_lays_out_inside_the_screen(project: Path, size: tuple[int, i
                 assert region.right <= size[0] and region.bottom <= size[1] - 1, (pane, selector, region)
 
     drive(project, test, size)
+
+
+def active_pane(app: SeqganApp) -> str:
+    return app.query_one("#panes", TabbedContent).active.removeprefix("tab-")
+
+
+def test_number_keys_and_ctrl_page_keys_switch_tabs_from_anywhere(project: Path) -> None:
+    async def test(pilot: Pilot, app: SeqganApp) -> None:
+        async def press(key: str, pane: str) -> None:
+            pane_class = next(p for p in app.panes if p.PANE_ID == pane)
+            await pilot.press(key)
+            await tui_helpers.wait_until(pilot, lambda: active_pane(app) == pane
+                                         and app.focused is app.query_one(f"#{pane} {pane_class.FOCUS}"))
+
+        await pilot.pause(0.1)
+        await press("2", "train")
+        await press("3", "compose")  # its focus is the model drop-down: digits still switch tabs
+        await press("4", "evaluate")
+        await press("1", "corpora")
+        app.query_one("#build-name", Input).focus()  # deep in a form: no tab key press reaches the tab bar
+        await pilot.pause()
+        await press("ctrl+pagedown", "train")
+        await press("ctrl+pageup", "corpora")
+        await press("ctrl+pageup", "evaluate")  # round from the first to the last
+        await press("ctrl+pagedown", "corpora")
+        keys = {description: key for key, description in app.help_sections()[0][2]}
+        assert keys["Show tab 1-4"] == "1 / 2 / 3 / 4"
+        assert keys["Previous tab"] == "^pgup" and keys["Next tab"] == "^pgdn"
+
+    drive(project, test)
+
+
+# Each pane's text field and drop-down; typing into them must never fire a one-key binding.
+FIELDS = {"corpora": ("#build-name", "#build-source"), "train": ("#train-name", "#train-method"),
+          "compose": ("#compose-key", "#compose-model"), "evaluate": ("#evaluate-metrics", "#evaluate-references")}
+
+
+def typed_keys(app: SeqganApp) -> list[str]:
+    """Every printable key that the app or a pane binds (a widget's own keys, such as a table's, aside)."""
+    nodes = [app, *(app.query_one(f"#{pane.PANE_ID}") for pane in app.panes)]
+    keys = [binding.key for node in nodes for binding in Binding.make_bindings(type(node).BINDINGS)]
+    return list(dict.fromkeys(key for key in keys if (key_to_character(key) or "\t").isprintable() and key != "space"))
+
+
+def test_typing_into_a_field_or_a_drop_down_never_fires_a_one_key_binding(project: Path) -> None:
+    async def test(pilot: Pilot, app: SeqganApp) -> None:
+        keys = typed_keys(app)
+        assert {"q", "t", "n", "g", "e", "z", "1", "4", "question_mark", "left_square_bracket"} <= set(keys)
+        for pane, (text, choice) in FIELDS.items():
+            await show(pilot, pane)
+            field = app.query_one(text, Input)
+            field.value = ""
+            field.focus()
+            await pilot.press(*keys)
+            await pilot.pause()
+            assert field.value == "".join(key_to_character(key) for key in keys), pane
+            assert app.focused is field and active_pane(app) == pane and app.is_running
+            select = app.query_one(choice, Select)
+            value = select.value
+            select.focus()
+            await pilot.press(*(key for key in keys if key_to_character(key).isalpha()))
+            await pilot.pause()
+            assert app.focused is select and not select.expanded and select.value == value, pane
+            assert active_pane(app) == pane and app.is_running and not isinstance(app.screen, HelpScreen)
+
+    drive(project, test)
+
+
+# --- every tab follows the project folder ---------------------------------------------------------
+
+
+def train_corpora(app: SeqganApp) -> list[str]:
+    return [str(value) for _, value in app.query_one("#train-corpus", Select)._options if value is not Select.NULL]
+
+
+def model_runs(app: SeqganApp) -> list[str]:
+    return [str(value) for _, value in app.query_one("#compose-model", Select)._options][1:]
+
+
+def evaluate_runs(app: SeqganApp) -> list[str]:
+    runs = app.query_one("#evaluate-runs")
+    return [str(runs.get_option_at_index(i).value) for i in range(runs.option_count)]
+
+
+def table_keys(app: SeqganApp, selector: str) -> list[str]:
+    return list(app.query_one(selector, FitTable).fit_rows)
+
+
+def test_what_the_app_builds_or_trains_reaches_every_tab_at_once(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(app_module, "WATCH_SECONDS", 3600.0)  # no look at the folder: only the app's messages
+
+    async def test(pilot: Pilot, app: SeqganApp) -> None:
+        assert train_corpora(app) == [] and model_runs(app) == [] and evaluate_runs(app) == []
+        music_corpus("tunes").save(tmp_path)
+        corpora = app.query_one(CorporaPane)
+        corpora.post_message(CorporaPane.BuildDone("tunes", 0, 30))  # what a build in the Corpora tab posts
+        await wait_until(pilot, lambda: train_corpora(app) == ["tunes"], seconds=5)
+        assert app.query_one("#train-corpus", Select).value == "tunes" and table_keys(app, "#corpora-table") == ["tunes"]
+        write_music_run(tmp_path, "tunes-run", "tunes")
+        app.query_one(TrainPane).post_message(TrainPane.Ended("tunes-run", "finished"))  # a run ended here
+        await wait_until(pilot, lambda: evaluate_runs(app) == ["tunes-run"] and model_runs(app) == ["tunes-run"],
+                         seconds=5)
+        assert table_keys(app, "#runs-table") == ["tunes-run"]
+
+    drive(tmp_path, test)
+
+
+def test_changes_made_elsewhere_reach_every_tab_within_seconds(tmp_path: Path) -> None:
+    async def test(pilot: Pilot, app: SeqganApp) -> None:
+        music_corpus("tunes").save(tmp_path)  # as `seqgan-music corpus build` and `train` in another terminal
+        write_music_run(tmp_path, "elsewhere", "tunes")
+        await wait_until(pilot, lambda: table_keys(app, "#corpora-table") == ["tunes"] and train_corpora(app) == ["tunes"]
+                         and table_keys(app, "#runs-table") == ["elsewhere"] and model_runs(app) == ["elsewhere"]
+                         and evaluate_runs(app) == ["elsewhere"], seconds=15)
+        info_file = tmp_path / "checkpoints" / "elsewhere" / RUN_FILE
+        info_file.write_text(info_file.read_text().replace('"finished"', '"interrupted"'))
+        table = app.query_one("#runs-table", FitTable)
+        await wait_until(pilot, lambda: table.fit_rows["elsewhere"][1] == "interrupted", seconds=15)
+        assert "interrupted" in str(app.query_one("#evaluate-runs").get_option_at_index(0).prompt)
+
+    drive(tmp_path, test)
+
+
+def test_the_refresh_key_is_in_every_footer_and_rereads_the_folder(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(app_module, "WATCH_SECONDS", 3600.0)
+
+    async def test(pilot: Pilot, app: SeqganApp) -> None:
+        for pane in PANE_IDS:
+            await show(pilot, pane)
+            assert "r Refresh" in screen_lines(app)[-1], pane
+        music_corpus("tunes").save(tmp_path)
+        await pilot.press("r")
+        await wait_until(pilot, lambda: train_corpora(app) == ["tunes"], seconds=5)
+        assert table_keys(app, "#corpora-table") == ["tunes"]
+        assert any("reread 1 corpora and 0 runs" in m for m in tui_helpers.messages(app))
+
+    drive(tmp_path, test)
+
+
+# --- 80x24 ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def crowded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project with large numbers and long names: a corpus of 5000 tunes, runs named as the app names them."""
+    home = tmp_path_factory.mktemp("crowded")
+    corpus = build_grammar_corpus("nottingham-with-a-long-name", 15, count=200)
+    corpus.manifest["counts"].update(tunes=5000, windows={"train": 40213, "valid": 5021, "test": 5030}, vocabulary=123)
+    corpus.manifest["skipped"] = [{"path": f"broken-{i}.mid", "reason": "no notes"} for i in range(12)]
+    corpus.save(home)
+    build_grammar_corpus("grammar15", 15, count=200).save(home)
+    write_finished_run(home, "nottingham-with-a-long-name-seqgan-20261123-120000", "nottingham-with-a-long-name")
+    write_finished_run(home, "grammar-seqgan", "grammar15")
+    return home
+
+
+def test_nothing_important_is_cut_at_80_by_24(crowded: Path) -> None:
+    async def test(pilot: Pilot, app: SeqganApp) -> None:
+        text = "\n".join(screen_lines(app))
+        for number in ("5000", "40213/5021/5030", "123", "12"):
+            assert f" {number} " in text, number
+        assert "nottingham-with-a" in text and "grammar15" in text  # the long name shortened, not dropped
+
+        await show(pilot, "train")
+        app.query_one("#set-adversarial-learning-rate", Input).value = "0.001"
+        await pilot.pause()
+        lines = screen_lines(app)
+        run_rows = [line for line in lines if "1m01s" in line]
+        assert len(run_rows) == 2 and all("finished" in row and "adv 5/5" in row and "seqgan" in row for row in run_rows)
+        assert any(" 0.001 " in line for line in lines) and any(" auto " in line for line in lines)
+
+        await show(pilot, "compose")
+        for name, value in (("count", "2"), ("bars", "8"), ("seed", "123456789")):
+            app.query_one(f"#compose-{name}", Input).value = value
+        await pilot.press("g")
+        await tui_helpers.settle(pilot)
+        tunes = app.query_one(ComposePane).tunes
+        lines = screen_lines(app)
+        for tune in tunes:
+            row = next(line for line in lines if f" {tune.seed} " in line)
+            assert f" {tune.melody.key.name} " in row and f" {tune.melody.meter} " in row and " 8 " in row
+
+        for pane in PANE_IDS:  # the footer stays on screen with its keys, wherever the focus is
+            await show(pilot, pane)
+            for _ in range(24):
+                await pilot.press("tab")
+                await pilot.pause(0.05)
+                footer = app.query_one(Footer)
+                assert footer.region.bottom == 24 and footer.region.height == 1 and footer.display
+                for _ in range(100):  # the footer follows the focus after a moment
+                    if "Help" in screen_lines(app)[-1]:
+                        break
+                    await pilot.pause(0.05)
+                assert "Help" in screen_lines(app)[-1], (pane, app.focused, screen_lines(app)[-1])
+
+    drive(crowded, test)
 
 
 def test_quit_closes_the_app_when_nothing_runs(project: Path) -> None:

@@ -165,6 +165,18 @@ def test_runs_list_shows_corpus_method_status_and_the_baseline(home: Path) -> No
     drive(home, script)
 
 
+def test_space_ticks_the_highlighted_run_at_once(project: Path) -> None:
+    async def script(app: SeqganApp, pilot: Pilot) -> None:
+        runs = app.query_one("#evaluate-runs", SelectionList)
+        assert app.focused is runs and runs.highlighted == 0  # no down arrow needed first
+        await pilot.press("space")
+        assert runs.selected == ["long"]
+        await pilot.press("down", "space")
+        assert runs.selected == ["long", "short"] and runs.border_subtitle == "baseline: long"
+
+    drive(project, script)
+
+
 # --- evaluating --------------------------------------------------------------------------------
 
 
@@ -357,8 +369,9 @@ def test_help_lists_the_pane_and_its_keys(project: Path) -> None:
         assert isinstance(app.screen, HelpScreen)
         sections = {title: keys for title, _, keys in app.help_sections()}
         keys = dict(sections["Evaluate"])
-        assert {keys[k] for k in ("e", "s", "r", "l", "o", "v", "z", "esc")} == {
-            "Evaluate", "Sweep", "Reload runs", "Runs", "Settings", "Results", "Zoom results", "Back to runs"}
+        assert {keys[k] for k in ("e", "s", "l", "o", "v", "z", "esc")} == {
+            "Evaluate", "Sweep", "Runs", "Settings", "Results", "Zoom", "Back to runs"}
+        assert dict(app.help_sections()[0][2])["r"] == "Refresh"  # the app's, for every pane
 
     drive(project, script)
 

@@ -1,5 +1,6 @@
 """Shared helpers of the terminal app's tests: run the app headless on some panes, wait for it,
-read its notifications. pytest-asyncio is not a dependency: `drive` runs the coroutine itself."""
+read its notifications and the text on its screen. pytest-asyncio is not a dependency: `drive`
+runs the coroutine itself."""
 
 from __future__ import annotations
 
@@ -46,3 +47,8 @@ async def wait_until(pilot: Pilot, condition: Callable[[], bool], seconds: float
 def messages(app: SeqganApp, severity: str | None = None) -> list[str]:
     """The notifications shown so far (of one severity, or all)."""
     return [n.message for n in app._notifications if severity is None or n.severity == severity]
+
+
+def screen_lines(app: SeqganApp) -> list[str]:
+    """The text of every line of the screen as drawn (Textual's compositor renders the cells)."""
+    return ["".join(segment.text for segment in strip) for strip in app.screen._compositor.render_strips()]

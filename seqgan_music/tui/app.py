@@ -3,7 +3,9 @@
 Panes are widgets with `TITLE`, `PANE_ID`, `HELP` and `CSS_FILE` class attributes that take the
 project folder; adding a screen means adding its class to `PANES`. Each pane keeps its layout in
 its own stylesheet beside this module, so the shell loads only the panes it shows (the tests host
-one pane alone).
+one pane alone). The shell keeps every pane up to date with the project folder: a pane that
+changes corpora or runs posts `ProjectChanged`, the shell looks at the folder every few seconds
+for changes made elsewhere, and each pane's `project_changed` rereads what it shows.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from seqgan_music import __version__
 from seqgan_music.tui.compose import ComposePane
 from seqgan_music.tui.corpora import CorporaPane
 from seqgan_music.tui.evaluate import EvaluatePane
+from seqgan_music.tui.project import WATCH_SECONDS, ProjectChanged, ProjectWatch
 from seqgan_music.tui.train import TrainPane
 
 
@@ -41,6 +44,13 @@ class PaneClass(Protocol):
     # app closes (it then calls `app.exit()` itself).
 
     def __call__(self, home: Path, *, id: str | None = None) -> Widget: ...
+
+
+class Pane(Protocol):
+    """What the shell needs from a pane."""
+
+    def project_changed(self, change: ProjectChanged) -> None:
+        """Reread the corpora and/or runs that `change` names (all of them when it is forced)."""
 
 
 class HelpScreen(ModalScreen[None]):
@@ -81,10 +91,15 @@ class SeqganApp(App[None]):
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
     PANES: ClassVar[tuple[PaneClass, ...]] = (CorporaPane, TrainPane, ComposePane, EvaluatePane)
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("f1", "help", "Help", show=False),
+        Binding("r", "refresh", "Refresh"),
+        # One binding, two keys: the footer shows f1 while a text field takes the "?".
+        Binding("question_mark,f1", "help", "Help"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+        *(Binding(str(number), f"show_tab({number})", "Show tab 1-4", show=False) for number in range(1, 5)),
+        # Before any widget's own use of the keys (scrolling a page sideways), as in browsers.
+        Binding("ctrl+pageup", "next_tab(-1)", "Previous tab", show=False, priority=True),
+        Binding("ctrl+pagedown", "next_tab(1)", "Next tab", show=False, priority=True),
     ]
 
     def __init__(self, home: Path, panes: Sequence[PaneClass] | None = None) -> None:
@@ -100,10 +115,47 @@ class SeqganApp(App[None]):
             for pane in self.panes:
                 with TabPane(pane.TITLE, id=f"tab-{pane.PANE_ID}"):
                     yield pane(self.home, id=pane.PANE_ID)
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.focus_active_pane()
+        self.watch = ProjectWatch(self.home)
+        self.set_interval(WATCH_SECONDS, self.look_at_project)
+
+    # --- keeping the panes up to date ---
+
+    def look_at_project(self) -> None:
+        """Post `ProjectChanged` when the folder differs from the last look (another process at work)."""
+        change = self.watch.changes()
+        if change is not None:
+            self.post_message(change)
+
+    def on_project_changed(self, change: ProjectChanged) -> None:
+        for pane_class in self.panes:
+            pane: Pane = self.query_one(f"#{pane_class.PANE_ID}")  # type: ignore[assignment]
+            if pane is not change.origin:
+                pane.project_changed(change)
+        self.watch.settle()  # what the panes show now: the next look reports only later changes
+
+    def action_refresh(self) -> None:
+        """Reread the corpora and runs in every pane (they also follow the folder by themselves)."""
+        self.post_message(ProjectChanged(corpora=True, runs=True, forced=True))
+        self.watch.settle()
+        look = self.watch.last
+        self.notify(f"reread {len(look.corpora)} corpora and {len(look.runs)} runs in {self.home}", markup=False)
+
+    # --- tabs ---
+
+    def action_show_tab(self, number: int) -> None:
+        """Show the pane of tab `number` (1 is the first)."""
+        if 1 <= number <= len(self.panes):
+            self.query_one("#panes", TabbedContent).active = f"tab-{self.panes[number - 1].PANE_ID}"
+
+    def action_next_tab(self, step: int) -> None:
+        """Show the tab `step` places on, round from the last to the first."""
+        tabs = self.query_one("#panes", TabbedContent)
+        names = [f"tab-{pane.PANE_ID}" for pane in self.panes]
+        tabs.active = names[(names.index(tabs.active) + step) % len(names)]
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if event.tabbed_content.id == "panes":
@@ -143,7 +195,9 @@ class SeqganApp(App[None]):
 
     def help_sections(self) -> list[tuple[str, str, list[tuple[str, str]]]]:
         """(title, description, [(keys, action)]) for the whole app, then for each pane."""
-        sections = [(f"seqgan-music {__version__}", f"Project folder: {self.home}",
+        sections = [(f"seqgan-music {__version__}",
+                     f"Project folder: {self.home}. Every tab follows it: corpora and runs that another "
+                     "process builds, trains or changes appear within seconds (r rereads at once).",
                      self._keys([self]) + [("tab / shift+tab", "Next / previous field")])]
         for pane_class in self.panes:
             pane = self.query_one(f"#{pane_class.PANE_ID}")

@@ -45,12 +45,14 @@ from seqgan_music.errors import SeqganError
 from seqgan_music.export.wav import write_wav
 from seqgan_music.progress import Reporter
 from seqgan_music.training.runs import STATE_FILE, checkpoints_dir, list_runs
-from seqgan_music.tui.widgets import PaneForm, PianoRoll, TaskProgress
+from seqgan_music.tui.project import ProjectChanged
+from seqgan_music.tui.widgets import FieldLabel, FitColumn, FitTable, FormSelect, PaneForm, PianoRoll, TaskProgress
 
 DEFAULT_LABEL = "default (shipped folk model)"
 MAX_COUNT, MAX_SEED = 100, 999_999_999
-TUNE_COLUMNS = (("mark", "✓"), ("title", "title"), ("key", "key"), ("meter", "meter"), ("bars", "bars"),
-                ("seed", "seed"))
+TUNE_COLUMNS = (FitColumn("mark", "✓"), FitColumn("title", "title", flexible=True), FitColumn("key", "key"),
+                FitColumn("meter", "meter", "m."), FitColumn("bars", "bars", right=True),
+                FitColumn("seed", "seed", right=True))
 NO_PLAYER_HINT = "export the tune as WAV (e) and open it in any audio player"
 
 
@@ -103,6 +105,7 @@ class ComposeRequest:
     primer: str = ""
 
 
+SHORT_LABELS = {"temperature": "temp."}  # where the form is narrow
 FIELD_HINTS = {"count": f"tunes to compose, 1-{MAX_COUNT}", "bars": "length in bars, e.g. 16",
                "temperature": "lower is plainer, e.g. 0.9", "seed": "blank: a random one",
                "key": "e.g. D, Em, A dorian (blank: as composed)", "meter": "e.g. 6/8 (blank: the corpus's)",
@@ -237,15 +240,17 @@ def marks_text(marked: int, total: int) -> str:
 class ComposeForm(PaneForm):
     """The model and the settings of `seqgan-music compose`."""
 
+    BINDINGS = [Binding("escape", "leave", "Back to tunes")]
+
     def compose(self) -> ComposeResult:
         defaults = ComposeRequest()
         with Horizontal(classes="field"):
-            yield Label("model", classes="field-label")
-            yield Select([(DEFAULT_LABEL, DEFAULT_MODEL)], value=DEFAULT_MODEL, allow_blank=False, compact=True,
-                         id="compose-model")
+            yield FieldLabel("model", classes="field-label")
+            yield FormSelect([(DEFAULT_LABEL, DEFAULT_MODEL)], value=DEFAULT_MODEL, allow_blank=False, compact=True,
+                             id="compose-model")
         for name, hint in FIELD_HINTS.items():
             with Horizontal(classes="field"):
-                yield Label(name, classes="field-label")
+                yield FieldLabel(name, SHORT_LABELS.get(name, ""), classes="field-label")
                 yield Input(getattr(defaults, name), placeholder=hint, compact=True, id=f"compose-{name}")
         with Horizontal(id="compose-actions", classes="actions"):
             yield Button("Generate", variant="primary", compact=True, id="compose-button")
@@ -264,6 +269,8 @@ class ComposeForm(PaneForm):
 class ExportForm(PaneForm):
     """Formats and output folder for the marked tunes."""
 
+    BINDINGS = [Binding("escape", "leave", "Back to tunes")]
+
     def __init__(self, folder: Path, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.folder = folder
@@ -273,7 +280,7 @@ class ExportForm(PaneForm):
             for name in FORMATS:
                 yield Checkbox(name, value=name == "mid", compact=True, id=f"format-{name}")
         with Horizontal(classes="field"):
-            yield Label("folder", classes="field-label")
+            yield FieldLabel("folder", classes="field-label")
             yield Input(str(self.folder), placeholder="output folder, e.g. ~/tunes", compact=True, id="export-folder")
         with Horizontal(id="export-actions", classes="actions"):
             yield Button("Export", compact=True, id="export-button")
@@ -288,8 +295,9 @@ class ExportForm(PaneForm):
         return ExportRequest(formats, self.query_one("#export-folder", Input).value)
 
 
-class TuneTable(DataTable):
-    """The composed tunes; a mark (✓) chooses a tune for export. Space, Enter or a second click marks."""
+class TuneTable(FitTable):
+    """The composed tunes; a mark (✓) chooses a tune for export. Space, Enter or a second click marks.
+    Where the table is narrow the titles are shortened, never the key, meter, bars or seed."""
 
     BINDINGS = [Binding("space", "toggle_mark", "Mark")]
 
@@ -297,20 +305,15 @@ class TuneTable(DataTable):
         """The marks changed (the pane shows how many)."""
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, id=id)
+        super().__init__(TUNE_COLUMNS, id=id)
         self.marked: set[int] = set()
-
-    def on_mount(self) -> None:
-        for key, label in TUNE_COLUMNS:
-            self.add_column(label, key=key)
 
     def show_tunes(self, tunes: Sequence[ComposedTune]) -> None:
         """Replace the rows (and drop the marks) with these tunes."""
-        self.clear()
         self.marked = set()
-        for index, tune in enumerate(tunes):
-            self.add_row("", *tune_cells(tune), key=str(index))
-        self.move_cursor(row=0)
+        cells = [tune_cells(tune) for tune in tunes]
+        self.set_rows([(str(index), ["", row[0], *(Text(c, justify="right") if c.isdigit() else c for c in row[1:])])
+                       for index, row in enumerate(cells)], cursor="0")
         self.post_message(self.MarksChanged())
 
     def set_marks(self, rows: set[int]) -> None:
@@ -337,11 +340,11 @@ class ComposePane(Horizontal):
     """The Compose pane: compose tunes with any music model, see, play and export them."""
 
     TITLE = "Compose"
-    FOCUS = "#compose-model"
+    FOCUS = "#tunes-table"  # g composes from here at once; f goes to the form
     CSS_FILE = "compose.tcss"
     PANE_ID = "compose"
     HELP = ("Compose folk tunes as `seqgan-music compose` does. Pick the shipped default model or a music run "
-            "of this project (r reloads the runs), set how many tunes, their length in bars, the temperature "
+            "of this project (the list follows the project folder), set how many tunes, their length in bars, the temperature "
             "(lower is plainer) and the seed (blank: a random one, shown afterwards; tune i gets seed+i), and "
             "optionally a key, a meter and a MIDI file whose opening the tunes continue (relative paths are "
             "inside the project folder), then Generate. The highlighted tune is drawn as a piano roll with its "
@@ -353,7 +356,6 @@ class ComposePane(Horizontal):
         Binding("p", "play", "Play"),
         Binding("e", "export", "Export"),
         Binding("a", "mark_all", "Mark all"),
-        Binding("r", "reload", "Reload"),
         Binding("t", "focus_tunes", "To the tunes", show=False),
         Binding("escape", "focus_tunes", "To the tunes", show=False),
         Binding("f", "focus_form", "Form", show=False),
@@ -385,6 +387,7 @@ class ComposePane(Horizontal):
         super().__init__(id=id)
         self.home = home
         self.tunes: list[ComposedTune] = []
+        self.choices: list[tuple[str, str]] = []  # the model picker's, as last read
         self._busy: set[str] = set()
 
     def compose(self) -> ComposeResult:
@@ -406,19 +409,25 @@ class ComposePane(Horizontal):
 
     # --- the model picker ---
 
-    def refresh_models(self) -> list[tuple[str, str]]:
-        """Reread the runs; keep the chosen model when it is still there, else the default."""
+    def refresh_models(self) -> None:
+        """Reread the runs; keep the chosen model when it is still there, else the default. The
+        picker is rebuilt only when the choices changed (it may be open)."""
         select = self.query_one("#compose-model", Select)
         try:
             choices = model_choices(self.home)
         except (SeqganError, OSError) as error:
             self.notify(f"cannot read the runs of {self.home}: {error}", severity="error", markup=False)
-            return []
+            return
+        if choices == self.choices:
+            return
+        self.choices = choices
         chosen = select.value
         select.set_options(choices)
         select.value = chosen if chosen in [value for _, value in choices] else DEFAULT_MODEL
         self.query_one(ComposeForm).border_subtitle = f"{len(choices) - 1} music run{'s' * (len(choices) != 2)}"
-        return choices
+
+    def project_changed(self, change: ProjectChanged) -> None:
+        self.refresh_models()  # the models depend on the runs and on their corpora's encodings
 
     # --- composing ---
 
@@ -576,12 +585,6 @@ class ComposePane(Horizontal):
 
     def action_mark_all(self) -> None:
         self.query_one(TuneTable).toggle_all()
-
-    def action_reload(self) -> None:
-        choices = self.refresh_models()
-        if choices:
-            self.notify(f"{len(choices) - 1} music run{'s' * (len(choices) != 2)} in {checkpoints_dir(self.home)}",
-                        markup=False)
 
     @on(PaneForm.Left)
     def action_focus_tunes(self) -> None:

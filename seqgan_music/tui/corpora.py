@@ -17,9 +17,9 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, DataTable, Input, Label, Select, Static
+from textual.widgets import Button, DataTable, Input, Select, Static
 from textual.worker import get_current_worker
 
 from seqgan_music.corpora.corpus import Corpus, list_corpora, load_corpus
@@ -33,10 +33,24 @@ from seqgan_music.errors import SeqganError
 from seqgan_music.formatting import describe_value
 from seqgan_music.paths import check_name, corpora_dir
 from seqgan_music.progress import Reporter
-from seqgan_music.tui.widgets import BarChart, PaneForm, PianoRoll, TaskProgress, histogram_rows
+from seqgan_music.tui.project import ProjectChanged
+from seqgan_music.tui.widgets import (
+    BarChart,
+    FieldLabel,
+    FitColumn,
+    FitTable,
+    FormSelect,
+    PaneForm,
+    PianoRoll,
+    TaskProgress,
+    histogram_rows,
+)
 
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
-TABLE_COLUMNS = ("name", "source", "encoding", "tunes", "windows", "vocab", "skipped")
+TABLE_COLUMNS = (FitColumn("name", "name", flexible=True), FitColumn("source", "source", "src"),
+                 FitColumn("encoding", "encoding", "enc"), FitColumn("tunes", "tunes", right=True),
+                 FitColumn("windows", "windows", right=True), FitColumn("vocab", "vocab", "voc", right=True),
+                 FitColumn("skipped", "skipped", "skip", right=True))
 SOURCES = (("MIDI folder", "midi"), ("embedded folk collections", "folk"))
 ENCODINGS = (("grid16: sixteenth grid, bar lines", "grid16"), ("paper: SeqGAN's 0.4 s steps", "paper"))
 ROLLS, SEQUENCES, SKIPPED_SHOWN = 3, 5, 20
@@ -286,17 +300,17 @@ class BuildForm(PaneForm):
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="field"):
-            yield Label("source", classes="field-label")
-            yield Select(SOURCES, value="midi", allow_blank=False, compact=True, id="build-source")
+            yield FieldLabel("source", classes="field-label")
+            yield FormSelect(SOURCES, value="midi", allow_blank=False, compact=True, id="build-source")
         with Horizontal(classes="field"):
-            yield Label("folder", classes="field-label")
+            yield FieldLabel("folder", classes="field-label")
             yield Input(placeholder="folder of .mid files, e.g. ~/music/midi", compact=True, id="build-folder")
         with Horizontal(classes="field"):
-            yield Label("name", classes="field-label")
+            yield FieldLabel("name", classes="field-label")
             yield Input(placeholder="new corpus name, e.g. my-tunes", compact=True, id="build-name")
         with Horizontal(classes="field"):
-            yield Label("encoding", classes="field-label")
-            yield Select(ENCODINGS, value="grid16", allow_blank=False, compact=True, id="build-encoding")
+            yield FieldLabel("encoding", classes="field-label")
+            yield FormSelect(ENCODINGS, value="grid16", allow_blank=False, compact=True, id="build-encoding")
         with Horizontal(id="build-actions"):
             yield Button("Build", variant="primary", compact=True, id="build-button")
             yield TaskProgress("fill in the form, then Build", id="build-progress")
@@ -332,7 +346,10 @@ class BuildForm(PaneForm):
 
 
 class CorporaPane(Horizontal):
-    """The Corpora pane: list, inspect and build corpora in the project folder."""
+    """The Corpora pane: list, inspect and build corpora in the project folder.
+
+    A grid (see corpora.tcss): the table and the form on the left of the details, or where the
+    terminal is narrow, the table across the top, so that all its columns fit."""
 
     TITLE = "Corpora"
     FOCUS = "#corpora-table"
@@ -344,11 +361,9 @@ class CorporaPane(Horizontal):
             "new corpus from a folder of MIDI files or the embedded folk collections, in the "
             "background; existing corpora are never overwritten.")
     BINDINGS = [
-        Binding("r", "refresh", "Refresh"),
         Binding("b", "build", "Build"),
         Binding("t", "focus_table", "Table"),
         Binding("d", "focus_details", "Details"),
-        Binding("tab", "app.focus_next", "Next", show=True),
     ]
 
     class DetailsReady(Message):
@@ -372,53 +387,62 @@ class CorporaPane(Horizontal):
         super().__init__(id=id)
         self.home = home
         self._requested: str | None = None  # the corpus whose details were asked for last
+        self._manifests: dict[str, dict] | None = None  # as last read, by name
         self._building = False
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="corpora-side"):
-            yield DataTable(cursor_type="row", zebra_stripes=True, id="corpora-table")
-            yield BuildForm(id="build-form")
+        yield FitTable(TABLE_COLUMNS, id="corpora-table")
         yield CorpusDetails(id="corpus-details")
+        yield BuildForm(id="build-form")
 
     def on_mount(self) -> None:
-        table = self.query_one("#corpora-table", DataTable)
+        table = self.query_one("#corpora-table", FitTable)
         table.border_title = f"corpora in {corpora_dir(self.home)}"
         table.border_subtitle = "windows: train/valid/test"
-        for column in TABLE_COLUMNS:
-            table.add_column(column, key=column)
         self.refresh_table()
 
     # --- table and details ---
 
-    def refresh_table(self, select: str | None = None) -> None:
-        """Reread the corpora; keep the cursor on `select`, else on the corpus shown before."""
-        table = self.query_one("#corpora-table", DataTable)
+    def refresh_table(self, select: str | None = None, reload: bool = False) -> None:
+        """Reread the corpora; keep the cursor on `select`, else on the corpus shown. The details
+        are read again when `reload`, or when the shown corpus was built anew."""
+        table = self.query_one("#corpora-table", FitTable)
         try:
             manifests = list_corpora(self.home)
         except OSError as error:
             self.notify(f"cannot read {corpora_dir(self.home)}: {error}", severity="error", markup=False)
             return
-        keep = select or self._requested
-        table.clear()
-        names: list[str] = []
+        by_name: dict[str, dict] = {}
         for manifest in manifests:
-            cells = table_cells(manifest)
-            if cells[0] in names:
-                continue
-            names.append(cells[0])
-            table.add_row(cells[0], cells[1], cells[2], *(Text(c, justify="right") for c in cells[3:]), key=cells[0])
-        self._requested = None
-        if not names:
-            self.query_one(CorpusDetails).show_message(
-                f"no corpora in {corpora_dir(self.home)} yet: build one with the form below (b)")
+            by_name.setdefault(str(manifest.get("name", "?")), manifest)
+        before, self._manifests = self._manifests, by_name
+        keep = select or self._requested
+        if by_name == before and not reload and keep == self._requested:
             return
-        table.move_cursor(row=names.index(keep) if keep in names else 0)
-        self._select(names[table.cursor_row])
+        rows = []
+        for manifest in by_name.values():
+            cells = table_cells(manifest)
+            rows.append((cells[0], [*cells[:3], *(Text(c, justify="right") for c in cells[3:])]))
+        keep = keep if keep in by_name else next(iter(by_name), None)
+        table.set_rows(rows, cursor=keep)
+        if keep is None:
+            self._requested = None
+            self.query_one(CorpusDetails).show_message(
+                f"no corpora in {corpora_dir(self.home)} yet: build one with the form (b)")
+            return
+        if reload or (before or {}).get(keep) != by_name[keep]:
+            self._requested = None  # read it again
+        self._select(keep)
+
+    def project_changed(self, change: ProjectChanged) -> None:
+        if change.corpora or change.forced:
+            self.refresh_table(reload=change.forced)
 
     @on(DataTable.RowHighlighted, "#corpora-table")
     @on(DataTable.RowSelected, "#corpora-table")
     def _row_chosen(self, event: DataTable.RowHighlighted | DataTable.RowSelected) -> None:
-        if event.row_key.value is not None:
+        current = event.cursor_row == event.data_table.cursor_row  # not a stale event of a refresh
+        if current and event.row_key.value is not None:
             self._select(str(event.row_key.value))
 
     def _select(self, name: str) -> None:
@@ -488,6 +512,7 @@ class CorporaPane(Horizontal):
         self.notify(f"built corpus {message.name}: {message.tunes} tunes{skipped}", markup=False,
                     severity="warning" if message.skipped else "information")
         self.refresh_table(select=message.name)
+        self.post_message(ProjectChanged(corpora=True, origin=self))
 
     def on_corpora_pane_build_failed(self, message: BuildFailed) -> None:
         self._building = False
@@ -498,14 +523,11 @@ class CorporaPane(Horizontal):
 
     # --- actions ---
 
-    def action_refresh(self) -> None:
-        self.refresh_table()
-
     def action_build(self) -> None:
         self.query_one(BuildForm).focus_first()
 
     def action_focus_table(self) -> None:
-        self.query_one("#corpora-table", DataTable).focus()
+        self.query_one("#corpora-table", FitTable).focus()
 
     def action_focus_details(self) -> None:
         self.query_one(CorpusDetails).focus()

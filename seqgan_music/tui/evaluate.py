@@ -21,7 +21,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.geometry import Size
 from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import Button, DataTable, Input, Label, Select, SelectionList, Static
+from textual.widgets import Button, DataTable, Input, Select, SelectionList, Static
 from textual.widgets.selection_list import Selection
 from textual.worker import get_current_worker
 
@@ -44,7 +44,8 @@ from seqgan_music.progress import Reporter
 from seqgan_music.training.device import pick_device
 from seqgan_music.training.runs import checkpoints_dir, list_runs
 from seqgan_music.tui.corpora import PITCH_CLASSES
-from seqgan_music.tui.widgets import BarChart, TaskProgress, plot_text
+from seqgan_music.tui.project import ProjectChanged
+from seqgan_music.tui.widgets import BarChart, FieldLabel, FormSelect, TaskProgress, plot_text
 
 DEFAULTS = EvaluationSettings()  # the CLI's defaults
 PERMUTATIONS = 10_000  # the CLI's default, so the p-values are the same
@@ -280,12 +281,12 @@ class SettingsForm(Vertical):
     def compose(self) -> ComposeResult:
         defaults = FormValues()
         with Horizontal(classes="field"):
-            yield Label("references", classes="field-label")
-            yield Select([(split, split) for split in SPLITS], value=defaults.references, allow_blank=False,
-                         compact=True, id="evaluate-references")
+            yield FieldLabel("references", classes="field-label")
+            yield FormSelect([(split, split) for split in SPLITS], value=defaults.references, allow_blank=False,
+                             compact=True, id="evaluate-references")
         for name, placeholder in self.FIELDS:
             with Horizontal(classes="field"):
-                yield Label(name, classes="field-label")
+                yield FieldLabel(name, classes="field-label")
                 yield Input(getattr(defaults, name), placeholder=placeholder, compact=True, id=f"evaluate-{name}")
         with Horizontal(id="evaluate-actions"):
             yield Button("Evaluate", variant="primary", compact=True, id="evaluate-button")
@@ -385,12 +386,10 @@ class EvaluatePane(Horizontal):
     BINDINGS = [
         Binding("e", "evaluate", "Evaluate"),
         Binding("s", "sweep", "Sweep"),
-        Binding("r", "reload", "Reload runs"),
-        Binding("l", "focus_runs", "Runs"),
-        Binding("o", "focus_settings", "Settings"),
-        Binding("v", "focus_results", "Results"),
-        Binding("z", "zoom", "Zoom results"),
-        Binding("tab", "app.focus_next", "Next", show=True),
+        Binding("l", "focus_runs", "Runs", show=False),  # (tab moves too; 80 columns are short)
+        Binding("o", "focus_settings", "Settings", show=False),
+        Binding("v", "focus_results", "Results", show=False),
+        Binding("z", "zoom", "Zoom"),
     ]
 
     class EvaluationDone(Message):
@@ -418,6 +417,7 @@ class EvaluatePane(Horizontal):
         super().__init__(id=id)
         self.home = home
         self.corpora: dict[str, str] = {}  # run name -> corpus, as last read
+        self.prompts: list[tuple[str, str]] | None = None  # the runs list's (prompt, run), as last read
         self.busy = False
 
     def compose(self) -> ComposeResult:
@@ -434,22 +434,34 @@ class EvaluatePane(Horizontal):
     # --- the runs ---
 
     def reload_runs(self) -> None:
-        """Reread the runs, keeping the ticked ones (in the order they were ticked)."""
+        """Reread the runs, keeping the ticked ones (in the order they were ticked) and the highlight.
+        The list is rebuilt only when a run came, went or changed (its status), and always has a
+        highlighted run, so that space ticks one at once."""
         runs = self.query_one("#evaluate-runs", SelectionList)
         try:
             infos = [info for info, _ in list_runs(self.home)]
         except OSError as error:
             self.notify(f"cannot read {checkpoints_dir(self.home)}: {error}", severity="error", markup=False)
             return
-        ticked = runs.selected
-        self.corpora = {str(info.get("name", "?")): str(info.get("corpus", "?")) for info in infos}
-        runs.clear_options()
-        runs.add_options([Selection(Text(prompt, no_wrap=True, overflow="ellipsis"), name, id=name)
-                          for prompt, name in run_prompts(infos)])
-        for name in ticked:
-            if name in self.corpora:
-                runs.select(name)
+        prompts = run_prompts(infos)
+        if prompts != self.prompts:
+            self.prompts = prompts
+            ticked = runs.selected
+            highlighted = runs.get_option_at_index(runs.highlighted).id if runs.highlighted is not None else None
+            self.corpora = {str(info.get("name", "?")): str(info.get("corpus", "?")) for info in infos}
+            runs.clear_options()
+            runs.add_options([Selection(Text(prompt, no_wrap=True, overflow="ellipsis"), name, id=name)
+                              for prompt, name in prompts])
+            for name in ticked:
+                if name in self.corpora:
+                    runs.select(name)
+            names = [name for _, name in prompts]
+            runs.highlighted = names.index(highlighted) if highlighted in names else (0 if names else None)
         self._show_baseline()
+
+    def project_changed(self, change: ProjectChanged) -> None:
+        if change.runs or change.forced:
+            self.reload_runs()
 
     @on(SelectionList.SelectedChanged, "#evaluate-runs")
     def _show_baseline(self) -> None:
@@ -546,9 +558,6 @@ class EvaluatePane(Horizontal):
 
     def action_sweep(self) -> None:
         self.run_task("sweep")
-
-    def action_reload(self) -> None:
-        self.reload_runs()
 
     def action_focus_runs(self) -> None:
         self.query_one("#evaluate-runs", SelectionList).focus()

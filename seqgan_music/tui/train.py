@@ -54,7 +54,8 @@ from seqgan_music.training.runs import (
     read_run_info,
     run_dir,
 )
-from seqgan_music.tui.widgets import LinePlot, PaneForm
+from seqgan_music.tui.project import ProjectChanged
+from seqgan_music.tui.widgets import FieldLabel, FitColumn, FitTable, FormSelect, LinePlot, PaneForm
 
 # The settings the form edits, as (setting, label); any other goes in "more settings".
 FORM_SETTINGS = (
@@ -66,8 +67,11 @@ FORM_SETTINGS = (
     ("mle.batch_size", "batch"),
     ("run.seed", "seed"),
 )
+SHORT_LABELS = {"mle.epochs": "MLE ep.", "adversarial.rounds": "adv rnds"}  # where the form is narrow
 DEVICES = ("auto", "cpu", "cuda", "mps")
-RUN_COLUMNS = ("run", "status", "progress", "method", "corpus", "time")
+RUN_COLUMNS = (FitColumn("run", "run", flexible=True), FitColumn("status", "status"), FitColumn("progress", "progress"),
+               FitColumn("method", "method", flexible=True), FitColumn("corpus", "corpus", flexible=True),
+               FitColumn("time", "time", right=True))
 # Curves of the live view: (title, metrics drawn together); a plot shows only what a phase logged.
 CURVES = (
     ("generator loss", ("g_loss",)),
@@ -309,31 +313,32 @@ class NewRunForm(PaneForm):
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="field"):
-            yield Label("corpus", classes="field-label")
-            yield Select([], prompt="(no corpora)", compact=True, id="train-corpus")
+            yield FieldLabel("corpus", classes="field-label")
+            yield FormSelect([], prompt="(no corpora)", compact=True, id="train-corpus")
         with Horizontal(classes="field"):
-            yield Label("preset", classes="field-label")
-            yield Select([(name, name) for name in PRESETS], value="quick", allow_blank=False, compact=True,
-                         id="train-preset")
+            yield FieldLabel("preset", classes="field-label")
+            yield FormSelect([(name, name) for name in PRESETS], value="quick", allow_blank=False, compact=True,
+                             id="train-preset")
         yield Static("", id="preset-hint", markup=False)
         with Horizontal(classes="field"):
-            yield Label("method", classes="field-label")
-            yield Select([(m, m) for m in METHODS], value="seqgan", allow_blank=False, compact=True, id="train-method")
+            yield FieldLabel("method", classes="field-label")
+            yield FormSelect([(m, m) for m in METHODS], value="seqgan", allow_blank=False, compact=True,
+                             id="train-method")
         with Horizontal(classes="field"):
-            yield Label("run name", classes="field-label")
+            yield FieldLabel("run name", classes="field-label")
             yield Input(placeholder="blank: CORPUS-METHOD-TIME", compact=True, id="train-name")
         pairs = [FORM_SETTINGS[i:i + 2] for i in range(0, len(FORM_SETTINGS), 2)]
         for pair in pairs:
             with Horizontal(classes="field"):
                 for setting, label in pair:
-                    yield Label(label, classes="field-label")
+                    yield FieldLabel(label, SHORT_LABELS.get(setting, ""), classes="field-label")
                     yield Input(compact=True, id=_field_id(setting), classes="setting")
                 if len(pair) == 1:
-                    yield Label("device", classes="field-label")
-                    yield Select([(d, d) for d in DEVICES], value="auto", allow_blank=False, compact=True,
-                                 id="train-device")
+                    yield FieldLabel("device", classes="field-label")
+                    yield FormSelect([(d, d) for d in DEVICES], value="auto", allow_blank=False, compact=True,
+                                     id="train-device")
         with Horizontal(classes="field"):
-            yield Label("more", classes="field-label")
+            yield FieldLabel("more", classes="field-label")
             yield Input(placeholder="e.g. adversarial.d_steps=3 rollout.chunk_size=32", compact=True, id="train-more")
         with Horizontal(id="train-actions"):
             yield Button("Start", variant="primary", compact=True, id="start-button")
@@ -344,16 +349,21 @@ class NewRunForm(PaneForm):
         self._fill(preset("quick"))
 
     def reload_corpora(self) -> None:
-        """Offer the corpora of the project folder, keeping the current choice."""
+        """Offer the corpora of the project folder, keeping the current choice and the settings typed
+        (only a corpus chosen anew, when the one chosen is gone or there was none, sets its preset)."""
         manifests = list_corpora(self.home)
-        self.kinds = {str(m.get("name")): str((m.get("source") or {}).get("kind", "")) for m in manifests}
+        kinds = {str(m.get("name")): str((m.get("source") or {}).get("kind", "")) for m in manifests}
+        if kinds == self.kinds:
+            return
+        self.kinds = kinds
         select = self.query_one("#train-corpus", Select)
         current = select.value
-        select.set_options([(name, name) for name in self.kinds])
-        if current in self.kinds:
-            select.value = current
-        elif self.kinds:
-            select.value = next(iter(self.kinds))
+        with select.prevent(Select.Changed):
+            select.set_options([(name, name) for name in kinds])
+            if current in kinds:
+                select.value = current
+        if current not in kinds and kinds:
+            select.value = next(iter(kinds))
 
     def request(self) -> RunRequest:
         """The form's current values."""
@@ -415,7 +425,7 @@ class LiveView(Vertical):
         bar = self.query_one("#live-progress", ProgressBar)
         plots = list(self.query(LinePlot))
         if history is None:
-            self.border_title = "live view"
+            self.border_title, self.border_subtitle = "live view", ""
             headline.update("select a run, or start one with the form (n)")
             self.query_one("#live-note", Label).update("")
             bar.update(total=None, progress=0)
@@ -423,6 +433,7 @@ class LiveView(Vertical):
                 plot.display = False
             return
         self.border_title = f"run {history.name}"
+        self.border_subtitle = "[ ] other phases" if len(history.logged_phases()) > 1 else ""
         headline.update(history.headline())
         self.query_one("#live-note", Label).update(history.note)
         total = history.totals.get(history.phase) or None
@@ -439,7 +450,8 @@ class LiveView(Vertical):
 
 
 class TrainPane(Horizontal):
-    """The Train pane: the project's runs, a form for a new one, and the live view."""
+    """The Train pane: the project's runs across the top, the live view and the form for a new run
+    side by side below (a grid, see train.tcss)."""
 
     TITLE = "Train"
     FOCUS = "#runs-table"
@@ -456,9 +468,9 @@ class TrainPane(Horizontal):
         Binding("n", "new_run", "New run"),
         Binding("x", "stop", "Stop & save"),
         Binding("u", "resume", "Resume"),
-        Binding("left_square_bracket", "phase(-1)", "Phase-", key_display="["),
-        Binding("right_square_bracket", "phase(1)", "Phase+", key_display="]"),
-        Binding("r", "refresh", "Refresh", show=False),
+        # Out of the footer (80 columns are short): the live view names them where they apply.
+        Binding("left_square_bracket", "phase(-1)", "Phase-", key_display="[", show=False),
+        Binding("right_square_bracket", "phase(1)", "Phase+", key_display="]", show=False),
         Binding("t", "focus_runs", "Runs table", show=False),
     ]
 
@@ -488,47 +500,53 @@ class TrainPane(Horizontal):
         self._confirm_resume: str | None = None
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="train-side"):
-            yield DataTable(cursor_type="row", zebra_stripes=True, id="runs-table")
-            yield NewRunForm(self.home, id="new-run")
+        yield FitTable(RUN_COLUMNS, id="runs-table")
         yield LiveView(id="live-view")
+        yield NewRunForm(self.home, id="new-run")
 
     def on_mount(self) -> None:
-        table = self.query_one("#runs-table", DataTable)
-        table.border_title = "runs"
-        for column in RUN_COLUMNS:
-            table.add_column(column, key=column)
+        self.query_one("#runs-table", FitTable).border_title = "runs"
         self.refresh_runs()
         self.set_interval(FOLLOW_SECONDS, self.follow)
 
     # --- the runs table ---
 
-    def refresh_runs(self, select: str | None = None) -> None:
-        """Reread the runs; keep the cursor on `select`, else on the run shown."""
-        table = self.query_one("#runs-table", DataTable)
+    def refresh_runs(self, select: str | None = None, reload: bool = True) -> None:
+        """Reread the runs; keep the cursor on `select`, else on the run shown. The shown run's
+        history is read again when `reload`, else only its status (its metrics are followed)."""
+        table = self.query_one("#runs-table", FitTable)
         try:
             runs = list_runs(self.home)
         except OSError as error:
             self.notify(f"cannot read the runs: {error}", severity="error", markup=False)
             return
-        table.clear()
-        names = []
+        rows, infos = [], {}
         for info, _ in runs:
             name = str(info.get("name", "?"))
-            names.append(name)
-            status = "training here" if self.session and self.session.name == name else str(info.get("status", "?"))
-            table.add_row(name, status, format_run_progress(info), str(info.get("method", "?")),
-                          str(info.get("corpus", "?")), Text(format_duration(info.get("elapsed")), justify="right"),
-                          key=name)
+            infos[name] = info
+            ours = self.session is not None and self.session.name == name and name in self.histories
+            progress = self.histories[name].progress_text() if ours else format_run_progress(info)
+            rows.append((name, [name, "training here" if ours else str(info.get("status", "?")), progress,
+                                str(info.get("method", "?")), str(info.get("corpus", "?")),
+                                Text(format_duration(info.get("elapsed")), justify="right")]))
         keep = select or self.shown
-        if keep in names:
-            table.move_cursor(row=names.index(keep))
+        keep = keep if keep in infos else (next(iter(infos)) if infos and self.shown is None else None)
+        table.set_rows(rows, cursor=keep)
+        if keep is None:
+            if not infos:
+                self.shown = None
+                self.query_one(LiveView).show(None, "", can_stop=False, can_resume=False)
+        elif reload or keep != self.shown or keep not in self.histories:
             self.show_run(keep)
-        elif names and self.shown is None:
-            table.move_cursor(row=0)
-            self.show_run(names[0])
-        elif not names:
-            self.query_one(LiveView).show(None, "", can_stop=False, can_resume=False)
+        elif self.session is None or self.session.name != keep:
+            refresh_status(self.histories[keep], infos[keep])  # a run resumed elsewhere is followed again
+            self.redraw()
+
+    def project_changed(self, change: ProjectChanged) -> None:
+        if change.corpora or change.forced:
+            self.query_one(NewRunForm).reload_corpora()
+        if change.runs or change.forced:
+            self.refresh_runs(reload=change.forced)
 
     @on(DataTable.RowHighlighted, "#runs-table")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -677,6 +695,7 @@ class TrainPane(Horizontal):
         history.apply(message.event)
         if message.event.kind == "phase" or (message.event.kind == "checkpoint" and message.event.unit == 0):
             self.refresh_runs()
+            self.post_message(ProjectChanged(runs=True, origin=self))  # a new run, or its first checkpoint
         elif message.event.kind == "unit":  # run.json lags (it is written at checkpoints): the events do not
             table = self.query_one("#runs-table", DataTable)
             if message.name in table.rows:
@@ -701,6 +720,7 @@ class TrainPane(Horizontal):
             if history is not None:
                 history.note = "stopped; the checkpoint is saved (u resumes)"
         self.refresh_runs(select=message.name)
+        self.post_message(ProjectChanged(runs=True, origin=self))
         if self.quit_when_stopped:
             self.app.exit()
 
@@ -744,10 +764,6 @@ class TrainPane(Horizontal):
             history.phase if history.phase in phases else phases[-1])
         self.shown_phase = phases[(phases.index(current) + step) % len(phases)]
         self.redraw()
-
-    def action_refresh(self) -> None:
-        self.query_one(NewRunForm).reload_corpora()
-        self.refresh_runs()
 
     def action_new_run(self) -> None:
         self.query_one("#train-corpus", Select).focus()

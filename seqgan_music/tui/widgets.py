@@ -1,5 +1,5 @@
-"""Reusable widgets: a text bar chart, a line plot, a piano roll, a pane's form, and a progress bar
-fed by a `Reporter`.
+"""Reusable widgets: a text bar chart, a line plot, a piano roll, a pane's form and its fields, and a
+progress bar fed by a `Reporter`.
 
 Each drawing widget is a thin shell around a pure function that returns plain text lines, so the
 drawing can be tested without a terminal and reused by any pane (corpora, compose, evaluate).
@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -20,7 +21,7 @@ from textual.containers import Vertical
 from textual.geometry import Size
 from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import Button, Input, Label, ProgressBar
+from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Select, Static
 
 from seqgan_music.corpora.encodings import pitch_token
 from seqgan_music.corpora.melody import Note
@@ -292,7 +293,148 @@ class PianoRoll(Widget):
         return text
 
 
+# --- tables ------------------------------------------------------------------------------------
+
+Cell = str | Text
+
+
+@dataclass(frozen=True)
+class FitColumn:
+    """A FitTable column: its key, heading and short heading (used where the table is short of
+    room), whether it is a label that may be shortened (the others, numbers, never are), and
+    whether its heading stands on the right (over right-aligned numbers)."""
+
+    key: str
+    heading: str
+    short: str = ""
+    flexible: bool = False
+    right: bool = False
+
+
+def fit_widths(natural: Sequence[int], flexible: Sequence[bool], room: int, least: int = 4) -> list[int]:
+    """Column widths within `room` cells: fixed columns keep their natural width, the flexible
+    ones share what is left, the widest shortened first and none below `least` (or its natural
+    width); the result may exceed `room` when even that does not fit."""
+    left = room - sum(width for width, flex in zip(natural, flexible) if not flex)
+    wanted = sorted(width for width, flex in zip(natural, flexible) if flex)
+    cap = max(wanted, default=0)
+    while cap > least and sum(min(width, cap) for width in wanted) > left:
+        cap -= 1
+    return [min(width, max(cap, min(least, width))) if flex else width for width, flex in zip(natural, flexible)]
+
+
+def shorten(cell: Cell, width: int) -> Text:
+    """The cell cut to `width` cells with an ellipsis where it is longer."""
+    text = cell.copy() if isinstance(cell, Text) else Text(cell)
+    text.truncate(width, overflow="ellipsis")
+    return text
+
+
+class FitTable(DataTable):
+    """A row table that fits its width: where the full table is too wide it first takes the short
+    headings, then shortens its label columns (names, titles) with "…"; numbers are never cut.
+    It lays itself out again when resized, keeping the rows, the cursor and updated cells."""
+
+    def __init__(self, columns: Sequence[FitColumn], *, id: str | None = None, **options) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, id=id, **options)
+        self.fit_columns = list(columns)
+        self.fit_rows: dict[str, list[Cell]] = {}
+        self._layout: tuple = ()
+
+    def on_mount(self) -> None:
+        self._lay_out(force=True)
+
+    def set_rows(self, rows: Sequence[tuple[str, Sequence[Cell]]], cursor: str | None = None) -> None:
+        """Show these (key, cells) rows, the cursor on the row `cursor` (else the same row as before)."""
+        keep = cursor if cursor is not None else self.cursor_key()
+        self.fit_rows = {key: list(cells) for key, cells in rows}
+        self._lay_out(force=True, cursor=keep)
+
+    def cursor_key(self) -> str | None:
+        """The key of the row under the cursor (None when the table is empty)."""
+        if not self.row_count:
+            return None
+        return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+
+    def update_cell(self, row_key, column_key, value, *, update_width: bool = False) -> None:
+        """Change one cell, kept when the table is laid out again."""
+        row, column = str(getattr(row_key, "value", row_key)), str(getattr(column_key, "value", column_key))
+        keys = [c.key for c in self.fit_columns]
+        if row in self.fit_rows and column in keys:
+            self.fit_rows[row][keys.index(column)] = value
+        self._lay_out(cursor=self.cursor_key(), changed=(row, column, value))
+
+    def on_resize(self) -> None:
+        self._lay_out(cursor=self.cursor_key())
+
+    def _lay_out(self, force: bool = False, cursor: str | None = None,
+                 changed: tuple[str, str, Cell] | None = None) -> None:
+        """Rebuild the columns and rows when the widths or the data changed (else, one changed cell)."""
+        scrollbar = self.styles.scrollbar_size_vertical if len(self.fit_rows) + self.header_height > self.size.height else 0
+        headings, widths = self._plan(self.size.width - scrollbar if self.size.width else 0)
+        layout = (tuple(headings), tuple(widths))
+        if not force and layout == self._layout:
+            if changed is not None:
+                row, column, value = changed
+                index = [c.key for c in self.fit_columns].index(column)
+                super().update_cell(row, column, shorten(value, widths[index]) if self.fit_columns[index].flexible
+                                    else value, update_width=True)
+            return
+        self._layout = layout
+        self.clear(columns=True)
+        for column, heading in zip(self.fit_columns, headings):
+            self.add_column(Text(heading, justify="right" if column.right else "left"), key=column.key)
+        for key, cells in self.fit_rows.items():
+            self.add_row(*(shorten(cell, width) if column.flexible else cell
+                           for column, cell, width in zip(self.fit_columns, cells, widths)), key=key)
+        keys = list(self.fit_rows)
+        if keys:
+            self.move_cursor(row=keys.index(cursor) if cursor in keys else 0)
+
+    def _plan(self, room: int) -> tuple[list[str], list[int]]:
+        """The headings and widths that fit `room` cells (all natural widths before the first layout)."""
+        padding = 2 * self.cell_padding * len(self.fit_columns)
+        plan = []
+        for short in (False, True):
+            headings = [(column.short or column.heading) if short else column.heading for column in self.fit_columns]
+            natural = [max([cell_len(heading)] + [_cell_width(cells[index]) for cells in self.fit_rows.values()])
+                       for index, heading in enumerate(headings)]
+            plan = [headings, natural]
+            if room <= 0 or sum(natural) + padding <= room:
+                return headings, natural
+        headings, natural = plan
+        flexible = [column.flexible for column in self.fit_columns]
+        least = [cell_len(heading) for heading, flex in zip(headings, flexible) if flex]
+        return headings, fit_widths(natural, flexible, room - padding, max(least, default=4))
+
+
+def _cell_width(cell: Cell) -> int:
+    return cell.cell_len if isinstance(cell, Text) else cell_len(cell)
+
+
 # --- forms -------------------------------------------------------------------------------------
+
+
+class FormSelect(Select):
+    """A form's drop-down that keeps letters from the pane's and the app's one-letter bindings
+    while it has the focus, as an Input keeps every typed character: typing "nott" on it never
+    jumps to the table on `t`. Its own keys (space, enter, arrows) open it; digits and
+    punctuation still reach the app (1-4 switch tabs, ? opens the help)."""
+
+    def check_consume_key(self, key: str, character: str | None = None) -> bool:
+        return character is not None and character.isalpha()
+
+
+class FieldLabel(Static):
+    """A form field's label that gives its short form where its width leaves no space after the full
+    one (the narrow layout abbreviates labels so that the fields keep room for their values)."""
+
+    def __init__(self, text: str, short: str = "", *, classes: str | None = None) -> None:
+        super().__init__(classes=classes, markup=False)
+        self.text, self.short = text, short or text
+
+    def render(self) -> str:
+        return self.text if len(self.text) < self.size.width else self.short
 
 
 class PaneForm(Vertical):
