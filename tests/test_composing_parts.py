@@ -109,7 +109,8 @@ def test_the_hold_limit_ends_a_pitch_after_its_steps_across_bar_lines_and_the_pr
     generator = Generator(6, 8, 8).eval()  # 0 pad, 1 bar line, 2 hold, 3 rest, 4 and 5 pitches
     with torch.no_grad():
         generator.output.bias[:] = torch.tensor([0.0, 0.0, 4.0, 0.0, 1.0, 1.0])  # mostly holds
-    limit = HoldLimit(hold=2, steps=3, starts=frozenset({4, 5}), timeless=frozenset({1}))
+    limit = HoldLimit(hold=2, steps=3, starts=torch.tensor([False, False, False, False, True, True]),
+                      timeless=torch.arange(6) == 1)
     layout = [None, None, 1, *[None] * 6, 1, *[None] * 6]
 
     def rows(hold_limit):

@@ -245,9 +245,10 @@ def _constraints(model: ComposerModel, layout: list[str | None], meter: str,
     max_hold = meter_length_in_beats(meter) if settings.max_hold is None else settings.max_hold
     steps = round(max_hold * Grid16.steps_per_beat)
     bar = vocabulary.id(BAR)
-    starts = frozenset(i for i, token in enumerate(vocabulary.tokens) if token_pitch(token) is not None)
-    limit = HoldLimit(vocabulary.id(HOLD), steps, starts, frozenset({bar})) if steps else None
-    return Constraints(forced, [*banned, bar], limit), max_hold
+    device = model.generator.device
+    starts = torch.tensor([token_pitch(token) is not None for token in vocabulary.tokens], device=device)
+    limit = HoldLimit(vocabulary.id(HOLD), steps, starts, torch.arange(len(vocabulary), device=device) == bar)
+    return Constraints(forced, [*banned, bar], limit if steps else None), max_hold
 
 
 def _primer_symbols(model: ComposerModel, primer: Melody) -> list[str]:

@@ -29,20 +29,20 @@ class HoldLimit:
     `hold` (the token that continues the sounding note) nor the pitch's own token may come, so a
     different note or a rest must.
 
-    `starts` are the tokens that start a note, `timeless` those that take no step (bar lines, across
-    which a note goes on sounding); any other token (a rest) ends the sounding note.
+    `starts` (V,) is True for the tokens that start a note, `timeless` (V,) for those that take no
+    step (bar lines, across which a note goes on sounding); any other token (a rest) ends the note.
+    Both live on the generator's device.
     """
 
     hold: int
     steps: int
-    starts: frozenset[int]
-    timeless: frozenset[int] = frozenset()
+    starts: Tensor
+    timeless: Tensor
 
     def after(self, state: HoldState, tokens: Tensor) -> HoldState:
         """The state once each row's next token (rows,) is added."""
         pitch, held = state
-        starts = torch.isin(tokens, torch.tensor(sorted(self.starts), dtype=tokens.dtype, device=tokens.device))
-        timeless = torch.isin(tokens, torch.tensor(sorted(self.timeless), dtype=tokens.dtype, device=tokens.device))
+        starts, timeless = self.starts[tokens], self.timeless[tokens]  # (rows,)
         holding = (tokens == self.hold) & (held > 0)
         again = (starts & (tokens == pitch)) | holding
         held = torch.where(again, held + 1, torch.where(starts, 1, torch.where(timeless, held, 0)))
@@ -51,9 +51,9 @@ class HoldLimit:
     def ban(self, banned: Tensor, state: HoldState) -> None:
         """Mark in `banned` (rows, V) the tokens that would keep a pitch sounding past the limit."""
         pitch, held = state
-        over = (held >= self.steps).nonzero().squeeze(1)  # rows whose pitch has sounded its limit
-        banned[over, self.hold] = True
-        banned[over, pitch[over]] = True
+        over = (held >= self.steps).unsqueeze(1)  # (rows, 1) rows whose pitch has sounded its limit
+        tokens = torch.arange(banned.shape[1], device=banned.device)  # (V,)
+        banned |= over & ((tokens == self.hold) | (tokens == pitch.unsqueeze(1)))
 
 
 @dataclass(frozen=True)
