@@ -68,7 +68,18 @@ def test_played_out_the_repeats_and_endings_are_expanded():
     assert melody.meter == "6/8"
     assert len(melody.bars) == len(played)
     assert melody.end == pytest.approx(0.5 + len(played) * 3.0)  # pickup of two steps, then 6/8 bars
-    assert len(tune.melody(played=False).bars) == len(notated)
+    notated_melody = tune.melody(played=False)
+    assert len(notated_melody.bars) == len(notated)
+    assert notated_melody.repeat_marks == [(True, False, 0), (False, False, 0), (False, False, 0), (False, True, 1),
+                                           (False, False, 2), (True, False, 0), (False, False, 0), (False, False, 0),
+                                           (False, True, 0)]
+
+
+def test_the_repeat_marks_of_a_notated_tune_build_the_same_tune_again():
+    tune = aabb()
+    melody = tune.melody(played=False)
+    symbols = Grid16(transpose=False).encode(melody).symbols
+    assert tune_from_written(symbols, JIG, melody.repeat_marks) == tune
 
 
 TOKENS = st.sampled_from(["BAR", "HOLD", "REST", "C5", "D5", PART, REPEAT, ENDING1, ENDING2, END, PAD,

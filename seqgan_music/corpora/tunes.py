@@ -116,11 +116,29 @@ class Tune:
         return [bar for part in self.parts for bar in part.played_bars()]
 
     def melody(self, played: bool = True, metadata: dict | None = None) -> Melody:
-        """The tune as a melody, repeats played out (`played`) or as notated; `metadata` as for
-        `Grid16.decode` (key, tempo, title), the meter always the header's."""
+        """The tune as a melody, repeats played out (`played`) or as notated with its repeat signs
+        in `Melody.repeat_marks`; `metadata` as for `Grid16.decode` (key, tempo, title), the meter
+        always the header's."""
         bars = self.played_bars() if played else self.notated_bars()
         symbols = list(self.pickup) + _bar_symbols(bars)
-        return Grid16(transpose=False).decode(symbols, {**(metadata or {}), "meter": self.header.meter})
+        melody = Grid16(transpose=False).decode(symbols, {**(metadata or {}), "meter": self.header.meter})
+        if not played:
+            melody.repeat_marks = self.repeat_marks()[:len(melody.bars)]
+        return melody
+
+    def repeat_marks(self) -> list[tuple[bool, bool, int]]:
+        """Per notated bar, as `Melody.repeat_marks`: (start repeat, end repeat, ending 0/1/2)."""
+        marks: list[tuple[bool, bool, int]] = []
+        for part in self.parts:
+            first = len(marks)
+            marks += [(False, False, 0)] * len(part.bars)
+            marks += [(False, False, 1)] * len(part.first_ending)
+            closing = len(marks) - 1
+            marks += [(False, False, 2)] * len(part.second_ending)
+            if part.repeated and closing >= first:
+                marks[first] = (True, *marks[first][1:])
+                marks[closing] = (marks[closing][0], True, marks[closing][2])
+        return marks
 
     def form_letters(self) -> str:
         """The form as a musician names it, e.g. "AABB": a letter per strain played, equal strains
