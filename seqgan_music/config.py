@@ -57,6 +57,9 @@ class GeneratorConfig:
     embedding: int = 32
     hidden: int = 32
     layers: int = 1
+    # Also feed the tokens one bar, two bars and one part back and the position in the bar and in the
+    # part (models/lookback.py): the inputs that let it repeat. Music corpora only (they have bar lines).
+    lookback: bool = False
 
 
 @dataclass
@@ -337,7 +340,8 @@ _POSITIVE_INTS = ((lambda v: len(v) > 0 and all(x >= 1 for x in v)), "a non-empt
 
 # One rule per field: (check, what a good value is). A test checks that no field lacks a rule.
 _RULES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
-    "generator": {"embedding": _POSITIVE_INT, "hidden": _POSITIVE_INT, "layers": _POSITIVE_INT},
+    "generator": {"embedding": _POSITIVE_INT, "hidden": _POSITIVE_INT, "layers": _POSITIVE_INT,
+                  "lookback": _ANY_BOOL},
     "discriminator": {
         "embedding": _POSITIVE_INT,
         "filter_widths": _POSITIVE_INTS,
@@ -526,7 +530,8 @@ def config_to_dict(config: Config) -> dict[str, Any]:
 # Fields added after runs were already saved, with the value that reproduces the behaviour before
 # them: an older run's config.toml lacks them and must still load (and resume as it was).
 ADDED_LATER: dict[tuple[str, str], Any] = {("mle", "keep_best"): False, ("adversarial", "variance_estimates"): 0,
-                                          ("relaxation", "control"): "sequence"}  # what older runs used
+                                          ("relaxation", "control"): "sequence",  # what older runs used
+                                          ("generator", "lookback"): False}
 # The sections only some methods read: a run of another method is the same run whatever they hold.
 METHOD_SECTIONS: dict[str, tuple[str, ...]] = {"ss": ("scheduled_sampling",), "pg-bleu": ("pg_bleu",),
                                                "rebar": ("relaxation",), "relax": ("relaxation",)}

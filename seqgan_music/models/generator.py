@@ -4,6 +4,10 @@ One module serves every use: teacher-forced scoring for MLE and NLL (`forward`, 
 token-by-token sampling (`step`, `sample`), and the per-prefix states the Monte Carlo rollout
 continues from (`states_along`). Every path feeds the start token first, exactly as generation
 does, so a rollout from a prefix sees the same history the generator saw when it drew it.
+
+With `lookback`, each LSTM input also carries the tokens one bar, two bars and one part back and
+the position in the bar and in the part (models/lookback.py): teacher forcing computes them
+vectorised from the inputs, stepping carries a `LookbackState` as the third part of the state.
 """
 
 from __future__ import annotations
@@ -12,11 +16,17 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional
 
+from seqgan_music.models import lookback as lookback_inputs
+from seqgan_music.models.lookback import LookbackIds, LookbackState
 from seqgan_music.models.sampling import check_sampling, draw, uniforms
 
 INIT_STD = 0.1  # the reference implementation draws every generator weight and bias from N(0, 0.1^2)
+POSITION_DIM = 8  # embedding size of each lookback position (in the bar, in the part)
 
-State = tuple[Tensor, Tensor]
+# (h, c), each (layers, B, H); a lookback generator's state adds the lookback state (batch first).
+State = tuple[Tensor, Tensor] | tuple[Tensor, Tensor, LookbackState]
+# states_along: h and c (T-1, layers, B, H), logits (T-1, B, V); with lookback, the lookback states (T-1, B, ...).
+StatesAlong = tuple[Tensor, Tensor, Tensor] | tuple[Tensor, Tensor, Tensor, LookbackState]
 
 
 class Generator(nn.Module):
@@ -27,23 +37,37 @@ class Generator(nn.Module):
     that the output layer has no logit for, so it can never be generated.
     After the first `end_token` a sequence is over: later positions are masked out of losses and
     filled with `pad_token` (or `end_token` when there is no pad) by `sample`.
+    With `lookback` (which needs `bar_token`; `part_token` None: no parts, part features none) the
+    LSTM reads, beside each token's embedding, the embeddings of the lookback tokens (the same
+    embedding, plus a row for "none") and small embeddings of the two positions.
     """
 
     def __init__(self, vocab_size: int, embedding_dim: int = 32, hidden_dim: int = 32, layers: int = 1,
-                 start_token: int | None = None, end_token: int | None = None, pad_token: int | None = None) -> None:
+                 start_token: int | None = None, end_token: int | None = None, pad_token: int | None = None,
+                 lookback: bool = False, bar_token: int | None = None, part_token: int | None = None) -> None:
         super().__init__()
         if min(vocab_size, embedding_dim, hidden_dim, layers) < 1:
             raise ValueError(f"vocab_size, embedding_dim, hidden_dim and layers must be >= 1, got "
                              f"{vocab_size}, {embedding_dim}, {hidden_dim}, {layers}")
-        for name, token in (("start_token", start_token), ("end_token", end_token), ("pad_token", pad_token)):
+        for name, token in (("start_token", start_token), ("end_token", end_token), ("pad_token", pad_token),
+                            ("bar_token", bar_token), ("part_token", part_token)):
             if token is not None and not 0 <= token < vocab_size:
                 raise ValueError(f"{name} {token} is outside the vocabulary 0..{vocab_size - 1}")
+        if lookback and bar_token is None:
+            raise ValueError("lookback needs the bar line's token id (bar_token)")
+        rows = vocab_size + (start_token is None)
+        # The ids lookback reads; "none" gets the embedding row after the start row.
+        self.lookback = LookbackIds(bar_token, part_token, none=rows) if lookback and bar_token is not None else None
         self.vocab_size = vocab_size
         self.start_token = vocab_size if start_token is None else start_token
         self.end_token = end_token
         self.pad_token = pad_token
-        self.embedding = nn.Embedding(vocab_size + (start_token is None), embedding_dim)
-        self.lstm = nn.LSTM(embedding_dim, hidden_dim, num_layers=layers, batch_first=True)
+        self.embedding = nn.Embedding(rows + lookback, embedding_dim)
+        if self.lookback is not None:
+            self.step_embedding = nn.Embedding(lookback_inputs.STEP_VALUES, POSITION_DIM)
+            self.bar_embedding = nn.Embedding(lookback_inputs.BAR_VALUES, POSITION_DIM)
+        inputs = embedding_dim if self.lookback is None else 4 * embedding_dim + 2 * POSITION_DIM
+        self.lstm = nn.LSTM(inputs, hidden_dim, num_layers=layers, batch_first=True)
         self.output = nn.Linear(hidden_dim, vocab_size)
         for name, parameter in self.named_parameters():
             # torch's LSTM adds two bias vectors where the reference has one: zero the second.
@@ -57,20 +81,50 @@ class Generator(nn.Module):
         return next(self.parameters()).device
 
     def initial_state(self, batch: int) -> State:
-        """Zero (h, c), each (layers, B, H), on the module's device and in its dtype."""
+        """Zero (h, c), each (layers, B, H), on the module's device and in its dtype; with lookback,
+        also an empty lookback state (the next token consumed is the start token)."""
         weight = self.output.weight
         h = torch.zeros((self.lstm.num_layers, batch, self.lstm.hidden_size), device=weight.device, dtype=weight.dtype)
-        return h, h.clone()
+        if self.lookback is None:
+            return h, h.clone()
+        return h, h.clone(), lookback_inputs.initial_state(batch, weight.device)
 
     def step(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
         """Consume one token per row (B,): the logits (B, V) for the next token and the new state."""
-        out, state = self.lstm(self.embedding(tokens).unsqueeze(1), state)  # out (B, 1, H)
-        return self.output(out.squeeze(1)), state
+        if self.lookback is None:
+            out, state = self.lstm(self.embedding(tokens).unsqueeze(1), state)  # out (B, 1, H)
+            return self.output(out.squeeze(1)), state
+        h, c, memory = state
+        memory = lookback_inputs.advance(memory, tokens, self.lookback)
+        inputs = self._lookback_inputs(tokens, lookback_inputs.features(memory, self.lookback))  # (B, In)
+        out, (h, c) = self.lstm(inputs.unsqueeze(1), (h, c))  # out (B, 1, H)
+        return self.output(out.squeeze(1)), (h, c, memory)
 
     def forward(self, inputs: Tensor, state: State | None = None) -> tuple[Tensor, State]:
-        """Teacher forcing: inputs (B, T) -> logits (B, T, V) for each next token, and the final state."""
-        out, state = self.lstm(self.embedding(inputs), state)  # (B, T, H)
-        return self.output(out), state
+        """Teacher forcing: inputs (B, T) -> logits (B, T, V) for each next token, and the final state.
+
+        Without a state, a lookback generator reads inputs[:, 0] as the start token (as `initial_state`
+        does); with one, it continues from it step by step.
+        """
+        if self.lookback is None:
+            out, state = self.lstm(self.embedding(inputs), state)  # (B, T, H)
+            return self.output(out), state
+        if state is not None:
+            logits = inputs.new_empty((*inputs.shape, self.vocab_size), dtype=self.output.weight.dtype)
+            for t in range(inputs.shape[1]):
+                logits[:, t], state = self.step(inputs[:, t], state)
+            return logits, state
+        consumed = inputs[:, 1:]  # (B, T - 1): the lookback history never holds the start token
+        features = lookback_inputs.features_along(consumed, self.lookback)  # (B, T) each
+        out, (h, c) = self.lstm(self._lookback_inputs(inputs, features))  # (B, T, H)
+        return self.output(out), (h, c, lookback_inputs.state_after(consumed, self.lookback))
+
+    def _lookback_inputs(self, tokens: Tensor, features: lookback_inputs.LookbackFeatures) -> Tensor:
+        """The LSTM input (..., 4E + 2P): the token's and the three lookback tokens' embeddings (one
+        shared table), then the embeddings of the position in the bar and in the part."""
+        looked = torch.stack([tokens, features.one_bar, features.two_bars, features.one_part], dim=-1)  # (..., 4)
+        return torch.cat([self.embedding(looked).flatten(-2), self.step_embedding(features.step_in_bar),
+                          self.bar_embedding(features.bar_in_part)], dim=-1)
 
     def shift_right(self, sequences: Tensor) -> Tensor:
         """The inputs that predict `sequences` (B, T): the start token, then all but the last token."""
@@ -136,23 +190,37 @@ class Generator(nn.Module):
         fill = self.end_token if self.pad_token is None else self.pad_token
         return sequences.masked_fill(self.token_mask(sequences) == 0, fill)
 
-    def states_along(self, sequences: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def states_along(self, sequences: Tensor) -> StatesAlong:
         """The state after each prefix x_1..x_t (t = 1..T-1, start token first) and the logits for x_{t+1}.
 
         Returns h and c (T-1, layers, B, H) and logits (T-1, B, V): where the rollout resumes
         sampling for each prefix. Computed with `step` itself, so it matches step-by-step sampling.
+        A lookback generator also returns the lookback state of each prefix, every field (T-1, B, ...):
+        the counters as stepping left them, the token and bar tables of the whole sequence (capacity
+        T, of which each prefix counts only its own part).
         """
         batch, length = sequences.shape
         logits, state = self.step(torch.full((batch,), self.start_token, dtype=torch.long,
                                              device=sequences.device), self.initial_state(batch))
-        hs, cs, all_logits = [], [], []
+        hs, cs, all_logits, memories = [], [], [], []
         for t in range(length - 1):
             logits, state = self.step(sequences[:, t], state)
             hs.append(state[0])
             cs.append(state[1])
             all_logits.append(logits)
+            memories.append(state[2:])
         if not hs:
             layers, hidden = self.lstm.num_layers, self.lstm.hidden_size
             empty = logits.new_empty((0, layers, batch, hidden))  # (0, layers, B, H)
-            return empty, empty.clone(), logits.new_empty((0, batch, self.vocab_size))
-        return torch.stack(hs), torch.stack(cs), torch.stack(all_logits)  # (T-1, layers, B, H) x2, (T-1, B, V)
+            along = empty, empty.clone(), logits.new_empty((0, batch, self.vocab_size))
+        else:
+            along = torch.stack(hs), torch.stack(cs), torch.stack(all_logits)  # (T-1, layers, B, H) x2, (T-1, B, V)
+        if self.lookback is None:
+            return along
+        tables = lookback_inputs.state_after(sequences[:, :-1], self.lookback)  # (B, T) tables
+        stacked = tables.map(lambda field: field.unsqueeze(0).expand(length - 1, *field.shape))
+        if memories:
+            counters = {name: torch.stack([getattr(memory[0], name) for memory in memories])
+                        for name in ("length", "bars", "parts", "part_bars")}
+            stacked = stacked._replace(**counters)
+        return (*along, stacked)

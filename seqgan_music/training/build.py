@@ -4,16 +4,25 @@ from __future__ import annotations
 
 from seqgan_music.config import Config
 from seqgan_music.corpora.corpus import Corpus
+from seqgan_music.corpora.encodings import BAR
+from seqgan_music.corpora.tunes import PART
+from seqgan_music.errors import SeqganError
 from seqgan_music.models.discriminator import Discriminator
 from seqgan_music.models.generator import Generator
 
 
 def build_generator(corpus: Corpus, config: Config) -> Generator:
-    """Oracle corpora feed their start token 0 (a normal token); others get an extra start row."""
+    """Oracle corpora feed their start token 0 (a normal token); others get an extra start row.
+    Lookback reads the corpus's bar lines (and parts, where its tunes have them)."""
     settings, vocabulary = config.generator, corpus.vocabulary
+    if settings.lookback and BAR not in vocabulary:
+        raise SeqganError(f"generator.lookback needs bar lines, and corpus {corpus.name!r} has none: "
+                          "use a grid16 music corpus or set generator.lookback=false")
     return Generator(len(vocabulary), settings.embedding, settings.hidden, settings.layers,
                      start_token=corpus.manifest.get("source", {}).get("start_token"),
-                     end_token=vocabulary.end, pad_token=vocabulary.pad)
+                     end_token=vocabulary.end, pad_token=vocabulary.pad, lookback=settings.lookback,
+                     bar_token=vocabulary.id(BAR) if BAR in vocabulary else None,
+                     part_token=vocabulary.id(PART) if PART in vocabulary else None)
 
 
 def build_discriminator(corpus: Corpus, config: Config) -> Discriminator:

@@ -156,14 +156,15 @@ def rollout_completions(policy: Generator, sequences: Tensor, rollouts: int, noi
     n_b = rollouts * batch  # rows per prefix length
     total = (length - 1) * n_b
     with evaluating(policy):
-        h_along, c_along, logits_along = policy.states_along(sequences)  # (T-1, L, B, H) x2, (T-1, B, V)
-        layers, hidden = h_along.shape[1], h_along.shape[3]
+        # (T-1, L, B, H) x2, (T-1, B, V), and a lookback generator's lookback states (T-1, B, ...)
+        h_along, c_along, logits_along, *lookback_along = policy.states_along(sequences)
 
-        def per_row(along: Tensor) -> Tensor:  # (T-1, L, B, H) -> (R, L, H), row = ((t-1)N + n)B + b
-            return (along.permute(0, 2, 1, 3).unsqueeze(1)  # (T-1, 1, B, L, H)
-                    .expand(length - 1, rollouts, batch, layers, hidden).reshape(total, layers, hidden))
+        def per_row(along: Tensor) -> Tensor:  # (T-1, B, ...) -> (R, ...), row = ((t-1)N + n)B + b
+            return along.unsqueeze(1).expand(length - 1, rollouts, *along.shape[1:]).reshape(total, *along.shape[2:])
 
-        h, c = per_row(h_along), per_row(c_along)  # (R, L, H) each: the state after each row's prefix
+        h, c = (per_row(along.transpose(1, 2)) for along in (h_along, c_along))  # (R, L, H): after each row's prefix
+        # Each row's own copy of its lookback state, written back chunk by chunk like h and c.
+        lookback = [state.map(lambda field: per_row(field).clone()) for state in lookback_along]
         row_noise = noise.transpose(0, 1).reshape(total, length)  # (R, T): noise[n, t-1, b] at row r
         tokens = sequences.unsqueeze(0).expand((length - 1) * rollouts, batch, length).reshape(total, length).clone()  # (R, T)
         for p in range(1, length):
@@ -171,10 +172,14 @@ def rollout_completions(policy: Generator, sequences: Tensor, rollouts: int, noi
             running = (p - 1) * n_b
             for first in range(0, running, chunk_size):
                 rows = slice(first, min(first + chunk_size, running))
-                state = (h[rows].transpose(0, 1).contiguous(), c[rows].transpose(0, 1).contiguous())  # (L, r, H)
-                logits, (h_new, c_new) = policy.step(tokens[rows, p - 1], state)  # (r, V)
+                state = (h[rows].transpose(0, 1).contiguous(), c[rows].transpose(0, 1).contiguous(),  # (L, r, H)
+                         *(memory.map(lambda field: field[rows]) for memory in lookback))
+                logits, (h_new, c_new, *lookback_new) = policy.step(tokens[rows, p - 1], state)  # (r, V)
                 h[rows] = h_new.transpose(0, 1)
                 c[rows] = c_new.transpose(0, 1)
+                for memory, new in zip(lookback, lookback_new):
+                    for field, value in zip(memory, new):
+                        field[rows] = value
                 tokens[rows, p] = draw(logits, row_noise[rows, p], temperature, top_k)
             # Rows with t = p start here, from the teacher-forced logits for x_{p+1} of sequence b.
             for first in range(0, n_b, chunk_size):
