@@ -9,6 +9,7 @@ machine.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -30,7 +31,8 @@ from seqgan_music.tui.app import HelpScreen, SeqganApp, create_app
 from seqgan_music.tui.compose import ComposePane
 from seqgan_music.tui.corpora import CorporaPane
 from seqgan_music.tui.train import TrainPane
-from seqgan_music.tui.widgets import FitTable
+from seqgan_music.tui.project import ProjectWatch
+from seqgan_music.tui.widgets import FitTable, fit_widths
 import tui_helpers
 from tui_helpers import screen_lines, wait_until
 
@@ -377,3 +379,34 @@ def test_snapshot_of_the_train_pane_at_120_by_40(project: Path, snap_compare) ->
 
 def test_snapshot_of_the_help_screen(project: Path, snap_compare) -> None:
     assert snap_compare(create_app(project), terminal_size=(80, 24), press=["question_mark"])
+
+
+# --- the pure parts ------------------------------------------------------------------------------
+
+
+def test_fit_widths_shorten_the_widest_labels_first_and_never_a_number() -> None:
+    assert fit_widths([10, 4, 15], [True, False, False], room=40) == [10, 4, 15]  # room enough: as they are
+    assert fit_widths([10, 4, 15], [True, False, False], room=25) == [6, 4, 15]
+    assert fit_widths([20, 8, 5, 9], [True, True, False, False], room=30) == [8, 8, 5, 9]
+    assert fit_widths([20, 8, 5, 9], [True, True, False, False], room=10) == [4, 4, 5, 9]  # the least, past the room
+    assert fit_widths([3, 5], [True, False], room=4) == [3, 5]  # never wider than its natural width
+
+
+def test_the_watch_reports_corpora_and_runs_that_come_change_or_go(tmp_path: Path) -> None:
+    watch = ProjectWatch(tmp_path)
+    assert watch.changes() is None  # no folders yet: nothing to see
+    build_grammar_corpus("grammar15", 15, count=200).save(tmp_path)
+    change = watch.changes()
+    assert change is not None and change.corpora and not change.runs
+    assert watch.changes() is None
+    write_finished_run(tmp_path, "a-run", "grammar15")
+    change = watch.changes()
+    assert change is not None and change.runs and not change.corpora
+    info = tmp_path / "checkpoints" / "a-run" / RUN_FILE
+    info.write_text(info.read_text())  # rewritten (a checkpoint): a new mtime
+    os.utime(info, ns=(info.stat().st_atime_ns, info.stat().st_mtime_ns + 1_000_000))
+    assert watch.changes().runs
+    (tmp_path / "checkpoints" / "a-run" / METRICS_FILE).write_text("{}\n")  # metrics alone: not looked at
+    assert watch.changes() is None
+    shutil.rmtree(tmp_path / "checkpoints" / "a-run")
+    assert watch.changes().runs
