@@ -27,15 +27,18 @@ def export(
 
     Example: seqgan-music export tunes/01-s42-the-windy-harbour.json --format abc,musicxml --out sheets
     """
-    from seqgan_music.composing.conversion import pieces_from_source
+    from seqgan_music.composing.conversion import pieces_from_source, run_samples
     from seqgan_music.composing.writing import parse_formats, write_pieces
 
+    root = home_path(home)
     chosen = parse_formats(formats)
     check_synth(synth)
-    pieces = write_pieces(pieces_from_source(home_path(home), source, chords, program, meter), out.resolve(), chosen,
+    pieces = write_pieces(pieces_from_source(root, source, chords, program, meter), out.resolve(), chosen,
                           synth, overwrite)
-    console.print(f"[green]wrote[/] {sum(len(p.files) for p in pieces)} files for {len(pieces)} tune(s) to {out}",
-                  highlight=False)
+    listing = run_samples(root, source)
+    origin = f" from run {source}'s newest samples ({listing.parent.name}/{listing.name})" if listing else ""
+    console.print(f"[green]wrote[/] {sum(len(p.files) for p in pieces)} files for {len(pieces)} tune(s){origin} "
+                  f"to {out}", highlight=False)
 
 
 @user_errors

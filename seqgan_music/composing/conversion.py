@@ -11,10 +11,10 @@ from seqgan_music.composing.compose import ComposedTune, tune_piece
 from seqgan_music.composing.keys import parse_key
 from seqgan_music.composing.writing import SIDECAR, Piece
 from seqgan_music.corpora.encodings import BAR, HOLD, Grid16, MusicEncoding, PaperEncoding, encoding_from_params
-from seqgan_music.corpora.melody import Melody
 from seqgan_music.corpora.midi import MIDI_SUFFIXES
 from seqgan_music.errors import SeqganError
 from seqgan_music.export.chords import harmonise
+from seqgan_music.training.samples import common_meter, sampled_melody
 
 _MAX_BYTES = 50_000_000  # larger "token listings" are not what the user meant
 
@@ -43,7 +43,7 @@ def pieces_from_source(home: Path, source: str, chords: bool = False, program: i
             return _from_listing(path, None, meter, chords, program or 0)
         raise SeqganError(f"cannot export {path.name}: give a composed tune's .json, a .mid file, a .txt token "
                           "listing or a run name")
-    if path.suffix.lower() in {SIDECAR, ".txt", *MIDI_SUFFIXES} or "/" in source:
+    if not _names_a_run(source):
         raise SeqganError(f"{source} does not exist: give an existing file or a run name (see `seqgan-music runs`)")
     return _from_run(home, source, meter, chords, program or 0)
 
@@ -79,7 +79,7 @@ def _from_midi(path: Path, chords: bool, program: int) -> Piece:
 
 def _from_listing(path: Path, encoding: MusicEncoding | None, meter: str | None, chords: bool, program: int,
                   stem: str | None = None) -> list[Piece]:
-    """One piece per line of token strings, as `generate` and training write them."""
+    """One piece per line of token strings, as `generate` and training write them, in bars of `meter`."""
     if path.stat().st_size > _MAX_BYTES:
         raise SeqganError(f"{path.name} is too large to be a token listing")
     try:
@@ -92,7 +92,7 @@ def _from_listing(path: Path, encoding: MusicEncoding | None, meter: str | None,
         encoding = Grid16() if any(t in (BAR, HOLD) for line in lines for t in line) else PaperEncoding()
     pieces = []
     for index, tokens in enumerate(lines, start=1):
-        melody: Melody = encoding.decode(tokens, {"meter": meter} if meter else None)
+        melody = sampled_melody(encoding, tokens, {"meter": meter} if meter else None)
         if not melody.notes:
             continue
         melody = replace(melody, title=f"{path.stem} {index}", source=path.name)
@@ -103,20 +103,34 @@ def _from_listing(path: Path, encoding: MusicEncoding | None, meter: str | None,
     return pieces
 
 
+def run_samples(home: Path, source: str) -> Path | None:
+    """The token listing that `source` stands for when it names a run: the run's newest samples
+    (final.txt once it has finished, else its last evaluation's); None when `source` is a path."""
+    return _newest_listing(home, source) if _names_a_run(source) else None
+
+
+def _newest_listing(home: Path, run: str) -> Path:
+    from seqgan_music.training.runs import newest_samples, run_dir
+
+    listing = newest_samples(run_dir(home, run))
+    if listing is None:
+        raise SeqganError(f"run {run!r} has no samples yet: train it further, or `seqgan-music generate {run}`")
+    return listing
+
+
+def _names_a_run(source: str) -> bool:
+    path = Path(source).expanduser()
+    return not path.exists() and path.suffix.lower() not in {SIDECAR, ".txt", *MIDI_SUFFIXES} and "/" not in source
+
+
 def _from_run(home: Path, run: str, meter: str | None, chords: bool, program: int) -> list[Piece]:
     from seqgan_music.corpora.corpus import load_corpus
-    from seqgan_music.training.runs import SAMPLES_DIR, read_run_info, run_dir
+    from seqgan_music.training.runs import read_run_info, run_dir
 
-    folder = run_dir(home, run)
-    info = read_run_info(folder)
-    listings = sorted((folder / SAMPLES_DIR).glob("*.txt"))
-    if not listings:
-        raise SeqganError(f"run {run!r} has no samples yet: train it further, or `seqgan-music generate {run}`")
+    info = read_run_info(run_dir(home, run))
+    listing = _newest_listing(home, run)
     corpus = load_corpus(home, info["corpus"])
     if not isinstance(corpus.encoding, MusicEncoding):
-        raise SeqganError(f"run {run!r} was trained on a non-music corpus: its samples are text already "
-                          f"({listings[-1]})")
-    if meter is None:
-        meters = corpus.manifest.get("counts", {}).get("meters") or {"4/4": 1}
-        meter = max(meters, key=meters.get)
-    return _from_listing(listings[-1], corpus.encoding, meter, chords, program, stem=f"{run}-{listings[-1].stem}")
+        raise SeqganError(f"run {run!r} was trained on a non-music corpus: its samples are text already ({listing})")
+    return _from_listing(listing, corpus.encoding, meter or common_meter(corpus), chords, program,
+                         stem=f"{run}-{listing.stem}")

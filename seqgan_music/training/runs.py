@@ -10,12 +10,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from seqgan_music.atomic import write_text_atomic
-from seqgan_music.config import Config, config_from_toml
+from seqgan_music.config import PHASES, Config, config_from_toml
 from seqgan_music.errors import SeqganError
 from seqgan_music.paths import check_name
 
 CONFIG_FILE, RUN_FILE, STATE_FILE, METRICS_FILE, SAMPLES_DIR = (
     "config.toml", "run.json", "state.pt", "metrics.jsonl", "samples")
+FINAL_SAMPLES = "final"  # samples/final.txt (and final-NN.mid): written when the run finishes
+_UNIT_SAMPLES = re.compile(r"^(?P<phase>.+)-(?P<unit>\d+)$")  # samples/<phase>-<unit>.txt at an evaluation
 
 
 def checkpoints_dir(home: Path) -> Path:
@@ -64,6 +66,25 @@ def mark_aborted(folder: Path) -> None:
     info = read_run_info(folder)
     info.update(status="interrupted", updated=now())
     write_run_info(folder, info)
+
+
+def newest_samples(folder: Path) -> Path | None:
+    """The run's newest token listing in samples/ (None when there is none): final.txt once the run
+    has finished, else the last evaluation's by training order, the phase (in the run's method's
+    order) and then the unit. The order comes from the names, which survive copying a run folder
+    where modification times do not; a modification time only breaks ties between listings whose
+    names say nothing (files put there by hand), which never beat a named one."""
+    phases = PHASES.get(str(read_run_info(folder).get("method")), ())
+
+    def training_order(listing: Path) -> tuple[int, int, float]:
+        if listing.stem == FINAL_SAMPLES:
+            return len(phases), 0, listing.stat().st_mtime
+        match = _UNIT_SAMPLES.match(listing.stem)
+        if match and match["phase"] in phases:
+            return phases.index(match["phase"]), int(match["unit"]), listing.stat().st_mtime
+        return -1, 0, listing.stat().st_mtime
+
+    return max((folder / SAMPLES_DIR).glob("*.txt"), key=training_order, default=None)
 
 
 def append_metrics(folder: Path, record: dict) -> None:

@@ -3,13 +3,18 @@ one line per sequence for text, oracle and grammar corpora."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from seqgan_music.atomic import write_text_atomic
 from seqgan_music.corpora.corpus import Corpus
-from seqgan_music.corpora.melody import Melody
+from seqgan_music.corpora.encodings import MusicEncoding
+from seqgan_music.corpora.melody import Melody, Note, bar_lines, meter_length_in_beats
+from seqgan_music.errors import SeqganError
 from seqgan_music.export.midi import write_midi
 
 
@@ -25,14 +30,37 @@ def write_samples(corpus: Corpus, samples: np.ndarray, prefix: Path, metadata: d
         return [listing]
     write_text_atomic(listing, "".join(" ".join(corpus.symbols(row)) + "\n" for row in samples))
     written = [listing]
-    context = metadata or {"meter": _common_meter(corpus), "tempo": 120.0}
+    context = metadata or {"meter": common_meter(corpus), "tempo": 120.0}
+    assert isinstance(corpus.encoding, MusicEncoding)
     for index, row in enumerate(samples, start=1):
-        melody = corpus.encoding.decode(corpus.symbols(row), context)  # type: ignore[attr-defined]
-        assert isinstance(melody, Melody)
+        melody = sampled_melody(corpus.encoding, corpus.symbols(row), context)
         written.append(write_midi(melody, prefix.with_name(f"{prefix.name}-{index:02d}.mid")))
     return written
 
 
-def _common_meter(corpus: Corpus) -> str:
+def sampled_melody(encoding: MusicEncoding, symbols: Sequence[str], metadata: dict | None = None) -> Melody:
+    """A freely sampled token sequence as a melody in bars of one meter: metadata's meter, else the
+    one its bar tokens imply most often.
+
+    A model sampled without constraints puts its bar tokens where it likes (a 5/8 bar, then a 2/8
+    one), which would make bars that do not add up to the meter and MIDI files full of meter changes.
+    So the bar lines are laid out by the meter from the start instead (as `compose` forces them),
+    and the last note is held to the end of its bar, so that every bar is full.
+    """
+    melody = encoding.decode(symbols, metadata)
+    if not melody.notes:
+        return melody
+    try:
+        bar = meter_length_in_beats(melody.meter)
+    except ValueError as error:
+        raise SeqganError(str(error)) from None
+    last = melody.notes[-1]
+    end = math.ceil(last.end / bar - 1e-9) * bar
+    return replace(melody, notes=[*melody.notes[:-1], Note(last.pitch, last.start, end)],
+                   bars=bar_lines([(0.0, melody.meter)], end))
+
+
+def common_meter(corpus: Corpus) -> str:
+    """The corpus's most common meter (4/4 when it records none): what its samples are laid out in."""
     meters = corpus.manifest.get("counts", {}).get("meters") or {"4/4": 1}
     return max(meters, key=meters.get)

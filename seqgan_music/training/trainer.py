@@ -34,6 +34,7 @@ from seqgan_music.training.reinforce import reinforce_surrogate
 from seqgan_music.training.relaxed import RelaxedEstimator, relaxed_surrogate
 from seqgan_music.training.rollout import RolloutPolicy, Scorer
 from seqgan_music.training.runs import (
+    FINAL_SAMPLES,
     SAMPLES_DIR,
     STATE_FILE,
     append_metrics,
@@ -280,7 +281,7 @@ class Trainer:
         samples = self.generator.sample(self.config.run.samples, self.length,
                                         temperature=self.config.sampling.temperature,
                                         top_k=self.config.sampling.top_k or None, generator=final)
-        written = write_samples(self.corpus, samples.cpu().numpy(), self.folder / SAMPLES_DIR / "final")
+        written = write_samples(self.corpus, samples.cpu().numpy(), self.folder / SAMPLES_DIR / FINAL_SAMPLES)
         self._set_status("finished")
         self._emit("finished", "", 0, 0, message=f"wrote {len(written)} sample file(s) to {self.folder / SAMPLES_DIR}")
 
