@@ -108,6 +108,7 @@ class SeqganApp(App[None]):
         self.home = home
         self.sub_title = str(home)
         self._quitting = False
+        self.project_watch = ProjectWatch(home)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -119,14 +120,13 @@ class SeqganApp(App[None]):
 
     def on_mount(self) -> None:
         self.focus_active_pane()
-        self.watch = ProjectWatch(self.home)
         self.set_interval(WATCH_SECONDS, self.look_at_project)
 
     # --- keeping the panes up to date ---
 
     def look_at_project(self) -> None:
         """Post `ProjectChanged` when the folder differs from the last look (another process at work)."""
-        change = self.watch.changes()
+        change = self.project_watch.changes()
         if change is not None:
             self.post_message(change)
 
@@ -135,13 +135,13 @@ class SeqganApp(App[None]):
             pane: Pane = self.query_one(f"#{pane_class.PANE_ID}")  # type: ignore[assignment]
             if pane is not change.origin:
                 pane.project_changed(change)
-        self.watch.settle()  # what the panes show now: the next look reports only later changes
+        self.project_watch.settle()  # what the panes show now: the next look reports only later changes
 
     def action_refresh(self) -> None:
         """Reread the corpora and runs in every pane (they also follow the folder by themselves)."""
         self.post_message(ProjectChanged(corpora=True, runs=True, forced=True))
-        self.watch.settle()
-        look = self.watch.last
+        self.project_watch.settle()
+        look = self.project_watch.last
         self.notify(f"reread {len(look.corpora)} corpora and {len(look.runs)} runs in {self.home}", markup=False)
 
     # --- tabs ---

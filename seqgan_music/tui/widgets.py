@@ -339,7 +339,7 @@ class FitTable(DataTable):
         super().__init__(cursor_type="row", zebra_stripes=True, id=id, **options)
         self.fit_columns = list(columns)
         self.fit_rows: dict[str, list[Cell]] = {}
-        self._layout: tuple = ()
+        self._fitted: tuple = ()
 
     def on_mount(self) -> None:
         self._lay_out(force=True)
@@ -373,14 +373,14 @@ class FitTable(DataTable):
         scrollbar = self.styles.scrollbar_size_vertical if len(self.fit_rows) + self.header_height > self.size.height else 0
         headings, widths = self._plan(self.size.width - scrollbar if self.size.width else 0)
         layout = (tuple(headings), tuple(widths))
-        if not force and layout == self._layout:
+        if not force and layout == self._fitted:
             if changed is not None:
                 row, column, value = changed
                 index = [c.key for c in self.fit_columns].index(column)
                 super().update_cell(row, column, shorten(value, widths[index]) if self.fit_columns[index].flexible
                                     else value, update_width=True)
             return
-        self._layout = layout
+        self._fitted = layout
         self.clear(columns=True)
         for column, heading in zip(self.fit_columns, headings):
             self.add_column(Text(heading, justify="right" if column.right else "left"), key=column.key)
