@@ -2,26 +2,47 @@
 
 from __future__ import annotations
 
-from rich.console import Group
+import time
+
+from rich.console import Console, Group
 from rich.live import Live
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from seqgan_music.cli.common import console
 from seqgan_music.formatting import METRIC_HEADINGS, PHASE_NAMES, format_clock, format_metric
-from seqgan_music.training.events import TrainingEvent
+from seqgan_music.training.events import PhaseTimer, TrainingEvent
+
+_UNKNOWN_CLOCK = "-:--:--"
+
+
+class PhaseEtaColumn(ProgressColumn):
+    """The phase's time left, from the pace of its units (PhaseTimer), counting down between units.
+
+    rich's own TimeRemainingColumn needs two updates within 30 s, so phases whose units take
+    longer (the oracle's adversarial rounds) never showed one."""
+
+    def render(self, task: Task) -> Text:
+        if task.finished:
+            return Text(format_clock(0), style="progress.remaining")
+        eta, stamp = task.fields.get("eta"), task.fields.get("eta_stamp", 0.0)
+        if eta is None:
+            return Text(_UNKNOWN_CLOCK, style="progress.remaining")
+        return Text(format_clock(max(eta - (time.monotonic() - stamp), 0.0)), style="progress.remaining")
 
 
 class LiveTrainingView:
     """Observer that keeps a progress bar per phase and a table of each phase's latest values."""
 
-    def __init__(self) -> None:
+    def __init__(self, output: Console = console) -> None:
         self.progress = Progress(TextColumn("{task.description:<12}"), BarColumn(bar_width=None), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console,
+                                 TimeElapsedColumn(), TextColumn("ETA"), PhaseEtaColumn(), console=output,
                                  expand=True)
         self.tasks: dict[str, int] = {}
         self.latest: dict[str, dict] = {}
-        self.live = Live(self._render(), console=console, refresh_per_second=4, transient=False)
+        self.timer = PhaseTimer()
+        self.live = Live(self._render(), console=output, refresh_per_second=4, transient=False)
 
     def __enter__(self) -> LiveTrainingView:
         self.live.__enter__()
@@ -32,11 +53,12 @@ class LiveTrainingView:
         self.live.__exit__(*exc)  # type: ignore[arg-type]
 
     def on_event(self, event: TrainingEvent) -> None:
+        eta = self.timer.remaining(event)
         if event.kind in ("phase", "unit") and event.phase not in self.tasks:
             self.tasks[event.phase] = self.progress.add_task(PHASE_NAMES.get(event.phase, event.phase),
-                                                             total=event.total)
+                                                             total=event.total, completed=event.unit, eta=None)
         if event.kind == "unit":
-            self.progress.update(self.tasks[event.phase], completed=event.unit)
+            self.progress.update(self.tasks[event.phase], completed=event.unit, eta=eta, eta_stamp=time.monotonic())
             self.latest[event.phase] = {**self.latest.get(event.phase, {}), **event.metrics}
         elif event.kind in ("note", "finished"):
             self.live.console.print(event.message, highlight=False)
@@ -56,6 +78,9 @@ class LineTrainingLog:
     """Observer for output that is not a terminal (a pipe, a log file, CI): one line per unit,
     printed as it happens, so a long run's log shows its progress."""
 
+    def __init__(self) -> None:
+        self.timer = PhaseTimer()
+
     def __enter__(self) -> LineTrainingLog:
         return self
 
@@ -63,14 +88,17 @@ class LineTrainingLog:
         pass
 
     def on_event(self, event: TrainingEvent) -> None:
+        eta = self.timer.remaining(event)
         if event.kind == "phase":
             unit = "epochs" if event.phase in ("mle", "ss") else "rounds"
-            console.print(f"{PHASE_NAMES.get(event.phase, event.phase)}: {event.total} {unit}", highlight=False)
+            done = f", {event.unit} done" if event.unit else ""
+            console.print(f"{PHASE_NAMES.get(event.phase, event.phase)}: {event.total} {unit}{done}", highlight=False)
         elif event.kind == "unit":
             values = " ".join(f"{METRIC_HEADINGS[key].replace(' ', '_').lower()}={format_metric(value)}"
                               for key, value in event.metrics.items() if key in METRIC_HEADINGS)
+            clock = format_clock(event.elapsed) + ("" if eta is None else f", ETA {format_clock(eta)}")
             console.print(f"{PHASE_NAMES.get(event.phase, event.phase)} {event.unit}/{event.total} "
-                          f"[{format_clock(event.elapsed)}] {values}", highlight=False, soft_wrap=True)
+                          f"[{clock}] {values}", highlight=False, soft_wrap=True)
         elif event.kind in ("note", "finished"):
             console.print(event.message, highlight=False)
 

@@ -109,8 +109,7 @@ class Trainer:
         while self.position.phase < len(self.phases):
             phase = self.phases[self.position.phase]
             total = self._units(phase)
-            if self.position.unit == 0:
-                self._emit("phase", phase, 0, total)
+            self._emit("phase", phase, self.position.unit, total)  # also where a resumed run picks a phase up
             while self.position.unit < total:
                 metrics = self._run_unit(phase, self.position.unit + 1)
                 self.position.unit += 1
