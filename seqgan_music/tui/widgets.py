@@ -22,6 +22,7 @@ from textual.geometry import Size
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Select, Static
+from textual.widgets.data_table import CellDoesNotExist
 
 from seqgan_music.corpora.encodings import pitch_token
 from seqgan_music.corpora.melody import Note
@@ -360,8 +361,9 @@ class FitTable(DataTable):
         """Change one cell, kept when the table is laid out again."""
         row, column = str(getattr(row_key, "value", row_key)), str(getattr(column_key, "value", column_key))
         keys = [c.key for c in self.fit_columns]
-        if row in self.fit_rows and column in keys:
-            self.fit_rows[row][keys.index(column)] = value
+        if row not in self.fit_rows or column not in keys:
+            raise CellDoesNotExist(f"no cell at row {row!r}, column {column!r}")
+        self.fit_rows[row][keys.index(column)] = value
         self._lay_out(cursor=self.cursor_key(), changed=(row, column, value))
 
     def on_resize(self) -> None:
@@ -394,18 +396,15 @@ class FitTable(DataTable):
     def _plan(self, room: int) -> tuple[list[str], list[int]]:
         """The headings and widths that fit `room` cells (all natural widths before the first layout)."""
         padding = 2 * self.cell_padding * len(self.fit_columns)
-        plan = []
         for short in (False, True):
             headings = [(column.short or column.heading) if short else column.heading for column in self.fit_columns]
             natural = [max([cell_len(heading)] + [_cell_width(cells[index]) for cells in self.fit_rows.values()])
                        for index, heading in enumerate(headings)]
-            plan = [headings, natural]
             if room <= 0 or sum(natural) + padding <= room:
                 return headings, natural
-        headings, natural = plan
-        flexible = [column.flexible for column in self.fit_columns]
-        least = [cell_len(heading) for heading, flex in zip(headings, flexible) if flex]
-        return headings, fit_widths(natural, flexible, room - padding, max(least, default=4))
+        flexible = [column.flexible for column in self.fit_columns]  # the short headings did not do
+        least = max([4] + [cell_len(heading) for heading, flex in zip(headings, flexible) if flex])
+        return headings, fit_widths(natural, flexible, room - padding, least)
 
 
 def _cell_width(cell: Cell) -> int:
