@@ -9,7 +9,10 @@ them at once instead of waiting for the files they are parsing.
 
 The melody is the first part of each score. Repeats are kept as written, not expanded: the
 transcriptions mark them with repeat signs and first/second endings, and expanding them would
-double most tunes with verbatim copies that the model could learn to recite.
+double most tunes with verbatim copies that the model could learn to recite. The signs are read
+from music21's measures into `Melody.repeat_marks` (one per bar line), so that whole tunes keep
+their parts, repeats and endings as written (`corpora.tunes.tune_from_written`), and the `R:`
+field into `Melody.rhythm` (the tune type).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import TYPE_CHECKING
 
 from seqgan_music.atomic import write_text_atomic
 from seqgan_music.corpora.corpus import Skipped
+from seqgan_music.corpora.encodings import Grid16
 from seqgan_music.corpora.melody import KEY_MODES, Key, Melody, Note, meter_length_in_beats, monophonic, parse_meter
 from seqgan_music.errors import SeqganError, SkippedInput
 from seqgan_music.progress import Reporter, SilentReporter
@@ -44,12 +48,22 @@ FOLK_COLLECTIONS: dict[str, str] = {
 DEFAULT_COLLECTIONS: tuple[str, ...] = ("oneills1850", "ryansMammoth")
 
 # Bump when the parsed form changes, so caches written by older code are parsed again.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 _TUNE_START = re.compile(r"(?m)^(?=X:)")
 # music21 reads `Q:1/4 =50` as a five-beat referent (250 bpm); without the space it reads it right.
 _TEMPO_SPACES = re.compile(r"(?m)^(Q:[^=\n]*?)\s*=\s*")
+# music21 stops reading a tune at `::` (end and start repeat) written against a note (`d2::d/e/`):
+# the rest of the tune is lost. With spaces around it, it reads both repeats.
+_DOUBLE_REPEAT = re.compile(r"(?<![|:\[])::(?![|:\]])")
+_FIELD_LINE = re.compile(r"^(?:[A-Za-z+]:|%)")
+# An ending number that a line break (or a `\` continuation) parts from its bar line (`:|` then
+# `2BGG` on the next line): music21 reads no ending there unless it follows the bar line.
+_PARTED_ENDING = re.compile(r"(\|)([ \t]*\\?[ \t]*\n[ \t]*)([12])(?=[ \t(A-Ga-gz\"])")
+_RHYTHM_FIELD = re.compile(r"(?m)^R:[ \t]*(.*?)[ \t]*$")
+_TUNE_BODY = re.compile(r"(?m)^K:")
 _EPSILON = 1e-6
 STOPPING = "stopping: cancelling the parse workers..."
+RepeatMark = tuple[bool, bool, int]  # per bar line: start repeat, end repeat, ending 0/1/2 (Melody.repeat_marks)
 
 
 def folk_files(collections: Sequence[str]) -> list[Path]:
@@ -163,9 +177,15 @@ def _decode(data: bytes) -> str:
 
 def _parse_tune(abc: str, source: str) -> Melody:
     """One tune's ABC text -> Melody; SkippedInput when it has no usable notes or bars."""
-    from music21 import converter, key, meter, tempo
+    from music21 import converter
 
-    score = converter.parseData(_TEMPO_SPACES.sub(r"\1=", abc), format="abc")
+    return _melody_of_score(converter.parseData(_readable(abc), format="abc"), abc, source)
+
+
+def _melody_of_score(score: stream.Score, abc: str, source: str) -> Melody:
+    """The melody of music21's reading of a tune's ABC text (`abc`, for the fields music21 drops)."""
+    from music21 import key, meter, tempo
+
     part = score.parts[0]
     notes = monophonic(_notes(part))
     if not notes:
@@ -179,20 +199,38 @@ def _parse_tune(abc: str, source: str) -> Melody:
         parse_meter(meter_text)
     except ValueError:
         raise SkippedInput(f"unsupported meter {meter_text}") from None
-    bars = _bars(part, meter_length_in_beats(meter_text), notes[-1].end)
+    bars, marks = _bars(part, meter_length_in_beats(meter_text), notes[-1])
     if not bars:
         raise SkippedInput("no measures (music21 needs two bar lines)")
     signature = next(iter(part.recurse().getElementsByClass(key.KeySignature)), None)
-    marks = list(part.recurse().getElementsByClass(tempo.MetronomeMark))
+    tempos = list(part.recurse().getElementsByClass(tempo.MetronomeMark))
     return Melody(
         notes=notes,
         bars=bars,
         meter=meter_text,
         key=_key(signature) if signature is not None else None,
-        tempo=float(marks[0].getQuarterBPM() or 120.0) if marks else 120.0,
+        tempo=float(tempos[0].getQuarterBPM() or 120.0) if tempos else 120.0,
         title=(score.metadata.title if score.metadata else None) or "",
         source=source,
+        rhythm=_rhythm(abc),
+        # Without any repeat sign a tune is written out in full: its parts are found as in a
+        # played-out one (corpora.tunes.whole_tune).
+        repeat_marks=marks if any(any(mark) for mark in marks) else None,
     )
+
+
+def _readable(abc: str) -> str:
+    """The ABC text with what music21 misreads rewritten: `Q:1/4 =50`, an ending number at the
+    start of a line, and `::` against a note in the tune's body."""
+    lines = _PARTED_ENDING.sub(r"\1\3\2", _TEMPO_SPACES.sub(r"\1=", abc)).split("\n")
+    return "\n".join(line if _FIELD_LINE.match(line) else _DOUBLE_REPEAT.sub(" :: ", line) for line in lines)
+
+
+def _rhythm(abc: str) -> str:
+    """The tune's `R:` field (the last one before its `K:` line, so a tune's own overrides its
+    file's), '' when it has none."""
+    fields = _RHYTHM_FIELD.findall(_TUNE_BODY.split(abc, 1)[0])
+    return fields[-1] if fields else ""
 
 
 def _notes(part: stream.Part) -> list[Note]:
@@ -219,19 +257,104 @@ def _notes(part: stream.Part) -> list[Note]:
     return notes
 
 
-def _bars(part: stream.Part, bar_length: float, end: float) -> list[float]:
-    """Bar lines at the start of every measure as written, except a leading pickup measure.
+def _bars(part: stream.Part, bar_length: float, last: Note) -> tuple[list[float], list[RepeatMark]]:
+    """Bar lines at the start of every measure as written, except a leading pickup measure, and
+    the repeat marks of each bar (`_measure_marks`).
 
     Taken from the measures rather than a regular grid, so that a pickup, an incomplete last bar
     before a repeat and the pickup to the next strain all keep their bar lines where written.
+    The lines are those Grid16 writes as BAR tokens, one mark each: a line on the same sixteenth
+    as the one before (music21 makes measures of a few hundredths of a beat around stray tuplets)
+    joins it, and lines after the last note are dropped, an end repeat there (a closing bar of
+    rests) closing the last bar with notes instead.
     """
     from music21 import stream
 
     measures = [m for m in part.getElementsByClass(stream.Measure) if m.duration.quarterLength > 0]
-    offsets = [float(part.elementOffset(m)) for m in measures]
     if measures and float(measures[0].duration.quarterLength) < bar_length - _EPSILON:
-        offsets = offsets[1:]
-    return sorted({offset for offset in offsets if offset < end - _EPSILON})
+        measures = measures[1:]
+    end_step = max(_sixteenth(last.end), _sixteenth(last.start) + 1)
+    lines: list[float] = []
+    marks: list[RepeatMark] = []
+    for measure, mark in zip(measures, _measure_marks(part, measures)):
+        offset = float(part.elementOffset(measure))
+        if lines and _sixteenth(offset) == _sixteenth(lines[-1]):
+            marks[-1] = (marks[-1][0] or mark[0], marks[-1][1] or mark[1], marks[-1][2] or mark[2])
+        elif _sixteenth(offset) < end_step:
+            lines.append(offset)
+            marks.append(mark)
+        elif mark[1] and marks:
+            marks[-1] = (marks[-1][0], True, marks[-1][2])
+    return lines, marks
+
+
+def _sixteenth(beat: float) -> int:
+    """The sixteenth step of a beat, as Grid16 rounds it."""
+    return int(round(beat * Grid16.steps_per_beat))
+
+
+def _measure_marks(part: stream.Part, measures: Sequence[stream.Measure]) -> list[RepeatMark]:
+    """Per measure: (start repeat `|:`, end repeat `:|`, ending 0, 1 or 2, the later ones as 2).
+
+    music21 spans an ending's bracket by its first and last measure only, and closes a last
+    ending that ABC leaves open (`:|2 ...`) after its first measure. Here an ending covers every
+    measure from its first to its last, and a last ending runs on as ABC reads it, until a
+    repeat sign, a double or final bar line or another ending, but for no more bars than the
+    first ending has (so the strain after it is not swallowed when no double bar closes it).
+    """
+    from music21 import spanner
+
+    position = {id(measure): index for index, measure in enumerate(measures)}
+    endings = [0] * len(measures)
+    for bracket in part.spanners.getElementsByClass(spanner.RepeatBracket):
+        numbers = re.findall(r"\d+", str(bracket.number))
+        first, last = position.get(id(bracket.getFirst())), position.get(id(bracket.getLast()))
+        if numbers and first is not None and last is not None:
+            endings[first:last + 1] = [1 if numbers == ["1"] else 2] * (last + 1 - first)
+    # music21 splits an overfull bar before an end repeat into two measures and leaves the end
+    # repeat on the left of the second one, the one that closes the strain.
+    starts = [_repeat(measure.leftBarline, "start") for measure in measures]
+    ends = [_repeat(measure.rightBarline, "end") or _repeat(measure.leftBarline, "end") for measure in measures]
+    closed = [ends[index] or _section_line(measure.rightBarline)
+              or (index + 1 < len(measures) and _section_line(measures[index + 1].leftBarline))
+              for index, measure in enumerate(measures)]
+    _run_on_last_endings(endings, starts, closed)
+    return list(zip(starts, ends, endings))
+
+
+def _repeat(barline: object, direction: str) -> bool:
+    from music21 import bar
+
+    return isinstance(barline, bar.Repeat) and barline.direction == direction
+
+
+def _section_line(barline: object) -> bool:
+    """Whether a bar line closes a section: a repeat sign, a double or a final bar line."""
+    from music21 import bar
+
+    return isinstance(barline, bar.Repeat) or (
+        isinstance(barline, bar.Barline) and barline.type in ("double", "final", "heavy", "heavy-light", "light-heavy",
+                                                              "heavy-heavy"))
+
+
+def _run_on_last_endings(endings: list[int], starts: list[bool], closed: list[bool]) -> None:
+    """Extend each last ending (2) over the unmarked measures after it, as `_measure_marks` says."""
+    index = 0
+    while index < len(endings):
+        if endings[index] != 2:
+            index += 1
+            continue
+        first = 0
+        while index - first - 1 >= 0 and endings[index - first - 1] == 1:
+            first += 1
+        end = index
+        while end + 1 < len(endings) and endings[end + 1] == 2:
+            end += 1
+        while (end - index + 1 < first and not closed[end] and end + 1 < len(endings)
+               and endings[end + 1] == 0 and not starts[end + 1]):
+            end += 1
+            endings[end] = 2
+        index = end + 1
 
 
 def _key(signature: key.KeySignature) -> Key:
@@ -256,6 +379,8 @@ def _melody_to_dict(melody: Melody) -> dict:
         "tempo": melody.tempo,
         "title": melody.title,
         "source": melody.source,
+        "rhythm": melody.rhythm,
+        "repeat_marks": melody.repeat_marks,
     }
 
 
@@ -271,7 +396,15 @@ def _tune_from_entry(entry: dict) -> Melody | Skipped:
         tempo=float(data["tempo"]),
         title=str(data["title"]),
         source=str(data["source"]),
+        rhythm=str(data["rhythm"]),
+        repeat_marks=_marks_from_entry(data["repeat_marks"]),
     )
+
+
+def _marks_from_entry(marks: list | None) -> list[RepeatMark] | None:
+    if marks is None:
+        return None
+    return [(bool(starts), bool(ends), int(ending)) for starts, ends, ending in marks]
 
 
 def _cache_path(cache_dir: Path, path: Path) -> Path:
