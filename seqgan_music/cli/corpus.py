@@ -19,6 +19,8 @@ from seqgan_music.cli.render import (
     examples_panel,
     pitch_class_panel,
     skipped_panel,
+    tune_examples_panel,
+    whole_tunes_panel,
 )
 from seqgan_music.corpora.corpus import Corpus, list_corpora, load_corpus
 from seqgan_music.corpora.encodings import music_encoding
@@ -223,12 +225,14 @@ def list_command(home: HomeOption = None) -> None:
 @user_errors
 def show_command(
     name: Annotated[str, typer.Argument(help="Corpus name.")],
-    examples: Annotated[int, typer.Option("--examples", min=0, help="Number of decoded examples.")] = 4,
+    examples: Annotated[int, typer.Option("--examples", min=0, help="Number of decoded windows.")] = 4,
+    tunes: Annotated[int, typer.Option("--tunes", min=0, help="Number of whole tunes shown part by part with their repeat signs (music corpora).")] = 2,
     home: HomeOption = None,
 ) -> None:
-    """Show a corpus: counts, vocabulary, pitch-class histogram and decoded examples.
+    """Show a corpus: counts, vocabulary, pitch-class histogram, its whole tunes (lengths, types,
+    modes, forms) and decoded examples of windows and of whole tunes.
 
-    Example: seqgan-music corpus show folk --examples 6
+    Example: seqgan-music corpus show folk --examples 6 --tunes 3
     """
     from seqgan_music.corpora.stats import pitch_class_histogram, token_frequencies
 
@@ -241,8 +245,12 @@ def show_command(
     panel = skipped_panel(corpus.manifest.get("skipped", []))
     if panel is not None:
         console.print(panel)
+    if corpus.is_music:
+        console.print(whole_tunes_panel(corpus))
     if examples:
         console.print(examples_panel(corpus, examples))
+    if tunes and corpus.has_whole_tunes:
+        console.print(tune_examples_panel(corpus, tunes))
 
 
 @corpus_app.command("export")

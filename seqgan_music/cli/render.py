@@ -1,4 +1,5 @@
-"""Rich renderings of corpora: the list table, the summary, histograms and decoded examples."""
+"""Rich renderings of corpora: the list table, the summary, histograms and decoded examples,
+of windows and of whole tunes."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from rich.text import Text
 
 from seqgan_music.corpora.corpus import Corpus
 from seqgan_music.corpora.encodings import BAR, HOLD, REST
+from seqgan_music.corpora.split import SPLITS
+from seqgan_music.corpora.tunes import MAX_TUNE_BARS, Tune, TunePart, parse_tune_symbols, whole_tune_counts
 from seqgan_music.corpora.vocabulary import END, PAD
 from seqgan_music.formatting import describe_value
 
@@ -79,6 +82,8 @@ def corpus_summary(corpus: Corpus) -> Panel:
     table.add_row("encoding", describe_value(manifest.get("encoding", {})))
     table.add_row("split", describe_value(manifest.get("split", {})))
     for key, value in manifest.get("counts", {}).items():
+        if key == "whole_tunes":  # a panel of its own: whole_tunes_panel
+            continue
         table.add_row(key.replace("_", " "), describe_value(value) if isinstance(value, dict) else str(value))
     table.add_row("content hash", str(manifest.get("content_hash", ""))[:16])
     table.add_row("built", f"{manifest.get('built', '')} in {manifest.get('build_seconds', '?')} s")
@@ -127,3 +132,107 @@ def examples_panel(corpus: Corpus, count: int, split: str = "train") -> Panel:
         else:
             lines.append(Text(str(corpus.decode(ids))))
     return Panel(Group(*lines), title=f"examples ({split})", title_align="left")
+
+
+_LENGTH_BIN = 8  # notated bars per row of the tune-length histogram
+_TOP_FORMS = 8
+
+
+def whole_tunes_panel(corpus: Corpus) -> Panel:
+    """The corpus's whole tunes: how many per split, their notated length (range, median and a
+    histogram), types, modes, the most common forms, and how many were cut to `MAX_TUNE_BARS`."""
+    records = [record for record in corpus.tunes if "notated_bars" in record]
+    if not corpus.tune_sequences or not records:
+        note = ("none: built before whole tunes existed, rebuild it to keep them" if corpus.encoding.name == "grid16"
+                else f"none: only grid16 corpora keep whole tunes, this one is {corpus.encoding.name}")
+        return Panel(Text(note), title="whole tunes", title_align="left")
+    summary = whole_tune_counts(records)
+    bars = summary["notated_bars"]
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    per_split = " / ".join(str(len(corpus.tune_sequences.get(split, []))) for split in SPLITS)
+    table.add_row("tunes", f"{summary['tunes']} (train/valid/test {per_split})")
+    table.add_row("notated bars", f"min {bars['min']}, median {bars['median']}, max {bars['max']}; "
+                                  f"{summary['cut']} cut at {MAX_TUNE_BARS} bars (at a part boundary)")
+    table.add_row("", _length_histogram([record["notated_bars"] for record in records]))
+    table.add_row("types", _counted(summary["types"]))
+    table.add_row("modes", _counted(summary["modes"]))
+    forms = list(summary["forms"].items())
+    others = forms[_TOP_FORMS:]
+    rest = f"; {len(others)} other forms ({sum(c for _, c in others)} tunes)" if others else ""
+    table.add_row("forms", _counted(dict(forms[:_TOP_FORMS])) + rest)
+    return Panel(table, title="whole tunes (notated: repeats as signs)", title_align="left")
+
+
+def _counted(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {count}" for name, count in counts.items())
+
+
+def _length_histogram(lengths: Sequence[int]) -> Text:
+    """Tunes per `_LENGTH_BIN` notated bars, one row per bin up to the longest."""
+    bins = [0] * (max(1, (max(lengths) + _LENGTH_BIN - 1) // _LENGTH_BIN))
+    for length in lengths:
+        bins[max(0, length - 1) // _LENGTH_BIN] += 1
+    peak = max(bins) or 1
+    rows = []
+    for index, count in enumerate(bins):
+        label = f"{index * _LENGTH_BIN + 1}-{(index + 1) * _LENGTH_BIN}"
+        rows.append(f"{label:>5} {'█' * round(_BAR_WIDTH * count / peak):<{_BAR_WIDTH}} {count}")
+    return Text("\n".join(rows))
+
+
+def tune_examples_panel(corpus: Corpus, count: int) -> Panel:
+    """The first `count` whole tunes (in tune order), each as its header and one line per part:
+    its bars between `|`, with `|:` `:|` for a repeat and `|1` `:|2` for its endings."""
+    located = sorted((int(owner), split, index) for split, owners in corpus.tune_of_sequence.items()
+                     for index, owner in enumerate(owners))
+    lines: list[Text] = []
+    for owner, split, index in located[:count]:
+        info = corpus.tunes[owner] if owner < len(corpus.tunes) else {}
+        tune = parse_tune_symbols(corpus.symbols(corpus.tune_sequences[split][index]), info.get("meter", "4/4"))
+        key = (info.get("key") or {}).get("name", "?")
+        lines.append(Text(f"{info.get('title') or info.get('source', '')}  [{tune.header.meter}, {key}, "
+                          f"{tune.header.type}, {tune.form_letters()}, {len(tune.notated_bars())} bars]", style="bold"))
+        lines.append(Text(" ".join(tune.header.symbols()), style="dim"))
+        lines.extend(Text(line) for line in tune_lines(tune))
+    return Panel(Group(*lines), title=f"whole tunes (first {len(located[:count])})", title_align="left")
+
+
+def tune_lines(tune: Tune) -> list[str]:
+    """One line per part: the pickup before the first, bars as `compact_steps`, repeat signs."""
+    lines = [_part_line(part) for part in tune.parts]
+    if tune.pickup:
+        first = lines[0] if lines else ""
+        lines[:1] = [f"{compact_steps(tune.pickup)} {first}".rstrip()]
+    return lines
+
+
+def _part_line(part: TunePart) -> str:
+    body = " | ".join(compact_steps(bar) for bar in part.bars)
+    if part.first_ending or part.second_ending:
+        first = " | ".join(compact_steps(bar) for bar in part.first_ending)
+        second = " | ".join(compact_steps(bar) for bar in part.second_ending)
+        return f"|: {body} |1 {first} :|2 {second} |"
+    return f"|: {body} :|" if part.repeated else f"| {body} |"
+
+
+def compact_steps(steps: Sequence[str]) -> str:
+    """Step tokens, short: each pitch with a '-' per sixteenth it is held, '.' per rest step, a
+    bar that opens with a note held over its bar line with '-' (`D5- E5- F#5---` is an eighth,
+    an eighth and a quarter note)."""
+    words: list[str] = []
+    for step in steps:
+        if step == HOLD:
+            if words:
+                words[-1] += "-"
+            else:
+                words.append("-")
+        elif step == REST:
+            if words and set(words[-1]) == {"."}:
+                words[-1] += "."
+            else:
+                words.append(".")
+        else:
+            words.append(step)
+    return " ".join(words)
