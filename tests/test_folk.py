@@ -234,3 +234,16 @@ def _is_running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_repeat_marks_are_one_per_bar_token_and_the_rhythm_is_the_r_field(
+        ryans: list[Melody], oneills: dict[str, Melody]) -> None:
+    grid = Grid16()
+    tunes = [*ryans, *oneills.values()]
+    for tune in tunes:
+        if tune.repeat_marks is not None:
+            assert grid.encode(tune).symbols.count("BAR") == len(tune.repeat_marks) == len(tune.bars), tune.source
+    assert sum(tune.repeat_marks is not None for tune in tunes) == 9  # the others are written without signs
+    strain = [(True, False, 0), (False, False, 0), (False, False, 0), (False, True, 0)]
+    assert ryans[0].repeat_marks == strain * 2  # `vgf|:eA ... BAAf:|` twice, four bars of 2/2 each
+    assert [tune.rhythm for tune in ryans] == ["reel", "jig", ""]

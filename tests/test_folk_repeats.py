@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from seqgan_music.corpora import folk
-from seqgan_music.corpora.encodings import Grid16
+from seqgan_music.corpora.encodings import BAR, Grid16
 from seqgan_music.corpora.folk import folk_files, read_folk_files
 from seqgan_music.corpora.melody import Melody, monophonic
 from seqgan_music.corpora.tunes import Tune, whole_tune
@@ -65,6 +65,13 @@ def test_a_double_repeat_written_against_the_notes_keeps_the_whole_tune() -> Non
     assert tune.form_letters() == "AABB" and [len(part.bars) for part in tune.parts] == [4, 4]
 
 
+def test_an_ending_of_three_bars_covers_its_middle_bar() -> None:
+    melody = parse("|:GABc|dBGB|1 cAFA|GABc|dBGB:|2 cAFA|GABc|G4|]\n")
+    assert melody.repeat_marks == [START, NONE, FIRST, FIRST, FIRST_END, SECOND, SECOND, SECOND]
+    [part] = tune_of(melody).parts
+    assert (len(part.bars), len(part.first_ending), len(part.second_ending)) == (2, 3, 3)
+
+
 def test_an_unclosed_second_ending_stops_at_the_first_endings_length() -> None:
     """A one-bar second ending with no double bar after it: the strain that follows stays a strain."""
     melody = parse("|:GABc|dBGB|1 cAFA:|2 G4|dBGB|cAFA|GABc|dBGB|]\n")
@@ -114,3 +121,72 @@ def test_an_end_repeat_after_an_overfull_bar_closes_the_strain() -> None:
     assert melody.repeat_marks == [START, NONE, NONE, NONE, END, START, NONE, NONE, END]
     tune = tune_of(melody)
     assert tune.form_letters() == "AABB" and [len(part.bars) for part in tune.parts] == [5, 4]
+
+
+# Real tunes whose repeats music21's `expandRepeats` plays as the folk reading does (see
+# `expanded_as_written`): the first of them in collection order, O'Neill's among the tunes with
+# first and second endings (one of each tune transcribed twice), Ryan's among all.
+ONEILLS_WITH_ENDINGS = {"0732-0758_bs.abc": (736, 745, 755), "1116-1135_mh.abc": (1126, 1133),
+                        "1176-1275.abc": (1224, 1231), "1276-1375.abc": (1317, 1345, 1365, 1370),
+                        "1376-1475.abc": (1385, 1407), "1476-1555.abc": (1523,)}
+RYANS = ("AfterTheHareReel", "AllyCroakersFavoriteReel", "AmericanRifleTeamHornpipe", "AndrewCareysSlipjig",
+         "AroundTheWorldReel", "BallAndPinHornpipe", "BanksOfEnvernessReel", "BarneyBrallagansJig",
+         "BellesOfTipperaryReel", "BlackberryBlossomReel", "BlackwaterReel", "BlindNorrysReel")
+
+
+def real_tunes() -> list[tuple[str, str]]:
+    """(source, ABC text) of the tunes above, read from music21's corpus folder."""
+    oneills, ryans = folk_files(["oneills1850"]), folk_files(["ryansMammoth"])
+    if not oneills or not ryans:
+        pytest.skip("music21's corpus folder is absent")
+    found = []
+    for path in oneills:
+        header, *tunes = folk._TUNE_START.split(folk._decode(path.read_bytes()))
+        for text in tunes:
+            number = int(text.splitlines()[0][2:].strip())
+            if number in ONEILLS_WITH_ENDINGS.get(path.name, ()):
+                found.append((f"{path.name}#{number}", header + text))
+    by_name = {path.stem: path for path in ryans}
+    found += [(name, folk._decode(by_name[name].read_bytes())) for name in RYANS]
+    return found
+
+
+def expanded_as_written(melody: Melody, last_is_rest: bool) -> bool:
+    """Whether music21's `expandRepeats` and the folk reading of the signs play the tune alike:
+    - every repeated strain opens with a start repeat, or is the first one with no pickup before
+      it (without `|:`, music21 goes back to the start of the tune, replaying the pickup, where
+      the folk reading goes back to the end of the strain before);
+    - every note on the sixteenth grid (grid16 rounds an off-grid note by where it falls, which
+      differs between the played-out and the notated tune);
+    - the tune does not end on a rest (the encoding ends a tune at its last note)."""
+    opened = melody.notes[0].start >= melody.bars[0]
+    previous = 0
+    for starts, ends, ending in melody.repeat_marks or []:
+        opened = (opened and not (ending == 0 and previous == 2)) or starts
+        if ends and not opened:
+            return False
+        opened = opened and not (ends and ending == 0)
+        previous = ending
+    return bool(melody.repeat_marks) and not Grid16().encode(melody).off_grid_notes and not last_is_rest
+
+
+def test_played_out_real_tunes_are_music21s_expansion_of_their_repeats_note_for_note() -> None:
+    from music21 import converter
+
+    grid = Grid16(transpose=False)
+    tunes = real_tunes()
+    assert len(tunes) == 26
+    differing = []
+    for source, abc in tunes:
+        score = converter.parseData(folk._readable(abc), format="abc")
+        melody = folk._melody_of_score(score, abc, source)
+        part = score.parts[0]
+        assert expanded_as_written(melody, part.flatten().notesAndRests[-1].isRest), source
+        symbols = grid.encode(melody).symbols
+        assert symbols.count(BAR) == len(melody.repeat_marks), source  # one mark per bar line
+        tune, cut = whole_tune(melody, symbols)
+        expanded = monophonic(folk._notes(part.expandRepeats()))
+        reference = grid.decode(grid.encode(Melody(expanded)).symbols).notes  # on the grid, as the tune
+        if cut or tune.melody(played=True).notes != reference:
+            differing.append(source)
+    assert differing == []
