@@ -57,7 +57,8 @@ def test_endings_of_two_bars_a_pickup_and_the_rhythm_field() -> None:
 
 
 def test_a_double_repeat_written_against_the_notes_keeps_the_whole_tune() -> None:
-    """`D2D::f`: music21 stops reading a tune at a `::` right after a note name, losing the rest."""
+    """`D2D::f`: music21 drops the note before such a `::` and both repeats (in a tune this short,
+    everything after them too)."""
     melody = parse("|:DFA dAF|GBd gdB|AFD EFG|FDD D2D::fed cBA|gfe dcB|AFD EFG|FDD D3:|\n", meter="6/8")
     assert len(melody.bars) == 8 and melody.notes[-1].start == 22.5
     assert melody.repeat_marks == [START, NONE, NONE, END, START, NONE, NONE, END]

@@ -52,8 +52,9 @@ CACHE_FORMAT = 2
 _TUNE_START = re.compile(r"(?m)^(?=X:)")
 # music21 reads `Q:1/4 =50` as a five-beat referent (250 bpm); without the space it reads it right.
 _TEMPO_SPACES = re.compile(r"(?m)^(Q:[^=\n]*?)\s*=\s*")
-# music21 stops reading a tune at `::` (end and start repeat) written against a note (`d2::d/e/`):
-# the rest of the tune is lost. With spaces around it, it reads both repeats.
+# music21 misreads `::` (end and start repeat) right after a note name (`ABcA::B`): it drops that
+# note and both repeat signs, or everything after them in a short tune. With spaces around the
+# `::` it reads both repeats.
 _DOUBLE_REPEAT = re.compile(r"(?<![|:\[])::(?![|:\]])")
 _FIELD_LINE = re.compile(r"^(?:[A-Za-z+]:|%)")
 # An ending number that a line break (or a `\` continuation) parts from its bar line (`:|` then
