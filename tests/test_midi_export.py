@@ -49,3 +49,12 @@ def test_existing_callers_get_one_instrument_and_no_text():
     assert len(midi.instruments) == 1 and midi.instruments[0].program == 0
     assert midi.text_events == []
     assert melody_to_midi_bytes(MELODY) == melody_to_midi_bytes(MELODY, 0, (), 0, ())
+
+
+def test_a_last_bar_longer_than_the_meter_gets_its_own_time_signature():
+    """A 2/4 tune whose last bar is in 3/4 (Nottingham's tunes change meter between strains)."""
+    melody = Melody([Note(62, 0, 2), Note(64, 2, 5)], [0.0, 2.0], "2/4", Key(2))
+    midi = pretty_midi.PrettyMIDI(io.BytesIO(melody_to_midi_bytes(melody)))
+    assert [(t.numerator, t.denominator, t.time) for t in midi.time_signature_changes] == [(2, 4, 0.0), (3, 4, 1.0)]
+    short = Melody([Note(62, 0, 2), Note(64, 2, 3)], [0.0, 2.0], "2/4", Key(2))  # a short last bar keeps the meter
+    assert [(t.numerator, t.denominator) for t in melody_to_pretty_midi(short).time_signature_changes] == [(2, 4)]

@@ -166,3 +166,115 @@ def monophonic(notes: list[Note]) -> list[Note]:
 def sounding_index(starts: list[float], time: float) -> int:
     """Index of the last note starting at or before `time` in sorted `starts` (-1 if none)."""
     return bisect.bisect_right(starts, time + 1e-9) - 1
+
+
+def played_bar_order(marks: list[tuple[bool, bool, int]]) -> list[int]:
+    """The bars (indices into `marks`, one per bar as `Melody.repeat_marks`) in the order a musician
+    plays them: at an end repeat go back to the last start repeat (or to the bar after the previous
+    strain, or the first bar) once; the second time through skip the first-ending bars and play on.
+    A strain is over once the second pass gets past its end repeat and its second-ending bars."""
+    order: list[int] = []
+    repeat_from, jumped_from = 0, None
+    index = 0
+    while index < len(marks):
+        starts, ends, ending = marks[index]
+        if jumped_from is not None and index > jumped_from and ending != 2:
+            repeat_from, jumped_from = index, None  # the repeated strain is over
+        if starts and jumped_from is None:
+            repeat_from = index
+        if ending == 1 and jumped_from is not None:
+            index += 1  # the first ending, the second time through
+            continue
+        order.append(index)
+        if ends and jumped_from is None:
+            jumped_from, index = index, repeat_from
+        else:
+            index += 1
+    return order
+
+
+@dataclass(frozen=True)
+class PlayedSpan:
+    """Notated beats [start, end), played from beat `at` on; `bar_lines` are the notated bar lines in it."""
+
+    start: float
+    end: float
+    at: float
+    bar_lines: tuple[float, ...] = ()
+
+
+def played_spans(melody: Melody) -> list[PlayedSpan]:
+    """The stretches of a melody with repeat marks in the order they are played (the pickup once,
+    then the bars of `played_bar_order`, consecutive bars joined); one span for a melody without."""
+    if melody.repeat_marks is None or not melody.bars:
+        return [PlayedSpan(0.0, melody.end, 0.0, tuple(melody.bars))]
+    lines = melody.bars
+    marks = melody.repeat_marks[:len(lines)]
+    marks += [(False, False, 0)] * (len(lines) - len(marks))
+    ends = [*lines[1:], notated_end(melody)]
+    spans: list[PlayedSpan] = [PlayedSpan(0.0, lines[0], 0.0)] if lines[0] > 1e-9 else []
+    previous = -1  # the pickup
+    for index in played_bar_order(marks):
+        if spans and index == previous + 1:
+            last = spans[-1]
+            spans[-1] = replace(last, end=ends[index], bar_lines=(*last.bar_lines, lines[index]))
+        else:
+            at = spans[-1].at + spans[-1].end - spans[-1].start if spans else 0.0
+            spans.append(PlayedSpan(lines[index], ends[index], at, (lines[index],)))
+        previous = index
+    return spans
+
+
+def played_out(melody: Melody) -> Melody:
+    """The melody as played: its repeat signs (`repeat_marks`) played out, or the melody itself when
+    it has none. The pickup is played once; bar lines and tempo changes follow the played bars.
+
+    A note carried over the bar line into a bar reached by a jump (a strain's first bar played
+    again, a second ending) continues whatever sounds at the end of the bar played before it,
+    silence if nothing does, as a grid16 HOLD does: this is `corpora.tunes.Tune.melody(played=True)`
+    for every notated tune whose strains and second endings start with a struck note or a rest.
+    """
+    if melody.repeat_marks is None:
+        return melody
+    notes: list[Note] = []
+    bars: list[float] = []
+    for span in played_spans(melody):
+        shift = span.at - span.start
+        bars += [line + shift for line in span.bar_lines if not bars or line + shift > bars[-1] + 1e-9]
+        for note in melody.notes:
+            onset, offset = max(note.start, span.start), min(note.end, span.end)
+            if offset - onset <= 1e-9:
+                continue
+            if note.start < span.start - 1e-9:  # carried over the bar line jumped to
+                if notes and abs(notes[-1].end - span.at) < 1e-9:
+                    notes[-1] = replace(notes[-1], end=offset + shift)
+                continue
+            notes.append(Note(note.pitch, onset + shift, offset + shift))
+    return replace(melody, notes=notes, bars=bars, tempo_changes=_played_tempo_changes(melody),
+                   repeat_marks=None)
+
+
+def _played_tempo_changes(melody: Melody) -> list[tuple[float, float]]:
+    """The tempo map of `played_out`: each span starts at the tempo in force where it is written."""
+    if not melody.tempo_changes:
+        return []
+    changes: list[tuple[float, float]] = []
+    playing = melody.tempo
+    for span in played_spans(melody):
+        here = [bpm for beat, bpm in melody.tempo_changes if beat <= span.start + 1e-9]
+        inside = [(beat, bpm) for beat, bpm in melody.tempo_changes if span.start + 1e-9 < beat < span.end - 1e-9]
+        for beat, bpm in ([(span.start, here[-1])] if here else [(span.start, melody.tempo)]) + inside:
+            if bpm != playing:
+                changes.append((beat - span.start + span.at, bpm))
+                playing = bpm
+    return changes
+
+
+def notated_end(melody: Melody) -> float:
+    """Where the written melody ends: at its last note, but for a melody with repeat marks no earlier
+    than a full bar of its meter after the last bar line. A Melody holds no time after its last
+    note, and the last bar of a tune often closes a repeat: a rest at its end (where the pickup
+    comes round again) must still be played before the strain starts over."""
+    if melody.repeat_marks is None or not melody.bars:
+        return melody.end
+    return max(melody.end, max(melody.bars) + meter_length_in_beats(melody.meter))

@@ -10,13 +10,14 @@ a bar with no notes keeps the chord before it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from seqgan_music.corpora.keys import estimate_key
-from seqgan_music.corpora.melody import Key, Melody, Note, parse_meter
-from seqgan_music.export.notation import bar_spans, spell
+from seqgan_music.corpora.melody import Key, Melody, Note, played_spans
+from seqgan_music.export.notation import bar_spans, beat_length, spell
 
 _INTERVALS = {"major": (0, 4, 7), "minor": (0, 3, 7), "diminished": (0, 3, 6)}
 _QUALITY = {intervals[1:]: quality for quality, intervals in _INTERVALS.items()}  # (third, fifth) ->
@@ -65,7 +66,7 @@ def harmonise(melody: Melody) -> list[Chord]:
     key = melody.key or estimate_key(melody.notes)
     candidates = diatonic_triads(key)
     tonic = candidates[0]
-    beat = _beat_length(melody.meter)
+    beat = beat_length(melody.meter)
     chosen: list[tuple[int, str]] = []
     for index, (start, end) in enumerate(spans):
         anchor = end if index == 0 else start  # a pickup's beats count back from the first bar line
@@ -77,6 +78,21 @@ def harmonise(melody: Melody) -> list[Chord]:
         else:  # max keeps the first of equal scores, and candidates are in order of preference
             chosen.append(max(candidates, key=lambda c: round(_fit(c, weights), 9)))
     return [Chord(root, quality, start, end) for (root, quality), (start, end) in zip(chosen, spans)]
+
+
+def played_chords(melody: Melody, chords: Sequence[Chord]) -> list[Chord]:
+    """The chords of a melody with repeat marks where they sound once its repeats are played out
+    (`corpora.melody.played_out`); as given for a melody without."""
+    if melody.repeat_marks is None:
+        return list(chords)
+    played = []
+    for span in played_spans(melody):
+        shift = span.at - span.start
+        for chord in chords:
+            start, end = max(chord.start, span.start), min(chord.end, span.end)
+            if end - start > 1e-9:
+                played.append(replace(chord, start=start + shift, end=end + shift))
+    return played
 
 
 def diatonic_triads(key: Key) -> list[tuple[int, str]]:
@@ -119,11 +135,3 @@ def _pitch_class_weights(notes: list[Note], start: float, end: float, anchor: fl
         on_beat = abs(beats - round(beats)) < 1e-6
         weights[note.pitch % 12] += (offset - onset) * (_ON_BEAT_WEIGHT if on_beat else 1.0)
     return weights
-
-
-def _beat_length(meter: str) -> float:
-    """Beats are dotted in compound meters (6/8, 9/8, 12/8: 1.5 quarters), else the denominator."""
-    numerator, denominator = parse_meter(meter)
-    if denominator >= 8 and numerator % 3 == 0:
-        return 3 * 4 / denominator
-    return 4 / denominator

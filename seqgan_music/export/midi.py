@@ -1,5 +1,8 @@
 """Write a melody as a standard MIDI file with pretty_midi: the melody instrument, tempo, meter and
-key, and optionally a softer chord instrument and text events (what composed the tune, and how)."""
+key, and optionally a softer chord instrument and text events (what composed the tune, and how).
+
+A MIDI file sounds the tune as played: a melody with repeat marks (a notated tune) is played out
+first (`corpora.melody.played_out`), its chords with it (`chords.played_chords`)."""
 
 from __future__ import annotations
 
@@ -10,8 +13,8 @@ from pathlib import Path
 import pretty_midi
 
 from seqgan_music.atomic import write_bytes_atomic
-from seqgan_music.corpora.melody import Melody, parse_meter
-from seqgan_music.export.chords import Chord
+from seqgan_music.corpora.melody import Melody, notated_end, parse_meter, played_out
+from seqgan_music.export.chords import Chord, played_chords
 
 _VELOCITY = 90
 _CHORD_VELOCITY = 55  # under the melody, so the tune stays in front
@@ -20,7 +23,9 @@ _CHORD_VELOCITY = 55  # under the melody, so the tune stays in front
 def melody_to_pretty_midi(melody: Melody, program: int = 0, chords: Sequence[Chord] = (),
                           chord_program: int = 0, texts: Sequence[str] = ()) -> pretty_midi.PrettyMIDI:
     """A PrettyMIDI object holding the melody, its tempo, meter and key signature; `chords` as a
-    second instrument named "chords", `texts` as text events at time 0."""
+    second instrument named "chords", `texts` as text events at time 0. Repeats are played out."""
+    chords = played_chords(melody, chords)
+    melody = played_out(melody)
     midi = pretty_midi.PrettyMIDI(initial_tempo=float(melody.tempo))
     instrument = pretty_midi.Instrument(program=program, name=melody.title or "melody")
     for note in melody.notes:
@@ -48,7 +53,8 @@ def meter_changes(melody: Melody) -> list[tuple[float, int, int]]:
 
     A bar of the tune's meter keeps it; a shorter or longer bar (a pickup, a half bar at the end
     of a strain) gets its own time signature in the tune's denominator, so the written file has
-    its bar lines where the melody has them.
+    its bar lines where the melody has them. The last bar, which ends with the last note, keeps
+    the meter unless it is longer.
     """
     try:
         numerator, denominator = parse_meter(melody.meter)
@@ -58,7 +64,11 @@ def meter_changes(melody: Melody) -> list[tuple[float, int, int]]:
     starts = ([0.0] if not melody.bars or melody.bars[0] > 1e-9 else []) + list(melody.bars)
     changes: list[tuple[float, int, int]] = []
     for start, stop in zip(starts, starts[1:] + [None]):
-        meter = regular if stop is None else _meter_of_bar(stop - start, regular)
+        if stop is None:
+            last = notated_end(melody) - start
+            meter = _meter_of_bar(last, regular) if last > numerator * 4 / denominator + 1e-6 else regular
+        else:
+            meter = _meter_of_bar(stop - start, regular)
         if not changes or changes[-1][1:] != meter:
             changes.append((start, *meter))
     return changes

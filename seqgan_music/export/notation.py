@@ -1,13 +1,16 @@
 """What written formats (ABC, MusicXML, chord symbols) share: spelling pitches in a key signature,
-the sixteenth grid they write on, and the bars of a melody.
+the sixteenth grid they write on, the bars of a melody, their repeat signs, and the meter's beats.
 
 Spelling lives here once so that a note, a chord symbol and a key field written for the same tune
-always agree (F# in D major, Bb in F major, never A# or Gb).
+always agree (F# in D major, Bb in F major, never A# or Gb); the repeat signs live here once so
+that ABC and MusicXML show the same form, the form `corpora.melody.played_out` plays.
 """
 
 from __future__ import annotations
 
-from seqgan_music.corpora.melody import Melody, meter_length_in_beats
+from dataclasses import dataclass
+
+from seqgan_music.corpora.melody import Melody, meter_length_in_beats, notated_end, parse_meter, played_bar_order
 
 UNIT_BEATS = 0.25  # a sixteenth: grid16 melodies are exact, anything finer is rounded
 _LETTERS = "CDEFGAB"
@@ -70,9 +73,10 @@ def bar_spans(melody: Melody) -> list[tuple[float, float]]:
     """(start, end) beats of each bar up to the melody's end.
 
     A pickup before the first bar line is a bar of its own; a melody without bar lines is cut into
-    bars of its meter's length. The last bar ends with the last note, full or not.
+    bars of its meter's length. The last bar ends with the last note, full or not, except in a
+    melody with repeat marks, where it lasts at least a full bar (`corpora.melody.notated_end`).
     """
-    end = melody.end
+    end = notated_end(melody)
     if end <= 0:
         return []
     if melody.bars:
@@ -82,3 +86,56 @@ def bar_spans(melody: Melody) -> list[tuple[float, float]]:
         lines = [length * i for i in range(1, int(end / length - 1e-9) + 1)]
     starts = [0.0, *lines]
     return list(zip(starts, [*lines, end]))
+
+
+@dataclass(frozen=True)
+class BarSigns:
+    """The repeat signs of one written bar: `|:` at its start, `:|` at its end, and the ending
+    (1 or 2, 0 for none) whose bracket it is under."""
+
+    start_repeat: bool = False
+    end_repeat: bool = False
+    ending: int = 0
+
+
+NO_SIGNS = BarSigns()
+
+
+def repeat_signs(melody: Melody) -> dict[int, BarSigns]:
+    """The signs of each bar of a melody with repeat marks, by the bar's start in sixteenths (bars
+    without signs left out; empty for a melody without marks).
+
+    The repeats are written where `played_bar_order` jumps: `:|` on the bar it jumps back from and
+    `|:` on the bar it jumps to, also on a first bar that the marks leave implicit, so that a
+    reader never goes back to the pickup, which is played once. Endings are as marked.
+    """
+    marks = (melody.repeat_marks or [])[:len(melody.bars)]
+    order = played_bar_order(marks)
+    jumps = [(source, target) for source, target in zip(order, order[1:]) if target <= source]
+    signs = {}
+    for index, (line, (_, _, ending)) in enumerate(zip(melody.bars, marks)):
+        bar = BarSigns(any(target == index for _, target in jumps), any(source == index for source, _ in jumps), ending)
+        if bar != NO_SIGNS:
+            signs[to_grid(line)] = bar
+    return signs
+
+
+def beat_length(meter: str) -> float:
+    """Beats are dotted in compound meters (6/8, 9/8, 12/8: 1.5 quarters), else the denominator."""
+    numerator, denominator = parse_meter(meter)
+    if denominator >= 8 and numerator % 3 == 0:
+        return 3 * 4 / denominator
+    return 4 / denominator
+
+
+def beam_group(meter: str) -> int:
+    """Sixteenths per beamed group of short notes, as folk transcriptions beam them: a beat (a dotted
+    quarter in 6/8, 9/8 and 12/8, a quarter in 2/4 and 3/4, a half in 2/2 and 3/2), but half a bar
+    in 4/4 (a reel's or hornpipe's four eighths) and at least a quarter in other simple meters (5/8,
+    7/8: pairs of eighths)."""
+    numerator, denominator = parse_meter(meter)
+    if (numerator, denominator) == (4, 4):
+        return to_grid(2.0)
+    beat = beat_length(meter)
+    compound = denominator >= 8 and numerator % 3 == 0
+    return to_grid(beat if compound else max(beat, 1.0))

@@ -6,7 +6,8 @@ attack, an exponential decay and a 30 ms release, so notes neither click nor sme
 Chords, when given, are the same tones at about a third of the melody's level per voice, so the
 tune stays on top. The SoundFont synth plays the MIDI export (melody and chords) through
 pretty_midi's bundled General MIDI SoundFont with fluidsynth. Either way the whole tune is
-normalised to a peak of -1 dBFS and written as 16-bit mono PCM.
+normalised to a peak of -1 dBFS and written as 16-bit mono PCM. Like MIDI, audio sounds the tune
+as played: a melody with repeat marks is played out first, its chords with it.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from seqgan_music.atomic import write_bytes_atomic
-from seqgan_music.corpora.melody import Melody
+from seqgan_music.corpora.melody import Melody, played_out
 from seqgan_music.errors import SeqganError
-from seqgan_music.export.chords import Chord
+from seqgan_music.export.chords import Chord, played_chords
 from seqgan_music.export.midi import melody_to_pretty_midi
 
 SAMPLE_RATE = 22_050
@@ -34,7 +35,9 @@ _CHORD_LEVEL = 0.35  # each chord voice against a melody note
 
 def melody_to_samples(melody: Melody, sample_rate: int = SAMPLE_RATE, chords: Sequence[Chord] = ()) -> np.ndarray:
     """The melody (over its chords) as float samples in [-1, 1], as long as the music plus the last
-    release; a second of silence when there is nothing to play."""
+    release; a second of silence when there is nothing to play. Repeats are played out."""
+    chords = played_chords(melody, chords)
+    melody = played_out(melody)
     voices = [(note.pitch, note.start, note.end, 1.0) for note in melody.notes]
     voices += [(pitch, chord.start, chord.end, _CHORD_LEVEL) for chord in chords for pitch in chord.pitches()]
     last = max((end for _, _, end, _ in voices), default=None)
