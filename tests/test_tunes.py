@@ -98,6 +98,17 @@ def test_any_token_sequence_reads_as_a_tune_that_reads_back_the_same(symbols):
     tune.melody(played=False)
 
 
+def test_a_pickup_is_played_again_before_the_repeat_when_the_closing_bar_leaves_room_for_it():
+    short_close = bar("D5", "D5")[:8]  # two quarters of a 6/8 bar: room for the quarter-note pickup
+    tune = Tune(JIG, [TunePart([*A_BARS, short_close], True)], ["A4", "HOLD", "HOLD", "HOLD"])
+    played = tune.played_bars()
+    assert played[len(A_BARS)] == [*short_close, "A4", "HOLD", "HOLD", "HOLD"]
+    assert played[len(A_BARS) + 1:] == [*A_BARS, short_close]
+    assert tune.melody().end == pytest.approx(1.0 + 2 * (3 * len(A_BARS) + 2.0) + 1.0)
+    full_close = Tune(JIG, [TunePart([*A_BARS, bar("D5", "D5", "D5")], True)], ["A4", "HOLD", "HOLD", "HOLD"])
+    assert full_close.played_bars() == [*A_BARS, bar("D5", "D5", "D5")] * 2  # a full bar already holds it
+
+
 def test_a_played_out_tune_with_a_second_ending_becomes_aabb_with_endings():
     a_first = A_BARS * 2 + [bar("C5", "D5", "E5")] + FIRST  # an 8-bar strain...
     a_second = A_BARS * 2 + [bar("C5", "D5", "E5")] + SECOND  # ...played again with another close

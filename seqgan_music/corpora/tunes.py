@@ -74,9 +74,16 @@ class TunePart:
     first_ending: list[list[str]] = field(default_factory=list)
     second_ending: list[list[str]] = field(default_factory=list)
 
-    def played_bars(self) -> list[list[str]]:
+    def played_bars(self, pickup: Sequence[str] = (), bar_steps: int = 0) -> list[list[str]]:
+        """The bars as played. A `pickup` that opens this strain is played again before its
+        repeat, at the end of the first pass's closing bar, when that bar is written short to
+        leave room for it (as scores write it); a full closing bar already holds it."""
         once = self.bars + self.first_ending
-        return once + self.bars + self.second_ending if self.repeated else once
+        if not self.repeated:
+            return once
+        if pickup and once and len(once[-1]) + len(pickup) <= bar_steps:
+            once = [*once[:-1], [*once[-1], *pickup]]
+        return once + self.bars + self.second_ending
 
     def notated_bars(self) -> list[list[str]]:
         return self.bars + self.first_ending + self.second_ending
@@ -112,8 +119,13 @@ class Tune:
         return [bar for part in self.parts for bar in part.notated_bars()]
 
     def played_bars(self) -> list[list[str]]:
-        """The bars as played: repeated strains twice, each ending in its turn."""
-        return [bar for part in self.parts for bar in part.played_bars()]
+        """The bars as played: repeated strains twice, each ending in its turn, the pickup again
+        before the first strain's repeat (see `TunePart.played_bars`)."""
+        bars: list[list[str]] = []
+        for index, part in enumerate(self.parts):
+            pickup = self.pickup if index == 0 else ()
+            bars += part.played_bars(pickup, self.header.bar_steps)
+        return bars
 
     def melody(self, played: bool = True, metadata: dict | None = None) -> Melody:
         """The tune as a melody, repeats played out (`played`) or as notated with its repeat signs
