@@ -41,8 +41,8 @@ def test_abc_round_trips_through_music21_to_the_same_notes(seed):
 def test_headers_and_bar_lines():
     melody = Melody([Note(62, 0, 3), Note(64, 3, 6)], bar_lines([(0.0, "3/4")], 6.0), "3/4", Key(2), tempo=110, title="Reel")
     text = melody_to_abc(melody)
-    assert text.splitlines()[:6] == ["X:1", "T:Reel", "M:3/4", "L:1/16", "Q:1/4=110", "K:D"]
-    assert text.splitlines()[6] == "D12 | E12 |]"
+    assert text.splitlines()[:6] == ["X:1", "T:Reel", "M:3/4", "L:1/8", "Q:1/4=110", "K:D"]
+    assert text.splitlines()[6] == "D6 | E6 |]"
 
 
 @pytest.mark.parametrize("key, field", [
@@ -58,12 +58,12 @@ def test_an_accidental_holds_to_the_end_of_its_bar_and_no_further():
     notes = [Note(66, 0, 1), Note(65, 1, 2), Note(66, 2, 3), Note(66, 4, 5)]  # F# F F# | F#
     melody = Melody(notes, bar_lines([(0.0, "4/4")], 8.0), "4/4", Key(0))
     body = melody_to_abc(melody).splitlines()[-1]
-    assert body.startswith("^F4 =F4 ^F4 z4 | ^F4")  # the third F# follows a natural in its bar
+    assert body.startswith("^F2=F2 ^F2z2 | ^F2")  # the third F# follows a natural in its bar
     assert [p for p, _, _ in read_back(melody_to_abc(melody))] == [66, 65, 66, 66]
 
 
 def test_an_empty_melody_is_a_bar_of_rest():
-    assert melody_to_abc(Melody([], [], "4/4")).splitlines()[-1] == "z16 |]"
+    assert melody_to_abc(Melody([], [], "4/4")).splitlines()[-1] == "z8 |]"
 
 
 def read_chord_symbols(text: str) -> list[tuple[float, str, str]]:
@@ -86,7 +86,7 @@ def test_chord_symbols_and_notes_come_back_through_music21():
     text = melody_to_abc(melody, chords=chords, notes=["composed by seqgan-music", "seed 3\ntemperature 1.0"])
     lines = text.splitlines()
     assert lines[:5] == ["X:1", "T:Air", "N:composed by seqgan-music", "N:seed 3", "N:temperature 1.0"]
-    assert lines[-1] == '"F"F4 A4 c8 | "Bb"B8 d8 | "F"F16 |]'
+    assert lines[-1] == '"F"F2A2 c4 | "Bb"B4 d4 | "F"F8 |]'
     assert read_chord_symbols(text) == [(0.0, "F", "major"), (4.0, "B-", "major"), (8.0, "F", "major")]
     assert read_notes(text) == [(n.pitch, n.start, n.end - n.start) for n in notes]
 
@@ -97,7 +97,7 @@ def test_a_chord_lands_on_a_pickup_a_rest_and_a_held_note():
     chords = [Chord(2, "major", 0, 1), Chord(2, "major", 1, 4), Chord(11, "minor", 4, 7), Chord(9, "major", 7, 8),
               Chord(7, "major", 8, 10)]  # the last starts inside the held F# (beats 5-9)
     text = melody_to_abc(melody, chords=chords)
-    assert text.splitlines()[-1] == '"D"A4 | "D"d12 | "Bm"z4 f8- | "A"f4- "G"f4 d4 |]'
+    assert text.splitlines()[-1] == '"D"A2 | "D"d6 | "Bm"z2 f4- | "A"f2- "G"f2 d2 |]'
     assert [(offset, root) for offset, root, _ in read_chord_symbols(text)] == [
         (0.0, "D"), (1.0, "D"), (4.0, "B"), (7.0, "A"), (8.0, "G")]
     assert read_notes(text) == [(n.pitch, n.start, n.end - n.start) for n in notes]
@@ -106,4 +106,4 @@ def test_a_chord_lands_on_a_pickup_a_rest_and_a_held_note():
 def test_write_abc_passes_chords_and_notes_through(tmp_path):
     melody = Melody([Note(60, 0, 4)], [0.0], "4/4", Key(0))
     path = write_abc(melody, tmp_path / "tune.abc", chords=[Chord(0, "major", 0, 4)], notes=["hello"])
-    assert path.read_text() == 'X:1\nT:Untitled\nN:hello\nM:4/4\nL:1/16\nQ:1/4=120\nK:C\n"C"C16 |]\n'
+    assert path.read_text() == 'X:1\nT:Untitled\nN:hello\nM:4/4\nL:1/8\nQ:1/4=120\nK:C\n"C"C8 |]\n'

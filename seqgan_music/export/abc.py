@@ -2,9 +2,22 @@
 
 The tune gets the headers folk musicians expect (X, T, M, L, Q, K, and N: notes when given), bar
 lines where the melody has them, notes spelled in its key, ties across bar lines, rests for
-silences, and optionally quoted chord symbols to play it as a lead sheet. The unit note is a
-sixteenth (`L:1/16`): grid16 melodies are exact; times off the sixteenth grid (the paper encoding's
-0.4 s steps) are rounded to the nearest sixteenth.
+silences, an inline meter (`[M:3/4]`) before a bar of another length than the meter's (as the
+MIDI and MusicXML exports give it its own time signature; a pickup and a short last bar need
+none), and optionally quoted chord symbols to play it as a lead sheet. The unit note is an
+eighth (`L:1/8`), as in folk collections: the writer works on the sixteenth grid (grid16 melodies
+are exact; times off it, the paper encoding's 0.4 s steps, are rounded to the nearest sixteenth),
+so every length is a whole number of sixteenths, written `/` for one and `3/2` for three.
+
+Short notes are beamed as a folk transcription beams them: notes written together without a space
+share a beam, so the notes and rests lying within one beat group (`notation.beam_group`: a dotted
+quarter in 6/8, half a bar in a 4/4 reel) are written together and the groups apart (`d2e fed`,
+`ABcd efge`). A note that crosses a group boundary stands alone; one crossing a bar line is tied.
+
+A melody with repeat marks is written with its form (`notation.repeat_signs`): `|:` and `:|`,
+first and second endings as `|1` and `:|2` (which music21, abcjs and abc2midi all read), a double
+bar after a second ending, and each strain on a line of its own (`:|` ends a line and `|:` starts
+the next, as folk collections write it). Its last bar is written full (`corpora.melody.notated_end`).
 
 Accidentals are written so that readers agree whether or not they carry an accidental to the end
 of its bar (the ABC standard does, music21 does not): every note off the key signature gets its
@@ -15,52 +28,153 @@ Locrian, which music21 does not read, is written as the major key of the same si
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from seqgan_music.atomic import write_text_atomic
-from seqgan_music.corpora.melody import Key, Melody
+from seqgan_music.corpora.melody import Key, Melody, meter_length_in_beats, notated_end
 from seqgan_music.export.chords import Chord
-from seqgan_music.export.notation import grid_events, key_signature, spell, spell_pitch, to_grid
+from seqgan_music.export.midi import meter_changes
+from seqgan_music.export.notation import (
+    NO_SIGNS,
+    BarSigns,
+    beam_group,
+    grid_events,
+    key_signature,
+    repeat_signs,
+    spell,
+    spell_pitch,
+    to_grid,
+)
 
 _MODE_SUFFIX = {"major": "", "minor": "m", "dorian": "Dor", "phrygian": "Phr", "lydian": "Lyd", "mixolydian": "Mix"}
 _ACCIDENTAL = {-2: "__", -1: "_", 0: "=", 1: "^", 2: "^^"}
 
 
+@dataclass(frozen=True)
+class _Written:
+    """One written note or rest (with its chord symbol and tie) over [start, end) sixteenths."""
+
+    start: int
+    end: int
+    text: str
+
+
 def melody_to_abc(melody: Melody, number: int = 1, title: str | None = None,
                   chords: Sequence[Chord] = (), notes: Sequence[str] = ()) -> str:
-    """The melody as one ABC tune (headers, then the notes, bars separated by `|`, ending `|]`).
+    """The melody as one ABC tune (headers, then the notes, bars separated by `|`, ending `|]`, or
+    `:|` when the last strain repeats).
 
     `chords` become quoted chord symbols (`"G"`) on the note or rest sounding at each chord's
     start; `notes` become `N:` header lines, one per line of text.
     """
     key = melody.key or Key(0)
-    signature = key_signature(key.fifths)
     lines = [f"X:{number}", f"T:{title or melody.title or 'Untitled'}",
              *(f"N:{line}" for text in notes for line in text.splitlines()),
-             f"M:{melody.meter}", "L:1/16", f"Q:1/4={round(melody.tempo)}", f"K:{abc_key(key)}"]
+             f"M:{melody.meter}", "L:1/8", f"Q:1/4={round(melody.tempo)}", f"K:{abc_key(key)}"]
     if key.mode == "locrian":
         lines.insert(-1, f"% mode: {key.name} (written as its signature's major key)")
-    symbols = {to_grid(chord.start): f'"{chord.symbol(key)}"' for chord in chords}
     bars = sorted({to_grid(b) for b in melody.bars if to_grid(b) > 0})
+    written = _written(melody, key, chords, bars)
+    if not written:
+        return "\n".join([*lines, f"z{_length(to_grid(meter_length_in_beats(melody.meter)))} |]"]) + "\n"
+    return "\n".join([*lines, _body(melody, written, bars)]) + "\n"
+
+
+def _written(melody: Melody, key: Key, chords: Sequence[Chord], bars: list[int]) -> list[_Written]:
+    """The notes and rests to write, cut at bar lines (tied over) and where a chord symbol goes; a
+    melody with repeat marks is filled with rests to the end of its last bar."""
+    signature = key_signature(key.fifths)
+    symbols = {to_grid(chord.start): f'"{chord.symbol(key)}"' for chord in chords}
     breaks = sorted(set(bars) | {start for start in symbols if start > 0})  # where a note is tied over
-    body: list[str] = []
+    written: list[_Written] = []
     altered: dict[str, int] = {}  # letter+octave -> accidental set earlier in this bar
     position = 0
-    for start, end, pitch in grid_events(melody):
+    closing_rest = (to_grid(notated_end(melody)), to_grid(notated_end(melody)), None)
+    for start, end, pitch in [*grid_events(melody), closing_rest]:
         for until, sounding in ((start, None), (end, pitch)):  # the rest before the note, then the note
             while until > position:
                 stop = min(until, _next_break(breaks, position))
-                written = "z" if sounding is None else _note(sounding, signature, altered)
+                text = "z" if sounding is None else _note(sounding, signature, altered)
                 tie = "-" if sounding is not None and stop < until else ""
-                body.append(symbols.pop(position, "") + written + _length(stop - position) + tie)
+                text = symbols.pop(position, "") + text + _length(stop - position) + tie
+                written.append(_Written(position, stop, text))
                 position = stop
                 if position in bars:
-                    body.append("|")
                     altered.clear()
-    text = " ".join(body)
-    lines.append((text.rstrip(" |") + " |]") if body else "z16 |]")
-    return "\n".join(lines) + "\n"
+    return written
+
+
+def _body(melody: Melody, written: list[_Written], bars: list[int]) -> str:
+    """The written notes joined into ABC: beamed by beat groups, bar lines with their repeat signs,
+    a line per strain."""
+    signs = repeat_signs(melody)
+    bar_length = to_grid(meter_length_in_beats(melody.meter))
+    origins = _beat_origins(bars, bar_length, written[-1].end)
+    pickup_end = bars[0] if melody.bars and min(to_grid(b) for b in melody.bars) > 0 else 0
+    meters = {to_grid(beat): f"{numerator}/{denominator}" for beat, numerator, denominator in meter_changes(melody)}
+    meter = melody.meter
+    text = "|: " if signs.get(0, NO_SIGNS).start_repeat else ""
+    previous: _Written | None = None
+    for piece in written:
+        if previous is not None:
+            if piece.start in bars:
+                new_meter = meters.get(piece.start, meter) != meter
+                meter = meters.get(piece.start, meter)
+                text += _bar_line(signs.get(_bar_start(bars, previous.start), NO_SIGNS),
+                                  signs.get(piece.start, NO_SIGNS), previous.start < pickup_end,
+                                  meter if new_meter else None)
+            else:
+                text += "" if _beamed(previous, piece, origins, beam_group(meter)) else " "
+        text += piece.text
+        previous = piece
+    last = signs.get(_bar_start(bars, written[-1].start), NO_SIGNS)
+    return text + (" :|" if last.end_repeat else " |]")
+
+
+def _beat_origins(bars: list[int], bar_length: int, end: int) -> list[int]:
+    """Where the beats of each written bar are counted from: its bar line, one bar before the first
+    line for a pickup (its notes lead into the bar), every bar length without bar lines."""
+    if not bars:
+        return list(range(0, end, bar_length)) or [0]
+    return [bars[0] - bar_length, *bars] if bars[0] > 0 else list(bars)
+
+
+def _beamed(previous: _Written, piece: _Written, origins: list[int], group: int) -> bool:
+    """Whether two neighbours lie within one beat group of one bar (so are written together)."""
+    shared = _beat_group(previous, origins, group)
+    return shared is not None and shared == _beat_group(piece, origins, group)
+
+
+def _beat_group(piece: _Written, origins: list[int], group: int) -> tuple[int, int] | None:
+    """(the bar's beat origin, the group's index in it) of a piece within one group; None if it
+    crosses a group boundary."""
+    origin = origins[max(0, bisect.bisect_right(origins, piece.start) - 1)]
+    first, last = (piece.start - origin) // group, (piece.end - 1 - origin) // group
+    return (origin, first) if first == last else None
+
+
+def _bar_start(bars: list[int], position: int) -> int:
+    """The start of the written bar holding `position` (0 for the pickup)."""
+    index = bisect.bisect_right(bars, position) - 1
+    return bars[index] if index >= 0 else 0
+
+
+def _bar_line(before: BarSigns, after: BarSigns, after_pickup: bool, new_meter: str | None) -> str:
+    """The bar line between two bars with their signs: a strain ends its line (`:|` or `||`) and the
+    next starts with its `|:`; a change of meter is an `M:` line of its own (music21 reads no
+    inline `[M:]`), and an ending after a line break is opened with `[1`/`[2`."""
+    strain_ends = not after_pickup and (before.end_repeat and after.ending != 2
+                                        or before.ending == 2 != after.ending or after.start_repeat)
+    closing = ":|" if before.end_repeat else "||" if strain_ends else "|"
+    opening = "|:" if after.start_repeat else f"[{after.ending}" if after.ending not in (0, before.ending) else ""
+    if strain_ends or new_meter:
+        return f" {closing}\n" + (f"M:{new_meter}\n" if new_meter else "") + (f"{opening} " if opening else "")
+    if opening.startswith("["):
+        return f" {closing}{opening[1:]} "
+    return f" {opening or closing} "
 
 
 def write_abc(melody: Melody, path: Path, title: str | None = None,
@@ -95,5 +209,8 @@ def _next_break(breaks: list[int], position: int) -> int:
     return next((b for b in breaks if b > position), 1 << 30)
 
 
-def _length(units: int) -> str:
-    return "" if units == 1 else str(units)
+def _length(sixteenths: int) -> str:
+    """A length in sixteenths as ABC writes it under `L:1/8`: `/` a sixteenth, `` an eighth, `3/2`."""
+    if sixteenths % 2:
+        return "/" if sixteenths == 1 else f"{sixteenths}/2"
+    return "" if sixteenths == 2 else str(sixteenths // 2)

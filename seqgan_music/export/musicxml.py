@@ -7,6 +7,11 @@ export it writes on the sixteenth grid, spelling notes in the key. Chords become
 `notes` (what composed the tune, and how) become text expressions above the first measure, where
 a reader sees them and music21 reads them back.
 
+A melody with repeat marks shows its form as `notation.repeat_signs` gives it (the same signs as
+the ABC export): repeat barlines on the measures' left and right edges and first and second
+ending brackets over their measures, so a notation program (and music21's `expandRepeats`) plays
+the repeats out; its last measure is written full (`corpora.melody.notated_end`).
+
 The same melody always gives the same bytes: the part has a fixed id (music21 would draw a random
 one for each export) and the encoding carries no date.
 """
@@ -16,14 +21,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from music21 import clef, expressions, harmony, instrument, key, metadata, meter, note, stream, tempo, tie
+from music21 import bar, clef, expressions, harmony, instrument, key, metadata, meter, note, spanner, stream, tempo, tie
 from music21.musicxml.m21ToXml import GeneralObjectExporter, ScoreExporter
 
 from seqgan_music.atomic import write_bytes_atomic
 from seqgan_music.corpora.melody import Key, Melody, meter_length_in_beats
 from seqgan_music.export.chords import Chord
 from seqgan_music.export.midi import meter_changes
-from seqgan_music.export.notation import UNIT_BEATS, bar_spans, grid_events, spell, spell_pitch, to_grid
+from seqgan_music.export.notation import (
+    NO_SIGNS,
+    UNIT_BEATS,
+    BarSigns,
+    bar_spans,
+    grid_events,
+    repeat_signs,
+    spell,
+    spell_pitch,
+    to_grid,
+)
 
 _MUSIC21_ACCIDENTAL = {-1: "-", 0: "", 1: "#"}
 _PART_ID = "P1"
@@ -78,6 +93,7 @@ def _score(melody: Melody, title: str | None = None, chords: Sequence[Chord] = (
             if start <= to_grid(chord.start) < end:
                 measure.insert((to_grid(chord.start) - start) * UNIT_BEATS, _chord_symbol(chord, fifths))
         part.append(measure)
+    _add_repeats(part, repeat_signs(melody))
     first = part.getElementsByClass(stream.Measure).first()
     first.insert(0, clef.bestClef(part, recurse=True))  # treble, or bass for a low tune
     if pickup:  # an implicit measure 0, so readers neither number nor pad it
@@ -87,6 +103,26 @@ def _score(melody: Melody, title: str | None = None, chords: Sequence[Chord] = (
     # An empty composer: otherwise music21 credits "Music21" as the composer.
     score.metadata = metadata.Metadata(title=title or melody.title or "Untitled", composer="")
     return score
+
+
+def _add_repeats(part: stream.Part, signs: dict[int, BarSigns]) -> None:
+    """Repeat barlines and ending brackets on the part's measures, by where each measure starts; an
+    ending's bracket spans its consecutive measures."""
+    brackets: list[tuple[int, list[stream.Measure]]] = []  # (ending number, its measures)
+    previous = NO_SIGNS
+    for measure in part.getElementsByClass(stream.Measure):
+        here = signs.get(to_grid(measure.offset), NO_SIGNS)
+        if here.start_repeat:
+            measure.leftBarline = bar.Repeat(direction="start")
+        if here.end_repeat:
+            measure.rightBarline = bar.Repeat(direction="end")
+        if here.ending and here.ending == previous.ending and not previous.end_repeat:
+            brackets[-1][1].append(measure)
+        elif here.ending:
+            brackets.append((here.ending, [measure]))
+        previous = here
+    for number, measures in brackets:
+        part.insert(0, spanner.RepeatBracket(measures, number=number))
 
 
 def _instrument() -> instrument.Instrument:

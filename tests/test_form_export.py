@@ -1,0 +1,262 @@
+"""Export that shows a tune's form: ABC and MusicXML write the repeat signs and endings of a notated
+tune (read back by music21, whose expandRepeats() gives the notes as played), and MIDI and WAV
+sound the tune played out (`played_out`, the same as `Tune.melody(played=True)`)."""
+
+from __future__ import annotations
+
+import io
+
+import music21
+import numpy as np
+import pretty_midi
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from seqgan_music.corpora.melody import Key, Melody, Note, played_out
+from seqgan_music.corpora.tunes import Tune, TuneHeader, TunePart
+from seqgan_music.export.abc import melody_to_abc
+from seqgan_music.export.chords import harmonise
+from seqgan_music.export.midi import melody_to_midi_bytes
+from seqgan_music.export.musicxml import melody_to_musicxml
+from seqgan_music.export.wav import melody_to_samples
+
+JIG = TuneHeader("6/8", "dorian", "jig")
+D_DORIAN = Key(0, "dorian")
+
+
+def steps(*notes: tuple[str, int]) -> list[str]:
+    """Grid16 steps of (pitch, eighths) pairs."""
+    return [step for pitch, eighths in notes for step in (pitch, *["HOLD"] * (2 * eighths - 1))]
+
+
+A_PART = [steps(("D5", 2), ("E5", 1), ("F5", 1), ("E5", 1), ("D5", 1)),
+          steps(("C5", 1), ("D5", 1), ("E5", 1), ("A4", 3)),
+          steps(("D5", 1), ("F5", 1), ("A5", 1), ("G5", 1), ("F5", 1), ("E5", 1))]
+FIRST_ENDING = [steps(("D5", 1), ("E5", 1), ("F5", 1), ("G5", 3))]
+SECOND_ENDING = [steps(("D5", 1), ("C5", 1), ("A4", 1), ("D5", 3))]
+B_PART = [steps(("A5", 2), ("B5", 1), ("C6", 2), ("D6", 1)),
+          steps(("E6", 3), ("A5", 3)),
+          steps(("G5", 1), ("F5", 1), ("E5", 1), ("D5", 1), ("C5", 1), ("A4", 1)),
+          steps(("D5", 1), ("C5", 1), ("A4", 1), ("D5", 3))]
+
+
+def aabb_jig() -> Tune:
+    """A jig in D dorian with a pickup, an A part with first and second endings and a repeated B."""
+    return Tune(JIG, [TunePart(A_PART, True, FIRST_ENDING, SECOND_ENDING), TunePart(B_PART, True)], ["A4", "HOLD"])
+
+
+def notated(tune: Tune) -> Melody:
+    return tune.melody(played=False, metadata={"key": D_DORIAN.to_dict(), "title": "The Test Jig"})
+
+
+def played(tune: Tune) -> Melody:
+    return tune.melody(played=True, metadata={"key": D_DORIAN.to_dict(), "title": "The Test Jig"})
+
+
+def read_abc(text: str) -> music21.stream.Score:
+    return music21.converter.parse(text, format="abc")
+
+
+def read_musicxml(data: bytes) -> music21.stream.Score:
+    return music21.converter.parseData(data, format="musicxml")
+
+
+def notes_of(score: music21.stream.Score) -> list[tuple[int, float, float]]:
+    """(MIDI pitch, onset, length in quarters) of every note, ties merged."""
+    return [(n.pitch.midi, round(float(n.offset), 6), round(float(n.quarterLength), 6))
+            for n in score.stripTies().flatten().getElementsByClass(music21.note.Note)]
+
+
+def expected(melody: Melody) -> list[tuple[int, float, float]]:
+    return [(n.pitch, round(n.start, 6), round(n.end - n.start, 6)) for n in melody.notes]
+
+
+def measures(score: music21.stream.Score) -> list[music21.stream.Measure]:
+    return list(score.parts[0].getElementsByClass(music21.stream.Measure))
+
+
+def repeat_barlines(score: music21.stream.Score) -> tuple[list[int], list[int]]:
+    """Indices of the measures with a start repeat on the left and an end repeat on the right."""
+    bars = measures(score)
+    starts = [i for i, m in enumerate(bars) if isinstance(m.leftBarline, music21.bar.Repeat)]
+    ends = [i for i, m in enumerate(bars) if isinstance(m.rightBarline, music21.bar.Repeat)]
+    return starts, ends
+
+
+def endings(score: music21.stream.Score) -> list[tuple[str, list[int]]]:
+    """(number, measure indices) of every ending bracket."""
+    index = {id(m): i for i, m in enumerate(measures(score))}
+    return [(str(b.number), [index[id(m)] for m in b.getSpannedElements()])
+            for b in score.recurse().getElementsByClass(music21.spanner.RepeatBracket)]
+
+
+# --- ABC -------------------------------------------------------------------------------------
+
+
+def test_abc_writes_the_form_a_line_per_strain_and_beams_a_jig_in_dotted_quarters():
+    text = melody_to_abc(notated(aabb_jig()))
+    assert text.splitlines()[3:] == ["L:1/8", "Q:1/4=120", "K:DDor",
+                                     "A |: d2e fed | cde A3 | dfa gfe |1 def g3 :|2 dcA d3 ||",
+                                     "|: a2b c'2d' | e'3 a3 | gfe dcA | dcA d3 :|"]
+
+
+def test_music21_reads_the_abc_form_back_and_plays_it_out():
+    tune = aabb_jig()
+    score = read_abc(melody_to_abc(notated(tune)))
+    assert len(measures(score)) == 1 + len(tune.notated_bars())  # the pickup is music21's measure 0
+    assert repeat_barlines(score) == ([1, 6], [4, 9])
+    assert endings(score) == [("1", [4]), ("2", [5])]
+    assert notes_of(score) == expected(notated(tune))
+    assert notes_of(score.expandRepeats()) == expected(played(tune))
+
+
+def test_a_reel_is_beamed_in_half_bars_with_sixteenths_and_dotted_eighths():
+    reel = TuneHeader("4/4", "major", "reel")
+    eighths = steps(("A4", 1), ("B4", 1), ("C5", 1), ("D5", 1), ("E5", 1), ("F#5", 1), ("G5", 1), ("E5", 1))
+    dotted_and_sixteenths = ["D5", "HOLD", "HOLD", "B4", "G4", "HOLD", "HOLD", "HOLD",
+                             "A4", "B4", "C5", "A4", "B4", "HOLD", "HOLD", "HOLD"]
+    bars = [eighths, dotted_and_sixteenths]
+    tune = Tune(reel, [TunePart(bars * 2, True)])  # music21 makes measures of at least two plain bar lines
+    metadata = {"key": Key(1).to_dict()}
+    text = melody_to_abc(tune.melody(played=False, metadata=metadata))
+    assert text.splitlines()[-1] == "|: ABcd efge | d3/2B/G2 A/B/c/A/B2 | ABcd efge | d3/2B/G2 A/B/c/A/B2 :|"
+    score = read_abc(text)
+    assert notes_of(score.expandRepeats()) == expected(tune.melody(played=True, metadata=metadata))
+
+
+def test_a_first_strain_without_a_written_start_repeat_goes_back_to_its_first_bar_not_the_pickup():
+    notes = [Note(69, 0, 1), Note(74, 1, 4), Note(76, 4, 7), Note(78, 7, 10), Note(79, 10, 13)]
+    melody = Melody(notes, [1.0, 4.0, 7.0, 10.0], "3/4", Key(2), repeat_marks=[(False, False, 0), (False, True, 0),
+                                                                                  (True, False, 0), (False, True, 0)])
+    text = melody_to_abc(melody)
+    assert text.splitlines()[-2:] == ["A2 |: d6 | e6 :|", "|: f6 | g6 :|"]
+    assert notes_of(read_abc(text).expandRepeats()) == expected(played_out(melody))
+
+
+def test_a_bar_of_another_length_gets_a_meter_line():
+    notes = [Note(67, 0, 3), Note(69, 3, 5), Note(71, 5, 8)]  # 3/4, a 2/4 bar, 3/4
+    text = melody_to_abc(Melody(notes, [0.0, 3.0, 5.0], "3/4", Key(1)))
+    assert text.splitlines()[-5:] == ["G6 |", "M:2/4", "A4 |", "M:3/4", "B6 |]"]
+    assert notes_of(read_abc(text)) == [(67, 0.0, 3.0), (69, 3.0, 2.0), (71, 5.0, 3.0)]
+
+
+# --- MusicXML --------------------------------------------------------------------------------
+
+
+def test_musicxml_writes_repeat_barlines_and_ending_brackets_that_play_out():
+    tune = aabb_jig()
+    data = melody_to_musicxml(notated(tune))
+    assert data == melody_to_musicxml(notated(tune))  # still the same bytes every time
+    assert data.count(b'<repeat direction="forward"') == 2 and data.count(b'<repeat direction="backward"') == 2
+    assert b'<ending number="1" type="start"' in data and b'<ending number="2" type="start"' in data
+    score = read_musicxml(data)
+    assert len(measures(score)) == 1 + len(tune.notated_bars())
+    assert repeat_barlines(score) == ([1, 6], [4, 9])
+    assert endings(score) == [("1", [4]), ("2", [5])]
+    assert notes_of(score.expandRepeats()) == expected(played(tune))
+
+
+def test_a_second_ending_of_two_bars_is_one_bracket_over_both():
+    tune = Tune(JIG, [TunePart(A_PART, True, FIRST_ENDING, SECOND_ENDING + B_PART[:1]), TunePart(B_PART[1:])], [])
+    score = read_musicxml(melody_to_musicxml(notated(tune)))
+    assert endings(score) == [("1", [3]), ("2", [4, 5])]
+    assert notes_of(score.expandRepeats()) == expected(played(tune))
+
+
+# --- MIDI and WAV: the tune as played --------------------------------------------------------
+
+
+def test_played_out_is_the_tune_as_played_and_a_melody_without_marks_is_itself():
+    tune = aabb_jig()
+    assert played_out(notated(tune)) == played(tune)
+    plain = played(tune)
+    assert played_out(plain) is plain
+
+
+BAR_STEPS = st.lists(st.sampled_from(["C5", "D5", "E5", "HOLD", "REST"]), min_size=12, max_size=12)
+STRUCK_BAR = BAR_STEPS.filter(lambda bar: bar[0] != "HOLD")
+PARTS = st.lists(st.tuples(st.lists(BAR_STEPS, min_size=1, max_size=3), st.booleans(),
+                           st.lists(BAR_STEPS, max_size=2), st.lists(BAR_STEPS, max_size=2), STRUCK_BAR, STRUCK_BAR),
+                 min_size=1, max_size=3)
+
+
+@settings(max_examples=150, deadline=None)
+@given(PARTS, st.lists(st.sampled_from(["C5", "D5", "HOLD", "REST"]), max_size=11))
+def test_played_out_agrees_with_the_tune_played_for_any_tune_of_full_bars(parts, pickup):
+    """Strains and second endings start with a struck note or a rest: a HOLD there would hold
+    whatever the jump comes from, which a notated melody cannot say."""
+    tune_parts = []
+    for bars, repeated, first, second, strain_start, second_start in parts:
+        bars = [strain_start, *bars[1:]]
+        second = [second_start, *second[1:]] if second else []
+        tune_parts.append(TunePart(bars, repeated or bool(second), first if second else [], second))
+    tune = Tune(JIG, tune_parts, pickup)
+    assert played_out(tune.melody(played=False)) == tune.melody(played=True)
+
+
+def test_a_tempo_change_inside_a_repeated_strain_comes_round_again():
+    notes = [Note(60 + i, i * 3.0, i * 3.0 + 3.0) for i in range(3)]
+    melody = Melody(notes, [0.0, 3.0, 6.0], "3/4", tempo=100, tempo_changes=[(3.0, 80.0)],
+                    repeat_marks=[(True, False, 0), (False, True, 0), (False, False, 0)])
+    assert played_out(melody).tempo_changes == [(3.0, 80.0), (6.0, 100.0), (9.0, 80.0)]
+
+
+def test_midi_sounds_the_tune_played_out_with_its_chords():
+    tune = aabb_jig()
+    melody = notated(tune)
+    chords = harmonise(melody)
+    midi = pretty_midi.PrettyMIDI(io.BytesIO(melody_to_midi_bytes(melody, chords=chords)))
+    tune_notes, accompaniment = midi.instruments
+    seconds = 60 / melody.tempo
+    assert [(n.pitch, n.start, n.end) for n in tune_notes.notes] == [
+        (n.pitch, pytest.approx(n.start * seconds), pytest.approx(n.end * seconds)) for n in played(tune).notes]
+    assert midi.get_end_time() == pytest.approx(played(tune).end * seconds)
+    # the chords come round with the strains: A's first bar sounds its chord both times through
+    first_bar = {(n.pitch, round(n.start, 6)) for n in accompaniment.notes if 0.5 * seconds <= n.start < 3.5 * seconds}
+    again_at = (0.5 + 4 * 3.0) * seconds  # pickup, three bars and the first ending, then A again
+    again = {(n.pitch, round(n.start - again_at + 0.5 * seconds, 6)) for n in accompaniment.notes
+             if again_at <= n.start < again_at + 3 * seconds}
+    assert first_bar and first_bar == again
+
+
+def test_midi_of_a_melody_without_marks_is_unchanged_by_marks_that_repeat_nothing():
+    melody = played(aabb_jig())
+    assert melody_to_midi_bytes(melody) == melody_to_midi_bytes(
+        Melody(melody.notes, melody.bars, melody.meter, melody.key, melody.tempo, title=melody.title,
+               repeat_marks=[(False, False, 0)] * len(melody.bars)))
+
+
+def test_wav_sounds_the_tune_played_out():
+    tune = aabb_jig()
+    melody = notated(tune)
+    assert np.array_equal(melody_to_samples(melody), melody_to_samples(played(tune)))
+    assert len(melody_to_samples(melody, chords=harmonise(melody))) == len(melody_to_samples(played(tune)))
+
+
+# --- real tunes ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_nottingham_jigs_and_reels_export_with_their_form(shared_data):
+    """20 real tunes made notated tunes: ABC and MusicXML read back by music21 with their measures,
+    their repeat signs, and played out to the notes the tune plays."""
+    from seqgan_music.corpora.encodings import Grid16
+    from seqgan_music.corpora.midi import read_midi_melody
+    from seqgan_music.corpora.tunes import tune_from_played
+
+    folder = shared_data / "nottingham" / "MIDI"
+    files = sorted(folder.glob("jigs*.mid"))[:10] + sorted(folder.glob("reels*.mid"))[:10]
+    for path in files:
+        source = read_midi_melody(path, path.name)
+        tune = tune_from_played(Grid16(transpose=False).encode(source).symbols, TuneHeader(source.meter))
+        written, sounding = (tune.melody(played=flag, metadata=source.metadata()) for flag in (False, True))
+        assert played_out(written) == sounding, path.name
+        pickup = 1 if written.bars[0] > 0 else 0
+        repeated = sum(part.repeated for part in tune.parts)
+        for score in (read_abc(melody_to_abc(written)), read_musicxml(melody_to_musicxml(written))):
+            assert len(measures(score)) == pickup + len(tune.notated_bars()), path.name
+            starts, ends = repeat_barlines(score)
+            assert len(starts) == len(ends) == repeated, path.name
+            assert len(endings(score)) == 2 * sum(bool(part.second_ending) for part in tune.parts), path.name
+            assert notes_of(score.expandRepeats()) == expected(sounding), path.name
