@@ -45,6 +45,7 @@ PHASES: dict[str, tuple[str, ...]] = {
     "seqgan": ("mle", "pretrain_d", "adversarial"),
 }
 CONTROLS: tuple[str, ...] = ("token", "sequence")  # relaxation.control of rebar and relax
+UNITS: tuple[str, ...] = ("window", "tune")  # data.unit
 _DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")  # run.device: auto, cpu, mps, cuda, cuda:N
 _SEED_LIMIT = 2**32  # numpy's legacy seeding takes seeds below 2**32
 
@@ -165,6 +166,17 @@ class RolloutConfig:
     # with bf16 units, rewards within ~0.01), "float32", or "auto" (bfloat16 where the CPU or GPU has
     # bf16 units, else float32; emulated bf16 is many times slower).
     precision: str = "auto"
+    # Which prefixes are rolled out: "token" (every one, the paper's), "bar" (those that end at a bar
+    # line; each token gets its bar's Q), or a whole number K as a string ("4": every 4th token).
+    every: str = "token"
+
+
+@dataclass
+class DataConfig:
+    """What the models train on: "window" (the corpus's fixed-length windows, the paper's) or "tune"
+    (whole tunes, padded; only corpora that keep whole tunes)."""
+
+    unit: str = "window"
 
 
 @dataclass
@@ -201,6 +213,7 @@ class Config:
     pg_bleu: PGBleuConfig = field(default_factory=PGBleuConfig)
     relaxation: RelaxationConfig = field(default_factory=RelaxationConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    data: DataConfig = field(default_factory=DataConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     run: RunConfig = field(default_factory=RunConfig)
     preset: str = "custom"
@@ -372,7 +385,10 @@ _RULES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
                    "control": ((lambda v: v in CONTROLS), f"one of {', '.join(CONTROLS)}"),
                    "residual_hidden": _POSITIVE_INT, "learning_rate": _POSITIVE_FLOAT},
     "rollout": {"chunk_size": _POSITIVE_INT,
-                "precision": ((lambda v: v in PRECISIONS), f"one of {', '.join(PRECISIONS)}")},
+                "precision": ((lambda v: v in PRECISIONS), f"one of {', '.join(PRECISIONS)}"),
+                "every": ((lambda v: v in ("token", "bar") or (v.isdigit() and int(v) >= 1)),
+                          '"token", "bar" or a whole number >= 1 written as a string, such as "4"')},
+    "data": {"unit": ((lambda v: v in UNITS), f"one of {', '.join(UNITS)}")},
     "sampling": {"temperature": _POSITIVE_FLOAT, "top_k": _at_least(0)},
     "run": {
         "seed": ((lambda v: 0 <= v < _SEED_LIMIT), f"an integer in [0, {_SEED_LIMIT})"),
@@ -531,12 +547,12 @@ def config_to_dict(config: Config) -> dict[str, Any]:
 # them: an older run's config.toml lacks them and must still load (and resume as it was).
 ADDED_LATER: dict[tuple[str, str], Any] = {("mle", "keep_best"): False, ("adversarial", "variance_estimates"): 0,
                                           ("relaxation", "control"): "sequence",  # what older runs used
-                                          ("generator", "lookback"): False}
+                                          ("generator", "lookback"): False, ("rollout", "every"): "token"}
 # The sections only some methods read: a run of another method is the same run whatever they hold.
 METHOD_SECTIONS: dict[str, tuple[str, ...]] = {"ss": ("scheduled_sampling",), "pg-bleu": ("pg_bleu",),
                                                "rebar": ("relaxation",), "relax": ("relaxation",)}
-# Sections added later: only methods added with them read them, so their defaults change nothing.
-SECTIONS_ADDED_LATER = ("scheduled_sampling", "pg_bleu", "relaxation")
+# Sections added later: their defaults are what runs saved before them did (a run of another method never reads them).
+SECTIONS_ADDED_LATER = ("scheduled_sampling", "pg_bleu", "relaxation", "data")  # data: windows, as before
 
 
 def config_from_dict(data: dict[str, Any]) -> Config:

@@ -20,6 +20,10 @@ Rows are ordered by t ascending, so at position p (0-based) the rows still being
 are the leading slice [0, p * N * B): rows [0, (p-1)NB) continue from their own last token, rows
 [(p-1)NB, pNB) start at p from the teacher-forced logits for x_{p+1}.
 
+Rewards per bar (`every`): the same rows, for the chosen prefixes only (`rollout_positions`: every
+prefix, every K-th, or those that end at a bar line), still ordered by t; each token is credited with
+the Q of the first chosen prefix that contains it. One code path serves all three.
+
 Noise: `rollout_noise` gives uniforms (N, T-1, B, T); noise[n, t-1, b, p] draws position p of the
 completion of prefix t for rollout n and sequence b (positions p < t are the prefix and unused).
 Completions are finished as `Generator.sample` finishes its samples (positions after the first end
@@ -102,14 +106,18 @@ def rollout_noise(batch: int, length: int, rollouts: int, generator: torch.Gener
     return uniforms((rollouts, length - 1, batch, length), generator, device)
 
 
-def _checked_noise(noise: Tensor | None, sequences: Tensor, rollouts: int, generator: torch.Generator | None) -> Tensor:
+def _check_inputs(sequences: Tensor, rollouts: int) -> None:
     if sequences.ndim != 2:
         raise ValueError(f"sequences must be (B, T), got shape {tuple(sequences.shape)}")
     if rollouts < 1:
         raise ValueError(f"rollouts must be >= 1, got {rollouts}")
-    batch, length = sequences.shape
-    if length < 1:
+    if sequences.shape[1] < 1:
         raise ValueError("sequences must have at least one token")
+
+
+def _checked_noise(noise: Tensor | None, sequences: Tensor, rollouts: int, generator: torch.Generator | None) -> Tensor:
+    _check_inputs(sequences, rollouts)
+    batch, length = sequences.shape
     if noise is None:
         return rollout_noise(batch, length, rollouts, generator, sequences.device)
     expected = (rollouts, length - 1, batch, length)
@@ -140,6 +148,103 @@ def evaluating(*modules: nn.Module) -> Iterator[None]:
             module.train(mode)
 
 
+EVERY_TOKEN, EVERY_BAR = "token", "bar"
+
+
+def rollout_positions(sequences: Tensor, every: str | int = EVERY_TOKEN, bar_token: int | None = None) -> Tensor:
+    """Which prefixes are rolled out, (B, T) bool: column j is the prefix x_1..x_{j+1}; the last column
+    (the whole sequence, scored as it is) is always on.
+
+    "token": every prefix (the paper's). K (an int, or its digits as a string): every K-th prefix.
+    "bar": the prefixes that end at a bar line (the next token is `bar_token`), so a generated tune is
+    rolled out once per bar instead of once per token.
+    """
+    batch, length = sequences.shape
+    chosen = torch.zeros((batch, length), dtype=torch.bool, device=sequences.device)
+    chosen[:, -1] = True
+    if every == EVERY_TOKEN:
+        chosen[:] = True
+    elif every == EVERY_BAR:
+        if bar_token is None:
+            raise ValueError("rollouts every bar need the bar line's token id (bar_token)")
+        chosen[:, :-1] = sequences[:, 1:] == bar_token
+    else:
+        step = int(every)
+        if step < 1:
+            raise ValueError(f"every must be 'token', 'bar' or an integer >= 1, got {every!r}")
+        chosen[:, step - 1::step] = True
+    return chosen
+
+
+def credited_positions(chosen: Tensor) -> Tensor:
+    """(B, T) long: for each token, the column of the first rolled-out prefix that contains it (its
+    bar's end with "bar"), whose Q the token is credited with."""
+    length = chosen.shape[1]
+    columns = torch.arange(length, device=chosen.device).expand_as(chosen)
+    marked = torch.where(chosen, columns, torch.full_like(columns, length - 1))
+    return torch.flip(torch.cummin(torch.flip(marked, [1]), dim=1).values, [1])
+
+
+def _rollout_rows(chosen: Tensor, rollouts: int) -> tuple[Tensor, Tensor, Tensor]:
+    """The rows of the vectorized rollout for the chosen prefixes: prefix length t - 1, rollout n and
+    sequence b of each row, in the order ((t - 1) * N + n) * B + b (so t ascending)."""
+    batch, length = chosen.shape
+    prefix, sequence = torch.nonzero(chosen[:, :-1].t(), as_tuple=True)  # (P,) each: t - 1 and b
+    n = torch.arange(rollouts, device=chosen.device)
+    keys = ((prefix.unsqueeze(1) * rollouts + n) * batch + sequence.unsqueeze(1)).flatten().sort().values  # (R,)
+    return keys // (rollouts * batch), (keys // batch) % rollouts, keys % batch
+
+
+def _complete_rows(policy: Generator, sequences: Tensor, rows: tuple[Tensor, Tensor, Tensor], row_noise: Tensor,
+                   chunk_size: int, temperature: float, top_k: int | None) -> Tensor:
+    """The completions (R, T) of the given rows (see `_rollout_rows`); row r draws position p with row_noise[r, p]."""
+    prefix, _, sequence = rows
+    length = sequences.shape[1]
+    starts = torch.searchsorted(prefix, torch.arange(length, device=prefix.device)).tolist()  # first row of each t - 1
+    with evaluating(policy):
+        # (T-1, L, B, H) x2, (T-1, B, V), and a lookback generator's lookback states (T-1, B, ...)
+        h_along, c_along, logits_along, *lookback_along = policy.states_along(sequences)
+
+        def per_row(along: Tensor) -> Tensor:  # (T-1, B, ...) -> (R, ...): the state after each row's prefix
+            return along[prefix, sequence]
+
+        h, c = (per_row(along.transpose(1, 2)) for along in (h_along, c_along))  # (R, L, H)
+        # Each row's own copy of its lookback state, written back chunk by chunk like h and c.
+        lookback = [state.map(per_row) for state in lookback_along]
+        tokens = sequences.index_select(0, sequence)  # (R, T)
+        for p in range(1, length):
+            # Rows with t < p: feed the token drawn at p-1, draw position p from the new logits.
+            running = starts[p - 1]
+            for first in range(0, running, chunk_size):
+                chunk = slice(first, min(first + chunk_size, running))
+                state = (h[chunk].transpose(0, 1).contiguous(), c[chunk].transpose(0, 1).contiguous(),  # (L, r, H)
+                         *(memory.map(lambda field: field[chunk]) for memory in lookback))
+                logits, (h_new, c_new, *lookback_new) = policy.step(tokens[chunk, p - 1], state)  # (r, V)
+                h[chunk] = h_new.transpose(0, 1)
+                c[chunk] = c_new.transpose(0, 1)
+                for memory, new in zip(lookback, lookback_new):
+                    for field, value in zip(memory, new):
+                        field[chunk] = value
+                tokens[chunk, p] = draw(logits, row_noise[chunk, p], temperature, top_k)
+            # Rows with t = p start here, from the teacher-forced logits for x_{p+1} of their sequence.
+            for first in range(running, starts[p], chunk_size):
+                chunk = slice(first, min(first + chunk_size, starts[p]))
+                tokens[chunk, p] = draw(logits_along[p - 1].index_select(0, sequence[chunk]), row_noise[chunk, p],
+                                        temperature, top_k)
+        return _finish(policy, tokens)
+
+
+def _row_noise(noise: Tensor | None, sequences: Tensor, chosen: Tensor, rows: tuple[Tensor, Tensor, Tensor],
+               rollouts: int, generator: torch.Generator | None) -> Tensor:
+    """Each row's uniforms (R, T): noise[n, t-1, b] of the full noise; without noise, the full noise is
+    drawn when every prefix is rolled out (the paper's stream) and only the rows' own otherwise."""
+    prefix, n, sequence = rows
+    if noise is None and not bool(chosen.all()):
+        return uniforms((prefix.shape[0], sequences.shape[1]), generator, sequences.device)
+    noise = _checked_noise(noise, sequences, rollouts, generator)
+    return noise[n, prefix, sequence]
+
+
 def rollout_completions(policy: Generator, sequences: Tensor, rollouts: int, noise: Tensor | None = None,
                         generator: torch.Generator | None = None, chunk_size: int = 256,
                         temperature: float = 1.0, top_k: int | None = None) -> Tensor:
@@ -153,42 +258,10 @@ def rollout_completions(policy: Generator, sequences: Tensor, rollouts: int, noi
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     noise = _checked_noise(noise, sequences, rollouts, generator)
     batch, length = sequences.shape
-    n_b = rollouts * batch  # rows per prefix length
-    total = (length - 1) * n_b
-    with evaluating(policy):
-        # (T-1, L, B, H) x2, (T-1, B, V), and a lookback generator's lookback states (T-1, B, ...)
-        h_along, c_along, logits_along, *lookback_along = policy.states_along(sequences)
-
-        def per_row(along: Tensor) -> Tensor:  # (T-1, B, ...) -> (R, ...), row = ((t-1)N + n)B + b
-            return along.unsqueeze(1).expand(length - 1, rollouts, *along.shape[1:]).reshape(total, *along.shape[2:])
-
-        h, c = (per_row(along.transpose(1, 2)) for along in (h_along, c_along))  # (R, L, H): after each row's prefix
-        # Each row's own copy of its lookback state, written back chunk by chunk like h and c.
-        lookback = [state.map(lambda field: per_row(field).clone()) for state in lookback_along]
-        row_noise = noise.transpose(0, 1).reshape(total, length)  # (R, T): noise[n, t-1, b] at row r
-        tokens = sequences.unsqueeze(0).expand((length - 1) * rollouts, batch, length).reshape(total, length).clone()  # (R, T)
-        for p in range(1, length):
-            # Rows with t < p: feed the token drawn at p-1, draw position p from the new logits.
-            running = (p - 1) * n_b
-            for first in range(0, running, chunk_size):
-                rows = slice(first, min(first + chunk_size, running))
-                state = (h[rows].transpose(0, 1).contiguous(), c[rows].transpose(0, 1).contiguous(),  # (L, r, H)
-                         *(memory.map(lambda field: field[rows]) for memory in lookback))
-                logits, (h_new, c_new, *lookback_new) = policy.step(tokens[rows, p - 1], state)  # (r, V)
-                h[rows] = h_new.transpose(0, 1)
-                c[rows] = c_new.transpose(0, 1)
-                for memory, new in zip(lookback, lookback_new):
-                    for field, value in zip(memory, new):
-                        field[rows] = value
-                tokens[rows, p] = draw(logits, row_noise[rows, p], temperature, top_k)
-            # Rows with t = p start here, from the teacher-forced logits for x_{p+1} of sequence b.
-            for first in range(0, n_b, chunk_size):
-                last = min(first + chunk_size, n_b)
-                which = torch.arange(first, last, device=sequences.device) % batch  # (r,) sequence b of each row
-                rows = slice(running + first, running + last)
-                tokens[rows, p] = draw(logits_along[p - 1].index_select(0, which), row_noise[rows, p],
-                                       temperature, top_k)
-        tokens = _finish(policy, tokens)
+    chosen = rollout_positions(sequences)
+    rows = _rollout_rows(chosen, rollouts)
+    tokens = _complete_rows(policy, sequences, rows, _row_noise(noise, sequences, chosen, rows, rollouts, generator),
+                            chunk_size, temperature, top_k)
     return tokens.view(length - 1, rollouts, batch, length).transpose(0, 1)  # (N, T-1, B, T)
 
 
@@ -256,7 +329,7 @@ def score_completions(scorer: Scorer, policy: Generator, sequences: Tensor, comp
 def rollout_rewards(policy: Generator, scorer: Scorer, sequences: Tensor, rollouts: int,
                     noise: Tensor | None = None, generator: torch.Generator | None = None,
                     chunk_size: int = 256, precision: str = "float32", temperature: float = 1.0,
-                    top_k: int | None = None) -> Tensor:
+                    top_k: int | None = None, every: str | int = EVERY_TOKEN, bar_token: int | None = None) -> Tensor:
     """Rewards (B, T) for `sequences` by N-time Monte Carlo search with `policy` (the rollout network).
 
     Q(t) is the mean over the N completions of prefix x_1..x_t of the score (D's P(real)) for t < T,
@@ -264,11 +337,32 @@ def rollout_rewards(policy: Generator, scorer: Scorer, sequences: Tensor, rollou
     `chunk_size` rows at a time; D scores `chunk_size` rows per call, under bfloat16 autocast when
     precision is "bfloat16" (about half D's time on CPU, rewards within ~0.01). D's training mode is
     restored afterwards. `noise` (see `rollout_noise`) or `generator` makes the result reproducible.
+
+    `every` (see `rollout_positions`) rolls out only some prefixes: each token is then credited with
+    the Q of the first rolled-out prefix that contains it ("bar": the Q at its bar's end). Row (t, n, b)
+    uses noise[n, t-1, b] whichever prefixes are rolled out, so the Qs equal the token-level ones.
     """
+    check_sampling(temperature, top_k)
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    completions = rollout_completions(policy, sequences, rollouts, noise, generator, chunk_size, temperature, top_k)
-    return score_completions(scorer, policy, sequences, completions, chunk_size, precision)
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    _check_inputs(sequences, rollouts)
+    batch, length = sequences.shape
+    chosen = rollout_positions(sequences, every, bar_token)  # (B, T)
+    rows = _rollout_rows(chosen, rollouts)
+    prefix, n, sequence = rows
+    completions = _complete_rows(policy, sequences, rows, _row_noise(noise, sequences, chosen, rows, rollouts, generator),
+                                 chunk_size, temperature, top_k)  # (R, T)
+    with evaluating(*[scorer] if isinstance(scorer, nn.Module) else []):
+        scores = _score(scorer, completions, chunk_size, precision)  # (R,)
+        final = _score(scorer, sequences, chunk_size, precision)  # (B,)
+    # Every row's score in the full (T-1, N, B) layout (zero where not rolled out), averaged over n.
+    laid_out = scores.new_zeros((length - 1, rollouts, batch))
+    laid_out[prefix, n, sequence] = scores
+    q = torch.cat([laid_out.mean(dim=1).transpose(0, 1), final.unsqueeze(1)], dim=1)  # (B, T)
+    rewards = q.gather(1, credited_positions(chosen))  # (B, T)
+    return rewards * policy.token_mask(sequences).to(rewards.dtype)
 
 
 def naive_rollout_rewards(policy: Generator, discriminator: Discriminator, sequences: Tensor, rollouts: int,
