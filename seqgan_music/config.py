@@ -279,6 +279,37 @@ def _quick() -> Config:
     )
 
 
+def _folk_tunes() -> Config:
+    """Whole tunes (data.unit = "tune", a few hundred tokens each): a lookback generator, small
+    batches, and rollouts from bar lines only (rollout.every = "bar"), so an adversarial step costs
+    a rollout per bar instead of one per token."""
+    return Config(
+        generator=GeneratorConfig(embedding=32, hidden=128, layers=1, lookback=True),
+        discriminator=DiscriminatorConfig(embedding=32, filter_scale=0.25),
+        mle=MLEConfig(epochs=20, batch_size=16, learning_rate=0.005, keep_best=True),
+        pretrain_d=PretrainDConfig(rounds=3, epochs=1, negatives=500, batch_size=32),
+        adversarial=AdversarialConfig(rounds=10, d_steps=1, d_epochs=1, negatives=300, batch_size=8, rollouts=4,
+                                      eval_every=5, **_MUSIC_PG),
+        rollout=RolloutConfig(every="bar"),
+        data=DataConfig(unit="tune"),
+        run=RunConfig(eval_samples=100, checkpoint_every=2),
+        preset="folk-tunes",
+    )
+
+
+def _tunes_quick() -> Config:
+    """folk-tunes in miniature: every phase on whole tunes in a minute or two, to try the pipeline."""
+    config = _folk_tunes()
+    config.generator = GeneratorConfig(embedding=16, hidden=32, lookback=True)
+    config.mle = MLEConfig(epochs=3, batch_size=16, learning_rate=0.005, keep_best=True)
+    config.pretrain_d = PretrainDConfig(rounds=1, epochs=1, negatives=100, batch_size=32)
+    config.adversarial = AdversarialConfig(rounds=2, d_steps=1, d_epochs=1, negatives=50, batch_size=4, rollouts=2,
+                                           eval_every=1, **_MUSIC_PG)
+    config.run = RunConfig(eval_samples=20, checkpoint_every=1)
+    config.preset = "tunes-quick"
+    return config
+
+
 def _grammar() -> Config:
     """The toy grammar from a partly trained start: one MLE epoch at a twentieth of the usual step
     leaves the generator at a goodness of about 0.47 (length 15) or 0.25 (length 3), so the
@@ -302,13 +333,19 @@ PRESETS: dict[str, Callable[[], Config]] = {
     "folk": _folk,
     "quick": _quick,
     "grammar": _grammar,
+    "folk-tunes": _folk_tunes,
+    "tunes-quick": _tunes_quick,
 }
+# The presets that train on whole tunes: only for music corpora that keep them.
+TUNE_PRESETS = ("folk-tunes", "tunes-quick")
 PRESET_DESCRIPTIONS: dict[str, str] = {
     "paper-oracle": "the SeqGAN paper's oracle schedule exactly: 120 MLE epochs, 50 D rounds, 200 adversarial rounds",
     "cpu-oracle": "the paper's models, 30 MLE epochs, 10 D rounds, 35 adversarial rounds: ~26 minutes on 2 cores",
     "folk": "music corpora (grid16, length 64): a larger generator, half the filters, 40 MLE + 30 adversarial",
     "quick": "a small demo: under a minute of training on a 2-core CPU",
     "grammar": "the toy grammar: 1 short MLE epoch (a partly trained start), 100 adversarial rounds, variance logged",
+    "folk-tunes": "music corpora with whole tunes: lookback generator, rewards per bar, 20 MLE + 10 adversarial",
+    "tunes-quick": "folk-tunes in miniature: whole tunes through every phase in a minute or two",
 }
 
 

@@ -117,3 +117,142 @@ def test_a_config_saved_before_data_unit_and_rollout_every_loads_as_windows_and_
     assert "[data]" not in old and "\nevery =" not in old
     config = config_from_toml(old)
     assert (config.data.unit, config.rollout.every) == ("window", "token")
+
+
+# ----------------------------------------------------------------------- training on whole tunes
+TINY_TUNES = [
+    "generator.embedding=8", "generator.hidden=16", "generator.lookback=true", "discriminator.embedding=8",
+    "discriminator.filter_scale=0.05", "mle.epochs=2", "mle.batch_size=4", "mle.eval_every=1",
+    "pretrain_d.rounds=1", "pretrain_d.epochs=1", "pretrain_d.negatives=8", "adversarial.rounds=2",
+    "adversarial.negatives=8", "adversarial.batch_size=2", "adversarial.rollouts=2", "adversarial.eval_every=1",
+    "run.eval_samples=4", "run.samples=2", "run.checkpoint_every=1", "run.device=cpu", "rollout.chunk_size=64",
+    "data.unit=tune", "rollout.every=bar", "run.method=seqgan",
+]
+
+
+def tune_home(tmp_path):
+    """A grid16 corpus of 12 short tunes of 2, 3 and 4 bars (so whole tunes of different lengths)."""
+    from seqgan_music.corpora.encodings import Grid16
+    from seqgan_music.corpora.melody import Key, Melody, Note, bar_lines
+    from seqgan_music.corpora.music import build_music_corpus
+    from seqgan_music.corpora.split import SplitPlan
+
+    melodies = []
+    for i in range(12):
+        bars = 2 + i % 3
+        notes = [Note(60 + (i + j) % 5, j * 1.0, j * 1.0 + 1.0) for j in range(4 * bars)]
+        melodies.append(Melody(notes, bar_lines([(0.0, "4/4")], 4.0 * bars), "4/4", Key(0), source=f"reel{i}.mid"))
+    corpus = build_music_corpus("tunes", melodies, Grid16(length=16, stride=16), SplitPlan(), {"kind": "midi"})
+    corpus.save(tmp_path)
+    assert corpus.has_whole_tunes and len({len(t) for t in corpus.tune_sequences["train"]}) > 1
+    return tmp_path
+
+
+def test_a_seqgan_run_on_whole_tunes_with_bar_rewards_trains_resumes_exactly_and_writes_tunes(tmp_path):
+    from seqgan_music.config import preset
+    from seqgan_music.corpora.corpus import load_corpus
+    from seqgan_music.training.launch import resume_run, start_run
+    from seqgan_music.training.runs import read_metrics
+
+    home = tune_home(tmp_path)
+    settings = apply_overrides(preset("quick"), TINY_TUNES)
+    whole = start_run(home, "tunes", settings, "whole")
+    assert whole.run() == "finished"
+    corpus = load_corpus(home, "tunes")
+    longest = max(len(t) for t in corpus.tune_sequences["train"])
+    assert whole.length == longest > corpus.length and whole.train_data.shape[1] == longest
+    assert whole.discriminator.length == longest
+    assert config_from_toml((whole.folder / "config.toml").read_text()).data.unit == "tune"
+
+    class StopAfterFirstRound:
+        trainer = None
+
+        def on_event(self, event):
+            if event.kind == "unit" and (event.phase, event.unit) == ("adversarial", 1):
+                self.trainer.request_stop()
+
+    stopper = StopAfterFirstRound()
+    split = start_run(home, "tunes", settings, "split", stopper)
+    stopper.trainer = split
+    assert split.run() == "interrupted"
+    resumed = resume_run(home, "split")
+    assert resumed.run() == "finished"
+    for name, tensor in whole.generator.state_dict().items():
+        assert torch.equal(tensor, resumed.generator.state_dict()[name]), name
+    for name, tensor in whole.discriminator.state_dict().items():
+        assert torch.equal(tensor, resumed.discriminator.state_dict()[name]), name
+    same = [[{k: v for k, v in r.items() if k != "elapsed"} for r in read_metrics(f)] for f in (whole.folder, resumed.folder)]
+    assert same[0] == same[1]
+    listing = (whole.folder / "samples" / "final.txt").read_text().splitlines()
+    assert len(listing) == 2 and all("<end>" in line.split() for line in listing)  # whole tunes, with their end
+    assert len(list((whole.folder / "samples").glob("final-*.mid"))) == 2
+
+
+def test_whole_tunes_are_refused_for_a_corpus_without_them(tmp_path):
+    from seqgan_music.config import preset
+    from seqgan_music.corpora.grammar import build_grammar_corpus
+    from seqgan_music.training.launch import start_run
+
+    build_grammar_corpus("grammar", 15, count=50, seed=1).save(tmp_path)
+    with pytest.raises(SeqganError, match="data.unit=tune needs whole tunes, and corpus 'grammar' keeps none"):
+        start_run(tmp_path, "grammar", apply_overrides(preset("quick"), TINY_TUNES[:-2] + ["data.unit=tune"]), "r")
+
+
+def test_mle_batches_hold_tunes_of_similar_length_in_a_seeded_order():
+    from seqgan_music.training.mle import length_batches
+
+    lengths = torch.tensor([5, 40, 6, 41, 7, 42, 8, 43])
+    batches = length_batches(lengths, 2, torch.Generator().manual_seed(0))
+    assert sorted(sorted(lengths[b].tolist()) for b in batches) == [[5, 6], [7, 8], [40, 41], [42, 43]]
+    again = length_batches(lengths, 2, torch.Generator().manual_seed(0))
+    assert [b.tolist() for b in batches] == [b.tolist() for b in again]
+
+
+def test_sampling_stops_once_every_row_has_ended_without_changing_a_token():
+    policy, _ = models()
+    calls = []
+    step = policy.step
+    policy.step = lambda tokens, state: calls.append(1) or step(tokens, state)
+    full = Generator.sample(policy, 6, 200, generator=torch.Generator().manual_seed(2))
+    assert (full == END).any(dim=1).all() and len(calls) < 200  # it stopped early
+    policy.step = step
+    ended_at = (full == END).int().argmax(dim=1)
+    assert all((full[b, ended_at[b] + 1:] == PAD).all() for b in range(6))
+    # The tokens before each end are those of a run that never stops: the noise of step t is the same.
+    policy.end_token = None
+    unstopped = policy.sample(6, 200, generator=torch.Generator().manual_seed(2))
+    for b in range(6):
+        assert torch.equal(full[b, :ended_at[b] + 1], unstopped[b, :ended_at[b] + 1])
+
+
+def test_a_window_model_never_samples_whole_tunes_tokens(tmp_path):
+    from seqgan_music.config import preset
+    from seqgan_music.corpora.corpus import load_corpus
+    from seqgan_music.training.build import build_generator, tune_only_tokens
+
+    corpus = load_corpus(tune_home(tmp_path), "tunes")
+    banned = tune_only_tokens(corpus)
+    names = {corpus.vocabulary.tokens[i] for i in banned}
+    assert "PART" in names and any(n.startswith("meter=") for n in names) and "BAR" not in names
+    window = build_generator(corpus, apply_overrides(preset("quick"), ["generator.embedding=4", "generator.hidden=4"]))
+    with torch.no_grad():
+        window.output.bias[banned] = 50.0  # the model would write nothing else
+    samples = window.sample(8, 32, generator=torch.Generator().manual_seed(0))
+    assert not torch.isin(samples, torch.tensor(banned)).any()
+    tune = build_generator(corpus, apply_overrides(preset("quick"), ["generator.embedding=4", "generator.hidden=4",
+                                                                     "data.unit=tune"]))
+    assert not tune.bans
+
+
+@pytest.mark.parametrize("name", ["folk-tunes", "tunes-quick"])
+def test_the_tune_presets_train_whole_tunes_with_bar_rewards_end_to_end(tmp_path, name):
+    from seqgan_music.config import TUNE_PRESETS, preset
+    from seqgan_music.training.launch import start_run
+
+    assert name in TUNE_PRESETS
+    settings = preset(name)
+    assert (settings.data.unit, settings.rollout.every, settings.generator.lookback) == ("tune", "bar", True)
+    # The preset's own schedule, shrunk so the test is quick; unit, rewards and lookback stay the preset's.
+    trainer = start_run(tune_home(tmp_path), "tunes", apply_overrides(settings, TINY_TUNES[:-3]), "run")
+    assert trainer.run() == "finished"
+    assert (trainer.folder / "samples" / "final.txt").is_file()

@@ -12,6 +12,8 @@ vectorised from the inputs, stepping carries a `LookbackState` as the third part
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 from torch.nn import functional
@@ -69,6 +71,9 @@ class Generator(nn.Module):
         inputs = embedding_dim if self.lookback is None else 4 * embedding_dim + 2 * POSITION_DIM
         self.lstm = nn.LSTM(inputs, hidden_dim, num_layers=layers, batch_first=True)
         self.output = nn.Linear(hidden_dim, vocab_size)
+        # Tokens this model may never sample (a window model: the whole tunes' tokens); see `ban`.
+        self.register_buffer("banned", torch.zeros(vocab_size, dtype=torch.bool), persistent=False)
+        self.bans = False
         for name, parameter in self.named_parameters():
             # torch's LSTM adds two bias vectors where the reference has one: zero the second.
             if name.startswith("lstm.bias_hh"):
@@ -89,16 +94,26 @@ class Generator(nn.Module):
             return h, h.clone()
         return h, h.clone(), lookback_inputs.initial_state(batch, weight.device)
 
+    def ban(self, token_ids: Sequence[int]) -> None:
+        """Never sample these tokens: every step's logits for them are -inf (teacher forcing is unchanged).
+        The one place a window model is kept from writing whole tunes' tokens, for every sampler."""
+        self.banned.zero_()
+        self.banned[list(token_ids)] = True
+        self.bans = bool(self.banned.any())
+
     def step(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
         """Consume one token per row (B,): the logits (B, V) for the next token and the new state."""
         if self.lookback is None:
             out, state = self.lstm(self.embedding(tokens).unsqueeze(1), state)  # out (B, 1, H)
-            return self.output(out.squeeze(1)), state
+            return self._allowed(self.output(out.squeeze(1))), state
         h, c, memory = state
         memory = lookback_inputs.advance(memory, tokens, self.lookback)
         inputs = self._lookback_inputs(tokens, lookback_inputs.features(memory, self.lookback))  # (B, In)
         out, (h, c) = self.lstm(inputs.unsqueeze(1), (h, c))  # out (B, 1, H)
-        return self.output(out.squeeze(1)), (h, c, memory)
+        return self._allowed(self.output(out.squeeze(1))), (h, c, memory)
+
+    def _allowed(self, logits: Tensor) -> Tensor:
+        return logits.masked_fill(self.banned, float("-inf")) if self.bans else logits
 
     def forward(self, inputs: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """Teacher forcing: inputs (B, T) -> logits (B, T, V) for each next token, and the final state.
@@ -166,7 +181,8 @@ class Generator(nn.Module):
 
         `generator` (on the module's device; None: torch's global RNG) supplies all the noise, so
         the same seed and batch size give the same samples. Positions after the first end token
-        are filled with pad_token, or end_token where there is no pad.
+        are filled with pad_token, or end_token where there is no pad; once every row of a batch has
+        ended, its sampling stops (the noise is drawn up front, so this changes no token).
         """
         check_sampling(temperature, top_k)
         if n < 0 or length < 0 or batch_size < 1:
@@ -178,11 +194,17 @@ class Generator(nn.Module):
             noise = uniforms((length, rows), generator, device)  # (T, b)
             previous = torch.full((rows,), self.start_token, dtype=torch.long, device=device)  # (b,)
             state = self.initial_state(rows)
-            tokens = torch.empty((rows, length), dtype=torch.long, device=device)  # (b, T)
+            fill = self.end_token if self.pad_token is None else self.pad_token
+            tokens = torch.full((rows, length), 0 if fill is None else fill, dtype=torch.long, device=device)  # (b, T)
+            ended = torch.zeros((rows,), dtype=torch.bool, device=device)
             for t in range(length):
                 logits, state = self.step(previous, state)
                 previous = draw(logits, noise[t], temperature, top_k)
                 tokens[:, t] = previous
+                if self.end_token is not None:
+                    ended |= previous == self.end_token
+                    if bool(ended.all()):
+                        break
             batches.append(tokens)
         sequences = torch.cat(batches) if batches else torch.empty((0, length), dtype=torch.long, device=device)
         if self.end_token is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from seqgan_music.config import Config
 from seqgan_music.corpora.corpus import Corpus
 from seqgan_music.corpora.encodings import BAR
-from seqgan_music.corpora.tunes import PART
+from seqgan_music.corpora.tunes import HEADER_FIELDS, PART, STRUCTURE_TOKENS
 from seqgan_music.errors import SeqganError
 from seqgan_music.models.discriminator import Discriminator
 from seqgan_music.models.generator import Generator
@@ -18,18 +18,30 @@ def build_generator(corpus: Corpus, config: Config) -> Generator:
     if settings.lookback and BAR not in vocabulary:
         raise SeqganError(f"generator.lookback needs bar lines, and corpus {corpus.name!r} has none: "
                           "use a grid16 music corpus or set generator.lookback=false")
-    return Generator(len(vocabulary), settings.embedding, settings.hidden, settings.layers,
-                     start_token=corpus.manifest.get("source", {}).get("start_token"),
-                     end_token=vocabulary.end, pad_token=vocabulary.pad, lookback=settings.lookback,
-                     bar_token=vocabulary.id(BAR) if BAR in vocabulary else None,
-                     part_token=vocabulary.id(PART) if PART in vocabulary else None)
+    generator = Generator(len(vocabulary), settings.embedding, settings.hidden, settings.layers,
+                          start_token=corpus.manifest.get("source", {}).get("start_token"),
+                          end_token=vocabulary.end, pad_token=vocabulary.pad, lookback=settings.lookback,
+                          bar_token=vocabulary.id(BAR) if BAR in vocabulary else None,
+                          part_token=vocabulary.id(PART) if PART in vocabulary else None)
+    if config.data.unit == "window":
+        generator.ban(tune_only_tokens(corpus))
+    return generator
 
 
-def build_discriminator(corpus: Corpus, config: Config) -> Discriminator:
-    """The configured filter bank without widths longer than the windows, counts scaled."""
+def tune_only_tokens(corpus: Corpus) -> list[int]:
+    """The ids of the tokens only whole tunes hold (PART, REPEAT, ENDING1/2, meter=, mode=, type=):
+    windows never contain them, so a window model must never write them."""
+    return [index for index, symbol in enumerate(corpus.vocabulary.tokens)
+            if symbol in STRUCTURE_TOKENS or ("=" in symbol and symbol.partition("=")[0] in HEADER_FIELDS)]
+
+
+def build_discriminator(corpus: Corpus, config: Config, length: int | None = None) -> Discriminator:
+    """The configured filter bank without widths longer than the sequences it reads (the windows, or
+    `length`: the padded whole tunes), counts scaled. Max-over-time pooling reads any length."""
     settings = config.discriminator
-    kept = [(w, c) for w, c in zip(settings.filter_widths, settings.filter_counts) if w <= corpus.length]
+    length = corpus.length if length is None else length
+    kept = [(w, c) for w, c in zip(settings.filter_widths, settings.filter_counts) if w <= length]
     widths = tuple(w for w, _ in kept)
     counts = tuple(max(1, round(c * settings.filter_scale)) for _, c in kept)
-    return Discriminator(len(corpus.vocabulary), corpus.length, settings.embedding, widths, counts,
+    return Discriminator(len(corpus.vocabulary), length, settings.embedding, widths, counts,
                          settings.dropout_keep, settings.l2)

@@ -17,6 +17,7 @@ from seqgan_music.training.build import build_generator
 from seqgan_music.training.checkpoint import load_checkpoint_bytes, read_checkpoint
 from seqgan_music.training.runs import STATE_FILE, read_run_config, read_run_info, run_dir
 from seqgan_music.training.samples import write_samples
+from seqgan_music.training.sequences import sample_length
 
 
 @dataclass
@@ -53,6 +54,7 @@ def generate_from_run(home: Path, run: str, out: Path, count: int, temperature: 
     """Write `count` samples of the run's generator to `out`; the same seed gives the same files."""
     trained = load_trained_run(home, run)
     prepare_output_folder(out)
-    samples = trained.generator.sample(count, trained.corpus.length, temperature=temperature, top_k=top_k,
-                                       generator=torch.Generator().manual_seed(seed))
-    return write_samples(trained.corpus, samples.numpy(), out / f"{run}-seed{seed}")
+    unit = trained.config.data.unit
+    samples = trained.generator.sample(count, sample_length(trained.corpus, unit), temperature=temperature,
+                                       top_k=top_k, generator=torch.Generator().manual_seed(seed))
+    return write_samples(trained.corpus, samples.numpy(), out / f"{run}-seed{seed}", tunes=unit == "tune")

@@ -10,18 +10,34 @@ from seqgan_music.training.optimization import descend
 
 
 def mle_epoch(generator: Generator, optimizer: torch.optim.Optimizer, data: Tensor, batch_size: int,
-              grad_clip: float, shuffle: torch.Generator) -> float:
-    """One pass over `data` (N, T) in shuffled batches; returns the mean batch loss (nats/token)."""
+              grad_clip: float, shuffle: torch.Generator, lengths: Tensor | None = None) -> float:
+    """One pass over `data` (N, T) in shuffled batches; returns the mean batch loss (nats/token).
+
+    With `lengths` (padded whole tunes), each batch holds tunes of similar length, cut to its longest
+    (the cut is all padding, masked anyway), and the batches come in shuffled order.
+    """
     generator.train()
     parameters = list(generator.parameters())
-    order = torch.randperm(len(data), generator=shuffle).to(data.device)
+    batches = (length_batches(lengths, batch_size, shuffle) if lengths is not None
+               else torch.randperm(len(data), generator=shuffle).split(batch_size))
     losses = []
-    for start in range(0, len(data), batch_size):
-        batch = data[order[start:start + batch_size]]  # (B, T)
+    for index in batches:
+        batch = data[index.to(data.device)]  # (B, T)
+        if lengths is not None:
+            batch = batch[:, :int(lengths[index.to(lengths.device)].max())]
         loss = generator.mle_loss(batch)
         descend(loss, parameters, optimizer, grad_clip)
         losses.append(float(loss.detach()))
     return sum(losses) / max(len(losses), 1)
+
+
+def length_batches(lengths: Tensor, batch_size: int, shuffle: torch.Generator) -> list[Tensor]:
+    """Row indices in batches of similar length: shuffled, sorted by length (stable, so equal lengths
+    stay shuffled), cut into batches, the batches' order shuffled; all from `shuffle`."""
+    order = torch.randperm(len(lengths), generator=shuffle)
+    order = order[torch.sort(lengths.cpu()[order], stable=True).indices]
+    batches = list(order.split(batch_size))
+    return [batches[i] for i in torch.randperm(len(batches), generator=shuffle).tolist()]
 
 
 @torch.no_grad()

@@ -212,11 +212,16 @@ def _complete_rows(policy: Generator, sequences: Tensor, rows: tuple[Tensor, Ten
         # Each row's own copy of its lookback state, written back chunk by chunk like h and c.
         lookback = [state.map(per_row) for state in lookback_along]
         tokens = sequences.index_select(0, sequence)  # (R, T)
+        # Rows whose completion has its end token: what they would still draw is padding (_finish), so
+        # a chunk of them is skipped (the chunks stay the same, so nothing else changes).
+        ended = _ends_by(policy, tokens, prefix + 1)  # (R,)
         for p in range(1, length):
             # Rows with t < p: feed the token drawn at p-1, draw position p from the new logits.
             running = starts[p - 1]
             for first in range(0, running, chunk_size):
                 chunk = slice(first, min(first + chunk_size, running))
+                if bool(ended[chunk].all()):
+                    continue
                 state = (h[chunk].transpose(0, 1).contiguous(), c[chunk].transpose(0, 1).contiguous(),  # (L, r, H)
                          *(memory.map(lambda field: field[chunk]) for memory in lookback))
                 logits, (h_new, c_new, *lookback_new) = policy.step(tokens[chunk, p - 1], state)  # (r, V)
@@ -226,12 +231,24 @@ def _complete_rows(policy: Generator, sequences: Tensor, rows: tuple[Tensor, Ten
                     for field, value in zip(memory, new):
                         field[chunk] = value
                 tokens[chunk, p] = draw(logits, row_noise[chunk, p], temperature, top_k)
+                if policy.end_token is not None:
+                    ended[chunk] |= tokens[chunk, p] == policy.end_token
             # Rows with t = p start here, from the teacher-forced logits for x_{p+1} of their sequence.
             for first in range(running, starts[p], chunk_size):
                 chunk = slice(first, min(first + chunk_size, starts[p]))
                 tokens[chunk, p] = draw(logits_along[p - 1].index_select(0, sequence[chunk]), row_noise[chunk, p],
                                         temperature, top_k)
+                if policy.end_token is not None:
+                    ended[chunk] |= tokens[chunk, p] == policy.end_token
         return _finish(policy, tokens)
+
+
+def _ends_by(policy: Generator, tokens: Tensor, lengths: Tensor) -> Tensor:
+    """(R,) bool: whether the first `lengths[r]` tokens of row r hold the end token."""
+    if policy.end_token is None:
+        return torch.zeros(tokens.shape[:1], dtype=torch.bool, device=tokens.device)
+    inside = torch.arange(tokens.shape[1], device=tokens.device) < lengths.unsqueeze(1)  # (R, T)
+    return ((tokens == policy.end_token) & inside).any(dim=1)
 
 
 def _row_noise(noise: Tensor | None, sequences: Tensor, chosen: Tensor, rows: tuple[Tensor, Tensor, Tensor],

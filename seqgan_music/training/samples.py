@@ -14,14 +14,18 @@ from seqgan_music.atomic import write_text_atomic
 from seqgan_music.corpora.corpus import Corpus
 from seqgan_music.corpora.encodings import MusicEncoding
 from seqgan_music.corpora.melody import Melody, Note, bar_lines, meter_length_in_beats
+from seqgan_music.corpora.tunes import parse_tune_symbols
 from seqgan_music.errors import SeqganError
 from seqgan_music.export.midi import write_midi
 
 
-def write_samples(corpus: Corpus, samples: np.ndarray, prefix: Path, metadata: dict | None = None) -> list[Path]:
+def write_samples(corpus: Corpus, samples: np.ndarray, prefix: Path, metadata: dict | None = None,
+                  tunes: bool = False) -> list[Path]:
     """Write `samples` (N, T) next to `prefix`: `<prefix>.txt` always, `<prefix>-NN.mid` for music.
 
     Music samples take `metadata` (meter, key, tempo) when given, else the corpus's most common meter.
+    With `tunes` (a whole-tune model), each is read as a whole tune (its header's meter, its repeats
+    played out); the listing keeps its tune tokens.
     """
     prefix.parent.mkdir(parents=True, exist_ok=True)
     listing = prefix.with_name(prefix.name + ".txt")
@@ -33,7 +37,9 @@ def write_samples(corpus: Corpus, samples: np.ndarray, prefix: Path, metadata: d
     context = metadata or {"meter": common_meter(corpus), "tempo": 120.0}
     assert isinstance(corpus.encoding, MusicEncoding)
     for index, row in enumerate(samples, start=1):
-        melody = sampled_melody(corpus.encoding, corpus.symbols(row), context)
+        symbols = corpus.symbols(row)
+        melody = (parse_tune_symbols(symbols, context.get("meter", "4/4")).melody(played=True, metadata=context) if tunes
+                  else sampled_melody(corpus.encoding, symbols, context))
         written.append(write_midi(melody, prefix.with_name(f"{prefix.name}-{index:02d}.mid")))
     return written
 

@@ -19,7 +19,9 @@ import torch
 
 from seqgan_music.config import PHASES, AdversarialConfig, Config, config_to_toml, phase_units
 from seqgan_music.corpora.corpus import Corpus
+from seqgan_music.corpora.encodings import BAR
 from seqgan_music.corpora.grammar import sequence_goodness
+from seqgan_music.errors import SeqganError
 from seqgan_music.training.build import build_discriminator, build_generator
 from seqgan_music.training.checkpoint import load_checkpoint, save_checkpoint
 from seqgan_music.training.device import resolve_precision
@@ -46,6 +48,7 @@ from seqgan_music.training.runs import (
 )
 from seqgan_music.training.samples import write_samples
 from seqgan_music.training.scheduled_sampling import scheduled_omega, scheduled_sampling_epoch
+from seqgan_music.training.sequences import training_sequences
 
 _EVAL_SEED_OFFSET = 1_000_003
 _VARIANCE_SEED_OFFSET = 2_000_003
@@ -73,9 +76,14 @@ class Trainer:
         self.stop_requested = False
         seed = config.run.seed
         torch.manual_seed(seed)
-        self.length = corpus.length
+        self.data = training_sequences(corpus, config.data.unit, device)  # windows, or whole tunes padded
+        self.length = self.data.length
+        self.bar_token = corpus.vocabulary.id(BAR) if BAR in corpus.vocabulary else None
+        if config.rollout.every == "bar" and self.bar_token is None:
+            raise SeqganError(f"rollout.every=bar needs bar lines, and corpus {corpus.name!r} has none: "
+                              "use rollout.every=token or a number")
         self.generator = build_generator(corpus, config).to(device)
-        self.discriminator = build_discriminator(corpus, config).to(device)
+        self.discriminator = build_discriminator(corpus, config, self.length).to(device)
         self.policy = RolloutPolicy(self.generator, config.adversarial.beta)
         # What rewards the rollouts' completions: BLEU against real windows (PG-BLEU), else D.
         self.scorer: Scorer = self.discriminator
@@ -94,10 +102,7 @@ class Trainer:
         }
         self.sampling = torch.Generator(device=device).manual_seed(seed)
         self.shuffle = torch.Generator().manual_seed(seed + 1)
-        self.train_data = torch.as_tensor(corpus.splits["train"], dtype=torch.long, device=device)  # (N, T)
-        held_out = corpus.splits["test"] if len(corpus.splits["test"]) else corpus.splits["valid"]
-        self.test_data = torch.as_tensor(held_out, dtype=torch.long, device=device)  # (M, T)
-        self.valid_data = torch.as_tensor(corpus.splits["valid"], dtype=torch.long, device=device)  # (V, T)
+        self.train_data, self.test_data, self.valid_data = self.data.train, self.data.test, self.data.valid  # (N, T)
         self.best_mle: dict | None = None  # keep_best: {"nll_valid", "epoch", "generator"} of the best epoch so far
         self.oracle = _oracle_of(corpus, device)
         self.precision = resolve_precision(config.rollout.precision, device)
@@ -136,7 +141,7 @@ class Trainer:
         if phase == "mle":
             settings = self.config.mle
             loss = mle_epoch(self.generator, self.optimizers["mle"], self.train_data, settings.batch_size,
-                             settings.grad_clip, self.shuffle)
+                             settings.grad_clip, self.shuffle, self.data.train_lengths)
             metrics: dict = {"g_loss": loss}
             if settings.keep_best and len(self.valid_data):
                 metrics.update(self._keep_best_epoch(unit, last=unit == settings.epochs))
@@ -171,7 +176,8 @@ class Trainer:
         optimizer = self.optimizers["adversarial"]
         if self._uses_rollout:
             return policy_gradient_step(self.generator, optimizer, self.policy, self.scorer, self.length, settings,
-                                        self.config.rollout.chunk_size, self.precision, self.sampling)
+                                        self.config.rollout.chunk_size, self.precision, self.sampling,
+                                        self.config.rollout.every, self.bar_token)
         loss, metrics = self._surrogate(settings, self.sampling, training=True)
         parameters = list(self.generator.parameters())
         if self.relaxed is None:
@@ -196,7 +202,8 @@ class Trainer:
         if self.relaxed is not None:
             return relaxed_surrogate(self.generator, self.discriminator, self.relaxed, self.length, settings, noise)
         return policy_gradient_surrogate(self.generator, self.policy, self.scorer, self.length, settings,
-                                         self.config.rollout.chunk_size, self.precision, noise)
+                                         self.config.rollout.chunk_size, self.precision, noise,
+                                         self.config.rollout.every, self.bar_token)
 
     def _gradient_variance(self, unit: int) -> dict:
         """ln of the variance over `variance_estimates` fresh batches of the gradient estimate, per
@@ -247,7 +254,8 @@ class Trainer:
         if self.corpus.manifest.get("source", {}).get("kind") == "grammar":
             rows = samples.cpu().numpy()
             metrics["goodness"] = sum(sequence_goodness(self.corpus.symbols(row)) for row in rows) / max(len(rows), 1)
-        write_samples(self.corpus, samples[:8].cpu().numpy(), self.folder / SAMPLES_DIR / f"{phase}-{unit:04d}")
+        write_samples(self.corpus, samples[:8].cpu().numpy(), self.folder / SAMPLES_DIR / f"{phase}-{unit:04d}",
+                      tunes=self.config.data.unit == "tune")
         return metrics
 
     # ----------------------------------------------------------------- reporting
@@ -280,7 +288,8 @@ class Trainer:
         samples = self.generator.sample(self.config.run.samples, self.length,
                                         temperature=self.config.sampling.temperature,
                                         top_k=self.config.sampling.top_k or None, generator=final)
-        written = write_samples(self.corpus, samples.cpu().numpy(), self.folder / SAMPLES_DIR / FINAL_SAMPLES)
+        written = write_samples(self.corpus, samples.cpu().numpy(), self.folder / SAMPLES_DIR / FINAL_SAMPLES,
+                                tunes=self.config.data.unit == "tune")
         self._set_status("finished")
         self._emit("finished", "", 0, 0, message=f"wrote {len(written)} sample file(s) to {self.folder / SAMPLES_DIR}")
 
