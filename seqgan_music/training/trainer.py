@@ -89,7 +89,7 @@ class Trainer:
         self.scorer: Scorer = self.discriminator
         if config.run.method == "pg-bleu":
             settings = config.pg_bleu
-            self.scorer = BleuScorer(corpus.splits["train"], corpus.vocabulary, settings.order,
+            self.scorer = BleuScorer(self.data.train.cpu().numpy(), corpus.vocabulary, settings.order,  # windows or tunes
                                      settings.reference_share, config.run.seed)
         # REINFORCE's moving-average baseline (adversarial.baseline); SeqGAN's is the batch mean.
         self.moving_baseline = MovingBaseline() if config.adversarial.baseline else None
