@@ -134,11 +134,31 @@ def test_a_first_strain_without_a_written_start_repeat_goes_back_to_its_first_ba
     assert notes_of(read_abc(text).expandRepeats()) == expected(played_out(melody))
 
 
-def test_a_bar_of_another_length_gets_a_meter_line():
-    notes = [Note(67, 0, 3), Note(69, 3, 5), Note(71, 5, 8)]  # 3/4, a 2/4 bar, 3/4
-    text = melody_to_abc(Melody(notes, [0.0, 3.0, 5.0], "3/4", Key(1)))
-    assert text.splitlines()[-5:] == ["G6 |", "M:2/4", "A4 |", "M:3/4", "B6 |]"]
-    assert notes_of(read_abc(text)) == [(67, 0.0, 3.0), (69, 3.0, 2.0), (71, 5.0, 3.0)]
+def test_a_longer_bar_gets_a_meter_line_and_a_single_short_bar_none():
+    notes = [Note(67, 0, 3), Note(69, 3, 7), Note(71, 7, 10)]  # 3/4, a 4/4 bar, 3/4
+    text = melody_to_abc(Melody(notes, [0.0, 3.0, 7.0], "3/4", Key(1)))
+    assert text.splitlines()[-5:] == ["G6 |", "M:4/4", "A8 |", "M:3/4", "B6 |]"]
+    assert notes_of(read_abc(text)) == expected(Melody(notes))
+    notes = [Note(67, 0, 3), Note(69, 3, 5), Note(71, 5, 8), Note(72, 8, 11)]  # 3/4, a 2/4 bar, 3/4
+    text = melody_to_abc(Melody(notes, [0.0, 3.0, 5.0, 8.0], "3/4", Key(1)))
+    assert text.splitlines()[-1] == "G6 | A4 | B6 | c6 |]"
+    assert [len(m.notes) for m in measures(read_abc(text))] == [1, 1, 1, 1]
+
+
+def test_the_pickup_is_played_again_before_the_first_repeat_when_the_closing_bar_leaves_room_for_it():
+    """A closing bar written short by the pickup: the repeat goes back to the pickup, in the played
+    tune, in ABC (`|:` before the pickup) and in MusicXML (a start repeat on measure 0)."""
+    short_close = steps(("D5", 2), ("C5", 1), ("A4", 2))  # a 6/8 bar short by the pickup's eighth
+    tune = Tune(JIG, [TunePart([*A_PART, short_close], True), TunePart(B_PART, True)], ["A4", "HOLD"])
+    melody = notated(tune)
+    assert played_out(melody) == played(tune)
+    text = melody_to_abc(melody)
+    assert text.splitlines()[-2:] == ["|: A | d2e fed | cde A3 | dfa gfe | d2c A2 :|",
+                                      "|: a2b c'2d' | e'3 a3 | gfe dcA | dcA d3 :|"]
+    for score in (read_abc(text), read_musicxml(melody_to_musicxml(melody))):
+        assert len(measures(score)) == 1 + len(tune.notated_bars())
+        assert repeat_barlines(score) == ([0, 5], [4, 8])
+        assert notes_of(score.expandRepeats()) == expected(played(tune))
 
 
 # --- MusicXML --------------------------------------------------------------------------------
@@ -184,15 +204,41 @@ PARTS = st.lists(st.tuples(st.lists(BAR_STEPS, min_size=1, max_size=3), st.boole
 @settings(max_examples=150, deadline=None)
 @given(PARTS, st.lists(st.sampled_from(["C5", "D5", "HOLD", "REST"]), max_size=11))
 def test_played_out_agrees_with_the_tune_played_for_any_tune_of_full_bars(parts, pickup):
-    """Strains and second endings start with a struck note or a rest: a HOLD there would hold
-    whatever the jump comes from, which a notated melody cannot say."""
+    """Strains and second endings start with a struck note or a rest (a HOLD there would hold
+    whatever the jump comes from, which a notated melody cannot say) and the tune ends on a note."""
     tune_parts = []
     for bars, repeated, first, second, strain_start, second_start in parts:
         bars = [strain_start, *bars[1:]]
         second = [second_start, *second[1:]] if second else []
         tune_parts.append(TunePart(bars, repeated or bool(second), first if second else [], second))
+    last = tune_parts[-1].notated_bars()[-1]
+    last[-1] = "D5"  # the last bar ends on a note: a notated melody has no rests after its last note
     tune = Tune(JIG, tune_parts, pickup)
     assert played_out(tune.melody(played=False)) == tune.melody(played=True)
+
+
+def test_a_last_bar_ending_in_a_rest_is_played_full_before_its_strain_comes_round():
+    """A notated melody ends at its last note: the rest closing the repeated last strain is still
+    played before the strain starts over (the tunes Nottingham's MIDI files give often have one)."""
+    closing_rest = steps(("D5", 1), ("C5", 1), ("A4", 1), ("D5", 1)) + ["REST"] * 4
+    tune = Tune(JIG, [TunePart(A_PART, True), TunePart([*B_PART[:3], closing_rest], True)], ["A4", "HOLD"])
+    assert played_out(notated(tune)) == played(tune)
+    text = melody_to_abc(notated(tune))
+    assert text.splitlines()[-1] == "|: a2b c'2d' | e'3 a3 | gfe dcA | dcA dz2 :|"
+
+
+def test_a_strain_opening_with_a_pickup_bar_of_its_own_comes_round_after_its_short_closing_bar():
+    """As folk collections write it (`|: d | GABc | dBG :|`): music21's own reading of such a tune
+    is the reference."""
+    source = "X:1\nT:t\nM:2/4\nL:1/8\nK:G\n|: GABc | dBGB :|\n|: d | GABc | dBG :|\n"
+    reference = notes_of(read_abc(source).expandRepeats())
+    pitches = [67, 69, 71, 72, 74, 71, 67, 71, 74, 67, 69, 71, 72, 74, 71, 67]
+    notes = [Note(pitch, index * 0.5, index * 0.5 + 0.5) for index, pitch in enumerate(pitches)]
+    marks = [(True, False, 0), (False, True, 0), (True, False, 0), (False, False, 0), (False, True, 0)]
+    melody = Melody(notes, [0.0, 2.0, 4.0, 4.5, 6.5], "2/4", Key(1), repeat_marks=marks)
+    assert expected(played_out(melody)) == reference
+    assert notes_of(read_abc(melody_to_abc(melody)).expandRepeats()) == reference
+    assert notes_of(read_musicxml(melody_to_musicxml(melody)).expandRepeats()) == reference
 
 
 def test_a_tempo_change_inside_a_repeated_strain_comes_round_again():

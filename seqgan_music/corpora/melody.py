@@ -168,11 +168,39 @@ def sounding_index(starts: list[float], time: float) -> int:
     return bisect.bisect_right(starts, time + 1e-9) - 1
 
 
-def played_bar_order(marks: list[tuple[bool, bool, int]]) -> list[int]:
-    """The bars (indices into `marks`, one per bar as `Melody.repeat_marks`) in the order a musician
-    plays them: at an end repeat go back to the last start repeat (or to the bar after the previous
-    strain, or the first bar) once; the second time through skip the first-ending bars and play on.
-    A strain is over once the second pass gets past its end repeat and its second-ending bars."""
+# --- playing repeat marks out -----------------------------------------------------------------
+
+PICKUP = -1  # the pickup's place in `played_bar_order`
+
+
+def played_bar_order(melody: Melody) -> list[int]:
+    """The bars of a melody with repeat marks in the order a musician plays them, as indices into
+    `melody.bars` and `PICKUP` for the pickup: at an end repeat go back once to the last start
+    repeat (or the bar after the previous strain, or the first bar); the second time through skip
+    the first-ending bars. The pickup opens the tune and is played again before the first strain's
+    repeat when that strain's closing bar leaves room for it (written short by the pickup, as a
+    score writes it, and as `corpora.tunes.TunePart.played_bars` plays it)."""
+    lines = melody.bars
+    pickup = bool(lines) and lines[0] > 1e-9
+    ends = [*lines[1:], notated_end(melody)]
+    bar_length = meter_length_in_beats(melody.meter)
+    order = [PICKUP] if pickup else []
+    for index in _bar_order(_marks(melody)):
+        source = order[-1] if order else PICKUP
+        if pickup and index == 0 and source >= 0 and ends[source] - lines[source] + lines[0] <= bar_length + 1e-9:
+            order.append(PICKUP)
+        order.append(index)
+    return order
+
+
+def _marks(melody: Melody) -> list[tuple[bool, bool, int]]:
+    """`melody.repeat_marks`, one per bar line (none past the last, no sign where missing)."""
+    marks = list((melody.repeat_marks or [])[:len(melody.bars)])
+    return marks + [(False, False, 0)] * (len(melody.bars) - len(marks))
+
+
+def _bar_order(marks: list[tuple[bool, bool, int]]) -> list[int]:
+    """The bars of `played_bar_order`, without the pickup."""
     order: list[int] = []
     repeat_from, jumped_from = 0, None
     index = 0
@@ -204,35 +232,34 @@ class PlayedSpan:
 
 
 def played_spans(melody: Melody) -> list[PlayedSpan]:
-    """The stretches of a melody with repeat marks in the order they are played (the pickup once,
-    then the bars of `played_bar_order`, consecutive bars joined); one span for a melody without."""
+    """The stretches of a melody with repeat marks in the order they are played (`played_bar_order`,
+    consecutive bars joined); one span for a melody without."""
     if melody.repeat_marks is None or not melody.bars:
         return [PlayedSpan(0.0, melody.end, 0.0, tuple(melody.bars))]
     lines = melody.bars
-    marks = melody.repeat_marks[:len(lines)]
-    marks += [(False, False, 0)] * (len(lines) - len(marks))
     ends = [*lines[1:], notated_end(melody)]
-    spans: list[PlayedSpan] = [PlayedSpan(0.0, lines[0], 0.0)] if lines[0] > 1e-9 else []
-    previous = -1  # the pickup
-    for index in played_bar_order(marks):
-        if spans and index == previous + 1:
-            last = spans[-1]
-            spans[-1] = replace(last, end=ends[index], bar_lines=(*last.bar_lines, lines[index]))
+    spans: list[PlayedSpan] = []
+    previous = None
+    for index in played_bar_order(melody):
+        start, end, line = (0.0, lines[0], ()) if index == PICKUP else (lines[index], ends[index], (lines[index],))
+        if spans and previous is not None and index == previous + 1:
+            spans[-1] = replace(spans[-1], end=end, bar_lines=(*spans[-1].bar_lines, *line))
         else:
             at = spans[-1].at + spans[-1].end - spans[-1].start if spans else 0.0
-            spans.append(PlayedSpan(lines[index], ends[index], at, (lines[index],)))
+            spans.append(PlayedSpan(start, end, at, line))
         previous = index
     return spans
 
 
 def played_out(melody: Melody) -> Melody:
-    """The melody as played: its repeat signs (`repeat_marks`) played out, or the melody itself when
-    it has none. The pickup is played once; bar lines and tempo changes follow the played bars.
+    """The melody as played: its repeat signs (`repeat_marks`) played out (`played_bar_order`), or
+    the melody itself when it has none. Bar lines and tempo changes follow the played bars.
 
     A note carried over the bar line into a bar reached by a jump (a strain's first bar played
     again, a second ending) continues whatever sounds at the end of the bar played before it,
     silence if nothing does, as a grid16 HOLD does: this is `corpora.tunes.Tune.melody(played=True)`
-    for every notated tune whose strains and second endings start with a struck note or a rest.
+    for every notated tune whose strains and second endings start with a struck note or a rest
+    and whose last bar is full or ends on a note.
     """
     if melody.repeat_marks is None:
         return melody
@@ -263,7 +290,7 @@ def _played_tempo_changes(melody: Melody) -> list[tuple[float, float]]:
     for span in played_spans(melody):
         here = [bpm for beat, bpm in melody.tempo_changes if beat <= span.start + 1e-9]
         inside = [(beat, bpm) for beat, bpm in melody.tempo_changes if span.start + 1e-9 < beat < span.end - 1e-9]
-        for beat, bpm in ([(span.start, here[-1])] if here else [(span.start, melody.tempo)]) + inside:
+        for beat, bpm in [(span.start, here[-1] if here else melody.tempo), *inside]:
             if bpm != playing:
                 changes.append((beat - span.start + span.at, bpm))
                 playing = bpm
@@ -271,10 +298,23 @@ def _played_tempo_changes(melody: Melody) -> list[tuple[float, float]]:
 
 
 def notated_end(melody: Melody) -> float:
-    """Where the written melody ends: at its last note, but for a melody with repeat marks no earlier
-    than a full bar of its meter after the last bar line. A Melody holds no time after its last
-    note, and the last bar of a tune often closes a repeat: a rest at its end (where the pickup
-    comes round again) must still be played before the strain starts over."""
+    """Where the written melody ends. A Melody holds no time after its last note, so for one with
+    repeat marks, whose last bar often closes a repeat, the last bar lasts a full bar of the meter
+    (a rest at its end is played before the strain starts over), except when the strain it closes
+    opens with a short bar (the pickup, or a pickup bar of its own): then it is written short by
+    that bar, as scores write it, so the opening comes round in the room (see `played_bar_order`),
+    or it ends with its last note where that leaves less room. Without marks: the last note."""
     if melody.repeat_marks is None or not melody.bars:
         return melody.end
-    return max(melody.end, max(melody.bars) + meter_length_in_beats(melody.meter))
+    lines = melody.bars
+    last = len(lines) - 1
+    bar_length = meter_length_in_beats(melody.meter)
+    order = _bar_order(_marks(melody))
+    for target in {b for a, b in zip(order, order[1:]) if a == last and b <= a}:
+        if target == 0 and lines[0] > 1e-9:
+            opening = lines[0]  # the pickup
+        else:
+            opening = lines[target + 1] - lines[target] if target < last else bar_length
+        if opening < bar_length - 1e-9:
+            return max(melody.end, lines[last] + bar_length - opening)
+    return max(melody.end, lines[last] + bar_length)

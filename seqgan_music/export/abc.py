@@ -2,9 +2,10 @@
 
 The tune gets the headers folk musicians expect (X, T, M, L, Q, K, and N: notes when given), bar
 lines where the melody has them, notes spelled in its key, ties across bar lines, rests for
-silences, an inline meter (`[M:3/4]`) before a bar of another length than the meter's (as the
-MIDI and MusicXML exports give it its own time signature; a pickup and a short last bar need
-none), and optionally quoted chord symbols to play it as a lead sheet. The unit note is an
+silences, an `M:` line before a bar longer than the meter and the tune's meter again after it
+(the MIDI and MusicXML exports give every bar of another length its own time signature; ABC
+readers take a shorter bar as it is), and optionally quoted chord symbols to play it as a lead
+sheet. The unit note is an
 eighth (`L:1/8`), as in folk collections: the writer works on the sixteenth grid (grid16 melodies
 are exact; times off it, the paper encoding's 0.4 s steps, are rounded to the nearest sixteenth),
 so every length is a whole number of sixteenths, written `/` for one and `3/2` for three.
@@ -121,17 +122,26 @@ def _body(melody: Melody, written: list[_Written], bars: list[int]) -> str:
     for piece in written:
         if previous is not None:
             if piece.start in bars:
-                new_meter = meters.get(piece.start, meter) != meter
-                meter = meters.get(piece.start, meter)
+                new_meter = _meter_line(meters, meter, piece.start, melody.meter)
+                meter = new_meter or meter
                 text += _bar_line(signs.get(_bar_start(bars, previous.start), NO_SIGNS),
-                                  signs.get(piece.start, NO_SIGNS), previous.start < pickup_end,
-                                  meter if new_meter else None)
+                                  signs.get(piece.start, NO_SIGNS), previous.start < pickup_end, new_meter)
             else:
                 text += "" if _beamed(previous, piece, origins, beam_group(meter)) else " "
         text += piece.text
         previous = piece
     last = signs.get(_bar_start(bars, written[-1].start), NO_SIGNS)
     return text + (" :|" if last.end_repeat else " |]")
+
+
+def _meter_line(meters: dict[int, str], meter: str, start: int, tune_meter: str) -> str | None:
+    """The meter to write before the bar at `start`: one for a bar longer than the meter in force,
+    and the tune's own meter again after such bars; a shorter bar (a strain's closing bar written
+    short for the pickup, a pickup bar of its own, endings) is written as it is, as scores and
+    every ABC reader take it."""
+    wanted = meters.get(start, meter)
+    longer = meter_length_in_beats(wanted) > meter_length_in_beats(meter) + 1e-9
+    return wanted if wanted != meter and (longer or wanted == tune_meter) else None
 
 
 def _beat_origins(bars: list[int], bar_length: int, end: int) -> list[int]:

@@ -54,7 +54,8 @@ def meter_changes(melody: Melody) -> list[tuple[float, int, int]]:
     A bar of the tune's meter keeps it; a shorter or longer bar (a pickup, a half bar at the end
     of a strain) gets its own time signature in the tune's denominator, so the written file has
     its bar lines where the melody has them. The last bar, which ends with the last note, keeps
-    the meter unless it is longer.
+    the meter unless it is longer; in a melody with repeat marks it is a bar like the others,
+    ending at `corpora.melody.notated_end` (it may close a strain that is played again).
     """
     try:
         numerator, denominator = parse_meter(melody.meter)
@@ -66,7 +67,8 @@ def meter_changes(melody: Melody) -> list[tuple[float, int, int]]:
     for start, stop in zip(starts, starts[1:] + [None]):
         if stop is None:
             last = notated_end(melody) - start
-            meter = _meter_of_bar(last, regular) if last > numerator * 4 / denominator + 1e-6 else regular
+            longer = last > numerator * 4 / denominator + 1e-6
+            meter = _meter_of_bar(last, regular) if longer or melody.repeat_marks is not None else regular
         else:
             meter = _meter_of_bar(stop - start, regular)
         if not changes or changes[-1][1:] != meter:

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from seqgan_music.corpora.melody import Melody, meter_length_in_beats, notated_end, parse_meter, played_bar_order
+from seqgan_music.corpora.melody import (
+    PICKUP,
+    Melody,
+    meter_length_in_beats,
+    notated_end,
+    parse_meter,
+    played_bar_order,
+)
 
 UNIT_BEATS = 0.25  # a sixteenth: grid16 melodies are exact, anything finer is rounded
 _LETTERS = "CDEFGAB"
@@ -106,18 +113,19 @@ def repeat_signs(melody: Melody) -> dict[int, BarSigns]:
     without signs left out; empty for a melody without marks).
 
     The repeats are written where `played_bar_order` jumps: `:|` on the bar it jumps back from and
-    `|:` on the bar it jumps to, also on a first bar that the marks leave implicit, so that a
-    reader never goes back to the pickup, which is played once. Endings are as marked.
+    `|:` on the bar it jumps to, also where the marks leave it implicit, and before the pickup when
+    the pickup is played again (so a reader goes back to the pickup exactly when it is played
+    again). Endings are as marked.
     """
-    marks = (melody.repeat_marks or [])[:len(melody.bars)]
-    order = played_bar_order(marks)
+    if melody.repeat_marks is None or not melody.bars:
+        return {}
+    order = played_bar_order(melody)
     jumps = [(source, target) for source, target in zip(order, order[1:]) if target <= source]
-    signs = {}
-    for index, (line, (_, _, ending)) in enumerate(zip(melody.bars, marks)):
-        bar = BarSigns(any(target == index for _, target in jumps), any(source == index for source, _ in jumps), ending)
-        if bar != NO_SIGNS:
-            signs[to_grid(line)] = bar
-    return signs
+    starts = {0 if target == PICKUP else to_grid(melody.bars[target]) for _, target in jumps}
+    ends = {to_grid(melody.bars[source]) for source, _ in jumps}
+    endings = {to_grid(line): ending for line, (_, _, ending) in zip(melody.bars, melody.repeat_marks) if ending}
+    return {start: BarSigns(start in starts, start in ends, endings.get(start, 0))
+            for start in sorted(starts | ends | set(endings))}
 
 
 def beat_length(meter: str) -> float:
