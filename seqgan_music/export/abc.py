@@ -5,10 +5,10 @@ lines where the melody has them, notes spelled in its key, ties across bar lines
 silences, an `M:` line before a bar longer than the meter and the tune's meter again after it
 (the MIDI and MusicXML exports give every bar of another length its own time signature; ABC
 readers take a shorter bar as it is), and optionally quoted chord symbols to play it as a lead
-sheet. The unit note is an
-eighth (`L:1/8`), as in folk collections: the writer works on the sixteenth grid (grid16 melodies
-are exact; times off it, the paper encoding's 0.4 s steps, are rounded to the nearest sixteenth),
-so every length is a whole number of sixteenths, written `/` for one and `3/2` for three.
+sheet. The unit note is an eighth (`L:1/8`), as in folk collections: the writer works on the
+sixteenth grid (grid16 melodies are exact; times off it, the paper encoding's 0.4 s steps, are
+rounded to the nearest sixteenth), so every length is a whole number of sixteenths, written `/`
+for one and `3/2` for three, and no tune needs a shorter unit.
 
 Short notes are beamed as a folk transcription beams them: notes written together without a space
 share a beam, so the notes and rests lying within one beat group (`notation.beam_group`: a dotted
@@ -18,7 +18,8 @@ quarter in 6/8, half a bar in a 4/4 reel) are written together and the groups ap
 A melody with repeat marks is written with its form (`notation.repeat_signs`): `|:` and `:|`,
 first and second endings as `|1` and `:|2` (which music21, abcjs and abc2midi all read), a double
 bar after a second ending, and each strain on a line of its own (`:|` ends a line and `|:` starts
-the next, as folk collections write it). Its last bar is written full (`corpora.melody.notated_end`).
+the next, as folk collections write it). Its last bar ends at `corpora.melody.notated_end`, filled
+with a rest where the notes end sooner.
 
 Accidentals are written so that readers agree whether or not they carry an accidental to the end
 of its bar (the ABC standard does, music21 does not): every note off the key signature gets its

@@ -10,7 +10,7 @@ a reader sees them and music21 reads them back.
 A melody with repeat marks shows its form as `notation.repeat_signs` gives it (the same signs as
 the ABC export): repeat barlines on the measures' left and right edges and first and second
 ending brackets over their measures, so a notation program (and music21's `expandRepeats`) plays
-the repeats out; its last measure is written full (`corpora.melody.notated_end`).
+the repeats out; its last measure ends at `corpora.melody.notated_end`.
 
 The same melody always gives the same bytes: the part has a fixed id (music21 would draw a random
 one for each export) and the encoding carries no date.

@@ -81,7 +81,7 @@ def bar_spans(melody: Melody) -> list[tuple[float, float]]:
 
     A pickup before the first bar line is a bar of its own; a melody without bar lines is cut into
     bars of its meter's length. The last bar ends with the last note, full or not, except in a
-    melody with repeat marks, where it lasts at least a full bar (`corpora.melody.notated_end`).
+    melody with repeat marks, where it ends at `corpora.melody.notated_end`.
     """
     end = notated_end(melody)
     if end <= 0:
