@@ -95,9 +95,11 @@ def test_mle_method_from_the_command_line(home):
 
 
 def start_training(home: Path, run: str) -> subprocess.Popen:
-    """`train` in a real process (output piped, as in a log), returned once it has logged two epochs."""
+    """`train` in a real process (output piped, as in a log), returned once it has logged two epochs
+    (and saved a checkpoint after each)."""
     command = [sys.executable, "-m", "seqgan_music", "train", "grammar", "--config", str(home / "tiny.toml"),
-               "--set", "mle.epochs=30", "--set", "mle.batch_size=1", "--run", run, "--home", str(home)]
+               "--set", "mle.epochs=30", "--set", "mle.batch_size=1", "--set", "run.checkpoint_every=1", "--run", run,
+               "--home", str(home)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     metrics = home / "checkpoints" / run / "metrics.jsonl"
@@ -198,3 +200,102 @@ def test_training_commands_have_help_with_an_example():
     for command in (["train"], ["generate"], ["runs"], ["demo"]):
         result = runner.invoke(app, [*command, "--help"])
         assert result.exit_code == 0 and "Example:" in result.output, command
+
+
+def test_an_interrupt_while_a_run_starts_leaves_no_run_and_says_so(home, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C while the models are built, after the run folder was made
+
+    monkeypatch.setattr("seqgan_music.training.trainer.build_discriminator", interrupted)
+    result = invoke(home, "train", "grammar", "--config", str(home / "tiny.toml"), "--run", "early")
+    assert result.exit_code == 130, result.output
+    assert "stopped before training began; no run was created" in result.output
+    assert "nothing was changed on disk" not in result.output and "Traceback" not in result.output
+    assert not (home / "checkpoints" / "early").exists()
+    assert "no runs yet" in invoke(home, "runs").output
+
+
+def test_a_second_interrupt_before_the_first_checkpoint_removes_a_new_run_and_keeps_a_resumed_one(home, monkeypatch):
+    from seqgan_music.config import load_config_file, preset
+    from seqgan_music.training.launch import start_run
+
+    start_run(home, "grammar", load_config_file(home / "tiny.toml", preset("quick")), "older")  # made earlier
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # a second Ctrl-C during the first epoch: stop at once
+
+    monkeypatch.setattr("seqgan_music.training.trainer.mle_epoch", interrupted)
+    result = invoke(home, "train", "grammar", "--config", str(home / "tiny.toml"), "--run", "fresh")
+    assert result.exit_code == 130, result.output
+    assert "stopped before the first checkpoint: run fresh removed (nothing was saved)" in " ".join(result.output.split())
+    assert not (home / "checkpoints" / "fresh").exists()
+
+    result = invoke(home, "train", "--resume", "older")
+    assert result.exit_code == 130, result.output
+    assert "the run has no checkpoint yet, so seqgan-music train --resume older starts it over" in \
+        " ".join(result.output.split())
+    assert json.loads((home / "checkpoints" / "older" / "run.json").read_text())["status"] == "interrupted"
+
+
+def test_sigterm_saves_like_ctrl_c_and_exits_143(home):
+    process = start_training(home, "termed")
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 143, output
+    assert "terminated (SIGTERM): stopping after the current epoch or round" in output
+    assert "saved; continue with: seqgan-music train --resume termed" in output and "Traceback" not in output
+    info = json.loads((home / "checkpoints" / "termed" / "run.json").read_text())
+    assert info["status"] == "interrupted" and "owner" not in info
+
+
+def test_a_killed_run_is_taken_over_with_a_notice(home, monkeypatch):
+    from seqgan_music.training.trainer import Trainer
+
+    process = start_training(home, "killed")
+    process.kill()  # no chance to save or to mark the run
+    process.communicate(timeout=120)
+    info = json.loads((home / "checkpoints" / "killed" / "run.json").read_text())
+    assert info["status"] == "running" and info["owner"]["pid"] == process.pid
+    resumed_at = []
+
+    def stop_at_once(trainer: Trainer) -> str:  # where the resume starts is what matters here, not the epochs after
+        resumed_at.append(trainer.position.unit)
+        return "interrupted"
+
+    monkeypatch.setattr(Trainer, "run", stop_at_once)
+    result = invoke(home, "train", "--resume", "killed")
+    assert result.exit_code == 130, result.output
+    assert f"run 'killed' was marked running by process {process.pid}, which has ended: taking it over" in \
+        " ".join(result.output.split())
+    assert resumed_at[0] >= 2  # from the checkpoint the killed process saved
+
+
+def mark_running(home: Path, run: str, owner: dict | None) -> None:
+    path = home / "checkpoints" / run / "run.json"
+    info = json.loads(path.read_text())
+    info.pop("owner", None)
+    info.update(status="running", **({"owner": owner} if owner else {}))
+    path.write_text(json.dumps(info))
+
+
+def test_resume_refuses_a_run_that_another_process_may_be_training_unless_forced(home):
+    import socket
+
+    from seqgan_music.config import load_config_file, preset
+    from seqgan_music.training.launch import start_run
+
+    trainer = start_run(home, "grammar", load_config_file(home / "tiny.toml", preset("quick")), "busy")
+    trainer.request_stop()
+    assert trainer.run() == "interrupted"  # after one epoch, saved
+    for owner, said in (({"pid": os.getpid(), "host": socket.gethostname()}, f"by process {os.getpid()}, which is still alive"),
+                        ({"pid": 12345, "host": "elsewhere"}, "by process 12345 on elsewhere"),
+                        (None, "and does not say by which process")):
+        mark_running(home, "busy", owner)
+        result = invoke(home, "train", "--resume", "busy")
+        assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output
+        message = " ".join(result.output.split())
+        assert f"run 'busy' is marked running {said}: another process may be training it" in message, message
+        assert "resume with --force if nothing is training it" in message
+    forced = invoke(home, "train", "--resume", "busy", "--force")
+    assert forced.exit_code == 0 and "finished" in forced.output, forced.output
+    assert invoke(home, "train", "grammar", "--force").exit_code == 1  # --force only goes with --resume

@@ -228,3 +228,29 @@ def test_runs_list_the_last_evaluated_values_of_an_interrupted_run(home):
     (info, latest), = list_runs(home)
     assert latest["nll_test"] == [r for r in records if "nll_test" in r][-1]["nll_test"]  # ...the listing keeps MLE's
     assert latest["phase"] == "adversarial" and info["progress"]["unit"] == 1
+
+
+def test_a_running_run_records_its_process_and_a_resume_checks_it(home):
+    import os
+    import socket
+
+    class Owner:
+        def __init__(self) -> None:
+            self.trainer, self.seen = None, []
+
+        def on_event(self, event) -> None:
+            if event.kind == "unit":
+                self.seen.append(read_run_info(self.trainer.folder).get("owner"))
+                self.trainer.request_stop()
+
+    watcher = Owner()
+    watcher.trainer = start_run(home, "grammar", tiny("quick"), "owned", watcher)
+    assert watcher.trainer.run() == "interrupted"
+    assert watcher.seen == [{"pid": os.getpid(), "host": socket.gethostname()}]  # while it trained
+    assert "owner" not in read_run_info(watcher.trainer.folder)  # not once it stopped
+    info = read_run_info(watcher.trainer.folder)
+    info.update(status="running", owner={"pid": os.getpid(), "host": socket.gethostname()})
+    (watcher.trainer.folder / "run.json").write_text(json.dumps(info))
+    with pytest.raises(SeqganError, match="which is still alive: another process may be training it"):
+        resume_run(home, "owned")
+    assert resume_run(home, "owned", force=True).run() == "finished"  # the terminal app's second `u`

@@ -30,7 +30,10 @@ def home_path(home: Path | None) -> Path:
 
 
 def user_errors(command: F) -> F:
-    """Turn SeqganError into one red line on stderr and exit status 1, never a traceback."""
+    """Turn SeqganError into one red line on stderr and exit status 1, never a traceback; a Ctrl-C
+    the command does not handle itself into "interrupted" and exit status 130. That line claims
+    nothing about what is on disk; a command that knows what an interruption leaves says so itself
+    (train does)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -40,7 +43,7 @@ def user_errors(command: F) -> F:
             error_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
-            error_console.print("[yellow]interrupted[/]: nothing was changed on disk")
+            error_console.print("[yellow]interrupted[/]")
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]

@@ -12,7 +12,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from seqgan_music.cli.common import HomeOption, console, home_path, user_errors
+from seqgan_music.cli.common import HomeOption, console, error_console, home_path, user_errors
 from seqgan_music.config import METHODS, PRESETS, Config, apply_overrides, default_preset_name, load_config_file, preset
 from seqgan_music.errors import SeqganError
 
@@ -43,74 +43,135 @@ def train(
     device: Annotated[str | None, typer.Option("--device", help="auto (CUDA when available), cpu, cuda or mps.")] = None,
     run: Annotated[str | None, typer.Option("--run", help="Run name (default: `CORPUS-METHOD-TIME`).")] = None,
     resume: Annotated[str | None, typer.Option("--resume", help="Continue this run from its last checkpoint.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="With --resume: resume a run marked running even though the process recorded in it may still be training it (say, on another machine).")] = False,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed for weights, sampling and shuffling.")] = None,
     home: HomeOption = None,
 ) -> None:
     """Train a generator on a corpus: MLE pre-training, then SeqGAN's adversarial training.
 
-    Ctrl-C stops after the current epoch or round and saves a checkpoint; `--resume RUN` goes on.
+    Ctrl-C (or SIGTERM) stops after the current epoch or round and saves a checkpoint; `--resume RUN`
+    goes on. A run marked running is resumed only when the process that trains it has ended, or
+    with --force.
 
     Example: seqgan-music train folk --preset quick --run demo
     """
     from seqgan_music.cli.live import training_view
     from seqgan_music.corpora.corpus import load_corpus
     from seqgan_music.training.launch import resume_run, start_run
-    from seqgan_music.training.runs import read_run_config, run_dir
+    from seqgan_music.training.runs import read_run_config, remove_run, run_dir
 
     root = home_path(home)
     changed = any(v is not None for v in (preset_name, method, config_file, device, seed)) or bool(assignments)
-    if resume is not None:
-        if corpus is not None:
-            raise SeqganError("give either a corpus (new run) or --resume RUN, not both")
-        requested = None
-        if changed:  # settings given with --resume must not change the run: they are laid over its own config
-            saved = read_run_config(run_dir(root, resume))
-            base = saved if preset_name is None else preset(preset_name)
-            requested = _requested_config(base, config_file, assignments, method, device, seed)
-        view = training_view()
-        trainer = resume_run(root, resume, requested, view)
-    else:
-        if corpus is None:
-            raise SeqganError("name a corpus to train on (see `seqgan-music corpus list`), or --resume RUN")
-        kind = load_corpus(root, corpus).manifest.get("source", {}).get("kind")
-        config = _requested_config(preset(preset_name or default_preset_name(kind)), config_file, assignments, method, device, seed)
-        view = training_view()
-        trainer = start_run(root, corpus, config, run, view)
-    drive_training(trainer, view, f"seqgan-music train --resume {trainer.folder.name}")
+    if force and resume is None:
+        raise SeqganError("--force goes with --resume RUN")
+    trainer = None
+    with StopSignals() as signals:
+        try:
+            if resume is not None:
+                if corpus is not None:
+                    raise SeqganError("give either a corpus (new run) or --resume RUN, not both")
+                requested = None
+                if changed:  # settings given with --resume must not change the run: they are laid over its own config
+                    saved = read_run_config(run_dir(root, resume))
+                    base = saved if preset_name is None else preset(preset_name)
+                    requested = _requested_config(base, config_file, assignments, method, device, seed)
+                view = training_view()
+                trainer = resume_run(root, resume, requested, view, force)
+            else:
+                if corpus is None:
+                    raise SeqganError("name a corpus to train on (see `seqgan-music corpus list`), or --resume RUN")
+                kind = load_corpus(root, corpus).manifest.get("source", {}).get("kind")
+                config = _requested_config(preset(preset_name or default_preset_name(kind)), config_file, assignments,
+                                           method, device, seed)
+                view = training_view()
+                trainer = start_run(root, corpus, config, run, view)  # removes the run folder if interrupted
+            signals.trainer = trainer  # from here on, a signal stops after the current unit and saves
+        except KeyboardInterrupt:
+            if trainer is not None and resume is None:
+                remove_run(trainer.folder)
+            left = f"run {resume!r} is as its last checkpoint left it" if resume else "no run was created"
+            error_console.print(f"[yellow]{signals.name}[/]: stopped before training began; {left}", highlight=False)
+            raise typer.Exit(signals.exit_code) from None
+        drive_training(trainer, view, f"seqgan-music train --resume {trainer.folder.name}", signals)
 
 
-def drive_training(trainer: Trainer, view: AbstractContextManager, resume_hint: str) -> float:
-    """Run a trainer under `view` with the Ctrl-C protocol; returns the seconds it took.
+class StopSignals:
+    """Ctrl-C (SIGINT) and SIGTERM, handled alike while a command trains. Once `trainer` is set,
+    the first signal asks it to stop after the current unit and save; a second one (or the first,
+    before there is a trainer) stops at once with KeyboardInterrupt. The exit status tells which
+    signal came first: 130 for SIGINT, 143 for SIGTERM (128 + its number, as a shell reports it)."""
 
-    The first Ctrl-C stops after the current unit and saves; a second stops at once, keeping the
-    last checkpoint. Either way the command exits with status 130 after printing `resume_hint`.
+    def __init__(self) -> None:
+        self.trainer: Trainer | None = None
+        self.received: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> StopSignals:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)  # type: ignore[arg-type]
+
+    def _handle(self, number: int, frame: object) -> None:
+        first = self.received is None
+        self.received = self.received or number
+        if self.trainer is None or not first:
+            raise KeyboardInterrupt
+        self.trainer.request_stop()
+        console.print(f"[yellow]{self.name}: stopping after the current epoch or round, then saving...[/]",
+                      highlight=False)
+
+    @property
+    def name(self) -> str:
+        return "terminated (SIGTERM)" if self.received == signal.SIGTERM else "interrupted"
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + (self.received or signal.SIGINT)
+
+
+def drive_training(trainer: Trainer, view: AbstractContextManager, resume_hint: str,
+                   signals: StopSignals | None = None) -> float:
+    """Run a trainer under `view` with the stop protocol of StopSignals; returns the seconds it took.
+
+    The first Ctrl-C or SIGTERM stops after the current unit and saves; a second stops at once,
+    keeping the last checkpoint (a new run stopped before its first checkpoint is removed: there is
+    nothing in it to resume). Either way the command exits with status 130 (143 after SIGTERM)
+    after saying what it left and printing `resume_hint`.
     """
-    from seqgan_music.training.runs import mark_aborted
+    if signals is None:
+        with StopSignals() as own:
+            return drive_training(trainer, view, resume_hint, own)
+    from seqgan_music.training.runs import STATE_FILE, mark_aborted, remove_run
 
-    console.print(f"run [bold]{trainer.folder.name}[/] on {trainer.device} ({trainer.config.preset} preset, "
-                  f"method {trainer.config.run.method}); Ctrl-C saves and stops", highlight=False)
+    signals.trainer = trainer
     started = time.perf_counter()
-    previous = signal.getsignal(signal.SIGINT)
-
-    def stop(signum: int, frame: object) -> None:
-        trainer.request_stop()
-        signal.signal(signal.SIGINT, previous)  # a second Ctrl-C aborts at once; the last checkpoint stays
-        console.print("[yellow]stopping after the current epoch or round, then saving...[/]")
-
-    signal.signal(signal.SIGINT, stop)
     try:
+        console.print(f"run [bold]{trainer.folder.name}[/] on {trainer.device} ({trainer.config.preset} preset, "
+                      f"method {trainer.config.run.method}); Ctrl-C saves and stops", highlight=False)
         with view:
             status = trainer.run()
-    except KeyboardInterrupt:  # the second Ctrl-C: stop at once, keep the last checkpoint
-        mark_aborted(trainer.folder)
-        console.print(f"stopped without saving; the last checkpoint is kept: {resume_hint}", highlight=False)
-        raise typer.Exit(130) from None
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    except KeyboardInterrupt:  # the second signal: stop at once, keep the last checkpoint
+        saved = (trainer.folder / STATE_FILE).is_file()
+        if not saved and not trainer.resumed:
+            remove_run(trainer.folder)
+            console.print(f"stopped before the first checkpoint: run {trainer.folder.name} removed (nothing was saved)",
+                          highlight=False)
+        elif not saved:
+            mark_aborted(trainer.folder)
+            console.print(f"stopped without saving; the run has no checkpoint yet, so {resume_hint} starts it over",
+                          highlight=False)
+        else:
+            mark_aborted(trainer.folder)
+            console.print(f"stopped without saving; the last checkpoint is kept: {resume_hint}", highlight=False)
+        raise typer.Exit(signals.exit_code) from None
     took = time.perf_counter() - started
     if status == "interrupted":
         console.print(f"saved; continue with: {resume_hint}", highlight=False)
-        raise typer.Exit(130)
+        raise typer.Exit(signals.exit_code)
     console.print(f"[green]finished[/] run [bold]{trainer.folder.name}[/] in {took:.0f} s: {trainer.folder}", highlight=False)
     return took
 

@@ -10,13 +10,15 @@ from seqgan_music.config import Config, config_to_toml
 from seqgan_music.corpora.corpus import load_corpus
 from seqgan_music.errors import SeqganError
 from seqgan_music.training.device import configure_threads, pick_device, resolve_precision, seed_everything
-from seqgan_music.training.events import TrainingObserver
+from seqgan_music.training.events import TrainingEvent, TrainingObserver
 from seqgan_music.training.runs import (
     STATE_FILE,
+    check_takeover,
     create_run_folder,
     default_run_name,
     read_run_config,
     read_run_info,
+    remove_run,
     run_dir,
     truncate_metrics,
 )
@@ -33,15 +35,21 @@ def start_run(home: Path, corpus_name: str, config: Config, name: str | None = N
             "preset": config.preset, "seed": config.run.seed, "device": str(device),
             "precision": resolve_precision(config.rollout.precision, device)}
     folder = create_run_folder(home, name, info, config_to_toml(config))
-    return Trainer(corpus, config, folder, device, observer)
+    try:
+        return Trainer(corpus, config, folder, device, observer)
+    except BaseException:  # Ctrl-C or an error while building the models: leave no run behind
+        remove_run(folder)
+        raise
 
 
 def resume_run(home: Path, name: str, requested: Config | None = None,
-               observer: TrainingObserver | None = None) -> Trainer:
+               observer: TrainingObserver | None = None, force: bool = False) -> Trainer:
     """A trainer restored from the run's last checkpoint (from the start when it has none yet).
 
-    Refuses when the corpus was rebuilt with other content, or when `requested` (settings the
-    user gave with --resume) differs from the run's saved config.
+    Refuses when the corpus was rebuilt with other content, when `requested` (settings the user
+    gave with --resume) differs from the run's saved config, or when the run is marked running by
+    a process that may still train it (unless `force`: the user says nothing does); a run whose
+    process has ended is taken over with a note to the observer.
     """
     folder = run_dir(home, name)
     info = read_run_info(folder)
@@ -56,8 +64,12 @@ def resume_run(home: Path, name: str, requested: Config | None = None,
                           "rebuild it with the same settings, or start a new run")
     if info.get("status") == "finished":
         raise SeqganError(f"run {name!r} has already finished: start a new run to train more")
+    notice = check_takeover(folder, info, force)
     device = _prepare(saved)
     trainer = Trainer(corpus, saved, folder, device, observer)
+    trainer.resumed = True
+    if notice:
+        trainer.observer.on_event(TrainingEvent("note", message=notice))
     if (folder / STATE_FILE).is_file():
         trainer.restore()
     else:  # stopped before its first checkpoint: start again from the beginning

@@ -5,7 +5,10 @@ and `samples/`. Each file has one writer: the trainer."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import socket
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -65,7 +68,50 @@ def mark_aborted(folder: Path) -> None:
     """Record that the run stopped without saving (its last checkpoint is what a resume continues)."""
     info = read_run_info(folder)
     info.update(status="interrupted", updated=now())
+    info.pop("owner", None)
     write_run_info(folder, info)
+
+
+def this_process() -> dict:
+    """Who marks a run running: this process's id and host, so that another can tell whether it still is."""
+    return {"pid": os.getpid(), "host": socket.gethostname()}
+
+
+def check_takeover(folder: Path, info: dict, force: bool = False) -> str:
+    """May a resume train this run here? For a run marked running: refused (one line) while the
+    process recorded in run.json may still be training it (alive on this host, on another host,
+    or unknown), allowed with a notice when that process has ended (killed, crashed). `force`
+    allows it regardless. Returns the notice, or "" when there is nothing to say."""
+    if info.get("status") != "running" or force:
+        return ""
+    owner = info.get("owner") or {}
+    pid, host, name = owner.get("pid"), owner.get("host"), folder.name
+    how = "stop that one first (Ctrl-C saves), or resume with --force if nothing is training it"
+    if not isinstance(pid, int) or pid <= 0 or not isinstance(host, str):
+        raise SeqganError(f"run {name!r} is marked running and does not say by which process: another process "
+                          f"may be training it; {how}")
+    if host != socket.gethostname():
+        raise SeqganError(f"run {name!r} is marked running by process {pid} on {host}: another process may be "
+                          f"training it; {how}")
+    if _alive(pid):
+        raise SeqganError(f"run {name!r} is marked running by process {pid}, which is still alive: another "
+                          f"process may be training it; {how}")
+    return f"run {name!r} was marked running by process {pid}, which has ended: taking it over from its last checkpoint"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
+
+
+def remove_run(folder: Path) -> None:
+    """Delete a run folder (one stopped before its first checkpoint holds nothing a resume would use)."""
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def newest_samples(folder: Path) -> Path | None:

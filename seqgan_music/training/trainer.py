@@ -43,6 +43,7 @@ from seqgan_music.training.runs import (
     now,
     read_metrics,
     read_run_info,
+    this_process,
     truncate_metrics,
     write_run_info,
 )
@@ -74,6 +75,7 @@ class Trainer:
         self.elapsed_before = 0.0
         self.started = time.perf_counter()
         self.stop_requested = False
+        self.resumed = False  # set by resume_run: the run folder was there before this session
         seed = config.run.seed
         torch.manual_seed(seed)
         self.data = training_sequences(corpus, config.data.unit, device)  # windows, or whole tunes padded
@@ -280,6 +282,9 @@ class Trainer:
                     progress={"phase": phase, "phase_index": min(self.position.phase, len(self.phases) - 1),
                               "unit": self._units(phase) if done else self.position.unit,
                               "units": self._units(phase), "phases": list(self.phases)})
+        info.pop("owner", None)
+        if status == "running":  # who trains it, so that a resume elsewhere can tell whether it still does
+            info["owner"] = this_process()
         write_run_info(self.folder, info)
 
     def _finish(self) -> None:
