@@ -645,6 +645,7 @@ class TrainPane(Horizontal):
                         "that first. Press u again to resume it here.", severity="warning", markup=False)
             return
         self._confirm_resume = None
+        confirmed = status == "running"  # the second u: the user says nothing else trains it
         try:
             config = read_run_config(run_dir(self.home, name))
         except (SeqganError, OSError) as error:
@@ -653,7 +654,8 @@ class TrainPane(Horizontal):
         from seqgan_music.training.launch import resume_run
 
         history = self.histories.get(name) or RunHistory.of_config(name, config)
-        self.begin(name, history, lambda observer: resume_run(self.home, name, None, observer), resumed=True)
+        self.begin(name, history, lambda observer: resume_run(self.home, name, None, observer, force=confirmed),
+                   resumed=True)
 
     def begin(self, name: str, history: RunHistory, make_trainer: Callable, resumed: bool = False) -> None:
         """Train `name` in a worker, shown live from its events."""
