@@ -267,7 +267,7 @@ def test_a_killed_run_is_taken_over_with_a_notice(home, monkeypatch):
     assert result.exit_code == 130, result.output
     assert f"run 'killed' was marked running by process {process.pid}, which has ended: taking it over" in \
         " ".join(result.output.split())
-    assert resumed_at[0] >= 2  # from the checkpoint the killed process saved
+    assert resumed_at[0] >= 1  # from a checkpoint the killed process saved (after epoch 1 at least)
 
 
 def mark_running(home: Path, run: str, owner: dict | None) -> None:
