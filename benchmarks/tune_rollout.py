@@ -1,12 +1,13 @@
 """One adversarial generator step at whole-tune length: rewards per bar against rewards per token.
 
 Builds the grid16 Nottingham corpus from its MIDI folder (about half a minute), takes a lookback
-generator and a discriminator sized as the folk-tunes preset sizes them, samples ONE batch of
-whole tunes (the longest training tune's length), and times `policy_gradient_step` on it twice
-from the same weights and the same noise: rollout.every = "bar" (rollouts only from the prefixes
-that end at a bar line) and "token" (the paper's, from every prefix). A small batch and few
-rollouts, so the token version finishes. Prints the seconds of each, their ratio, the rows rolled
-out, and the sampled tunes' lengths.
+generator and a discriminator sized as the folk-tunes preset sizes them, and times one SeqGAN
+generator step (Monte Carlo rewards by `rollout_rewards`, then the policy-gradient loss's backward
+pass and an Adam step) on ONE batch: the `--batch` longest training tunes, with the same rollout
+noise seed, for rollout.every = "bar" (rollouts only from the prefixes that end at a bar line) and
+"token" (the paper's, from every prefix). The rollout network may not draw <end>, so every
+completion runs to the batch's full length, as a trained generator's would (an untrained one ends
+its completions early). A small batch and few rollouts, so the token version finishes.
 
     python benchmarks/tune_rollout.py                          # B=2, N=2 on the CPU
     python benchmarks/tune_rollout.py --batch 4 --rollouts 4 --json /tmp/tune_rollout.json
@@ -29,9 +30,9 @@ from seqgan_music.corpora.midi import read_midi_folder
 from seqgan_music.corpora.music import build_music_corpus
 from seqgan_music.corpora.split import SplitPlan
 from seqgan_music.training.build import build_discriminator, build_generator
-from seqgan_music.training.policy_gradient import policy_gradient_step
-from seqgan_music.training.rollout import RolloutPolicy, rollout_positions
-from seqgan_music.training.sequences import sample_length
+from seqgan_music.training.optimization import descend
+from seqgan_music.training.rollout import rollout_positions, rollout_rewards
+from seqgan_music.training.sequences import padded, sample_length
 
 DEFAULT_MIDI = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "nottingham" / "MIDI"
 
@@ -61,21 +62,26 @@ def main() -> int:
     discriminator = build_discriminator(corpus, config, length)
     bar = corpus.vocabulary.id(BAR)
     figures: dict = {"tune_length": length, "batch": args.batch, "rollouts": args.rollouts}
+    longest = sorted(corpus.tune_sequences["train"], key=len)[-args.batch:]
+    batch = padded(longest, corpus.vocabulary.pad, torch.device("cpu"))  # (B, T)
+    figures["batch_lengths"] = [len(tune) for tune in longest]
     for every in ("bar", "token"):
         model = copy.deepcopy(generator)
-        policy = RolloutPolicy(model, config.adversarial.beta)
+        policy = copy.deepcopy(model)
+        policy.ban([corpus.vocabulary.end])  # completions run to the full length, as a trained model's do
         optimizer = torch.optim.Adam(model.parameters(), lr=config.adversarial.learning_rate)
-        sampling = torch.Generator().manual_seed(1)
-        samples = copy.deepcopy(model).eval().sample(args.batch, length, generator=torch.Generator().manual_seed(1))
-        rows = int(rollout_positions(samples, every, bar)[:, :-1].sum()) * args.rollouts
+        rows = int(rollout_positions(batch, every, bar)[:, :-1].sum()) * args.rollouts
         began = time.perf_counter()
-        policy_gradient_step(model, optimizer, policy, discriminator, length, config.adversarial,
-                             config.rollout.chunk_size, "float32", sampling, every, bar)
+        rewards = rollout_rewards(policy, discriminator, batch, args.rollouts, generator=torch.Generator().manual_seed(1),
+                                  chunk_size=config.rollout.chunk_size, every=every, bar_token=bar)
+        rollout_seconds = time.perf_counter() - began
+        loss = -(model.log_probs(batch) * (rewards - rewards.mean(dim=0)) * model.token_mask(batch)).sum()
+        descend(loss, list(model.parameters()), optimizer, config.adversarial.grad_clip)
         seconds = time.perf_counter() - began
-        ended = (samples == corpus.vocabulary.end).int().argmax(dim=1) + 1
-        figures[every] = {"seconds": round(seconds, 2), "rollout_rows": rows}
-        figures["sampled_lengths"] = ended.tolist()
-        print(f"every={every:5s}  {seconds:8.2f} s  {rows:7d} rollout rows  (sampled tune lengths {ended.tolist()})")
+        figures[every] = {"seconds": round(seconds, 2), "rollout_seconds": round(rollout_seconds, 2),
+                          "rollout_rows": rows}
+        print(f"every={every:5s}  {seconds:8.2f} s (rollout {rollout_seconds:.2f} s)  {rows:7d} rollout rows  "
+              f"(tune lengths {figures['batch_lengths']})", flush=True)
     figures["token_over_bar"] = round(figures["token"]["seconds"] / figures["bar"]["seconds"], 1)
     print(f"token rewards take {figures['token_over_bar']}x the time of bar rewards")
     if args.json:
