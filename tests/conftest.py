@@ -50,3 +50,15 @@ class RecordingReporter:
 @pytest.fixture
 def recorder() -> RecordingReporter:
     return RecordingReporter()
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Torch on one thread for a module of thousands of tiny ops, where intra-op threads only spin
+    on a busy machine; the thread count is restored after the module."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

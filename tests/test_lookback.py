@@ -37,13 +37,7 @@ NONE = 99
 IDS = LookbackIds(BAR_ID, PART_ID, NONE)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Thousands of tiny ops: intra-op threads only spin on a busy machine (restored after the module)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def stepped_features(consumed: Tensor, ids: LookbackIds, capacity: int = 4) -> tuple[list[Tensor], LookbackState]:

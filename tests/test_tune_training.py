@@ -16,12 +16,7 @@ VOCAB, LENGTH, BATCH, ROLLOUTS = 9, 14, 3, 2
 PAD, END, BAR = 0, 1, 2
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def models() -> tuple[Generator, Discriminator]:
