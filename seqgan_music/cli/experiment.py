@@ -1,5 +1,5 @@
-"""`seqgan-music experiment oracle|nottingham|grammar`: the SeqGAN paper's tables and the ReGAN
-paper's estimator comparison in one command each."""
+"""`seqgan-music experiment oracle|nottingham|grammar|tunes`: the SeqGAN paper's tables, the ReGAN
+paper's estimator comparison and MLE against SeqGAN on whole tunes, in one command each."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from seqgan_music.experiments.definitions import Experiment
 
 experiment_app = typer.Typer(
-    help=("Reproduce the SeqGAN paper's tables and the ReGAN paper's estimator comparison: train every "
-          "method, evaluate, and write report.md and report.json to `<home>/checkpoints/<experiment>/`.\n\n"
+    help=("Reproduce the SeqGAN paper's tables and the ReGAN paper's estimator comparison, or compare MLE "
+          "with SeqGAN on whole tunes: train every method, evaluate, and write report.md and report.json to `<home>/checkpoints/<experiment>/`.\n\n"
           "Example: seqgan-music experiment nottingham --encoding paper --midi ../shared/data/nottingham/MIDI"),
     no_args_is_help=True,
     rich_markup_mode="markdown",
@@ -134,15 +134,82 @@ def grammar(
     _run_experiment(root, experiment, command, device)
 
 
+@experiment_app.command("tunes")
+@user_errors
+def tunes(
+    corpus: Annotated[str, typer.Option("--corpus", help="A music corpus with whole tunes (grid16), e.g. Nottingham's.")] = "nottingham",
+    preset_name: Annotated[str, typer.Option("--preset", help="Whole-tune preset of both runs: folk-tunes or tunes-quick.")] = "folk-tunes",
+    samples: Annotated[int, typer.Option("--samples", help="Whole tunes sampled from each run for the metrics.")] = 200,
+    tag: TagOption = None,
+    seed: SeedOption = 0,
+    assignments: SetOption = None,
+    device: DeviceOption = "auto",
+    home: HomeOption = None,
+) -> None:
+    """MLE against SeqGAN with rewards per bar on whole tunes: the same preset, lookback generator
+    and seed (SeqGAN's MLE phase is the MLE run: the report checks it), compared by C2ST accuracy,
+    bar-repeat (played and notated), phrase-repeat, ends-on-tonic, NLL_test and self-BLEU-4 of
+    sampled whole tunes against the held-out tunes, with p-values, each run's training time by
+    phase and the adversarial phase round by round (D's accuracy, reward, NLL_test).
+
+    Both runs use one torch thread (--set run.threads=N changes it). About 25 minutes on 2 cores.
+
+    Example: seqgan-music corpus build midi ../shared/data/nottingham/MIDI --name nottingham, then
+    seqgan-music experiment tunes
+    """
+    from seqgan_music.experiments.definitions import tunes_experiment
+    from seqgan_music.experiments.report import REPORT_MD
+    from seqgan_music.experiments.tunes import evaluate_tune_experiment
+    from seqgan_music.experiments.tunes_report import write_tune_report
+    from seqgan_music.training.device import pick_device
+
+    root = home_path(home)
+    experiment = tunes_experiment(preset_name, corpus, tag, seed, assignments or (), samples)
+    _check_tune_corpus(root, corpus)
+    command = _command("tunes", ("--corpus", corpus), ("--preset", preset_name), ("--samples", samples),
+                       ("--tag", tag), ("--seed", seed),
+                       *[("--set", a) for a in assignments or ()])
+    chosen = pick_device(device)
+    _train_runs(root, experiment, command)
+    with console.status(f"evaluating {len(experiment.runs)} runs on whole tunes..."):
+        results = evaluate_tune_experiment(root, experiment, chosen)
+    folder = write_tune_report(results, root, command)
+    console.print(Markdown((folder / REPORT_MD).read_text(encoding="utf-8")))
+    console.print(f"[green]wrote[/] {folder / REPORT_MD} and report.json", highlight=False)
+
+
+def _check_tune_corpus(root: Path, name: str) -> None:
+    """The corpus must exist and keep whole tunes; say in one line how to build Nottingham's."""
+    from seqgan_music.corpora.corpus import load_corpus
+    from seqgan_music.training.sequences import check_whole_tunes
+
+    if not _corpus_exists(root, name):
+        raise SeqganError(f"no corpus named {name!r}: build it with `seqgan-music corpus build midi "
+                          f"../shared/data/nottingham/MIDI --name {name}` (or give --corpus)")
+    check_whole_tunes(load_corpus(root, name))
+
+
 def _run_experiment(root: Path, experiment: Experiment, command: str, device: str) -> None:
     """Train what is left, evaluate, write the report and show it."""
-    from seqgan_music.cli.live import training_view
-    from seqgan_music.cli.train import drive_training
     from seqgan_music.experiments.report import REPORT_MD, write_report
-    from seqgan_music.experiments.runner import evaluate_experiment, trainer_for
+    from seqgan_music.experiments.runner import evaluate_experiment
     from seqgan_music.training.device import pick_device
 
     chosen = pick_device(device)
+    _train_runs(root, experiment, command)
+    with console.status(f"evaluating {len(experiment.runs)} runs..."):
+        results = evaluate_experiment(root, experiment, chosen)
+    folder = write_report(results, root, command)
+    console.print(Markdown((folder / REPORT_MD).read_text(encoding="utf-8")))
+    console.print(f"[green]wrote[/] {folder / REPORT_MD} and report.json", highlight=False)
+
+
+def _train_runs(root: Path, experiment: Experiment, command: str) -> None:
+    """Train every run still to train, in order; finished ones are reused."""
+    from seqgan_music.cli.live import training_view
+    from seqgan_music.cli.train import drive_training
+    from seqgan_music.experiments.runner import trainer_for
+
     for entry in experiment.runs:
         view = training_view()
         trainer = trainer_for(root, experiment, entry, view)
@@ -151,11 +218,6 @@ def _run_experiment(root: Path, experiment: Experiment, command: str, device: st
             continue
         console.print(f"[bold]{entry.label}[/] ({entry.run})", highlight=False)
         drive_training(trainer, view, f"{command} (the experiment goes on where it stopped)")
-    with console.status(f"evaluating {len(experiment.runs)} runs..."):
-        results = evaluate_experiment(root, experiment, chosen)
-    folder = write_report(results, root, command)
-    console.print(Markdown((folder / REPORT_MD).read_text(encoding="utf-8")))
-    console.print(f"[green]wrote[/] {folder / REPORT_MD} and report.json", highlight=False)
 
 
 def _corpus_exists(root: Path, name: str) -> bool:

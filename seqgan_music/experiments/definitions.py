@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from seqgan_music.config import Config, apply_overrides, preset
+from seqgan_music.config import TUNE_PRESETS, Config, apply_overrides, preset
 from seqgan_music.corpora.encodings import MUSIC_ENCODINGS
 from seqgan_music.corpora.grammar import LENGTHS as GRAMMAR_LENGTHS
 from seqgan_music.errors import SeqganError
@@ -129,6 +129,41 @@ def grammar_experiment(length: int, corpus: str | None = None, tag: str | None =
     return Experiment(name, f"The toy grammar, length {length}: REINFORCE, REBAR, RELAX and SeqGAN (the ReGAN comparison)", corpus or f"grammar{length}",
                       runs, evaluation, ("goodness", "nll_test"), PAPER_GRAMMAR_15 if length == 15 else {}, focus="RELAX",
                       curves=GRAMMAR_CURVES, notes=notes)
+
+
+# The whole-tune experiment's own metrics: C2ST, the form metrics, NLL_test and self-BLEU (on whole tunes).
+TUNE_METRIC_GROUPS = ("c2st", "form", "nll-test", "self-bleu")
+# What defines the whole-tune experiment: both runs on whole tunes, SeqGAN rewarded per bar.
+TUNE_RUN_SETTINGS = ("data.unit=tune", "rollout.every=bar")
+# Settings of both runs that --set may change: one torch thread (other jobs share the 2-core machine; the
+# small lookback network's many short operations gain nothing from a second thread there).
+TUNE_DEFAULTS = ("run.threads=1",)
+
+
+def tunes_experiment(preset_name: str = "folk-tunes", corpus: str = "nottingham", tag: str | None = None,
+                     seed: int = 0, overrides: Sequence[str] = (), samples: int = 200) -> Experiment:
+    """MLE against SeqGAN with rewards per bar on whole tunes (issue 16): the same preset, lookback
+    generator and seed, so the SeqGAN run's MLE phase is the MLE run (the report checks it), compared
+    by C2ST, the form metrics, NLL_test and self-BLEU-4 of whole tunes against the held-out tunes."""
+    if preset_name not in TUNE_PRESETS:
+        raise SeqganError(f"--preset must be a whole-tune preset ({', '.join(TUNE_PRESETS)}), got {preset_name!r}")
+    fixed = {setting.partition("=")[0] for setting in TUNE_RUN_SETTINGS}
+    for assignment in overrides:
+        if assignment.partition("=")[0].strip() in fixed:
+            raise SeqganError(f"--set {assignment}: the tunes experiment always trains on whole tunes with "
+                              "rewards per bar (data.unit=tune, rollout.every=bar)")
+    name = _name("tunes" if preset_name == "folk-tunes" else f"tunes-{preset_name}", tag)
+    base = apply_overrides(preset(preset_name), [*TUNE_DEFAULTS, *overrides, *TUNE_RUN_SETTINGS, f"run.seed={seed}"])
+    runs = (
+        ExperimentRun("MLE", f"{name}-mle", apply_overrides(base, ["run.method=mle"])),
+        ExperimentRun("SeqGAN", f"{name}-seqgan", apply_overrides(base, ["run.method=seqgan"])),
+    )
+    evaluation = EvaluationSettings(references="test", samples=samples, seed=seed, metrics=TUNE_METRIC_GROUPS)
+    evaluation.check()
+    return Experiment(name, f"Whole tunes: MLE against SeqGAN with rewards per bar ({preset_name} preset)", corpus,
+                      runs, evaluation, ("c2st_accuracy", "bar_repeat", "notated_bar_repeat", "phrase_repeat",
+                                         "ends_on_tonic", "nll_test", "self_bleu4"),
+                      curves=("d_acc_real", "d_acc_fake", "mean_reward", "nll_test"))
 
 
 def _name(base: str, tag: str | None) -> str:

@@ -24,7 +24,8 @@ from seqgan_music.training.runs import checkpoints_dir, read_metrics, run_dir
 
 REPORT_MD, REPORT_JSON, CURVES_CSV = "report.md", "report.json", "curves.csv"
 CURVE_LABELS = {"goodness": "goodness", "log_variance_output": "ln Var (output layer)",
-                "log_variance_weight": "ln Var (one weight)"}
+                "log_variance_weight": "ln Var (one weight)", "d_acc_real": "D accuracy on real",
+                "d_acc_fake": "D accuracy on generated", "mean_reward": "mean reward", "nll_test": "NLL_test"}
 
 
 def machine_description() -> dict:
@@ -66,8 +67,8 @@ def report_data(results: ExperimentResults, home: Path, command: str) -> dict:
                   "wall_seconds": results.run_info[entry.label].get("elapsed"),
                   "evaluation_seconds": results.evaluations[entry.label].seconds}
                  for entry in experiment.runs],
-        "results": {label: {m: _clean(e.value(m)) for m in metrics} for label, e in results.evaluations.items()},
-        "real": {"split": first.real_split, **{m: _clean(first.real_value(m)) for m in metrics}},
+        "results": {label: {m: json_number(e.value(m)) for m in metrics} for label, e in results.evaluations.items()},
+        "real": {"split": first.real_split, **{m: json_number(first.real_value(m)) for m in metrics}},
         "paper": experiment.paper,
         "focus": experiment.focus,
         "headline": list(experiment.headline),
@@ -79,9 +80,10 @@ def report_data(results: ExperimentResults, home: Path, command: str) -> dict:
 
 
 def run_curve(folder: Path, metrics: Sequence[str]) -> list[dict]:
-    """The run's logged `metrics` against the adversarial round: round 0 is the last value logged
-    before the adversarial phase (the start it learns from), then every round that logged one."""
-    points, start = [], None
+    """The run's logged `metrics` against the adversarial round: round 0 holds each metric's last
+    value logged before the adversarial phase (the start it learns from: NLL_test from the end of
+    MLE, D's accuracy from its pre-training), then every round that logged one."""
+    points, start = [], {}
     for record in read_metrics(folder):
         values = {m: record[m] for m in metrics if isinstance(record.get(m), (int, float))}
         if not values:
@@ -89,8 +91,8 @@ def run_curve(folder: Path, metrics: Sequence[str]) -> list[dict]:
         if record.get("phase") == "adversarial":
             points.append({"round": record["step"], **values})
         elif not points:
-            start = {"round": 0, **values}
-    return ([start] if start else []) + points
+            start.update(values)
+    return ([{"round": 0, **start}] if start else []) + points
 
 
 def report_markdown(data: dict) -> str:
@@ -104,27 +106,27 @@ def report_markdown(data: dict) -> str:
               f"of corpus `{data['corpus']['name']}`. The real-data row scores {data['evaluation']['samples']:,} "
               f"(at most) real {data['real']['split']} windows the same way: the scale every figure is read against.", ""]
     header = ["method", *[_label(m) for m in headline], *[f"paper {_label(m)}" for m in paper_metrics], "training time"]
-    lines += [_row(header), _row(["---"] * len(header))]
+    lines += [markdown_row(header), markdown_row(["---"] * len(header))]
     times = {run["label"]: run["wall_seconds"] for run in data["runs"]}
     for label, values in data["results"].items():
         paper = data["paper"].get(label, {})
-        lines.append(_row([label, *[format_number(values[m]) for m in headline], *[format_number(paper.get(m)) for m in paper_metrics],
-                           _duration(times.get(label))]))
-    lines.append(_row([f"real data ({data['real']['split']})", *[format_number(data["real"][m]) for m in headline],
+        lines.append(markdown_row([label, *[format_number(values[m]) for m in headline], *[format_number(paper.get(m)) for m in paper_metrics],
+                           format_duration(times.get(label))]))
+    lines.append(markdown_row([f"real data ({data['real']['split']})", *[format_number(data["real"][m]) for m in headline],
                        *[""] * len(paper_metrics), ""]))
     for label, values in data["paper"].items():
         if label not in data["results"]:
-            lines.append(_row([f"{label} (not run)", *[""] * len(headline), *[format_number(values.get(m)) for m in paper_metrics], ""]))
+            lines.append(markdown_row([f"{label} (not run)", *[""] * len(headline), *[format_number(values.get(m)) for m in paper_metrics], ""]))
     if data.get("notes"):
         lines += ["", *[f"- {note}" for note in data["notes"]]]
-    lines += _curves_markdown(data.get("curves", {}))
+    lines += curves_markdown(data.get("curves", {}))
     if data["comparisons"]:
         others = list(dict.fromkeys(c["label"] for c in data["comparisons"]))
         lines += ["", f"## p-values: {data['focus']} against each", "",
                   "Welch's t-test / two-sided permutation test (10,000 shuffles) on per-window scores; "
                   "the difference is the focus run's mean minus the other's.", ""]
         header = ["metric", *[f"vs {label}: difference" for label in others], *[f"vs {label}: p" for label in others]]
-        lines += [_row(header), _row(["---"] * len(header))]
+        lines += [markdown_row(header), markdown_row(["---"] * len(header))]
         by_metric: dict[str, dict[str, dict]] = {}
         for c in data["comparisons"]:
             by_metric.setdefault(c["metric"], {})[c["label"]] = c
@@ -132,20 +134,20 @@ def report_markdown(data: dict) -> str:
             differences = [format_number(row[label]["difference"]) if label in row else "" for label in others]
             p_values = [f"{format_p(row[label]['welch_p'])} / {format_p(row[label]['permutation_p'])}" if label in row else ""
                         for label in others]
-            lines.append(_row([_label(metric), *differences, *p_values]))
+            lines.append(markdown_row([_label(metric), *differences, *p_values]))
     rest = [m for m in metrics if m not in headline]
     if rest:
-        lines += ["", "## All metrics", "", _row(["metric", *data["results"], f"real ({data['real']['split']})"]),
-                  _row(["---"] * (len(data["results"]) + 2))]
+        lines += ["", "## All metrics", "", markdown_row(["metric", *data["results"], f"real ({data['real']['split']})"]),
+                  markdown_row(["---"] * (len(data["results"]) + 2))]
         for metric in rest:
-            lines.append(_row([_label(metric), *[format_number(v[metric]) for v in data["results"].values()],
+            lines.append(markdown_row([_label(metric), *[format_number(v[metric]) for v in data["results"].values()],
                                format_number(data["real"][metric])]))
     lines += ["", "## Settings", "", f"- corpus `{data['corpus']['name']}`: windows {data['corpus']['windows']}, "
               f"vocabulary {data['corpus']['vocabulary']}, encoding {data['corpus']['encoding']}, "
               f"content hash {str(data['corpus']['content_hash'])[:12]}"]
     for run in data["runs"]:
         lines.append(f"- {run['label']}: run `{run['run']}`, method {run['method']}, preset {run['preset']}, "
-                     f"device {run['device']}, trained in {_duration(run['wall_seconds'])}, "
+                     f"device {run['device']}, trained in {format_duration(run['wall_seconds'])}, "
                      f"evaluated in {run['evaluation_seconds']:.1f} s (its config.toml is in the run folder)")
     evaluation = data["evaluation"]
     lines.append(f"- evaluation: {evaluation['samples']} samples, temperature {evaluation['temperature']:g}, "
@@ -157,25 +159,32 @@ def report_markdown(data: dict) -> str:
     return "\n".join(lines)
 
 
-def _curves_markdown(curves: dict[str, list[dict]]) -> list[str]:
+def curves_markdown(curves: dict[str, list[dict]]) -> list[str]:
     """Each curve metric drawn against the round for every run, then its start, end and mean."""
     metrics = list(dict.fromkeys(m for points in curves.values() for point in points for m in point if m != "round"))
     if not metrics:
         return []
-    lines = ["", "## Curves", "", "Logged during training at every evaluation (`metrics.jsonl` of each run; "
-             "the data is in report.json and curves.csv); round 0 is the start the adversarial phase learns from.", ""]
+    return ["", "## Curves", "", "Logged during training at every evaluation (`metrics.jsonl` of each run; "
+            "the data is in report.json and curves.csv); round 0 is the start the adversarial phase learns from.", "",
+            *curve_plots(curves, metrics)]
+
+
+def curve_plots(curves: dict[str, list[dict]], metrics: Sequence[str]) -> list[str]:
+    """Each of `metrics` drawn against the round for every run (a text plot), then a table of its
+    first, last and mean value per run."""
+    lines = []
     for metric in metrics:
         series = {label: [(p["round"], p[metric]) for p in points if metric in p] for label, points in curves.items()}
         lines += ["```", line_plot(series, "adversarial round", CURVE_LABELS.get(metric, metric)), "```", ""]
     header = ["method", *[f"{CURVE_LABELS.get(m, m)}: first → last (mean)" for m in metrics]]
-    lines += [_row(header), _row(["---"] * len(header))]
+    lines += [markdown_row(header), markdown_row(["---"] * len(header))]
     for label, points in curves.items():
         cells = []
         for metric in metrics:
             values = [p[metric] for p in points if metric in p]
             shown = [_curve_value(metric, v) for v in (values[0], values[-1], sum(values) / len(values))] if values else []
             cells.append(f"{shown[0]} → {shown[1]} ({shown[2]})" if values else "")
-        lines.append(_row([label, *cells]))
+        lines.append(markdown_row([label, *cells]))
     return lines
 
 
@@ -206,7 +215,7 @@ def write_report(results: ExperimentResults, home: Path, command: str) -> Path:
     return folder
 
 
-def _clean(value: float) -> float | None:
+def json_number(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else round(float(value), 6)
 
 
@@ -214,11 +223,11 @@ def _label(metric: str) -> str:
     return METRICS_BY_NAME[metric].label if metric in METRICS_BY_NAME else metric
 
 
-def _row(cells: list[str]) -> str:
+def markdown_row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def _duration(seconds: float | None) -> str:
+def format_duration(seconds: float | None) -> str:
     if not isinstance(seconds, (int, float)):
         return "-"
     minutes, rest = divmod(round(seconds), 60)

@@ -1,0 +1,249 @@
+"""The `tunes` experiment's report: `report.json` (every number) and `report.md` (C2ST, the form
+metrics, NLL_test and self-BLEU of each run next to the real held-out tunes, the p-values of
+SeqGAN against MLE, each run's training time by phase, the check that both runs share their MLE
+phase, and what the adversarial phase did round by round: D's accuracy, the reward, NLL_test)."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+
+from seqgan_music.atomic import write_text_atomic
+from seqgan_music.config import PHASES
+from seqgan_music.corpora.corpus import load_corpus
+from seqgan_music.experiments.report import (
+    CURVES_CSV,
+    REPORT_JSON,
+    REPORT_MD,
+    curve_plots,
+    curves_csv,
+    format_duration,
+    json_number,
+    machine_description,
+    markdown_row,
+    run_curve,
+)
+from seqgan_music.experiments.tunes import FORM_METRICS, TuneExperimentResults, TuneScores
+from seqgan_music.evaluation.significance import Comparison
+from seqgan_music.formatting import format_number, format_p
+from seqgan_music.training.runs import checkpoints_dir, read_metrics, run_dir
+
+LABELS = {"c2st_accuracy": "C2ST accuracy", "bar_repeat": "bar-repeat", "notated_bar_repeat": "notated bar-repeat",
+          "phrase_repeat": "phrase-repeat", "ends_on_tonic": "ends on tonic", "nll_test": "NLL_test",
+          "self_bleu4": "self-BLEU-4", "tune_bars": "tune length (bars played)",
+          "notated_bars": "notated length (bars)"}
+PHASE_LABELS = {"mle": "MLE", "pretrain_d": "D pre-training", "adversarial": "adversarial"}
+ROUND_METRICS = ("d_acc_real", "d_acc_fake", "mean_reward", "g_loss", "nll_test")
+FORMS_SHOWN = 5
+
+
+def tune_report_data(results: TuneExperimentResults, home: Path, command: str) -> dict:
+    """Every number of the report as plain JSON-ready data."""
+    experiment = results.experiment
+    corpus = load_corpus(home, experiment.corpus)
+    metrics = [*experiment.headline, *[m for m in FORM_METRICS if m not in experiment.headline]]
+    folders = {entry.label: run_dir(home, entry.run) for entry in experiment.runs}
+    return {
+        "experiment": experiment.name,
+        "title": experiment.title,
+        "command": command,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_description(),
+        "corpus": {"name": corpus.name, "content_hash": corpus.manifest.get("content_hash"),
+                   "tunes": {split: len(tunes) for split, tunes in corpus.tune_sequences.items()},
+                   "vocabulary": len(corpus.vocabulary)},
+        "evaluation": {"samples": experiment.evaluation.samples, "temperature": experiment.evaluation.temperature,
+                       "seed": experiment.evaluation.seed, "references": experiment.evaluation.references,
+                       "real_split": results.real_split},
+        "headline": list(experiment.headline),
+        "metrics": metrics,
+        "curve_metrics": list(experiment.curves),
+        "runs": [{"label": entry.label, "run": entry.run, "method": entry.config.run.method,
+                  "preset": entry.config.preset, "threads": entry.config.run.threads,
+                  "device": results.run_info[entry.label].get("device"),
+                  "wall_seconds": results.run_info[entry.label].get("elapsed"),
+                  "phase_seconds": phase_seconds(folders[entry.label], PHASES[entry.config.run.method]),
+                  "evaluation_seconds": results.scores[entry.label].seconds}
+                 for entry in experiment.runs],
+        "results": {label: _scores_data(scores, metrics) for label, scores in results.scores.items()},
+        "real": _scores_data(results.real, metrics) | {"split": results.real_split},
+        "focus": experiment.focus,
+        "comparisons": [{"label": label, "metric": metric, **_comparison(by_metric[metric])}
+                        for label, by_metric in results.comparisons.items() for metric in metrics if metric in by_metric],
+        "mle_phase": {label: mle_phase_end(folder) for label, folder in folders.items()},
+        "curves": {entry.label: run_curve(folders[entry.label], experiment.curves) for entry in experiment.runs
+                   if "adversarial" in PHASES[entry.config.run.method]},
+        "rounds": {entry.label: adversarial_rounds(folders[entry.label]) for entry in experiment.runs
+                   if "adversarial" in PHASES[entry.config.run.method]},
+    }
+
+
+def phase_seconds(folder: Path, phases: tuple[str, ...]) -> dict[str, float]:
+    """Training seconds of each phase, from the elapsed time logged after each unit (evaluations
+    and checkpoints included)."""
+    ends: dict[str, float] = {}
+    for record in read_metrics(folder):
+        ends[record["phase"]] = float(record["elapsed"])
+    seconds, before = {}, 0.0
+    for phase in phases:
+        if phase in ends:
+            seconds[phase] = round(ends[phase] - before, 1)
+            before = ends[phase]
+    return seconds
+
+
+def mle_phase_end(folder: Path) -> dict:
+    """What the run's MLE phase ended with: NLL_test and NLL_valid at the last epoch, the kept epoch."""
+    last: dict = {}
+    for record in read_metrics(folder):
+        if record.get("phase") == "mle":
+            last = record
+    return {key: last.get(key) for key in ("nll_test", "nll_valid", "best_epoch", "g_loss")}
+
+
+def adversarial_rounds(folder: Path) -> list[dict]:
+    """Every adversarial round's logged D accuracy, reward, generator loss and NLL_test (where evaluated)."""
+    return [{"round": record["step"], **{m: record[m] for m in ROUND_METRICS if m in record}}
+            for record in read_metrics(folder) if record.get("phase") == "adversarial"]
+
+
+def tune_report_markdown(data: dict) -> str:
+    """The report as Markdown."""
+    metrics, focus = data["metrics"], data["focus"]
+    evaluation, real = data["evaluation"], data["real"]
+    lines = [f"# {data['title']}", "", f"`{data['command']}`, {data['created']}, "
+             f"seqgan-music {data['machine']['seqgan_music']}.", "", "## Results", "",
+             f"{evaluation['samples']:,} whole tunes sampled per run at temperature {evaluation['temperature']:g}, "
+             f"each read up to its end token, scored against the {evaluation['references']} split's "
+             f"{data['corpus']['tunes'].get(evaluation['references'], 0)} tunes of corpus `{data['corpus']['name']}`: "
+             f"C2ST is the held-out accuracy of fresh classifiers telling them from those tunes (0.5: "
+             f"indistinguishable), with its 95% interval; the form metrics are means over tunes as played; "
+             f"NLL_test is per token of the {evaluation['references']} tunes. The real row scores the "
+             f"{real['tunes']} {real['split']} tunes the same way.", ""]
+    times = {run["label"]: run["wall_seconds"] for run in data["runs"]}
+    shown = data["headline"]
+    header = ["method", *[LABELS[m] for m in shown], "training time"]
+    lines += [markdown_row(header), markdown_row(["---"] * len(header))]
+    for label, values in data["results"].items():
+        lines.append(markdown_row([label, *[_cell(values, m) for m in shown], format_duration(times.get(label))]))
+    lines.append(markdown_row([f"real data ({real['split']})", *[_cell(real, m) for m in shown], ""]))
+    lines += _comparisons_markdown(data, focus)
+    lines += _training_markdown(data)
+    lines += _rounds_markdown(data)
+    lines += ["", "## Tune lengths and forms", "", markdown_row(["", *data["results"], f"real ({real['split']})"]),
+              markdown_row(["---"] * (len(data["results"]) + 2))]
+    for metric in (m for m in metrics if m not in shown):
+        lines.append(markdown_row([LABELS[metric], *[_cell(v, metric) for v in data["results"].values()],
+                                   _cell(real, metric)]))
+    lines.append(markdown_row(["forms (commonest)", *[_forms(v["forms"]) for v in data["results"].values()],
+                               _forms(real["forms"])]))
+    machine = data["machine"]
+    lines += ["", "## Settings", ""]
+    for run in data["runs"]:
+        lines.append(f"- {run['label']}: run `{run['run']}`, method {run['method']}, preset {run['preset']}, "
+                     f"{run['threads']} torch thread(s), device {run['device']}, evaluated in "
+                     f"{run['evaluation_seconds']:.0f} s (its config.toml is in the run folder)")
+    lines += [f"- corpus `{data['corpus']['name']}`: whole tunes "
+              + ", ".join(f"{split} {count}" for split, count in data["corpus"]["tunes"].items())
+              + f", vocabulary {data['corpus']['vocabulary']}, content hash {str(data['corpus']['content_hash'])[:12]}",
+              f"- evaluation seed {evaluation['seed']}",
+              "", "## Machine", "", f"{machine['cpu']}, {machine['cores']} cores"
+              f"{', ' + machine['gpu'] if 'gpu' in machine else ''}; {machine['system']}; Python {machine['python']}, "
+              f"torch {machine['torch']}.", ""]
+    return "\n".join(lines)
+
+
+def _comparisons_markdown(data: dict, focus: str) -> list[str]:
+    if not data["comparisons"]:
+        return []
+    lines = ["", f"## p-values: {focus} against each", "",
+             "Welch's t-test / two-sided permutation test (10,000 shuffles) on per-sample values: per tune "
+             "(form, self-BLEU; NLL_test per held-out tune), per held-out prediction for C2ST (right or wrong); "
+             f"the difference is {focus}'s mean minus the other's.", "",
+             markdown_row(["metric", "vs", "other", focus, "difference", "p (Welch / perm.)"]),
+             markdown_row(["---"] * 6)]
+    for c in data["comparisons"]:
+        lines.append(markdown_row([LABELS.get(c["metric"], c["metric"]), c["label"], format_number(c["mean_a"]),
+                                   format_number(c["mean_b"]), format_number(c["difference"]),
+                                   f"{format_p(c['welch_p'])} / {format_p(c['permutation_p'])}"]))
+    return lines
+
+
+def _training_markdown(data: dict) -> list[str]:
+    lines = ["", "## Training", "", markdown_row(["method", "MLE", "D pre-training", "adversarial", "total",
+                                                   "NLL_test after MLE", "kept MLE epoch"]),
+             markdown_row(["---"] * 7)]
+    for run in data["runs"]:
+        phases = run["phase_seconds"]
+        end = data["mle_phase"][run["label"]]
+        lines.append(markdown_row([run["label"], *[format_duration(phases.get(p)) if p in phases else "-"
+                                                   for p in PHASE_LABELS], format_duration(run["wall_seconds"]),
+                                   format_number(end.get("nll_test")), str(end.get("best_epoch", "-"))]))
+    ends = [tuple(end.get(k) for k in ("nll_test", "nll_valid", "best_epoch")) for end in data["mle_phase"].values()]
+    same = len(set(ends)) == 1
+    lines += ["", ("Both runs' MLE phases ended alike (NLL_test, NLL_valid and the kept epoch equal): SeqGAN "
+                   "starts from the MLE run's generator." if same else
+                   "**The runs' MLE phases ended differently** (NLL_test, NLL_valid or the kept epoch): SeqGAN does "
+                   "not start from the MLE run's generator, so the comparison mixes in the MLE phase.")]
+    return lines
+
+
+def _rounds_markdown(data: dict) -> list[str]:
+    lines = []
+    for label, rounds in data["rounds"].items():
+        if not rounds:
+            continue
+        lines += ["", f"## {label}: the adversarial phase round by round", "",
+                  "From the run's metrics.jsonl: D's accuracy on real and on generated tunes after the round's "
+                  "D steps, the mean reward (Q) of the generated tokens and the policy-gradient loss of the "
+                  "round's generator step, NLL_test where it was evaluated; round 0 is the start (D after "
+                  "pre-training, the generator after MLE).", ""]
+        lines += curve_plots({label: data["curves"][label]}, data["curve_metrics"])
+        header = ["round", "D acc. real", "D acc. generated", "mean reward", "G loss", "NLL_test"]
+        lines += ["", markdown_row(header), markdown_row(["---"] * len(header))]
+        for point in [*[p for p in data["curves"][label] if p["round"] == 0], *rounds]:
+            lines.append(markdown_row([str(point["round"]), *[format_number(point.get(m)) if m in point else ""
+                                                              for m in ROUND_METRICS]]))
+    return lines
+
+
+def write_tune_report(results: TuneExperimentResults, home: Path, command: str) -> Path:
+    """Write `<home>/checkpoints/<experiment>/report.md`, `report.json` and `curves.csv` atomically."""
+    data = tune_report_data(results, home, command)
+    folder = checkpoints_dir(home) / results.experiment.name
+    folder.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(folder / REPORT_JSON, json.dumps(data, indent=1, allow_nan=False))
+    write_text_atomic(folder / REPORT_MD, tune_report_markdown(data))
+    if data["curves"]:
+        write_text_atomic(folder / CURVES_CSV, curves_csv(data["curves"]))
+    return folder
+
+
+def _scores_data(scores: TuneScores, metrics: list[str]) -> dict:
+    return {**{m: json_number(scores.values.get(m, math.nan)) for m in metrics}, "c2st": scores.c2st,
+            "forms": scores.forms, "tunes": scores.tunes}
+
+
+def _comparison(c: Comparison) -> dict:
+    """A comparison as JSON (p-values unrounded: a p of 1e-9 must not become 0)."""
+    return {"mean_a": json_number(c.mean_a), "mean_b": json_number(c.mean_b), "difference": json_number(c.difference),
+            "welch_p": _finite(c.welch_p), "permutation_p": _finite(c.permutation_p),
+            "count_a": c.count_a, "count_b": c.count_b}
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def _cell(values: dict, metric: str) -> str:
+    """A metric's figure; C2ST with its 95% interval."""
+    if metric == "c2st_accuracy" and values.get("c2st"):
+        c2st = values["c2st"]
+        return f"{c2st['accuracy']:.3f} [{c2st['ci_low']:.2f}, {c2st['ci_high']:.2f}]"
+    return format_number(values.get(metric)) if metric != "nll_test" or values.get(metric) is not None else "-"
+
+
+def _forms(counts: dict[str, int]) -> str:
+    return ", ".join(f"{form} {count}" for form, count in list(counts.items())[:FORMS_SHOWN]) or "-"
