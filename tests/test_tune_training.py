@@ -223,10 +223,11 @@ def test_sampling_stops_once_every_row_has_ended_without_changing_a_token():
 def test_a_window_model_never_samples_whole_tunes_tokens(tmp_path):
     from seqgan_music.config import preset
     from seqgan_music.corpora.corpus import load_corpus
-    from seqgan_music.training.build import build_generator, tune_only_tokens
+    from seqgan_music.corpora.tunes import tune_only_tokens
+    from seqgan_music.training.build import build_generator
 
     corpus = load_corpus(tune_home(tmp_path), "tunes")
-    banned = tune_only_tokens(corpus)
+    banned = tune_only_tokens(corpus.vocabulary)
     names = {corpus.vocabulary.tokens[i] for i in banned}
     assert "PART" in names and any(n.startswith("meter=") for n in names) and "BAR" not in names
     window = build_generator(corpus, apply_overrides(preset("quick"), ["generator.embedding=4", "generator.hidden=4"]))

@@ -25,8 +25,12 @@ OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace file
 def compose(
     run: Annotated[str | None, typer.Option("--run", help="A music run name, or a packed model folder (default: the shipped default model).")] = None,
     n: Annotated[int, typer.Option("--n", help="Number of tunes.")] = 8,
-    bars: Annotated[int | None, typer.Option("--bars", help="Length in bars, the primer's included (default 16).")] = None,
-    steps: Annotated[int | None, typer.Option("--steps", help="Length in steps instead (sixteenths for grid16 models), the primer's included.")] = None,
+    form: Annotated[str | None, typer.Option("--form", help="Whole-tune models: the strains as played, AABB (the default), AB, AABA, AABBCC, any such letters, or free (one strain of --bars bars). Each strain closes on a cadence, the last on the tonic.")] = None,
+    part_bars: Annotated[int | None, typer.Option("--part-bars", help="Whole-tune models: bars per strain (default 8).")] = None,
+    tune_type: Annotated[str | None, typer.Option("--type", help="Whole-tune models: the tune type the model is conditioned on: jig, reel, hornpipe, polka, waltz, slip-jig, march, strathspey, air... (those its corpus has; default: drawn with the meter). Sets the meter when --meter is not given.")] = None,
+    endings: Annotated[bool, typer.Option("--endings", help="Whole-tune models: repeated strains get first and second endings (|1 ... :|2 ...).")] = False,
+    bars: Annotated[int | None, typer.Option("--bars", help="Length in bars, the primer's included (default 16); on a whole-tune model, the length of a --form free tune.")] = None,
+    steps: Annotated[int | None, typer.Option("--steps", help="Length in steps instead (sixteenths for grid16 models), the primer's included; window models only.")] = None,
     temperature: Annotated[float, typer.Option("--temperature", help="Sampling temperature: lower is safer and plainer, higher is bolder.")] = 1.0,
     top_k: Annotated[int, typer.Option("--top-k", help="Sample among the K most likely tokens only (0: all).")] = 0,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of the first tune (tune i gets seed+i); default: a random one, printed.")] = None,
@@ -34,8 +38,8 @@ def compose(
     primer: Annotated[Path | None, typer.Option("--primer", help="A MIDI file whose opening the tunes continue (its first --primer-bars bars).")] = None,
     primer_notes: Annotated[str | None, typer.Option("--primer-notes", help='Notes the tunes continue, e.g. "D4 F#4 A4:4 R:8" (:4 quarter, :8 eighth (default), :16, :2, :1; "." dots; R rest). They carry no meter: give --meter.')] = None,
     primer_bars: Annotated[int, typer.Option("--primer-bars", help="Bars of the primer kept (its first N; a pickup before them too), so a whole tune given as primer is only its opening.")] = DEFAULT_PRIMER_BARS,
-    key: Annotated[str | None, typer.Option("--key", help="Key, e.g. D, Em, F# minor, A dorian. With a primer that stores no key, the primer's key.")] = None,
-    meter: Annotated[str | None, typer.Option("--meter", help="Meter, e.g. 6/8, 4/4, 3/4 (default: the primer file's, else drawn from the training corpus's meters). A meter the model never saw is refused.")] = None,
+    key: Annotated[str | None, typer.Option("--key", help="Key, e.g. D, Em, F# minor, A dorian, G mixolydian. A whole-tune model is conditioned on its mode. With a primer that stores no key, the primer's key.")] = None,
+    meter: Annotated[str | None, typer.Option("--meter", help="Meter, e.g. 6/8, 4/4, 3/4 (default: the primer file's, else drawn from the training corpus's meters, or with --type). A meter the model never saw is refused.")] = None,
     tempo: Annotated[float | None, typer.Option("--tempo", help="Quarter notes per minute (default 120).")] = None,
     chords: Annotated[bool, typer.Option("--chords", help="Add a chord track harmonising each bar in the key (a folk lead sheet).")] = False,
     program: Annotated[int, typer.Option("--program", help="General MIDI program of the melody (0 piano, 40 violin, 73 flute, 22 harmonica).")] = 0,
@@ -48,12 +52,17 @@ def compose(
 ) -> None:
     """Compose folk tunes and write them with a JSON sidecar saying how each was made.
 
-    The meter is enforced through the bar lines a grid16 model was trained with; the key is reached
-    by transposing (the models are not key-conditioned), choosing among 16 candidates the one in
-    the asked mode. Every file carries its provenance (model hash, seed, settings, the command that
-    recomposes it) in the sidecar, in MIDI text events and in ABC N: lines.
+    A whole-tune model (the default) writes whole tunes: its header tokens condition it on the
+    meter, mode and tune type; the form's strains, repeats and bar lines are laid out for it, and
+    each strain closes on a cadence. ABC and MusicXML write the repeats as signs; MIDI and WAV play
+    them out. A window model writes --bars bars, its meter enforced through the bar lines and its
+    key reached by transposing the one of 16 candidates in the asked mode. Every file carries its
+    provenance (model hash, seed, settings, the command that recomposes it) in the sidecar, in MIDI
+    text events and in ABC N: lines.
 
-    Example: seqgan-music compose --n 8 --key D --meter 6/8 --format mid,abc,wav --seed 42 --chords
+    Example: seqgan-music compose --n 8 --type jig --key "A dorian" --form AABB --format mid,abc,wav --seed 42
+
+    A lead sheet of a reel with first and second endings: seqgan-music compose --type reel --key D --endings --chords --format abc
 
     Continuing an opening: seqgan-music compose --primer-notes "D4 F#4 A4:4 B4 A4 F#4:4" --meter 4/4 --key D --bars 8
     """
@@ -69,7 +78,7 @@ def compose(
     if primer is not None and primer_notes is not None:
         raise SeqganError("give either --primer FILE or --primer-notes, not both")
     settings = requested_settings(n, bars, steps, temperature, top_k, seed, key, meter, tempo, chords, program,
-                                  primer_bars, max_hold)
+                                  primer_bars, max_hold, form, part_bars, tune_type, endings)
     model = load_model(home_path(home), run, pick_device(device))
     if primer is not None:
         settings = replace(settings, primer=read_primer_file(primer))
@@ -99,11 +108,15 @@ def _print_tunes(tunes: list, pieces: list, out: Path, model: str, settings: Com
         table.add_column(column, no_wrap=column == "file", justify="right" if column == "bars" else "left")
     for tune, piece in zip(tunes, pieces):
         melody = tune.melody
+        whole = tune.provenance.get("tune")
+        bars = f"{whole['notated_bars']} ({whole['played_bars']} played)" if whole else str(len(melody.bars))
         table.add_row(piece.files[0].stem, tune.provenance["form"], melody.key.name if melody.key else "-",
-                      melody.meter, str(len(melody.bars)))
+                      melody.meter, bars)
     console.print(table)
     decisions = {aspect: [(tune.provenance[aspect]["written"], tune.provenance[aspect]["how"]) for tune in tunes]
                  for aspect in ("key", "meter")}
+    if all("tune" in tune.provenance for tune in tunes):
+        decisions["type"] = [(t.provenance["tune"]["type"]["written"], t.provenance["tune"]["type"]["how"]) for t in tunes]
     if settings.primer is not None:
         decisions["primer"] = [(_primer_line(settings.primer, tune.provenance["primer_bars"]), "") for tune in tunes]
     for aspect, decided in decisions.items():

@@ -1,16 +1,20 @@
 """Continue a token prefix under constraints: tokens forced at some positions, some banned everywhere,
-and a limit on how long one pitch may sound in a row.
+a limit on how long one pitch may sound in a row, strains written again (copies of earlier
+positions) and cadences (the last beat of a strain on a chord tone of the tonic).
 
 This is how composing gets the meter it is asked for from a grid16 model: the bar-line token is
 part of what the model was trained on, so forcing it every bar (and banning it inside bars) puts
 the model's own rhythm inside the requested bars, rather than relabelling whatever it produced.
 The hold limit keeps plain sampling (a low temperature, a small top-k) from freezing on one pitch:
 once a pitch has sounded its limit, the tokens that would keep it sounding are banned like the others.
+A cadence slot bans every token that would not land the strain on its chord: the first step of the
+closing beat must start one of the chord's pitches, and the steps after it may only hold it or
+start another of them, so the strain's last note is one of them whatever the model prefers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -21,6 +25,51 @@ from seqgan_music.models.sampling import draw, uniforms
 
 
 HoldState = tuple[Tensor, Tensor]  # per row: the sounding pitch's token (-1: none) and the steps it has sounded
+
+
+@dataclass(frozen=True)
+class Copy:
+    """A layout slot that writes the token at `position` (of the whole sequence, prefix included) of
+    the same row again: a strain played again, written out (the last A of AABA)."""
+
+    position: int
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """A layout slot sampled among the tokens that close a strain on `degrees` (semitones above the
+    tonic: (0,) the tonic, (0, 4, 7) the major tonic chord). `onset`: the closing beat's first step,
+    where one of those pitches must start; after it, only holding it or starting another of them."""
+
+    degrees: tuple[int, ...]
+    onset: bool
+
+
+Slot = int | None | Copy | Cadence  # forced token id, sampled, copied or a cadence step
+
+
+@dataclass(frozen=True)
+class CadenceRule:
+    """What cadence slots need: each token's pitch class (V,) (-1: not a pitch), the hold token, and
+    `tonic(tokens)`: each row's tonic pitch class (rows,) from its tokens so far (rows, n), as a long
+    tensor on the tokens' device (a constant for a model whose tunes share one signature)."""
+
+    pitch_classes: Tensor
+    hold: int
+    tonic: Callable[[Tensor], Tensor]
+
+    def banned(self, slot: Cadence, tokens: Tensor) -> Tensor:
+        """(rows, V) True where a token would not close on the slot's degrees."""
+        tonic = self.tonic(tokens).unsqueeze(1)  # (rows, 1)
+        classes = self.pitch_classes.unsqueeze(0)  # (1, V)
+        degree = (classes - tonic) % 12  # (rows, V)
+        wanted = torch.zeros_like(degree, dtype=torch.bool)
+        for step in slot.degrees:
+            wanted |= degree == step
+        allowed = wanted & (classes >= 0)
+        if not slot.onset:
+            allowed = allowed | (torch.arange(classes.shape[1], device=classes.device) == self.hold)
+        return ~allowed
 
 
 @dataclass(frozen=True)
@@ -60,13 +109,16 @@ class HoldLimit:
 class Constraints:
     """What composing imposes on the model's choices, as token ids.
 
-    `layout` has one entry per position after the prefix: the token forced there, or None to sample
-    one. `banned` are never sampled; `hold_limit` (None: none) bans keeping one pitch past its limit.
+    `layout` has one slot per position after the prefix: the token forced there, None to sample one,
+    a `Copy` of an earlier position or a `Cadence` step (which needs `cadence`). `banned` are never
+    sampled; `hold_limit` (None: none) bans keeping one pitch past its limit. Where a cadence and the
+    hold limit together leave a row nothing, the cadence wins.
     """
 
-    layout: Sequence[int | None]
+    layout: Sequence[Slot]
     banned: Sequence[int] = ()
     hold_limit: HoldLimit | None = None
+    cadence: CadenceRule | None = None
 
     def start(self, prefix: Sequence[int], rows: int, device: torch.device) -> HoldState:
         """The state the constraints follow, after the prefix."""
@@ -106,18 +158,39 @@ def continue_prefix(generator: Generator, prefix: Sequence[int], constraints: Co
     logits = logits[:, -1]  # (rows, V)
     noise = uniforms((len(layout), rows), noise_source, device)  # (L, rows)
     sounding = constraints.start(prefix, rows, device)
-    tokens = [start[1:].unsqueeze(0).expand(rows, -1)]
-    for position, forced in enumerate(layout):
-        if forced is None:
+    tokens = torch.empty((rows, len(prefix) + len(layout)), dtype=torch.long, device=device)
+    tokens[:, :len(prefix)] = start[1:]
+    for position, slot in enumerate(layout):
+        at = len(prefix) + position
+        if slot is None or isinstance(slot, Cadence):
             banned = constraints.banned_now(sounding, generator.vocab_size)  # (rows, V)
+            if isinstance(slot, Cadence):
+                banned = _with_cadence(banned, constraints, slot, tokens[:, :at])
             chosen = draw(logits.masked_fill(banned, float("-inf")), noise[position], temperature, top_k)  # (rows,)
+        elif isinstance(slot, Copy):
+            if not 0 <= slot.position < at:
+                raise ValueError(f"slot {at} copies position {slot.position}, which is not before it")
+            chosen = tokens[:, slot.position]
         else:
-            chosen = torch.full((rows,), forced, dtype=torch.long, device=device)
-        tokens.append(chosen.unsqueeze(1))
+            chosen = torch.full((rows,), slot, dtype=torch.long, device=device)
+        tokens[:, at] = chosen
         sounding = constraints.advance(sounding, chosen)
         if position + 1 < len(layout):
             logits, state = generator.step(chosen, state)
-    return torch.cat(tokens, dim=1)
+    return tokens
+
+
+def _with_cadence(banned: Tensor, constraints: Constraints, slot: Cadence, tokens: Tensor) -> Tensor:
+    """`banned` (rows, V) with the cadence's bans added; a row left with nothing keeps only the
+    cadence's own bans (and the fixed ones), so the strain still closes on its chord."""
+    if constraints.cadence is None:
+        raise ValueError("a Cadence slot needs Constraints.cadence")
+    closing = constraints.cadence.banned(slot, tokens)  # (rows, V)
+    combined = banned | closing
+    stuck = combined.all(dim=1, keepdim=True)  # (rows, 1)
+    fixed = torch.zeros_like(banned)
+    fixed[:, list(constraints.banned)] = True
+    return torch.where(stuck, closing | fixed, combined)
 
 
 def bar_layout(prefix_bars: Sequence[bool], bar_steps: int, bars: int | None, steps: int | None) -> list[bool]:

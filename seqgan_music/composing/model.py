@@ -2,8 +2,10 @@
 
 A packed model is what composing needs and nothing else, so it can ship inside the package:
 `generator.pt` (the generator's weights, loaded with `weights_only=True`) and `model.json` (the
-vocabulary, the encoding, the generator's shape, the corpus's meters, where it came from, its
-evaluation and the commands that reproduce it).
+vocabulary, the encoding, the generator's shape and whether it reads lookback inputs, the unit it
+learned (windows or whole tunes), the corpus's meters and, for whole tunes, its tunes' headers,
+where it came from, its evaluation and the commands that reproduce it). A model packed before
+whole tunes existed has no unit: it is a window model.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from pathlib import Path
 import torch
 
 from seqgan_music.atomic import replace_folder_atomically
-from seqgan_music.corpora.encodings import MusicEncoding, encoding_from_params
+from seqgan_music.composing.header import header_counts
+from seqgan_music.corpora.encodings import BAR, MusicEncoding, encoding_from_params
+from seqgan_music.corpora.tunes import PART, parse_tune_symbols, tune_only_tokens
 from seqgan_music.corpora.vocabulary import Vocabulary
 from seqgan_music.errors import SeqganError
 from seqgan_music.models.generator import Generator
@@ -41,6 +45,12 @@ class ComposerModel:
     sha256: str  # of the weights file: names exactly the weights used
     reference: str | None = None  # what `--run` takes to load this model again (None: the default)
     info: dict = field(default_factory=dict)  # model.json of a packed model
+    unit: str = "window"  # what it learned: "window" (strings of bars) or "tune" (whole tunes)
+    headers: dict[str, int] = field(default_factory=dict)  # whole tunes: training tunes per "meter mode type"
+
+    @property
+    def whole_tunes(self) -> bool:
+        return self.unit == "tune"
 
 
 def default_model_folder() -> Path:
@@ -78,11 +88,11 @@ def load_packed(folder: Path, device: torch.device = torch.device("cpu")) -> Com
     try:
         vocabulary = Vocabulary.from_json(json.dumps(info["vocabulary"]))
         encoding = encoding_from_params(info["encoding"])
-        shape = info["generator"]
-        generator = Generator(len(vocabulary), shape["embedding"], shape["hidden"], shape["layers"],
-                              start_token=shape["start_token"], end_token=vocabulary.end, pad_token=vocabulary.pad)
+        unit = str(info.get("unit", "window"))
+        generator = _packed_generator(info["generator"], vocabulary, unit)
         state = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
         generator.load_state_dict(state)
+        headers = {str(key): int(count) for key, count in dict(info.get("headers", {})).items()}
     except SeqganError:
         raise
     except Exception as error:  # KeyError, TypeError, RuntimeError (shape mismatch), unpickling errors
@@ -91,7 +101,20 @@ def load_packed(folder: Path, device: torch.device = torch.device("cpu")) -> Com
         raise SeqganError(f"model {folder} was not trained on music: compose needs a music model")
     generator.to(device).eval()
     return ComposerModel(str(info.get("name", folder.name)), f"packed {folder}", generator, vocabulary, encoding,
-                         dict(info.get("meters", {})), hashlib.sha256(weights).hexdigest(), str(folder.resolve()), info)
+                         dict(info.get("meters", {})), hashlib.sha256(weights).hexdigest(), str(folder.resolve()), info,
+                         unit, headers)
+
+
+def _packed_generator(shape: dict, vocabulary: Vocabulary, unit: str) -> Generator:
+    """The generator model.json describes; a window model is kept from writing whole tunes' tokens."""
+    generator = Generator(len(vocabulary), shape["embedding"], shape["hidden"], shape["layers"],
+                          start_token=shape["start_token"], end_token=vocabulary.end, pad_token=vocabulary.pad,
+                          lookback=bool(shape.get("lookback", False)),
+                          bar_token=vocabulary.id(BAR) if BAR in vocabulary else None,
+                          part_token=vocabulary.id(PART) if PART in vocabulary else None)
+    if unit == "window":
+        generator.ban(tune_only_tokens(vocabulary))
+    return generator
 
 
 def _load_run(home: Path, run: str, device: torch.device) -> ComposerModel:
@@ -103,8 +126,11 @@ def _load_run(home: Path, run: str, device: torch.device) -> ComposerModel:
         raise SeqganError(f"run {run!r} was trained on a {corpus.manifest.get('source', {}).get('kind', 'non-music')} "
                           f"corpus: compose writes music; sample it with `seqgan-music generate {run}`")
     meters = dict(corpus.manifest.get("counts", {}).get("meters") or {})
+    unit = trained.config.data.unit
+    headers = header_counts(parse_tune_symbols(corpus.symbols(tune[:3])).header
+                            for tune in corpus.tune_sequences.get("train", [])) if unit == "tune" else {}
     return ComposerModel(run, f"run {trained.folder}", trained.generator, corpus.vocabulary, corpus.encoding,
-                         meters, trained.checkpoint_sha256, run, {"run": trained.info})
+                         meters, trained.checkpoint_sha256, run, {"run": trained.info}, unit, headers)
 
 
 def pack_run(home: Path, run: str, out: Path, extra: dict | None = None) -> Path:
@@ -123,9 +149,11 @@ def pack_run(home: Path, run: str, out: Path, extra: dict | None = None) -> Path
         "vocabulary": json.loads(model.vocabulary.to_json()),
         "encoding": model.encoding.params(),
         "generator": {"embedding": generator.embedding.embedding_dim, "hidden": generator.lstm.hidden_size,
-                      "layers": generator.lstm.num_layers,
+                      "layers": generator.lstm.num_layers, "lookback": generator.lookback is not None,
                       "start_token": None if generator.start_token == generator.vocab_size else generator.start_token},
+        "unit": model.unit,
         "meters": model.meters,
+        "headers": model.headers,
         "trained": {"run": run, "corpus": run_info.get("corpus"), "corpus_hash": run_info.get("corpus_hash"),
                     "method": run_info.get("method"), "preset": run_info.get("preset"),
                     "checkpoint_sha256": model.sha256},

@@ -37,7 +37,7 @@ from seqgan_music.corpora.form import (
     tune_type_from_rhythm,
 )
 from seqgan_music.corpora.melody import Melody, meter_length_in_beats, parse_meter
-from seqgan_music.corpora.vocabulary import END, PAD
+from seqgan_music.corpora.vocabulary import END, PAD, Vocabulary
 
 PART, REPEAT, ENDING1, ENDING2 = "PART", "REPEAT", "ENDING1", "ENDING2"
 STRUCTURE_TOKENS = (PART, REPEAT, ENDING1, ENDING2)
@@ -445,3 +445,10 @@ def whole_tune_counts(records: Sequence[dict]) -> dict:
         "forms": dict(Counter(record["form"] for record in records).most_common()),
         "cut": sum(1 for record in records if record["cut_bars"]),
     }
+
+
+def tune_only_tokens(vocabulary: Vocabulary) -> list[int]:
+    """The ids of the tokens only whole tunes hold (PART, REPEAT, ENDING1/2, meter=, mode=, type=):
+    windows never contain them, so a window model must never write them."""
+    return [index for index, symbol in enumerate(vocabulary.tokens)
+            if symbol in STRUCTURE_TOKENS or ("=" in symbol and symbol.partition("=")[0] in HEADER_FIELDS)]

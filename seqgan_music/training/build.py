@@ -5,7 +5,7 @@ from __future__ import annotations
 from seqgan_music.config import Config
 from seqgan_music.corpora.corpus import Corpus
 from seqgan_music.corpora.encodings import BAR
-from seqgan_music.corpora.tunes import HEADER_FIELDS, PART, STRUCTURE_TOKENS
+from seqgan_music.corpora.tunes import PART, tune_only_tokens
 from seqgan_music.errors import SeqganError
 from seqgan_music.models.discriminator import Discriminator
 from seqgan_music.models.generator import Generator
@@ -24,15 +24,8 @@ def build_generator(corpus: Corpus, config: Config) -> Generator:
                           bar_token=vocabulary.id(BAR) if BAR in vocabulary else None,
                           part_token=vocabulary.id(PART) if PART in vocabulary else None)
     if config.data.unit == "window":
-        generator.ban(tune_only_tokens(corpus))
+        generator.ban(tune_only_tokens(corpus.vocabulary))
     return generator
-
-
-def tune_only_tokens(corpus: Corpus) -> list[int]:
-    """The ids of the tokens only whole tunes hold (PART, REPEAT, ENDING1/2, meter=, mode=, type=):
-    windows never contain them, so a window model must never write them."""
-    return [index for index, symbol in enumerate(corpus.vocabulary.tokens)
-            if symbol in STRUCTURE_TOKENS or ("=" in symbol and symbol.partition("=")[0] in HEADER_FIELDS)]
 
 
 def build_discriminator(corpus: Corpus, config: Config, length: int | None = None) -> Discriminator:
