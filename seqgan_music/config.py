@@ -282,11 +282,13 @@ def _quick() -> Config:
 def _folk_tunes() -> Config:
     """Whole tunes (data.unit = "tune", a few hundred tokens each): a lookback generator, small
     batches, and rollouts from bar lines only (rollout.every = "bar"), so an adversarial step costs
-    a rollout per bar instead of one per token."""
+    a rollout per bar instead of one per token. Measured on the folk corpus's 2,515 training tunes:
+    hidden 256 reaches NLL_valid 0.846 at MLE epoch 11 and overfits after it (0.893 at epoch 18),
+    so 12 epochs, the best kept."""
     return Config(
-        generator=GeneratorConfig(embedding=32, hidden=128, layers=1, lookback=True),
+        generator=GeneratorConfig(embedding=32, hidden=256, layers=1, lookback=True),
         discriminator=DiscriminatorConfig(embedding=32, filter_scale=0.25),
-        mle=MLEConfig(epochs=20, batch_size=16, learning_rate=0.005, keep_best=True),
+        mle=MLEConfig(epochs=12, batch_size=16, learning_rate=0.005, keep_best=True),
         pretrain_d=PretrainDConfig(rounds=3, epochs=1, negatives=500, batch_size=32),
         adversarial=AdversarialConfig(rounds=10, d_steps=1, d_epochs=1, negatives=300, batch_size=8, rollouts=4,
                                       eval_every=5, **_MUSIC_PG),
@@ -344,7 +346,7 @@ PRESET_DESCRIPTIONS: dict[str, str] = {
     "folk": "music corpora (grid16, length 64): a larger generator, half the filters, 40 MLE + 30 adversarial",
     "quick": "a small demo: under a minute of training on a 2-core CPU",
     "grammar": "the toy grammar: 1 short MLE epoch (a partly trained start), 100 adversarial rounds, variance logged",
-    "folk-tunes": "music corpora with whole tunes: lookback generator, rewards per bar, 20 MLE + 10 adversarial",
+    "folk-tunes": "music corpora with whole tunes: lookback generator, rewards per bar, 12 MLE + 10 adversarial",
     "tunes-quick": "folk-tunes in miniature: whole tunes through every phase in a minute or two",
 }
 
