@@ -189,3 +189,39 @@ def test_experiment_bad_input_is_one_line(tmp_path, args, message):
     result = invoke(tmp_path, *args)
     assert result.exit_code == 1, result.output
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_a_window_run_beside_a_tune_run_shows_form_metrics_with_a_real_column_per_unit(tmp_path):
+    from test_evaluation_form import aabb_project
+
+    home = aabb_project(tmp_path)
+    result = runner.invoke(app, ["evaluate", "windows", "tunes", "--samples", "20", "--metrics", "bleu,form",
+                                 "--permutations", "200", "--json", str(tmp_path / "scores.json"),
+                                 "--home", str(home)], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    assert "real (valid)" in result.output and "real (valid, tunes)" in result.output
+    row = next(line.split() for line in result.output.splitlines() if line.strip().startswith("length (bars)"))
+    assert row[-2:] == ["2.0000", "16.0000"] and len(row) == 6  # windows of 2 bars, tunes of 16; no p-values
+    data = json.loads((tmp_path / "scores.json").read_text())
+    windows, tunes = data["runs"]
+    assert (windows["unit"], tunes["unit"]) == ("window", "tune")
+    assert len(tunes["generated"]["per_window"]["bar_repeat"]) == 20
+    assert set(tunes["real"]["counts"]["forms"]) == {"AABB"}
+    compared = {c["metric"] for c in data["comparisons"]}
+    assert "bleu4" in compared and "bar_repeat" not in compared
+
+    sweep = runner.invoke(app, ["sweep", "tunes", "--quality", "bar_repeat", "--temperatures", "1.0", "--samples",
+                                "10", "--json", str(tmp_path / "sweep.json"), "--home", str(home)],
+                          env={"COLUMNS": "250"})
+    assert sweep.exit_code == 0, sweep.output
+    assert "real bar_repeat" in sweep.output
+    point = json.loads((tmp_path / "sweep.json").read_text())["points"][0]
+    assert point["real_quality"] == pytest.approx(8 / 15) and 0 <= point["quality"] <= 1
+
+
+def test_help_defines_the_form_and_c2st_groups():
+    evaluate_help = " ".join(runner.invoke(app, ["evaluate", "--help"], env={"COLUMNS": "250"}).output.split())
+    assert "form (per tune as played:" in evaluate_help and "c2st (classifier two-sample test:" in evaluate_help
+    assert "only when named: --metrics c2st" in evaluate_help
+    sweep_help = " ".join(runner.invoke(app, ["sweep", "--help"], env={"COLUMNS": "250"}).output.split())
+    assert "bar_repeat" in sweep_help and "c2st" in sweep_help

@@ -12,7 +12,7 @@ from seqgan_music.corpora.grammar import build_grammar_corpus, sequence_goodness
 from seqgan_music.corpora.oracle import build_oracle_corpus
 from seqgan_music.errors import SeqganError
 from seqgan_music.evaluation.comparison import check_comparable, compare_pair, shown_metrics
-from seqgan_music.evaluation.runs import CACHE_FILE, EvaluationSettings, evaluate_run
+from seqgan_music.evaluation.runs import CACHE_FILE, EVALUATION_VERSION, EvaluationSettings, evaluate_run
 from seqgan_music.evaluation.scores import References, applicable_groups, chosen_groups, score_windows
 from seqgan_music.evaluation.sweep import default_axes, temperature_sweep
 from training_helpers import train
@@ -41,7 +41,8 @@ def test_metric_groups_follow_the_corpus_kind(small_music):
     oracle = build_oracle_corpus("o", seed=1, train=20, held_out=10, length=5)
     assert applicable_groups(grammar) == ("bleu", "self-bleu", "nll-test", "goodness")
     assert applicable_groups(oracle) == ("bleu", "self-bleu", "nll-test", "nll-oracle")
-    assert applicable_groups(small_music) == ("bleu", "self-bleu", "nll-test", "mse", "music")
+    assert applicable_groups(small_music) == ("bleu", "self-bleu", "nll-test", "mse", "music", "form", "c2st")
+    assert chosen_groups(small_music, None) == ("bleu", "self-bleu", "nll-test", "mse", "music", "form")
     assert chosen_groups(oracle, ["nll-oracle"]) == ("nll-oracle",)
     with pytest.raises(SeqganError, match="does not apply"):
         chosen_groups(oracle, ["mse"])
@@ -90,7 +91,7 @@ def test_evaluation_is_cached_until_the_settings_or_checkpoint_change(grammar_ho
     assert not other.cached and other.generated.per_window["goodness"] != first.generated.per_window["goodness"]
     (grammar_home / "checkpoints" / "trained" / CACHE_FILE).write_text("{not json")
     assert not evaluate_run(grammar_home, "trained", settings).cached  # a damaged cache is rebuilt, not fatal
-    assert json.loads((grammar_home / "checkpoints" / "trained" / CACHE_FILE).read_text())["version"] == 1
+    assert json.loads((grammar_home / "checkpoints" / "trained" / CACHE_FILE).read_text())["version"] == EVALUATION_VERSION == 2
 
 
 def test_training_raises_goodness_significantly(grammar_home):

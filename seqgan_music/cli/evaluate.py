@@ -1,4 +1,4 @@
-"""`seqgan-music evaluate`: runs side by side on BLEU, self-BLEU, NLL, MSE and music statistics."""
+"""`seqgan-music evaluate`: runs side by side on BLEU, self-BLEU, NLL, MSE, music statistics, form and C2ST."""
 
 from __future__ import annotations
 
@@ -15,11 +15,18 @@ from seqgan_music.cli.common import HomeOption, console, home_path, user_errors
 from seqgan_music.errors import SeqganError
 
 METRICS_HELP = (
-    "Comma-separated metric groups (default: all that apply to the corpus): bleu (BLEU-2..5 against the "
-    "references), self-bleu (self-BLEU-4 among the samples), nll-test (the generator's NLL per token of the "
-    "test split), nll-oracle (the oracle's NLL of the samples; oracle corpora), mse (semitones² to the "
-    "nearest reference melody; music), music (histogram distances, scale consistency, range, empty beats, "
-    "novelty, longest copy; music), goodness (valid grammar windows; toy grammar)."
+    "Comma-separated metric groups (default: all that apply to the corpus, c2st only when named): bleu "
+    "(BLEU-2..5 against the references), self-bleu (self-BLEU-4 among the samples), nll-test (the generator's "
+    "NLL per token of the test split: its windows, or its whole tunes for a whole-tune run), nll-oracle (the "
+    "oracle's NLL of the samples; oracle corpora), mse (semitones² to the nearest reference melody; music), "
+    "music (histogram distances, scale consistency, range, empty beats, novelty, longest copy; music), "
+    "goodness (valid grammar windows; toy grammar), form (per tune as played: the share of bars, after the "
+    "first, equal to an earlier bar, as played and as notated; the share of 4-bar phrases with 3 of 4 bars "
+    "equal to an earlier phrase's; ending on the tonic of the estimated key; length in bars; part length and "
+    "the share with parts; music), c2st (classifier two-sample test: the held-out accuracy, with its 95% "
+    "interval, of fresh small CNNs telling the samples from real reference-split sequences, 5-fold; 0.5 = "
+    "indistinguishable; the real column tests real sequences of its split the same way; it trains 10 classifiers, up to a minute per run on a CPU, so it runs only when "
+    "named: --metrics c2st)."
 )
 DeviceOption = Annotated[str, typer.Option("--device", help="auto (CUDA when available), cpu, cuda or mps. Samples differ between devices.")]
 
@@ -47,7 +54,16 @@ def evaluate(
     references are train or valid) against the same references. Results are cached in each run
     folder and reused until the checkpoint or the settings change.
 
-    Example: seqgan-music evaluate folk-mle folk-seqgan --samples 1000 --json scores.json
+    Whole-tune runs ([data] unit = "tune") sample whole tunes as long as their longest training
+    tune. Their form metrics read the tunes played out (repeats expanded) and their `real (SPLIT,
+    tunes)` column the real tunes of that split; their C2ST and NLL_test read whole tunes. BLEU,
+    self-BLEU, MSE and the music statistics read one window of each played tune, cut as the corpus
+    cuts its tunes, against the same real windows as a window run. A window run's form metrics
+    read its windows (and the real windows). Window and tune runs may be compared: the table then
+    has a real column per unit, and the form metrics, C2ST and NLL_test get no p-values across
+    units.
+
+    Example: seqgan-music evaluate folk-mle folk-tunes --metrics form,c2st --json scores.json
     """
     from seqgan_music.evaluation.comparison import compare_runs
     from seqgan_music.evaluation.runs import EvaluationSettings
@@ -78,12 +94,13 @@ def evaluation_table(evaluations: Sequence, comparisons: Sequence[Sequence]) -> 
     table.add_column("metric")
     for run in grid.runs:
         table.add_column(run, justify="right", overflow="fold")
-    table.add_column(grid.real_heading, justify="right", style="dim")
+    for heading in grid.real_headings:
+        table.add_column(heading, justify="right", style="dim")
     for heading in grid.p_headings:
         table.add_column(heading, justify="right", overflow="fold")
     for row in grid.rows:
         values = [(f"[bold]{value}[/]" if index == row.best else value) for index, value in enumerate(row.values)]
-        table.add_row(row.label, *values, row.real, *row.p_values)
+        table.add_row(row.label, *values, *row.real, *row.p_values)
     return table
 
 

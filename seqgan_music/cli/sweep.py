@@ -1,4 +1,5 @@
-"""`seqgan-music sweep`: quality against diversity across sampling temperatures."""
+"""`seqgan-music sweep`: quality (BLEU, NLL_oracle, MSE, goodness, a form metric or the C2ST) against
+diversity across sampling temperatures."""
 
 from __future__ import annotations
 
@@ -18,11 +19,20 @@ from seqgan_music.errors import SeqganError
 from seqgan_music.formatting import format_number
 
 
+QUALITY_HELP = (
+    "bleu2..bleu5, nll_oracle, mse or goodness (default: nll_oracle for oracle corpora, else bleu4); on music "
+    "corpora also a form metric (`evaluate --help`, group form): bar_repeat, notated_bar_repeat, phrase_repeat, "
+    "ends_on_tonic, tune_bars, notated_bars, part_bars or with_parts, each read against the real column; or "
+    "c2st, the classifier two-sample test's accuracy (0.5 = indistinguishable from real; trains 10 small "
+    "classifiers per point, up to a minute each on a CPU)."
+)
+
+
 @user_errors
 def sweep(
     runs: Annotated[list[str], typer.Argument(help="One or more run names (see `seqgan-music runs`).")],
     temperatures: Annotated[str, typer.Option("--temperatures", help="Comma-separated sampling temperatures.")] = "0.6,0.7,0.8,0.9,1.0,1.1,1.2,1.3",
-    quality: Annotated[str | None, typer.Option("--quality", help="bleu2..bleu5, nll_oracle, mse or goodness (default: nll_oracle for oracle corpora, else bleu4).")] = None,
+    quality: Annotated[str | None, typer.Option("--quality", help=QUALITY_HELP)] = None,
     diversity: Annotated[str | None, typer.Option("--diversity", help="self_bleu4 or nll_test (default: nll_test for oracle corpora, else self_bleu4).")] = None,
     references: Annotated[str, typer.Option("--references", help="Split BLEU and MSE score against: train, valid or test.")] = "test",
     samples: Annotated[int, typer.Option("--samples", help="Samples per run and temperature.")] = 1000,
@@ -34,9 +44,13 @@ def sweep(
     """Sweep the sampling temperature and plot quality against diversity for each run.
 
     A lower temperature trades diversity for quality, so a fair comparison of two generators sets
-    their whole curves side by side, not one point each. Every point is a cached evaluation.
+    their whole curves side by side, not one point each. Every point is a cached evaluation; the
+    real columns give the real data's own values of both metrics (as `evaluate`'s real column:
+    real windows, or the real tunes for a whole-tune run's form metrics and C2ST).
 
     Example: seqgan-music sweep folk-mle folk-seqgan --temperatures 0.7,0.85,1.0,1.15
+
+    Example: seqgan-music sweep folk-mle folk-tunes --quality bar_repeat
     """
     from seqgan_music.evaluation.comparison import check_runs_share_a_corpus
     from seqgan_music.evaluation.runs import EvaluationSettings
@@ -55,8 +69,11 @@ def sweep(
     table = Table(title=f"temperature sweep: {quality} against {diversity}", title_justify="left", box=box.SIMPLE_HEAD)
     for column in ("run", "temperature", quality, diversity):
         table.add_column(column, justify="left" if column == "run" else "right")
+    for column in (f"real {quality}", f"real {diversity}"):
+        table.add_column(column, justify="right", style="dim")
     for point in points:
-        table.add_row(point.run, f"{point.temperature:g}", format_number(point.quality), format_number(point.diversity))
+        table.add_row(point.run, f"{point.temperature:g}", format_number(point.quality), format_number(point.diversity),
+                      format_number(point.real_quality), format_number(point.real_diversity))
     console.print(table)
     console.print(Text(sweep_plot(points, quality, diversity)))
     if json_file is not None:

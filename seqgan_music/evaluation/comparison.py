@@ -1,7 +1,12 @@
 """Runs side by side: which metrics to show, in what order and with what meaning, the p-values
 of one run against another on every per-window metric (significance.py's Welch and permutation
 tests, on the windows that have a score), and the side-by-side grid of formatted figures that the
-CLI's `evaluate` prints and the terminal app shows, so both read the same numbers."""
+CLI's `evaluate` prints and the terminal app shows, so both read the same numbers.
+
+A window run and a whole-tune run of one corpus may be compared: their window metrics read the
+same real windows, but their form metrics, C2ST and NLL_test read their own unit (tunes or
+windows), so the grid has one real column per unit and those metrics get no p-values across units.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ import torch
 
 from seqgan_music.errors import SeqganError
 from seqgan_music.evaluation.runs import EvaluationSettings, RunEvaluation, evaluate_run
+from seqgan_music.evaluation.scores import ScoreSet
 from seqgan_music.evaluation.significance import Comparison, compare
 from seqgan_music.formatting import format_number, format_p
 from seqgan_music.training.runs import read_run_info, run_dir
@@ -54,8 +60,20 @@ METRICS = (
     Metric("empty_beat_rate", "empty-beat rate", "closer", per_window=False),
     Metric("empty_melodies", "empty windows", "lower", per_window=False),
     Metric("monophonic", "monophonic share", "closer", per_window=False),
+    Metric("bar_repeat", "bar repeats, played", "closer"),
+    Metric("notated_bar_repeat", "bar repeats, notated", "closer"),
+    Metric("phrase_repeat", "phrase repeats", "closer"),
+    Metric("ends_on_tonic", "ends on the tonic", "closer"),
+    Metric("tune_bars", "length (bars)", "closer"),
+    Metric("notated_bars", "notated length (bars)", "closer"),
+    Metric("part_bars", "part length (bars)", "closer", per_window=False),
+    Metric("with_parts", "with parts (share)", "closer", per_window=False),
+    Metric("c2st", "C2ST accuracy [95% CI]", "lower", per_window=False),
 )
 METRICS_BY_NAME = {metric.name: metric for metric in METRICS}
+# Measured on the run's own unit (whole tunes or windows): not comparable across units.
+UNIT_METRICS = frozenset({"nll_test", "bar_repeat", "notated_bar_repeat", "phrase_repeat", "ends_on_tonic",
+                          "tune_bars", "notated_bars", "part_bars", "with_parts", "c2st"})
 
 
 @dataclass(frozen=True)
@@ -119,10 +137,11 @@ def compare_runs(home: Path, runs: Sequence[str], settings: EvaluationSettings,
 
 
 def compare_pair(a: RunEvaluation, b: RunEvaluation, permutations: int = 10_000) -> list[PairComparison]:
-    """p-values of b against a on every per-window metric both have (at least two scores each)."""
+    """p-values of b against a on every per-window metric both have (at least two scores each),
+    those read on the run's own unit only when both runs have the same unit."""
     comparisons = []
     for metric in shown_metrics([a, b]):
-        if not metric.per_window:
+        if not metric.per_window or (metric.name in UNIT_METRICS and a.unit != b.unit):
             continue
         first, second = _finite(a.per_window(metric.name)), _finite(b.per_window(metric.name))
         if len(first) < 2 or len(second) < 2:
@@ -142,17 +161,17 @@ class GridRow:
     label: str
     values: list[str]
     best: int | None
-    real: str
+    real: list[str]  # one per real column (per unit among the runs)
     p_values: list[str]  # "Welch / perm." of each later run against the first ("" where none)
 
 
 @dataclass(frozen=True)
 class ComparisonGrid:
-    """Metrics as rows; the runs, the real data, then each later run's p-values as columns."""
+    """Metrics as rows; the runs, the real data (a column per unit), then each later run's p-values."""
 
     title: str
     runs: list[str]
-    real_heading: str
+    real_headings: list[str]
     p_headings: list[str]
     rows: list[GridRow]
 
@@ -162,20 +181,38 @@ def comparison_grid(evaluations: Sequence[RunEvaluation],
     """Every shown metric formatted as the reader sees it, wherever the grid is drawn."""
     first = evaluations[0]
     settings = first.settings
+    first_of_unit: dict[str, RunEvaluation] = {}
+    for evaluation in evaluations:
+        first_of_unit.setdefault(evaluation.unit, evaluation)
+    calibrations = list(first_of_unit.values())  # whose real set each real column shows
     p_values = [{c.metric: c.result for c in pair} for pair in comparisons]
     rows = []
     for metric in shown_metrics(evaluations):
         values = [e.value(metric.name) for e in evaluations]
         results = [pair.get(metric.name) for pair in p_values]
         rows.append(GridRow(
-            metric.label, [format_number(v) for v in values], _best(values, metric.better),
-            format_number(first.real_value(metric.name)),
+            metric.label, [_shown(e.generated, e.value(metric.name), metric.name) for e in evaluations],
+            _best(values, metric.better),
+            [_shown(e.real, e.real_value(metric.name), metric.name) for e in calibrations],
             [f"{format_p(r.welch_p)} / {format_p(r.permutation_p)}" if r else "" for r in results]))
     return ComparisonGrid(
         title=(f"{first.corpus}: {settings['samples']} samples per run at temperature "
                f"{settings['temperature']:g}, against the {settings['references']} split"),
-        runs=[e.run for e in evaluations], real_heading=f"real ({first.real_split})",
+        runs=[e.run for e in evaluations], real_headings=[real_heading(e) for e in calibrations],
         p_headings=[f"p {e.run} vs {first.run}\nWelch / perm." for e in evaluations[1:]], rows=rows)
+
+
+def real_heading(evaluation: RunEvaluation) -> str:
+    """The real column's heading: its split, and "tunes" when it calibrates whole-tune runs."""
+    return f"real ({evaluation.real_split}{', tunes' if evaluation.unit == 'tune' else ''})"
+
+
+def _shown(scores: ScoreSet, value: float, metric: str) -> str:
+    """A value as the grid shows it; the C2ST accuracy with its 95% interval."""
+    if metric == "c2st" and math.isfinite(value):
+        return f"{format_number(value)} [{format_number(scores.figures['c2st_low'])}, " \
+               f"{format_number(scores.figures['c2st_high'])}]"
+    return format_number(value)
 
 
 def _best(values: list[float], better: str) -> int | None:

@@ -5,7 +5,10 @@ The samples are fixed by the checkpoint, the number, the temperature, the seed a
 those (with the corpus, the reference split and the metric groups) key the cache: asking again
 costs nothing, and a run trained further is evaluated afresh. The real set (the calibration) is
 `count` windows of another held-out split, scored against the same references: valid when the
-references are test, test otherwise.
+references are test, test otherwise. A whole-tune run (`[data] unit = "tune"`) samples whole
+tunes; its form metrics are calibrated by the real tunes of that split, its C2ST by that split's
+tunes against the reference split's, and its window metrics by the same real windows as a window
+run's (see `evaluation/units.py`).
 """
 
 from __future__ import annotations
@@ -21,17 +24,25 @@ import numpy as np
 import torch
 
 from seqgan_music.atomic import write_text_atomic
-from seqgan_music.corpora.corpus import Corpus
 from seqgan_music.corpora.oracle import corpus_oracle
 from seqgan_music.corpora.split import SPLITS
 from seqgan_music.errors import SeqganError
-from seqgan_music.evaluation.scores import References, ScoreSet, chosen_groups, score_windows
+from seqgan_music.evaluation.scores import (
+    References,
+    ScoreSet,
+    chosen_groups,
+    score_c2st,
+    score_form,
+    score_windows,
+)
+from seqgan_music.evaluation.units import chosen_rows, ended, played_melodies, real_sequences, window_per_tune
 from seqgan_music.models.sampling import check_sampling
 from seqgan_music.training.generation import TrainedRun, load_trained_run
 from seqgan_music.training.mle import sequence_nlls
+from seqgan_music.training.sequences import sample_length, training_sequences
 
 CACHE_FILE = "evaluations.json"
-EVALUATION_VERSION = 1  # bump when a metric's definition changes: old cache entries are then ignored
+EVALUATION_VERSION = 2  # bump when a metric's definition changes: old cache entries are then ignored
 _SEED_OFFSET = 7_919  # evaluation samples never coincide with the training's own sample draws
 
 
@@ -70,6 +81,7 @@ class RunEvaluation:
     generated: ScoreSet
     real: ScoreSet
     real_split: str
+    unit: str = "window"  # what the run samples: windows, or whole tunes (its form and C2ST read those)
     nll_test: float | None = None  # per token over the test split, under the same temperature
     nll_test_per_window: list[float] = field(default_factory=list)
     seconds: float = 0.0
@@ -87,7 +99,8 @@ class RunEvaluation:
         return RunEvaluation(
             run=data["run"], corpus=data["corpus"], status=data.get("status", "?"), settings=data["settings"],
             groups=tuple(data["groups"]), generated=ScoreSet.from_dict(data["generated"]),
-            real=ScoreSet.from_dict(data["real"]), real_split=data["real_split"], nll_test=data.get("nll_test"),
+            real=ScoreSet.from_dict(data["real"]), real_split=data["real_split"], unit=data.get("unit", "window"),
+            nll_test=data.get("nll_test"),
             nll_test_per_window=list(data.get("nll_test_per_window", [])), seconds=data.get("seconds", 0.0))
 
     def per_window(self, metric: str) -> np.ndarray:
@@ -136,42 +149,46 @@ def real_split_for(references: str) -> str:
 def _evaluate(trained: TrainedRun, settings: EvaluationSettings, groups: Sequence[str],
               device: torch.device) -> RunEvaluation:
     started = time.perf_counter()
-    corpus = trained.corpus
+    corpus, unit = trained.corpus, trained.config.data.unit
     noise = torch.Generator(device=device).manual_seed(settings.seed + _SEED_OFFSET)
-    samples = trained.generator.sample(settings.samples, corpus.length, temperature=settings.temperature,
+    samples = trained.generator.sample(settings.samples, sample_length(corpus, unit), temperature=settings.temperature,
                                        generator=noise).cpu().numpy()
     references = References(corpus, settings.references, groups)
     oracle = corpus_oracle(corpus) if "nll-oracle" in groups else None
     real_split = real_split_for(settings.references)
-    real = _real_windows(corpus, real_split, settings.samples, settings.seed)
+    real_windows = chosen_rows(corpus.splits[real_split], settings.samples, settings.seed)
+    generated = ended(samples, corpus.vocabulary.end)
+    melodies = played_melodies(corpus, generated, unit) if "form" in groups or unit == "tune" else []
+    windows = window_per_tune(corpus, melodies, settings.seed) if unit == "tune" else samples
     evaluation = RunEvaluation(
         run=trained.name, corpus=corpus.name, status=trained.info.get("status", "?"),
         settings={**asdict(settings), "metrics": list(groups), "device": device.type},
-        groups=tuple(groups), generated=score_windows(samples, references, oracle),
-        real=score_windows(real, references, oracle) if len(real) >= 2 else ScoreSet(), real_split=real_split)
+        groups=tuple(groups), generated=score_windows(windows, references, oracle),
+        real=score_windows(real_windows, references, oracle) if len(real_windows) >= 2 else ScoreSet(),
+        real_split=real_split, unit=unit)
+    real = real_windows if unit == "window" else chosen_rows(real_sequences(corpus, real_split, unit),
+                                                             settings.samples, settings.seed)
+    if "form" in groups:
+        evaluation.generated.add(score_form(melodies))
+        evaluation.real.add(score_form(played_melodies(corpus, real, unit)))
+    if "c2st" in groups:
+        held_out = real_sequences(corpus, settings.references, unit)
+        evaluation.generated.add(score_c2st(held_out, generated, corpus, settings.seed, device))
+        evaluation.real.add(score_c2st(held_out, real, corpus, settings.seed, device))
     if "nll-test" in groups:
-        test = corpus.splits["test"] if len(corpus.splits["test"]) else corpus.splits["valid"]
-        totals, counts = sequence_nlls(trained.generator, torch.as_tensor(test, dtype=torch.long, device=device),
-                                       settings.temperature)
+        test = training_sequences(corpus, unit, device).test
+        totals, counts = sequence_nlls(trained.generator, test, settings.temperature)
         evaluation.nll_test = float(totals.sum() / counts.sum().clamp(min=1))
         evaluation.nll_test_per_window = (totals / counts.clamp(min=1)).tolist()
     evaluation.seconds = round(time.perf_counter() - started, 3)
     return evaluation
 
 
-def _real_windows(corpus: Corpus, split: str, count: int, seed: int) -> np.ndarray:
-    """Up to `count` windows of `split`, a seeded random choice when it holds more."""
-    windows = corpus.splits[split]
-    if len(windows) <= count:
-        return windows
-    return windows[np.sort(np.random.default_rng(seed).choice(len(windows), count, replace=False))]
-
-
 def _cache_key(trained: TrainedRun, settings: EvaluationSettings, groups: Sequence[str], device: torch.device) -> str:
     fields = {"version": EVALUATION_VERSION, "checkpoint": trained.checkpoint_sha256,
               "corpus": trained.corpus.manifest["content_hash"], "references": settings.references,
               "samples": settings.samples, "temperature": settings.temperature, "seed": settings.seed,
-              "groups": sorted(groups), "device": device.type}
+              "groups": sorted(groups), "device": device.type, "unit": trained.config.data.unit}
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -8,6 +8,7 @@ the curves is shared by the CLI's `sweep` and the terminal app.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -16,25 +17,33 @@ import torch
 
 from seqgan_music.corpora.corpus import Corpus, load_corpus
 from seqgan_music.errors import SeqganError
+from seqgan_music.evaluation.form import PER_TUNE_METRICS
 from seqgan_music.evaluation.runs import EvaluationSettings, evaluate_run
 from seqgan_music.plotting import line_plot
 from seqgan_music.training.runs import read_run_info, run_dir
 
 QUALITY_METRICS = {"bleu2": "bleu", "bleu3": "bleu", "bleu4": "bleu", "bleu5": "bleu",
-                   "nll_oracle": "nll-oracle", "mse": "mse", "goodness": "goodness"}
+                   "nll_oracle": "nll-oracle", "mse": "mse", "goodness": "goodness",
+                   **{name: "form" for name in (*PER_TUNE_METRICS, "part_bars", "with_parts")}, "c2st": "c2st"}
 DIVERSITY_METRICS = {"self_bleu4": "self-bleu", "nll_test": "nll-test"}
 DEFAULT_TEMPERATURES = (0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3)
 
 
 @dataclass(frozen=True)
 class SweepPoint:
+    """One run at one temperature; the real set's values of the two metrics are the scale (NaN
+    where the real data has none, as for NLL_test)."""
+
     run: str
     temperature: float
     quality: float
     diversity: float
+    real_quality: float = float("nan")
+    real_diversity: float = float("nan")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """JSON-ready: a missing value (NaN) becomes null."""
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()}
 
 
 def parse_temperatures(text: str) -> list[float]:
@@ -77,7 +86,8 @@ def temperature_sweep(home: Path, runs: Sequence[str], temperatures: Sequence[fl
                 progress(run, temperature)
             settings = replace(base, temperature=float(temperature), metrics=groups)
             evaluation = evaluate_run(home, run, settings, device)
-            points.append(SweepPoint(run, float(temperature), evaluation.value(quality), evaluation.value(diversity)))
+            points.append(SweepPoint(run, float(temperature), evaluation.value(quality), evaluation.value(diversity),
+                                     evaluation.real_value(quality), evaluation.real_value(diversity)))
     return points
 
 

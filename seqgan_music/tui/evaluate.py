@@ -1,4 +1,5 @@
-"""The Evaluate pane: tick runs, score them side by side as `seqgan-music evaluate` does, draw their
+"""The Evaluate pane: tick runs, score them side by side as `seqgan-music evaluate` does (form
+metrics and, when asked, the C2ST included, beside the real data's values), draw their
 pitch-class and interval histograms against the real data, and sweep the sampling temperature.
 
 Evaluations and sweeps run in thread workers through the CLI's own functions (`compare_runs` and
@@ -359,12 +360,12 @@ class EvaluationResults(VerticalScroll):
         table.display = True
         table.border_title = grid.title
         table.add_column("metric")
-        for heading in [*grid.runs, grid.real_heading, *grid.p_headings]:
+        for heading in [*grid.runs, *grid.real_headings, *grid.p_headings]:
             table.add_column(Text(heading, justify="right"))
         for row in grid.rows:
             values = [Text(value, justify="right", style="bold" if index == row.best else "")
                       for index, value in enumerate(row.values)]
-            table.add_row(row.label, *values, Text(row.real, justify="right", style="dim"),
+            table.add_row(row.label, *values, *(Text(real, justify="right", style="dim") for real in row.real),
                           *(Text(p, justify="right") for p in row.p_values))
 
 
@@ -378,10 +379,12 @@ class EvaluatePane(Horizontal):
     HELP = ("The runs of this project folder (checkpoints/). Tick runs with space (the first ticked is "
             "the baseline every other run's p-values are taken against), set the samples, temperature, "
             "seed and reference split as for `seqgan-music evaluate`, and Evaluate: BLEU, self-BLEU, "
-            "NLL_test, NLL_oracle, MSE and the music statistics side by side with the real data and "
-            "Welch / permutation p-values, the same numbers the CLI prints (and the same cache in each "
-            "run folder). Music runs also get their pitch-class and interval histograms beside the real "
-            "set's. Sweep samples each run at every listed temperature and plots quality against "
+            "NLL_test, NLL_oracle, MSE, the music statistics and the form metrics (bar and phrase repeats, "
+            "ending on the tonic, lengths, parts) side by side with the real data and Welch / permutation "
+            "p-values, the same numbers the CLI prints (and the same cache in each run folder); metrics "
+            "c2st adds the classifier two-sample test (slow). A whole-tune run's form is read on its "
+            "tunes and the real tunes, in a real column of its own. Music runs also get their pitch-class "
+            "and interval histograms beside the real set's. Sweep samples each run at every listed temperature and plots quality against "
             "diversity, as `seqgan-music sweep` does. Both run in the background.")
     BINDINGS = [
         Binding("e", "evaluate", "Evaluate"),
