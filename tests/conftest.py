@@ -1,8 +1,15 @@
-"""Shared test helpers: the real data in ../shared beside the repository."""
+"""Shared test helpers: the real data in ../shared beside the repository, and torch on one thread."""
 
+import os
 from pathlib import Path
 
 import pytest
+
+# Every model in the tests is tiny: a second intra-op thread gains nothing and, on a busy 2-core machine,
+# OpenMP's spinning threads make a step many times slower (a default-model compose: 20 s on one thread,
+# 83 s on two). Set before torch is imported, so it holds in every thread (the terminal app's workers)
+# and in the subprocesses tests start, which inherit the environment.
+os.environ["OMP_NUM_THREADS"] = "1"
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -52,10 +59,10 @@ def recorder() -> RecordingReporter:
     return RecordingReporter()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session", autouse=True)
 def one_torch_thread():
-    """Torch on one thread for a module of thousands of tiny ops, where intra-op threads only spin
-    on a busy machine; the thread count is restored after the module."""
+    """Torch on one thread for the whole session (see OMP_NUM_THREADS above), also where something
+    imported torch before this file; restored after the session. Modules that name it keep working."""
     import torch
 
     threads = torch.get_num_threads()

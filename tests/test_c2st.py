@@ -16,15 +16,6 @@ SMALL = C2STSettings(embedding_dim=8, filter_widths=(1, 2, 4), filters_per_width
 TUNES = C2STSettings(samples=100, max_length=700)  # whole Nottingham tunes, cut for speed
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from a second thread, and lose much on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def markov_sequences(rng: np.random.Generator, count: int, transition: np.ndarray,
                      lengths=(20, 60)) -> list[np.ndarray]:
     """Sequences of ids 1..VOCAB-1 from a Markov chain (`transition` rows sum to 1)."""
