@@ -407,3 +407,36 @@ def test_step_progress_counts_finished_steps(recorder) -> None:
     steps.start("evaluating b")
     assert recorder.calls == [("begin", "evaluating", 2), ("note", "evaluating a (1/2)"), ("advance", 1),
                               ("note", "evaluating b (2/2)")]
+
+
+def test_a_tune_run_beside_a_window_run_shows_the_form_metrics_with_a_real_column_per_unit(home: Path) -> None:
+    """The pane's form rows are the CLI's, with the real windows' and the real tunes' columns."""
+    from seqgan_music.config import apply_overrides, preset
+    from seqgan_music.training.launch import start_run
+    from training_helpers import TINY
+
+    config = apply_overrides(preset("quick"), [*TINY, "mle.epochs=1", "mle.batch_size=4", "data.unit=tune"])
+    assert start_run(home, MUSIC, config, "whole").run() == "finished"
+    result = CliRunner().invoke(cli_app, ["evaluate", "long", "whole", "--samples", "20", "--metrics", "bleu,form",
+                                          "--home", str(home)], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    shown: dict[str, object] = {}
+
+    async def script(app: SeqganApp, pilot: Pilot) -> None:
+        await tick(app, pilot, "long", "whole")
+        await fill(app, pilot, samples="20", metrics="bleu,form")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert not messages(app, "error"), messages(app, "error")
+        table = app.query_one("#scores-table", DataTable)
+        shown["columns"] = [str(column.label) for column in table.ordered_columns]
+        shown["rows"] = table_rows(app)
+
+    drive(home, script)
+    assert shown["columns"] == ["metric", "long", "whole", "real (valid)", "real (valid, tunes)",
+                                "p whole vs long\nWelch / perm."]
+    rows = {row[0]: row for row in shown["rows"]}
+    assert {"bar repeats, played", "phrase repeats", "ends on the tonic", "length (bars)"} <= set(rows)
+    length = rows["length (bars)"]
+    assert float(length[4]) >= 8 > float(length[3]) and length[5] == ""  # whole tunes, 4-bar windows; no p
+    assert [" ".join(" ".join(row).split()) for row in shown["rows"]] == cli_rows(result.output)
