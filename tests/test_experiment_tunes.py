@@ -9,11 +9,11 @@ import pytest
 from typer.testing import CliRunner
 
 from seqgan_music.cli import app
-from seqgan_music.config import apply_overrides, config_to_dict
+from seqgan_music.config import config_to_dict
 from seqgan_music.errors import SeqganError
 from seqgan_music.experiments.definitions import tunes_experiment
 
-HEADLINE = ("c2st_accuracy", "bar_repeat", "notated_bar_repeat", "phrase_repeat", "ends_on_tonic", "nll_test",
+HEADLINE = ("c2st", "bar_repeat", "notated_bar_repeat", "phrase_repeat", "ends_on_tonic", "nll_test",
             "self_bleu4")
 # A few short real tunes, split by hand so that valid and test each hold five (C2ST's five folds need them).
 TRAIN = ("hpps40.mid", "reelsa-c31.mid", "reelsa-c32.mid", "hpps26.mid", "hpps27.mid", "hpps32.mid", "hpps51.mid",
@@ -21,7 +21,7 @@ TRAIN = ("hpps40.mid", "reelsa-c31.mid", "reelsa-c32.mid", "hpps26.mid", "hpps27
 VALID = ("jigs67.mid", "jigs76.mid", "reelsa-c49.mid", "reelsa-c76.mid", "reelsh-l1.mid")
 TEST = ("reelsh-l38.mid", "hpps10.mid", "hpps12.mid", "hpps13.mid", "hpps14.mid")
 TINY = ["generator.embedding=8", "generator.hidden=16", "discriminator.embedding=8", "discriminator.filter_scale=0.05",
-        "mle.epochs=2", "mle.batch_size=4", "pretrain_d.rounds=1", "pretrain_d.negatives=8", "adversarial.rounds=2",
+        "mle.epochs=6", "mle.learning_rate=0.02", "mle.batch_size=4", "pretrain_d.rounds=1", "pretrain_d.negatives=8", "adversarial.rounds=2",
         "adversarial.negatives=8", "adversarial.batch_size=2", "adversarial.rollouts=2", "adversarial.eval_every=1",
         "run.eval_samples=4", "run.samples=2", "run.device=cpu", "rollout.chunk_size=64"]
 
@@ -63,6 +63,25 @@ def test_a_missing_corpus_is_refused_in_one_line_that_says_how_to_build_it(tmp_p
     assert "Traceback" not in result.output
 
 
+def evaluation_with_c2st(accuracy: float | None, per_set: int = 100):
+    from seqgan_music.evaluation.runs import RunEvaluation
+    from seqgan_music.evaluation.scores import ScoreSet
+
+    figures = {} if accuracy is None else {"c2st": accuracy, "c2st_samples": float(per_set)}
+    return RunEvaluation("r", "c", "finished", {}, ("c2st",), ScoreSet(figures=figures), ScoreSet(), "valid")
+
+
+def test_two_c2st_accuracies_are_compared_as_their_held_out_predictions():
+    from seqgan_music.experiments.tunes import c2st_comparison
+
+    close = c2st_comparison(evaluation_with_c2st(0.62), evaluation_with_c2st(0.655))
+    assert (close.count_a, close.count_b) == (200, 200)  # 2n predictions, n tunes of each set
+    assert close.mean_a == pytest.approx(0.62) and close.difference == pytest.approx(0.035) and close.welch_p > 0.4
+    apart = c2st_comparison(evaluation_with_c2st(0.55), evaluation_with_c2st(0.95))
+    assert apart.welch_p < 1e-10 and apart.permutation_p < 0.001
+    assert c2st_comparison(evaluation_with_c2st(None), evaluation_with_c2st(0.6)) is None
+
+
 @pytest.fixture(scope="module")
 def tiny_nottingham(shared_data, tmp_path_factory):
     """A home with a corpus of 18 short Nottingham tunes: 8 train, 5 valid, 5 test."""
@@ -88,7 +107,7 @@ def test_a_tiny_experiment_reports_every_metric_with_the_real_tunes_and_p_values
     home = tiny_nottingham
     options = [f"--set={setting}" for setting in TINY]
     result = CliRunner().invoke(app, ["experiment", "tunes", "--corpus", "notts", "--preset", "tunes-quick",
-                                      "--samples", "10", "--device", "cpu", "--home", str(home), *options])
+                                      "--samples", "20", "--device", "cpu", "--home", str(home), *options])
     assert result.exit_code == 0, result.output
     folder = home / "checkpoints" / "tunes-tunes-quick"
     data = json.loads((folder / "report.json").read_text())
@@ -96,9 +115,10 @@ def test_a_tiny_experiment_reports_every_metric_with_the_real_tunes_and_p_values
     for label in ("MLE", "SeqGAN"):
         values = data["results"][label]
         assert all(isinstance(values[m], float) for m in HEADLINE), values
-        assert 0 <= values["c2st_accuracy"] <= 1 and values["c2st"]["samples_per_set"] == 5
-        assert values["c2st"]["ci_low"] <= values["c2st_accuracy"] <= values["c2st"]["ci_high"]
-        assert values["tunes"] == 10
+        detail = values["c2st_detail"]
+        assert 0 <= values["c2st"] <= 1 and detail["c2st_samples"] == 5  # the five test tunes, balanced
+        assert detail["c2st_low"] <= values["c2st"] <= detail["c2st_high"]
+        assert values["tunes"] == 20
     real = data["real"]
     assert real["split"] == "valid" and real["tunes"] == 5 and real["nll_test"] is None
     assert all(isinstance(real[m], float) for m in HEADLINE if m != "nll_test")
@@ -106,7 +126,7 @@ def test_a_tiny_experiment_reports_every_metric_with_the_real_tunes_and_p_values
     assert set(HEADLINE) <= set(compared)
     assert all(0 < compared[m]["permutation_p"] <= 1 and compared[m]["label"] == "MLE" for m in HEADLINE)
     assert compared["nll_test"]["count_a"] == compared["nll_test"]["count_b"] == 5  # one per test tune
-    assert compared["c2st_accuracy"]["count_a"] == 10  # one prediction per tune of the balanced sets
+    assert compared["c2st"]["count_a"] == 10  # one held-out prediction per tune of the balanced sets
     # The training times by phase, and the MLE phase the same in both runs (same settings and seed).
     mle_run, seqgan_run = data["runs"]
     assert set(mle_run["phase_seconds"]) == {"mle"}
@@ -121,7 +141,7 @@ def test_a_tiny_experiment_reports_every_metric_with_the_real_tunes_and_p_values
     assert [r["round"] for r in rounds] == [1, 2]
     assert all({"d_acc_real", "d_acc_fake", "mean_reward", "nll_test"} <= set(r) for r in rounds)
     report = (folder / "report.md").read_text()
-    for heading in ("C2ST accuracy", "notated bar-repeat", "ends on tonic", "self-BLEU-4", "p-values: SeqGAN against each",
+    for heading in ("C2ST accuracy", "bar repeats, notated", "ends on the tonic", "self-BLEU-4", "p-values: SeqGAN against each",
                     "SeqGAN: the adversarial phase round by round", "Both runs' MLE phases ended alike"):
         assert heading in report
     assert "SeqGAN against each" in result.output  # the report is shown in the terminal too

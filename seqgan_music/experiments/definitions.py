@@ -161,7 +161,7 @@ def tunes_experiment(preset_name: str = "folk-tunes", corpus: str = "nottingham"
     evaluation = EvaluationSettings(references="test", samples=samples, seed=seed, metrics=TUNE_METRIC_GROUPS)
     evaluation.check()
     return Experiment(name, f"Whole tunes: MLE against SeqGAN with rewards per bar ({preset_name} preset)", corpus,
-                      runs, evaluation, ("c2st_accuracy", "bar_repeat", "notated_bar_repeat", "phrase_repeat",
+                      runs, evaluation, ("c2st", "bar_repeat", "notated_bar_repeat", "phrase_repeat",
                                          "ends_on_tonic", "nll_test", "self_bleu4"),
                       curves=("d_acc_real", "d_acc_fake", "mean_reward", "nll_test"))
 

@@ -105,7 +105,7 @@ def report_markdown(data: dict) -> str:
               f"{data['evaluation']['temperature']:g}, against the {data['evaluation']['references']} split "
               f"of corpus `{data['corpus']['name']}`. The real-data row scores {data['evaluation']['samples']:,} "
               f"(at most) real {data['real']['split']} windows the same way: the scale every figure is read against.", ""]
-    header = ["method", *[_label(m) for m in headline], *[f"paper {_label(m)}" for m in paper_metrics], "training time"]
+    header = ["method", *[metric_label(m) for m in headline], *[f"paper {metric_label(m)}" for m in paper_metrics], "training time"]
     lines += [markdown_row(header), markdown_row(["---"] * len(header))]
     times = {run["label"]: run["wall_seconds"] for run in data["runs"]}
     for label, values in data["results"].items():
@@ -134,13 +134,13 @@ def report_markdown(data: dict) -> str:
             differences = [format_number(row[label]["difference"]) if label in row else "" for label in others]
             p_values = [f"{format_p(row[label]['welch_p'])} / {format_p(row[label]['permutation_p'])}" if label in row else ""
                         for label in others]
-            lines.append(markdown_row([_label(metric), *differences, *p_values]))
+            lines.append(markdown_row([metric_label(metric), *differences, *p_values]))
     rest = [m for m in metrics if m not in headline]
     if rest:
         lines += ["", "## All metrics", "", markdown_row(["metric", *data["results"], f"real ({data['real']['split']})"]),
                   markdown_row(["---"] * (len(data["results"]) + 2))]
         for metric in rest:
-            lines.append(markdown_row([_label(metric), *[format_number(v[metric]) for v in data["results"].values()],
+            lines.append(markdown_row([metric_label(metric), *[format_number(v[metric]) for v in data["results"].values()],
                                format_number(data["real"][metric])]))
     lines += ["", "## Settings", "", f"- corpus `{data['corpus']['name']}`: windows {data['corpus']['windows']}, "
               f"vocabulary {data['corpus']['vocabulary']}, encoding {data['corpus']['encoding']}, "
@@ -219,7 +219,7 @@ def json_number(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else round(float(value), 6)
 
 
-def _label(metric: str) -> str:
+def metric_label(metric: str) -> str:
     return METRICS_BY_NAME[metric].label if metric in METRICS_BY_NAME else metric
 
 

@@ -6,13 +6,14 @@ phase, and what the adversarial phase did round by round: D's accuracy, the rewa
 from __future__ import annotations
 
 import json
-import math
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
 from seqgan_music.atomic import write_text_atomic
 from seqgan_music.config import PHASES
 from seqgan_music.corpora.corpus import load_corpus
+from seqgan_music.evaluation.scores import ScoreSet
 from seqgan_music.experiments.report import (
     CURVES_CSV,
     REPORT_JSON,
@@ -23,28 +24,28 @@ from seqgan_music.experiments.report import (
     json_number,
     machine_description,
     markdown_row,
+    metric_label,
     run_curve,
 )
-from seqgan_music.experiments.tunes import FORM_METRICS, TuneExperimentResults, TuneScores
-from seqgan_music.evaluation.significance import Comparison
+from seqgan_music.experiments.runner import ExperimentResults
 from seqgan_music.formatting import format_number, format_p
 from seqgan_music.training.runs import checkpoints_dir, read_metrics, run_dir
 
-LABELS = {"c2st_accuracy": "C2ST accuracy", "bar_repeat": "bar-repeat", "notated_bar_repeat": "notated bar-repeat",
-          "phrase_repeat": "phrase-repeat", "ends_on_tonic": "ends on tonic", "nll_test": "NLL_test",
-          "self_bleu4": "self-BLEU-4", "tune_bars": "tune length (bars played)",
-          "notated_bars": "notated length (bars)"}
+# Shown below the headline: how long the tunes are and whether parts were found in them.
+EXTRA_METRICS = ("tune_bars", "notated_bars", "part_bars", "with_parts")
 PHASE_LABELS = {"mle": "MLE", "pretrain_d": "D pre-training", "adversarial": "adversarial"}
 ROUND_METRICS = ("d_acc_real", "d_acc_fake", "mean_reward", "g_loss", "nll_test")
 FORMS_SHOWN = 5
+C2ST_DETAIL = ("c2st_low", "c2st_high", "c2st_p", "c2st_samples")
 
 
-def tune_report_data(results: TuneExperimentResults, home: Path, command: str) -> dict:
+def tune_report_data(results: ExperimentResults, home: Path, command: str) -> dict:
     """Every number of the report as plain JSON-ready data."""
     experiment = results.experiment
     corpus = load_corpus(home, experiment.corpus)
-    metrics = [*experiment.headline, *[m for m in FORM_METRICS if m not in experiment.headline]]
+    metrics = [*experiment.headline, *[m for m in EXTRA_METRICS if m not in experiment.headline]]
     folders = {entry.label: run_dir(home, entry.run) for entry in experiment.runs}
+    first = next(iter(results.evaluations.values()))
     return {
         "experiment": experiment.name,
         "title": experiment.title,
@@ -54,9 +55,7 @@ def tune_report_data(results: TuneExperimentResults, home: Path, command: str) -
         "corpus": {"name": corpus.name, "content_hash": corpus.manifest.get("content_hash"),
                    "tunes": {split: len(tunes) for split, tunes in corpus.tune_sequences.items()},
                    "vocabulary": len(corpus.vocabulary)},
-        "evaluation": {"samples": experiment.evaluation.samples, "temperature": experiment.evaluation.temperature,
-                       "seed": experiment.evaluation.seed, "references": experiment.evaluation.references,
-                       "real_split": results.real_split},
+        "evaluation": first.settings,
         "headline": list(experiment.headline),
         "metrics": metrics,
         "curve_metrics": list(experiment.curves),
@@ -65,13 +64,13 @@ def tune_report_data(results: TuneExperimentResults, home: Path, command: str) -
                   "device": results.run_info[entry.label].get("device"),
                   "wall_seconds": results.run_info[entry.label].get("elapsed"),
                   "phase_seconds": phase_seconds(folders[entry.label], PHASES[entry.config.run.method]),
-                  "evaluation_seconds": results.scores[entry.label].seconds}
+                  "evaluation_seconds": results.evaluations[entry.label].seconds}
                  for entry in experiment.runs],
-        "results": {label: _scores_data(scores, metrics) for label, scores in results.scores.items()},
-        "real": _scores_data(results.real, metrics) | {"split": results.real_split},
+        "results": {label: _set_data(e.generated, e.value, metrics) for label, e in results.evaluations.items()},
+        "real": _set_data(first.real, first.real_value, metrics) | {"split": first.real_split},
         "focus": experiment.focus,
-        "comparisons": [{"label": label, "metric": metric, **_comparison(by_metric[metric])}
-                        for label, by_metric in results.comparisons.items() for metric in metrics if metric in by_metric],
+        "comparisons": [c.to_dict() | {"label": label} for label, pairs in results.comparisons.items()
+                        for metric in metrics for c in pairs if c.metric == metric],
         "mle_phase": {label: mle_phase_end(folder) for label, folder in folders.items()},
         "curves": {entry.label: run_curve(folders[entry.label], experiment.curves) for entry in experiment.runs
                    if "adversarial" in PHASES[entry.config.run.method]},
@@ -121,10 +120,11 @@ def tune_report_markdown(data: dict) -> str:
              f"C2ST is the held-out accuracy of fresh classifiers telling them from those tunes (0.5: "
              f"indistinguishable), with its 95% interval; the form metrics are means over tunes as played; "
              f"NLL_test is per token of the {evaluation['references']} tunes. The real row scores the "
-             f"{real['tunes']} {real['split']} tunes the same way.", ""]
+             f"{real['tunes']} {real['split']} tunes the same way. Self-BLEU-4 reads one window of each tune "
+             f"(cut as the corpus cuts its tunes), as `evaluate` does for whole-tune runs.", ""]
     times = {run["label"]: run["wall_seconds"] for run in data["runs"]}
     shown = data["headline"]
-    header = ["method", *[LABELS[m] for m in shown], "training time"]
+    header = ["method", *[metric_label(m) for m in shown], "training time"]
     lines += [markdown_row(header), markdown_row(["---"] * len(header))]
     for label, values in data["results"].items():
         lines.append(markdown_row([label, *[_cell(values, m) for m in shown], format_duration(times.get(label))]))
@@ -135,7 +135,7 @@ def tune_report_markdown(data: dict) -> str:
     lines += ["", "## Tune lengths and forms", "", markdown_row(["", *data["results"], f"real ({real['split']})"]),
               markdown_row(["---"] * (len(data["results"]) + 2))]
     for metric in (m for m in metrics if m not in shown):
-        lines.append(markdown_row([LABELS[metric], *[_cell(v, metric) for v in data["results"].values()],
+        lines.append(markdown_row([metric_label(metric), *[_cell(v, metric) for v in data["results"].values()],
                                    _cell(real, metric)]))
     lines.append(markdown_row(["forms (commonest)", *[_forms(v["forms"]) for v in data["results"].values()],
                                _forms(real["forms"])]))
@@ -165,7 +165,7 @@ def _comparisons_markdown(data: dict, focus: str) -> list[str]:
              markdown_row(["metric", "vs", "other", focus, "difference", "p (Welch / perm.)"]),
              markdown_row(["---"] * 6)]
     for c in data["comparisons"]:
-        lines.append(markdown_row([LABELS.get(c["metric"], c["metric"]), c["label"], format_number(c["mean_a"]),
+        lines.append(markdown_row([metric_label(c["metric"]), c["label"], format_number(c["mean_a"]),
                                    format_number(c["mean_b"]), format_number(c["difference"]),
                                    f"{format_p(c['welch_p'])} / {format_p(c['permutation_p'])}"]))
     return lines
@@ -209,7 +209,7 @@ def _rounds_markdown(data: dict) -> list[str]:
     return lines
 
 
-def write_tune_report(results: TuneExperimentResults, home: Path, command: str) -> Path:
+def write_tune_report(results: ExperimentResults, home: Path, command: str) -> Path:
     """Write `<home>/checkpoints/<experiment>/report.md`, `report.json` and `curves.csv` atomically."""
     data = tune_report_data(results, home, command)
     folder = checkpoints_dir(home) / results.experiment.name
@@ -221,28 +221,22 @@ def write_tune_report(results: TuneExperimentResults, home: Path, command: str) 
     return folder
 
 
-def _scores_data(scores: TuneScores, metrics: list[str]) -> dict:
-    return {**{m: json_number(scores.values.get(m, math.nan)) for m in metrics}, "c2st": scores.c2st,
-            "forms": scores.forms, "tunes": scores.tunes}
-
-
-def _comparison(c: Comparison) -> dict:
-    """A comparison as JSON (p-values unrounded: a p of 1e-9 must not become 0)."""
-    return {"mean_a": json_number(c.mean_a), "mean_b": json_number(c.mean_b), "difference": json_number(c.difference),
-            "welch_p": _finite(c.welch_p), "permutation_p": _finite(c.permutation_p),
-            "count_a": c.count_a, "count_b": c.count_b}
-
-
-def _finite(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
+def _set_data(scores: ScoreSet, value: Callable[[str], float], metrics: list[str]) -> dict:
+    """One set's figures (a run's samples, or the real tunes): each metric's value, the C2ST's
+    interval, p against 0.5 and tunes per set, the forms found and how many tunes have a form value."""
+    return {**{m: json_number(value(m)) for m in metrics},
+            "c2st_detail": {k: json_number(scores.figures[k]) for k in C2ST_DETAIL if k in scores.figures},
+            "forms": scores.counts.get("forms", {}), "tunes": len(scores.per_window.get("tune_bars", []))}
 
 
 def _cell(values: dict, metric: str) -> str:
-    """A metric's figure; C2ST with its 95% interval."""
-    if metric == "c2st_accuracy" and values.get("c2st"):
-        c2st = values["c2st"]
-        return f"{c2st['accuracy']:.3f} [{c2st['ci_low']:.2f}, {c2st['ci_high']:.2f}]"
-    return format_number(values.get(metric)) if metric != "nll_test" or values.get(metric) is not None else "-"
+    """A metric's figure; the C2ST accuracy with its 95% interval; "-" where the set has none."""
+    if values.get(metric) is None:
+        return "-"
+    detail = values["c2st_detail"]
+    if metric == "c2st" and {"c2st_low", "c2st_high"} <= set(detail):
+        return f"{values[metric]:.3f} [{detail['c2st_low']:.2f}, {detail['c2st_high']:.2f}]"
+    return format_number(values[metric])
 
 
 def _forms(counts: dict[str, int]) -> str:
