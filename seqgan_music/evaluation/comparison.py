@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from seqgan_music.errors import SeqganError
+from seqgan_music.evaluation.form import PER_TUNE_METRICS
 from seqgan_music.evaluation.runs import EvaluationSettings, RunEvaluation, evaluate_run
 from seqgan_music.evaluation.scores import ScoreSet
 from seqgan_music.evaluation.significance import Comparison, compare
@@ -72,8 +73,7 @@ METRICS = (
 )
 METRICS_BY_NAME = {metric.name: metric for metric in METRICS}
 # Measured on the run's own unit (whole tunes or windows): not comparable across units.
-UNIT_METRICS = frozenset({"nll_test", "bar_repeat", "notated_bar_repeat", "phrase_repeat", "ends_on_tonic",
-                          "tune_bars", "notated_bars", "part_bars", "with_parts", "c2st"})
+UNIT_METRICS = frozenset({"nll_test", *PER_TUNE_METRICS, "part_bars", "with_parts", "c2st"})
 
 
 @dataclass(frozen=True)
@@ -210,8 +210,8 @@ def real_heading(evaluation: RunEvaluation) -> str:
 def _shown(scores: ScoreSet, value: float, metric: str) -> str:
     """A value as the grid shows it; the C2ST accuracy with its 95% interval."""
     if metric == "c2st" and math.isfinite(value):
-        return f"{format_number(value)} [{format_number(scores.figures['c2st_low'])}, " \
-               f"{format_number(scores.figures['c2st_high'])}]"
+        low, high = (format_number(scores.figures[f"c2st_{end}"]) for end in ("low", "high"))
+        return f"{format_number(value)} [{low}, {high}]"
     return format_number(value)
 
 

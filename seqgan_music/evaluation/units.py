@@ -27,16 +27,15 @@ from seqgan_music.corpora.tunes import parse_tune_symbols
 from seqgan_music.corpora.windows import cut_windows
 from seqgan_music.training.samples import common_meter
 
-UNITS = ("window", "tune")
-
-
 def played_melodies(corpus: Corpus, sequences: Sequence[Sequence[int]] | np.ndarray, unit: str) -> list[Melody]:
     """Each token sequence as the melody it plays: a whole tune with its repeats played out, or a
     window decoded by the corpus's encoding."""
     if unit == "tune":
         meter = common_meter(corpus)  # a tune without a meter token in its header is read in this one
         return [parse_tune_symbols(corpus.symbols(row), meter).melody(played=True) for row in sequences]
-    return [corpus.decode(row) for row in sequences]  # type: ignore[misc]
+    encoding = corpus.encoding
+    assert isinstance(encoding, MusicEncoding)
+    return [encoding.decode(corpus.symbols(row)) for row in sequences]
 
 
 def ended(sequences: np.ndarray, end: int | None) -> list[np.ndarray]:
