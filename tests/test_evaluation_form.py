@@ -194,3 +194,13 @@ def test_c2st_is_opt_in_and_reports_accuracy_with_its_interval_against_real_sequ
     assert shown.label == "C2ST accuracy [95% CI]"
     assert shown.values[0] == (f"{evaluation.value('c2st'):.4f} [{evaluation.generated.figures['c2st_low']:.4f}, "
                                f"{evaluation.generated.figures['c2st_high']:.4f}]")
+
+
+def test_a_packed_run_summary_names_its_unit_and_its_form_figures(home):
+    from seqgan_music.evaluation.runs import cached_evaluations
+    from seqgan_music.training.runs import run_dir
+
+    evaluate_run(home, "tunes", EvaluationSettings(samples=12, metrics=("form",)))
+    (summary,) = cached_evaluations(run_dir(home, "tunes"))
+    assert summary["unit"] == "tune" and summary["real"]["bar_repeat"] == pytest.approx(8 / 15)
+    assert {"bar_repeat", "phrase_repeat", "part_bars", "with_parts"} <= set(summary["generated"])

@@ -217,7 +217,7 @@ def cached_evaluations(folder: Path) -> list[dict]:
         metrics = sorted({*evaluation.generated.figures, *evaluation.generated.per_window}
                          | ({"nll_test"} if evaluation.nll_test is not None else set()))
         summaries.append({
-            "settings": evaluation.settings, "real_split": evaluation.real_split,
+            "settings": evaluation.settings, "real_split": evaluation.real_split, "unit": evaluation.unit,
             "generated": {m: _finite(evaluation.value(m)) for m in metrics},
             "real": {m: _finite(evaluation.real_value(m)) for m in metrics},
         })
