@@ -10,10 +10,12 @@ under the same names, and no file is ever overwritten.
 
 from __future__ import annotations
 
+import json
 import math
 import tempfile
-from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -23,6 +25,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.message import Message
+from textual.suggester import SuggestFromList
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, Select
 from textual.worker import get_current_worker
 
@@ -34,13 +37,16 @@ from seqgan_music.composing.compose import (
     requested_settings,
     tune_piece,
 )
-from seqgan_music.composing.model import DEFAULT_MODEL, load_model
+from seqgan_music.composing.form import DEFAULT_FORM, DEFAULT_PART_BARS, NAMED_FORMS, parse_form
+from seqgan_music.composing.header import read_header_key
+from seqgan_music.composing.model import DEFAULT_MODEL, MODEL_FILE, default_model_folder, load_model
 from seqgan_music.composing.playback import find_player, no_player_error, play_file
 from seqgan_music.composing.primer import read_primer_file
 from seqgan_music.composing.titles import file_stem, tune_form
 from seqgan_music.composing.writing import FORMATS, Piece, write_pieces
 from seqgan_music.corpora.corpus import list_corpora
 from seqgan_music.corpora.encodings import MUSIC_ENCODINGS
+from seqgan_music.corpora.tunes import MAX_TUNE_BARS, UNKNOWN_TYPE
 from seqgan_music.errors import SeqganError
 from seqgan_music.export.wav import write_wav
 from seqgan_music.progress import Reporter
@@ -88,6 +94,36 @@ def model_choices(home: Path) -> list[tuple[str, str]]:
     return choices
 
 
+@dataclass(frozen=True)
+class TuneChoices:
+    """What the chosen model composes: strings of bars (a window model, the default here), or whole
+    tunes with a form, whose tune types are those of its training tunes, most common first."""
+
+    whole_tunes: bool = False
+    types: tuple[str, ...] = ()
+
+
+def tune_choices(home: Path, model: str) -> TuneChoices:
+    """The picker's model as the form needs it. The shipped default is read from its model.json alone
+    (the pane asks at every start); a run is loaded, as composing loads it."""
+    if model == DEFAULT_MODEL:
+        info = json.loads((default_model_folder() / MODEL_FILE).read_text(encoding="utf-8"))
+        unit, headers = info.get("unit", "window"), dict(info.get("headers", {}))
+    else:
+        loaded = load_model(home, model)
+        unit, headers = loaded.unit, loaded.headers
+    return TuneChoices(unit == "tune", known_types(headers))
+
+
+def known_types(headers: Mapping[str, int]) -> tuple[str, ...]:
+    """The tune types of a whole-tune model's training headers ("6/8 major jig": 40), most common
+    first; `unknown` (a tune without a type) is no type to ask for."""
+    counts: Counter[str] = Counter()
+    for key, count in headers.items():
+        counts[read_header_key(key).type] += int(count)
+    return tuple(kind for kind, _ in counts.most_common() if kind != UNKNOWN_TYPE)
+
+
 # --- the forms (pure) --------------------------------------------------------------------------
 
 
@@ -103,24 +139,42 @@ class ComposeRequest:
     key: str = ""
     meter: str = ""
     primer: str = ""
+    # A whole-tune model's form instead of `bars`: the strains, bars a strain, the type ("": any), endings.
+    whole_tunes: bool = False
+    form: str = DEFAULT_FORM
+    part_bars: str = str(DEFAULT_PART_BARS)
+    tune_type: str = ""
+    endings: bool = False
 
 
-SHORT_LABELS = {"temperature": "temp."}  # where the form is narrow
+SHORT_LABELS = {"temperature": "temp.", "part_bars": "bars/A"}  # where the form is narrow
 FIELD_HINTS = {"count": f"tunes to compose, 1-{MAX_COUNT}", "bars": "length in bars, e.g. 16",
                "temperature": "lower is plainer, e.g. 0.9", "seed": "blank: a random one",
                "key": "e.g. D, Em, A dorian (blank: as composed)", "meter": "e.g. 6/8 (blank: the corpus's)",
                "primer": "optional .mid file the tunes continue"}
+TUNE_FIELD_HINTS = {"form": f"{', '.join(NAMED_FORMS[:-1])} or {NAMED_FORMS[-1]}",
+                    "part_bars": "bars a strain (free: the tune), e.g. 8"}
+ANY_TYPE = ("any", "")  # the type picker's first choice: drawn from the training tunes
+WINDOW_HINT = "form, type, endings: whole-tune models only"
 
 
 def compose_settings(home: Path, request: ComposeRequest) -> ComposeSettings:
-    """The form as checked settings with the primer file read; a one-line error naming the first bad field."""
+    """The form as checked settings with the primer file read; a one-line error naming the first bad field.
+
+    A whole-tune model takes the form, bars a strain, type and endings and no length in bars (the
+    form gives it); a window model takes the length and none of those (its form hides them).
+    """
     seed = request.seed.strip()
+    count = whole_number(request.count, "count", 1, MAX_COUNT, "8")
+    tune_options = {} if not request.whole_tunes else {
+        "form": request.form.strip() or None,
+        "part_bars": whole_number(request.part_bars, "part bars", 1, MAX_TUNE_BARS, str(DEFAULT_PART_BARS)),
+        "tune_type": request.tune_type or None, "endings": request.endings}
     settings = requested_settings(
-        whole_number(request.count, "count", 1, MAX_COUNT, "8"),
-        whole_number(request.bars, "bars", 1, MAX_BARS, "16"),
+        count, None if request.whole_tunes else whole_number(request.bars, "bars", 1, MAX_BARS, "16"),
         temperature=positive_number(request.temperature, "temperature", "0.9"),
         seed=whole_number(seed, "seed", 0, MAX_SEED, "42, or blank for a random one") if seed else None,
-        key=request.key.strip() or None, meter=request.meter.strip() or None)
+        key=request.key.strip() or None, meter=request.meter.strip() or None, **tune_options)
     if not request.primer.strip():
         return settings
     return replace(settings, primer=read_primer_file(project_path(home, request.primer)))
@@ -214,8 +268,36 @@ def tune_cells(tune: ComposedTune) -> tuple[str, ...]:
 
 def roll_title(tune: ComposedTune) -> str:
     """'2/2 reel in C major: The Rolling Harvest', the piano roll's title (key and meter first: a narrow
-    border cuts the end, and the table shows the title)."""
-    return f"{tune.melody.meter} {tune_form(tune.melody.meter)} in {key_name(tune)}: {tune.title}"
+    border cuts the end, and the table shows the title). A whole tune names the type it was composed as."""
+    whole = tune.provenance.get("tune")
+    kind = whole["type"]["written"] if whole and whole["type"]["written"] != UNKNOWN_TYPE else None
+    return f"{tune.melody.meter} {kind or tune_form(tune.melody.meter)} in {key_name(tune)}: {tune.title}"
+
+
+def strain_spans(whole: dict) -> list[tuple[str, int, int, bool]]:
+    """(letter, first bar, last bar, played twice) of each strain of a whole tune's provenance, in
+    notated bars from 1: every strain has its part bars, and one more (the second ending) when it is
+    repeated with endings."""
+    spans, first = [], 1
+    for strain in parse_form(whole["form"]):
+        bars = whole["part_bars"] + (1 if strain.repeated and whole["endings"] else 0)
+        spans.append((strain.letter, first, first + bars - 1, strain.repeated))
+        first += bars
+    return spans
+
+
+def parts_line(tune: ComposedTune) -> str:
+    """'jig AABB · A: bars 1-8 ×2 · B: bars 9-16 ×2 · 16 bars notated, 32 played' for a whole tune;
+    '' for a string of bars (a window model's tune has no parts)."""
+    whole = tune.provenance.get("tune")
+    if not whole:
+        return ""
+    kind = whole["type"]["written"]
+    shape = f"{kind} {whole['form']}" if kind != UNKNOWN_TYPE else whole["form"]
+    strains = [f"{letter}: bars {first}-{last}" + (" ×2" if twice else "")
+               for letter, first, last, twice in strain_spans(whole)]
+    return " · ".join([shape + (" with endings" if whole["endings"] else ""), *strains,
+                       f"{whole['notated_bars']} bars notated, {whole['played_bars']} played"])
 
 
 def composed_summary(tunes: Sequence[ComposedTune], model: str) -> str:
@@ -238,9 +320,14 @@ def marks_text(marked: int, total: int) -> str:
 
 
 class ComposeForm(PaneForm):
-    """The model and the settings of `seqgan-music compose`."""
+    """The model and the settings of `seqgan-music compose`: a length in bars for a window model, a
+    form, bars a strain, a tune type and endings for a whole-tune one (`show_choices`)."""
 
     BINDINGS = [Binding("escape", "leave", "Back to tunes")]
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.choices = TuneChoices()  # of the chosen model, once the pane has read it
 
     def compose(self) -> ComposeResult:
         defaults = ComposeRequest()
@@ -249,21 +336,53 @@ class ComposeForm(PaneForm):
             yield FormSelect([(DEFAULT_LABEL, DEFAULT_MODEL)], value=DEFAULT_MODEL, allow_blank=False, compact=True,
                              id="compose-model")
         for name, hint in FIELD_HINTS.items():
-            with Horizontal(classes="field"):
+            with Horizontal(classes="field", id=f"{name}-field"):
                 yield FieldLabel(name, SHORT_LABELS.get(name, ""), classes="field-label")
                 yield Input(getattr(defaults, name), placeholder=hint, compact=True, id=f"compose-{name}")
+            if name == "bars":
+                yield from self._tune_fields(defaults)
         with Horizontal(id="compose-actions", classes="actions"):
             yield Button("Generate", variant="primary", compact=True, id="compose-button")
             yield TaskProgress("g composes with these settings", id="compose-progress")
 
+    def _tune_fields(self, defaults: ComposeRequest) -> ComposeResult:
+        """A whole-tune model's fields (hidden until one is chosen), and the hint that says why a window model has none."""
+        yield Label(WINDOW_HINT, id="tune-hint", markup=False)
+        with Vertical(id="tune-fields"):
+            for name, hint in TUNE_FIELD_HINTS.items():
+                with Horizontal(classes="field"):
+                    yield FieldLabel(name.replace("_", " "), SHORT_LABELS.get(name, ""), classes="field-label")
+                    yield Input(getattr(defaults, name), placeholder=hint, compact=True,
+                                suggester=SuggestFromList(NAMED_FORMS) if name == "form" else None,
+                                id=f"tune-{name.replace('_', '-')}")
+            with Horizontal(classes="field"):
+                yield FieldLabel("type", classes="field-label")
+                yield FormSelect([ANY_TYPE], value="", allow_blank=False, compact=True, id="tune-type")
+                yield Checkbox("endings", defaults.endings, compact=True, id="tune-endings")
+
     def on_mount(self) -> None:
         self.border_title = "compose"
+        self.show_choices(self.choices)
+
+    def show_choices(self, choices: TuneChoices) -> None:
+        """Offer what the chosen model composes: its form fields and tune types, or its length in bars."""
+        self.choices = choices
+        whole = choices.whole_tunes
+        self.query_one("#tune-fields").display = whole
+        self.query_one("#bars-field").display = self.query_one("#tune-hint").display = not whole
+        select = self.query_one("#tune-type", Select)
+        chosen = select.value
+        select.set_options([ANY_TYPE, *((kind, kind) for kind in choices.types)])
+        select.value = chosen if chosen in choices.types else ANY_TYPE[1]
 
     def request(self) -> ComposeRequest:
         """The form's current values."""
-        texts = {f.name: self.query_one(f"#compose-{f.name}", Input).value for f in fields(ComposeRequest)
-                 if f.name != "model"}
-        return ComposeRequest(str(self.query_one("#compose-model", Select).value), **texts)
+        texts = {name: self.query_one(f"#compose-{name}", Input).value for name in FIELD_HINTS}
+        return ComposeRequest(
+            str(self.query_one("#compose-model", Select).value), **texts, whole_tunes=self.choices.whole_tunes,
+            form=self.query_one("#tune-form", Input).value, part_bars=self.query_one("#tune-part-bars", Input).value,
+            tune_type=str(self.query_one("#tune-type", Select).value),
+            endings=self.query_one("#tune-endings", Checkbox).value)
 
 
 class ExportForm(PaneForm):
@@ -347,8 +466,11 @@ class ComposePane(Horizontal):
             "of this project (the list follows the project folder), set how many tunes, their length in bars, the temperature "
             "(lower is plainer) and the seed (blank: a random one, shown afterwards; tune i gets seed+i), and "
             "optionally a key, a meter and a MIDI file whose opening the tunes continue (relative paths are "
-            "inside the project folder), then Generate. The highlighted tune is drawn as a piano roll with its "
-            "key and meter, and played when the machine has an audio player (aplay, paplay, afplay or ffplay). "
+            "inside the project folder), then Generate. A whole-tune model (a run trained with data.unit = \"tune\") "
+            "composes whole tunes in a form instead of a length in bars: the strains (AABB, AB, AABA, AABBCC, any "
+            "such letters, or free), the bars of a strain, the tune type (of those its training tunes have, or any) "
+            "and first and second endings; each tune's parts are shown above its piano roll. The highlighted tune "
+            "is drawn as a piano roll with its key and meter, and played when the machine has an audio player (aplay, paplay, afplay or ffplay). "
             "Mark tunes (none marked: the highlighted one) and export them as MIDI, ABC, WAV or MusicXML with "
             "a JSON sidecar of how each was made; files already there are never overwritten (NAME-2, ...).")
     BINDINGS = [
@@ -376,6 +498,13 @@ class ComposePane(Horizontal):
             super().__init__()
             self.title, self.player = title, player
 
+    class ModelRead(Message):
+        """What `model` composes, read in a worker (loading a run takes a moment)."""
+
+        def __init__(self, model: str, choices: TuneChoices) -> None:
+            super().__init__()
+            self.model, self.choices = model, choices
+
     class TaskFailed(Message):
         """Composing, exporting or playing (`task`) failed for a one-line `reason`."""
 
@@ -400,6 +529,7 @@ class ComposePane(Horizontal):
                 yield Button("Play", compact=True, id="play-button")
                 yield Button("Mark all", compact=True, id="mark-all-button")
                 yield Label(marks_text(0, 0), id="tune-status", markup=False)
+            yield Label("", id="tune-parts", markup=False)
             with VerticalScroll(id="roll-box"):
                 yield PianoRoll("piano roll: compose tunes (g) to see them here", id="tune-roll")
 
@@ -428,6 +558,24 @@ class ComposePane(Horizontal):
 
     def project_changed(self, change: ProjectChanged) -> None:
         self.refresh_models()  # the models depend on the runs and on their corpora's encodings
+
+    @on(Select.Changed, "#compose-model")
+    def _model_chosen(self, event: Select.Changed) -> None:
+        self.read_model(str(event.value))
+
+    @work(thread=True, group="read-model", exclusive=True)
+    def read_model(self, model: str) -> None:
+        """Read what the model composes in a thread; a model that cannot be read is offered a length in
+        bars, and composing with it says why it cannot be read."""
+        try:
+            choices = tune_choices(self.home, model)
+        except (SeqganError, OSError, ValueError):
+            choices = TuneChoices()
+        self.post_message(self.ModelRead(model, choices))
+
+    def on_compose_pane_model_read(self, message: ModelRead) -> None:
+        if message.model == self.query_one("#compose-model", Select).value:  # else another was chosen since
+            self.query_one(ComposeForm).show_choices(message.choices)
 
     # --- composing ---
 
@@ -474,6 +622,9 @@ class ComposePane(Horizontal):
         if 0 <= index < len(self.tunes):
             tune = self.tunes[index]
             self.query_one("#tune-roll", PianoRoll).set_notes(tune.melody.notes, roll_title(tune), tune.melody.bars)
+            parts, line = self.query_one("#tune-parts", Label), parts_line(tune)
+            parts.update(line)
+            parts.display = bool(line)
 
     @on(TuneTable.MarksChanged)
     def _marks_changed(self) -> None:
