@@ -16,9 +16,10 @@ from textual.pilot import Pilot
 from textual.widgets import Checkbox, Input, Label, Select
 
 from seqgan_music.composing.form import DEFAULT_FORM
+from seqgan_music.corpora.melody import Note
 from seqgan_music.tui.app import SeqganApp
 from seqgan_music.tui.compose import ComposePane, ComposeRequest, TuneTable, compose_settings, known_types
-from seqgan_music.tui.widgets import PianoRoll
+from seqgan_music.tui.widgets import PianoRoll, piano_roll
 
 import tui_helpers
 from tui_helpers import messages, settle, wait_until
@@ -101,8 +102,11 @@ def test_composing_aaba_of_the_chosen_type_writes_it_and_shows_the_parts(tunes_h
         parts = app.query_one("#tune-parts", Label)
         assert shown(app, "#tune-parts") and str(parts.content) == (
             "jig AABA · A: bars 1-4 ×2 · B: bars 5-8 · A: bars 9-12 · 12 bars notated, 16 played")
-        assert app.query_one("#tune-roll", PianoRoll).title.startswith("6/8 jig in ")
-        assert len(tunes[0].melody.bars) == 12
+        roll = app.query_one("#tune-roll", PianoRoll)
+        assert roll.title.startswith("6/8 jig in ")
+        bars = tunes[0].melody.bars
+        assert len(bars) == 12 and roll.strains == [bars[4], bars[8]]  # where B and the last A start
+        assert "║" in "".join(roll.plain_lines())
         app.query_one("#format-mid", Checkbox).value = False
         app.query_one("#format-abc", Checkbox).value = True
         app.query_one("#export-folder", Input).value = str(out)
@@ -155,3 +159,9 @@ def test_a_bad_form_field_is_a_one_line_error_and_nothing_is_composed(tunes_home
 def test_the_types_are_the_training_tunes_most_common_first_without_unknown() -> None:
     headers = {"6/8 major jig": 2, "4/4 major reel": 3, "4/4 dorian jig": 2, "6/8 minor unknown": 9}
     assert known_types(headers) == ("jig", "reel")
+
+
+def test_the_piano_roll_marks_where_a_strain_starts_over_the_bar_line_but_under_the_notes() -> None:
+    notes = [Note(60 + i % 3, i, i + 1) for i in range(8)]
+    grid = piano_roll(notes, width=40, step=1.0, bars=[0, 2, 4, 6], strains=[4.0])
+    assert grid.lines == ["D4   █ ║█┊ ", "    █┊ █ ┊█", "C4 █·┊█║·█·"]

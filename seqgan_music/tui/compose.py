@@ -286,6 +286,16 @@ def strain_spans(whole: dict) -> list[tuple[str, int, int, bool]]:
     return spans
 
 
+def strain_starts(tune: ComposedTune) -> list[float]:
+    """The beats where a whole tune's strains after the first start (the piano roll marks them); none
+    for a string of bars, or where the notated bar lines do not match the strains (a primer's pickup)."""
+    whole = tune.provenance.get("tune")
+    bars = tune.melody.bars
+    if not whole or len(bars) != whole["notated_bars"]:
+        return []
+    return [bars[first - 1] for _, first, _, _ in strain_spans(whole)[1:]]
+
+
 def parts_line(tune: ComposedTune) -> str:
     """'jig AABB · A: bars 1-8 ×2 · B: bars 9-16 ×2 · 16 bars notated, 32 played' for a whole tune;
     '' for a string of bars (a window model's tune has no parts)."""
@@ -621,7 +631,8 @@ class ComposePane(Horizontal):
     def _show_tune(self, index: int) -> None:
         if 0 <= index < len(self.tunes):
             tune = self.tunes[index]
-            self.query_one("#tune-roll", PianoRoll).set_notes(tune.melody.notes, roll_title(tune), tune.melody.bars)
+            self.query_one("#tune-roll", PianoRoll).set_notes(tune.melody.notes, roll_title(tune), tune.melody.bars,
+                                                              strains=strain_starts(tune))
             parts, line = self.query_one("#tune-parts", Label), parts_line(tune)
             parts.update(line)
             parts.display = bool(line)

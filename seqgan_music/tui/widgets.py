@@ -30,7 +30,7 @@ from seqgan_music.errors import SeqganError
 from seqgan_music.plotting import MARKERS, line_plot
 
 _EIGHTHS = " ▏▎▍▌▋▊▉"
-ONSET, SUSTAIN, BAR_LINE, GUIDE = "█", "━", "┊", "·"
+ONSET, SUSTAIN, BAR_LINE, GUIDE, STRAIN_LINE = "█", "━", "┊", "·", "║"
 
 
 # --- bar chart ---------------------------------------------------------------------------------
@@ -185,12 +185,13 @@ class RollGrid:
 
 
 def piano_roll(notes: Sequence[Note], width: int, step: float = 0.25,
-               bars: Sequence[float] = ()) -> RollGrid:
+               bars: Sequence[float] = (), strains: Sequence[float] = ()) -> RollGrid:
     """Draw notes as a pitch x time character grid that fits `width` columns.
 
     One column covers `step` beats (one grid16 step), or 2, 4 or 8 steps when the melody would
     not fit otherwise; a melody longer than that is cropped. Rows run from the highest pitch down
-    to the lowest, which are labelled, as is every C; onsets are `█`, held notes `━`, bar lines `┊`.
+    to the lowest, which are labelled, as is every C; onsets are `█`, held notes `━`, bar lines `┊`,
+    and the starts of a whole tune's strains (after the first) `║`.
     """
     if not notes:
         return RollGrid(["(no notes)"], step, False)
@@ -207,12 +208,13 @@ def piano_roll(notes: Sequence[Note], width: int, step: float = 0.25,
     needed = max(math.ceil(span / scale - 1e-9), 1)
     columns = min(needed, room)
     grid = [[GUIDE if (high - row) % 12 == 0 else " " for _ in range(columns)] for row in range(high - low + 1)]
-    for bar in bars:
-        column = int(round((bar - origin) / scale))
-        if 0 < column < columns:
-            for cells in grid:
-                if cells[column] in (" ", GUIDE):
-                    cells[column] = BAR_LINE
+    for beats, mark in ((bars, BAR_LINE), (strains, STRAIN_LINE)):
+        for beat in beats:
+            column = int(round((beat - origin) / scale))
+            if 0 < column < columns:
+                for cells in grid:
+                    if cells[column] in (" ", GUIDE, BAR_LINE):
+                        cells[column] = mark
     for note in notes:
         first = int((note.start - origin) / scale + 1e-9)
         last = max(first + 1, int(round((note.end - origin) / scale)))
@@ -243,21 +245,24 @@ class PianoRoll(Widget):
         super().__init__(id=id, classes=classes)
         self.notes: list[Note] = []
         self.bars: list[float] = []
+        self.strains: list[float] = []
         self.step = 0.25
         self.title = title
         self.border_title = title
 
     def set_notes(self, notes: Sequence[Note], title: str = "", bars: Sequence[float] = (),
-                  step: float = 0.25) -> None:
-        """Show a melody: `notes` in beats, `step` the beats of one encoding step."""
+                  step: float = 0.25, strains: Sequence[float] = ()) -> None:
+        """Show a melody: `notes` in beats, `step` the beats of one encoding step, `strains` where a
+        whole tune's strains start."""
         self.notes, self.bars, self.step, self.title = list(notes), list(bars), step, title
+        self.strains = list(strains)
         self.border_title = title
         self._set_scale(self.grid())
         self.refresh(layout=True)
 
     def grid(self) -> RollGrid:
         """The roll at the current width (what `render` draws)."""
-        return piano_roll(self.notes, self.content_size.width or 80, self.step, self.bars)
+        return piano_roll(self.notes, self.content_size.width or 80, self.step, self.bars, self.strains)
 
     def plain_lines(self) -> list[str]:
         return self.grid().lines
@@ -291,6 +296,7 @@ class PianoRoll(Widget):
         text.highlight_regex(f"[{ONSET}]", "bold magenta")
         text.highlight_regex(f"[{SUSTAIN}]+", "magenta")
         text.highlight_regex(f"[{BAR_LINE}{GUIDE}]", "dim")
+        text.highlight_regex(STRAIN_LINE, "bold cyan")
         return text
 
 
