@@ -356,7 +356,8 @@ class ComposeForm(PaneForm):
             yield TaskProgress("g composes with these settings", id="compose-progress")
 
     def _tune_fields(self, defaults: ComposeRequest) -> ComposeResult:
-        """A whole-tune model's fields (hidden until one is chosen), and the hint that says why a window model has none."""
+        """A whole-tune model's fields (hidden until one is chosen), and the hint that says why a window
+        model has none."""
         yield Label(WINDOW_HINT, id="tune-hint", markup=False)
         with Vertical(id="tune-fields"):
             for name, hint in TUNE_FIELD_HINTS.items():
@@ -480,7 +481,8 @@ class ComposePane(Horizontal):
             "composes whole tunes in a form instead of a length in bars: the strains (AABB, AB, AABA, AABBCC, any "
             "such letters, or free), the bars of a strain, the tune type (of those its training tunes have, or any) "
             "and first and second endings; each tune's parts are shown above its piano roll. The highlighted tune "
-            "is drawn as a piano roll with its key and meter, and played when the machine has an audio player (aplay, paplay, afplay or ffplay). "
+            "is drawn as a piano roll with its key and meter (and the start of each strain, ║), and played when "
+            "the machine has an audio player (aplay, paplay, afplay or ffplay). "
             "Mark tunes (none marked: the highlighted one) and export them as MIDI, ABC, WAV or MusicXML with "
             "a JSON sidecar of how each was made; files already there are never overwritten (NAME-2, ...).")
     BINDINGS = [
