@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from textual.pilot import Pilot
 from textual.widgets import Checkbox, Input, Label, Select
 
 from seqgan_music.composing.form import DEFAULT_FORM
+from seqgan_music.composing.model import load_model
 from seqgan_music.corpora.melody import Note
 from seqgan_music.tui.app import SeqganApp
 from seqgan_music.tui.compose import ComposePane, ComposeRequest, TuneTable, compose_settings, known_types
@@ -26,12 +28,23 @@ from tui_helpers import messages, settle, wait_until
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 RUN = "tiny-tunes"  # the run tune_model trains; its folder's parent is the project
+WINDOWS = "tiny-windows"  # the same run as a window model (data.unit = "window")
 drive = functools.partial(tui_helpers.drive, size=(110, 40), panes=(ComposePane,))
 
 
 @pytest.fixture(scope="module")
 def tunes_home(tune_model: Path) -> Path:  # noqa: F811 (the imported fixture)
-    return tune_model.parent
+    """The project of the whole-tune run, with a copy of it that says it learned windows."""
+    home = tune_model.parent
+    runs = home / "checkpoints"
+    shutil.copytree(runs / RUN, runs / WINDOWS)
+    config = runs / WINDOWS / "config.toml"
+    assert 'unit = "tune"' in config.read_text()
+    config.write_text(config.read_text().replace('unit = "tune"', 'unit = "window"'))
+    info = json.loads((runs / WINDOWS / "run.json").read_text())
+    (runs / WINDOWS / "run.json").write_text(json.dumps({**info, "name": WINDOWS}))
+    assert load_model(home, WINDOWS).unit == "window"  # it loads (a model that cannot is offered bars too)
+    return home
 
 
 def shown(app: SeqganApp, selector: str) -> bool:
@@ -60,7 +73,7 @@ def model_types(tune_model: Path) -> set[str]:  # noqa: F811
 def test_a_whole_tune_model_offers_form_type_and_endings_and_a_window_model_says_why_not(
         tunes_home: Path, tune_model: Path) -> None:  # noqa: F811
     async def script(app: SeqganApp, pilot: Pilot) -> None:
-        # The shipped default composes strings of bars: its length, and a hint instead of the form.
+        await choose(app, pilot, WINDOWS)  # a window model composes strings of bars: its length, and a hint
         assert not shown(app, "#tune-form") and not shown(app, "#tune-type") and not shown(app, "#tune-endings")
         assert shown(app, "#compose-bars") and shown(app, "#tune-hint")
         assert str(app.query_one("#tune-hint", Label).content) == "form, type, endings: whole-tune models only"
@@ -72,7 +85,7 @@ def test_a_whole_tune_model_offers_form_type_and_endings_and_a_window_model_says
         assert app.query_one("#tune-part-bars", Input).value == "8"
         options = [value for _, value in app.query_one("#tune-type", Select)._options]
         assert options[0] == "" and set(options[1:]) == model_types(tune_model) and "jig" in options
-        await choose(app, pilot, "default")
+        await choose(app, pilot, WINDOWS)
         assert not shown(app, "#tune-form") and shown(app, "#compose-bars") and shown(app, "#tune-hint")
 
     drive(tunes_home, script)
