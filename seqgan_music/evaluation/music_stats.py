@@ -15,12 +15,14 @@ set with no notes has all-zero distributions and NaN averages, never an exceptio
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from seqgan_music.corpora.corpus import Corpus
 from seqgan_music.corpora.encodings import Grid16
+from seqgan_music.corpora.melody import Melody, Note
 from seqgan_music.evaluation.mse import pitch_tracks
 
 INTERVAL_LIMIT = 12  # intervals beyond an octave fall in the outermost bins
@@ -67,8 +69,7 @@ def music_stats(windows: np.ndarray, corpus: Corpus) -> MusicStats:
         pitches = np.array([note.pitch for note in notes])
         counts = np.bincount(pitches % 12, minlength=12).astype(np.float64)
         pitch_classes += counts
-        steps = np.rint(np.array([note.end - note.start for note in notes]) / beats_per_step).astype(int)
-        lengths += np.bincount(np.clip(steps, 1, LONGEST_NOTE) - 1, minlength=LONGEST_NOTE)
+        lengths += note_length_counts(notes, beats_per_step)
         intervals += np.bincount(np.clip(np.diff(pitches), -INTERVAL_LIMIT, INTERVAL_LIMIT) + INTERVAL_LIMIT,
                                  minlength=2 * INTERVAL_LIMIT + 1)
         consistency.append(float((SCALES @ counts).max() / counts.sum()))
@@ -78,6 +79,20 @@ def music_stats(windows: np.ndarray, corpus: Corpus) -> MusicStats:
         notes=int(pitch_classes.sum()), pitch_classes=_shares(pitch_classes), intervals=_shares(intervals),
         note_lengths=_shares(lengths), scale_consistency=_mean(consistency), pitch_range=_mean(ranges),
         empty_beat_rate=_empty_beat_rate(windows, corpus, beats_per_step), monophonic=_mean(monophonic))
+
+
+def note_length_counts(notes: Sequence[Note], beats_per_step: float = 0.25) -> np.ndarray:
+    """(LONGEST_NOTE,) how many notes last 1, 2, ... 16 or more steps."""
+    if not notes:
+        return np.zeros(LONGEST_NOTE)
+    steps = np.rint(np.array([note.end - note.start for note in notes]) / beats_per_step).astype(int)
+    return np.bincount(np.clip(steps, 1, LONGEST_NOTE) - 1, minlength=LONGEST_NOTE).astype(np.float64)
+
+
+def note_length_shares(melodies: Sequence[Melody], beats_per_step: float = 0.25) -> np.ndarray:
+    """The note-length distribution (LONGEST_NOTE,) of whole melodies (sixteenth steps by default)."""
+    counts = sum((note_length_counts(melody.notes, beats_per_step) for melody in melodies), np.zeros(LONGEST_NOTE))
+    return _shares(counts)
 
 
 def histogram_distance(reference: np.ndarray, generated: np.ndarray) -> tuple[float, float]:
