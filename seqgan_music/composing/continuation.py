@@ -132,10 +132,15 @@ class Constraints:
         """The state once each row's chosen token (rows,) is added."""
         return state if self.hold_limit is None else self.hold_limit.after(state, chosen)
 
-    def banned_now(self, state: HoldState, vocab_size: int) -> Tensor:
-        """(rows, V) True where a token may not be sampled in `state`."""
-        banned = torch.zeros((len(state[1]), vocab_size), dtype=torch.bool, device=state[1].device)
-        banned[:, list(self.banned)] = True
+    def always_banned(self, vocab_size: int, device: torch.device) -> Tensor:
+        """(V,) True for the tokens never sampled: computed once per continuation, not every step."""
+        banned = torch.zeros(vocab_size, dtype=torch.bool, device=device)
+        banned[list(self.banned)] = True
+        return banned
+
+    def banned_now(self, state: HoldState, always: Tensor) -> Tensor:
+        """(rows, V) True where a token may not be sampled in `state`; `always` from `always_banned`."""
+        banned = always.expand(len(state[1]), -1).clone()
         if self.hold_limit is not None:
             self.hold_limit.ban(banned, state)
         return banned
@@ -160,12 +165,13 @@ def continue_prefix(generator: Generator, prefix: Sequence[int], constraints: Co
     sounding = constraints.start(prefix, rows, device)
     tokens = torch.empty((rows, len(prefix) + len(layout)), dtype=torch.long, device=device)
     tokens[:, :len(prefix)] = start[1:]
+    always = constraints.always_banned(generator.vocab_size, device)
     for position, slot in enumerate(layout):
         at = len(prefix) + position
         if slot is None or isinstance(slot, Cadence):
-            banned = constraints.banned_now(sounding, generator.vocab_size)  # (rows, V)
+            banned = constraints.banned_now(sounding, always)  # (rows, V)
             if isinstance(slot, Cadence):
-                banned = _with_cadence(banned, constraints, slot, tokens[:, :at])
+                banned = _with_cadence(banned, always, constraints, slot, tokens[:, :at])
             chosen = draw(logits.masked_fill(banned, float("-inf")), noise[position], temperature, top_k)  # (rows,)
         elif isinstance(slot, Copy):
             if not 0 <= slot.position < at:
@@ -180,7 +186,7 @@ def continue_prefix(generator: Generator, prefix: Sequence[int], constraints: Co
     return tokens
 
 
-def _with_cadence(banned: Tensor, constraints: Constraints, slot: Cadence, tokens: Tensor) -> Tensor:
+def _with_cadence(banned: Tensor, always: Tensor, constraints: Constraints, slot: Cadence, tokens: Tensor) -> Tensor:
     """`banned` (rows, V) with the cadence's bans added; a row left with nothing keeps only the
     cadence's own bans (and the fixed ones), so the strain still closes on its chord."""
     if constraints.cadence is None:
@@ -188,9 +194,7 @@ def _with_cadence(banned: Tensor, constraints: Constraints, slot: Cadence, token
     closing = constraints.cadence.banned(slot, tokens)  # (rows, V)
     combined = banned | closing
     stuck = combined.all(dim=1, keepdim=True)  # (rows, 1)
-    fixed = torch.zeros_like(banned)
-    fixed[:, list(constraints.banned)] = True
-    return torch.where(stuck, closing | fixed, combined)
+    return torch.where(stuck, closing | always, combined)
 
 
 def bar_layout(prefix_bars: Sequence[bool], bar_steps: int, bars: int | None, steps: int | None) -> list[bool]:
