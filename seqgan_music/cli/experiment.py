@@ -152,7 +152,8 @@ def tunes(
     sampled whole tunes against the held-out tunes, with p-values, each run's training time by
     phase and the adversarial phase round by round (D's accuracy, reward, NLL_test).
 
-    Both runs use one torch thread (--set run.threads=N changes it). About 25 minutes on 2 cores.
+    Both runs use one torch thread (--set run.threads=N changes it): about 19 minutes of CPU with
+    the folk-tunes preset on Nottingham, longer on a busy machine.
 
     Example: seqgan-music corpus build midi ../shared/data/nottingham/MIDI --name nottingham, then
     seqgan-music experiment tunes
