@@ -43,13 +43,17 @@ def melody_to_samples(melody: Melody, sample_rate: int = SAMPLE_RATE, chords: Se
     last = max((end for _, _, end, _ in voices), default=None)
     length = int(np.ceil((melody.seconds_at(last) + _RELEASE) * sample_rate)) if last is not None else sample_rate
     audio = np.zeros(max(length, 1), dtype=np.float64)
+    tones: dict[tuple[int, float, int], np.ndarray] = {}  # a tune repeats its notes: each is computed once
     for pitch, start_beat, end_beat, level in voices:
         start, end = melody.seconds_at(start_beat), melody.seconds_at(end_beat)
         if end <= start:
             continue
         first = int(round(start * sample_rate))
         count = min(int(round((end - start + _RELEASE) * sample_rate)), len(audio) - first)
-        audio[first:first + count] += level * _tone(pitch, end - start, count, sample_rate)
+        key = (pitch, end - start, count)
+        if key not in tones:
+            tones[key] = _tone(pitch, end - start, count, sample_rate)
+        audio[first:first + count] += level * tones[key]
     return _normalised(audio)
 
 
