@@ -82,6 +82,15 @@ def test_two_c2st_accuracies_are_compared_as_their_held_out_predictions():
     assert c2st_comparison(evaluation_with_c2st(None), evaluation_with_c2st(0.6)) is None
 
 
+def test_a_tiny_c2st_p_value_is_kept_in_the_report_data_not_rounded_to_zero():
+    from seqgan_music.evaluation.scores import ScoreSet
+    from seqgan_music.experiments.tunes_report import _set_data
+
+    figures = {"c2st": 0.8636, "c2st_low": 0.805116, "c2st_high": 0.906622, "c2st_p": 3.2e-23, "c2st_samples": 88.0}
+    data = _set_data(ScoreSet(figures=figures), figures.get, ["c2st"])
+    assert data["c2st_detail"] == {k: v for k, v in figures.items() if k != "c2st"} and data["c2st"] == 0.8636
+
+
 @pytest.fixture(scope="module")
 def tiny_nottingham(shared_data, tmp_path_factory):
     """A home with a corpus of 18 short Nottingham tunes: 8 train, 5 valid, 5 test."""
@@ -118,6 +127,7 @@ def test_a_tiny_experiment_reports_every_metric_with_the_real_tunes_and_p_values
         detail = values["c2st_detail"]
         assert 0 <= values["c2st"] <= 1 and detail["c2st_samples"] == 5  # the five test tunes, balanced
         assert detail["c2st_low"] <= values["c2st"] <= detail["c2st_high"]
+        assert 0 < detail["c2st_p"] <= 1
         assert values["tunes"] == 20
     real = data["real"]
     assert real["split"] == "valid" and real["tunes"] == 5 and real["nll_test"] is None

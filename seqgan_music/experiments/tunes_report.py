@@ -6,6 +6,7 @@ phase, and what the adversarial phase did round by round: D's accuracy, the rewa
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -225,8 +226,15 @@ def _set_data(scores: ScoreSet, value: Callable[[str], float], metrics: list[str
     """One set's figures (a run's samples, or the real tunes): each metric's value, the C2ST's
     interval, p against 0.5 and tunes per set, the forms found and how many tunes have a form value."""
     return {**{m: json_number(value(m)) for m in metrics},
-            "c2st_detail": {k: json_number(scores.figures[k]) for k in C2ST_DETAIL if k in scores.figures},
+            "c2st_detail": {k: _detail(k, scores.figures[k]) for k in C2ST_DETAIL if k in scores.figures},
             "forms": scores.counts.get("forms", {}), "tunes": len(scores.per_window.get("tune_bars", []))}
+
+
+def _detail(key: str, value: float) -> float | None:
+    """A C2ST figure as JSON: its p-value unrounded (a p of 1e-20 must not read as 0), the rest rounded."""
+    if key == "c2st_p":
+        return float(value) if math.isfinite(value) else None
+    return json_number(value)
 
 
 def _cell(values: dict, metric: str) -> str:
