@@ -63,6 +63,15 @@ def test_a_missing_corpus_is_refused_in_one_line_that_says_how_to_build_it(tmp_p
     assert "Traceback" not in result.output
 
 
+def test_a_corpus_without_whole_tunes_is_refused_in_one_line_that_names_what_is_needed(tmp_path):
+    from seqgan_music.corpora.grammar import build_grammar_corpus
+
+    build_grammar_corpus("g3", 3, count=50, seed=1).save(tmp_path)
+    result = CliRunner().invoke(app, ["experiment", "tunes", "--corpus", "g3", "--home", str(tmp_path)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "corpus 'g3' keeps no whole tunes" in result.output and "data.unit=window" not in result.output
+
+
 def evaluation_with_c2st(accuracy: float | None, per_set: int = 100):
     from seqgan_music.evaluation.runs import RunEvaluation
     from seqgan_music.evaluation.scores import ScoreSet

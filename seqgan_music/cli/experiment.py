@@ -182,12 +182,14 @@ def tunes(
 def _check_tune_corpus(root: Path, name: str) -> None:
     """The corpus must exist and keep whole tunes; say in one line how to build Nottingham's."""
     from seqgan_music.corpora.corpus import load_corpus
-    from seqgan_music.training.sequences import check_whole_tunes
 
     if not _corpus_exists(root, name):
         raise SeqganError(f"no corpus named {name!r}: build it with `seqgan-music corpus build midi "
                           f"../shared/data/nottingham/MIDI --name {name}` (or give --corpus)")
-    check_whole_tunes(load_corpus(root, name))
+    if not load_corpus(root, name).has_whole_tunes:
+        raise SeqganError(f"corpus {name!r} keeps no whole tunes: the tunes experiment needs a music corpus "
+                          "in the grid16 encoding (Nottingham's is built with `seqgan-music corpus build midi "
+                          "../shared/data/nottingham/MIDI --name nottingham`)")
 
 
 def _run_experiment(root: Path, experiment: Experiment, command: str, device: str) -> None:
