@@ -61,6 +61,9 @@ class GeneratorConfig:
     # Also feed the tokens one bar, two bars and one part back and the position in the bar and in the
     # part (models/lookback.py): the inputs that let it repeat. Music corpora only (they have bar lines).
     lookback: bool = False
+    # With lookback: how many bars back the token at the same place in the bar is read (each a
+    # separate input); 4 reaches the repeat halfway through an 8-bar strain (bar 5 = bar 1).
+    lookback_bars: list[int] = field(default_factory=lambda: [1, 2])
 
 
 @dataclass
@@ -286,7 +289,7 @@ def _folk_tunes() -> Config:
     hidden 256 reaches NLL_valid 0.846 at MLE epoch 11 and overfits after it (0.893 at epoch 18),
     so 12 epochs, the best kept."""
     return Config(
-        generator=GeneratorConfig(embedding=32, hidden=256, layers=1, lookback=True),
+        generator=GeneratorConfig(embedding=32, hidden=256, layers=1, lookback=True, lookback_bars=[1, 2, 4]),
         discriminator=DiscriminatorConfig(embedding=32, filter_scale=0.25),
         mle=MLEConfig(epochs=12, batch_size=16, learning_rate=0.005, keep_best=True),
         pretrain_d=PretrainDConfig(rounds=3, epochs=1, negatives=500, batch_size=32),
@@ -302,7 +305,7 @@ def _folk_tunes() -> Config:
 def _tunes_quick() -> Config:
     """folk-tunes in miniature: every phase on whole tunes in a minute or two, to try the pipeline."""
     config = _folk_tunes()
-    config.generator = GeneratorConfig(embedding=16, hidden=32, lookback=True)
+    config.generator = GeneratorConfig(embedding=16, hidden=32, lookback=True, lookback_bars=[1, 2, 4])
     config.mle = MLEConfig(epochs=3, batch_size=16, learning_rate=0.005, keep_best=True)
     config.pretrain_d = PretrainDConfig(rounds=1, epochs=1, negatives=100, batch_size=32)
     config.adversarial = AdversarialConfig(rounds=2, d_steps=1, d_epochs=1, negatives=50, batch_size=4, rollouts=2,
@@ -393,7 +396,9 @@ _POSITIVE_INTS = ((lambda v: len(v) > 0 and all(x >= 1 for x in v)), "a non-empt
 # One rule per field: (check, what a good value is). A test checks that no field lacks a rule.
 _RULES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
     "generator": {"embedding": _POSITIVE_INT, "hidden": _POSITIVE_INT, "layers": _POSITIVE_INT,
-                  "lookback": _ANY_BOOL},
+                  "lookback": _ANY_BOOL,
+                  "lookback_bars": ((lambda v: 0 < len(v) <= 8 and len(set(v)) == len(v) and all(1 <= x <= 16 for x in v)),
+                                    "a list of 1 to 8 different bar counts from 1 to 16, e.g. [1, 2, 4]")},
     "discriminator": {
         "embedding": _POSITIVE_INT,
         "filter_widths": _POSITIVE_INTS,
@@ -530,6 +535,7 @@ def config_copy(config: Config) -> Config:
     result = Config(**sections, preset=config.preset)  # type: ignore[arg-type]
     result.discriminator.filter_widths = list(result.discriminator.filter_widths)
     result.discriminator.filter_counts = list(result.discriminator.filter_counts)
+    result.generator.lookback_bars = list(result.generator.lookback_bars)
     return result
 
 
@@ -586,7 +592,8 @@ def config_to_dict(config: Config) -> dict[str, Any]:
 # them: an older run's config.toml lacks them and must still load (and resume as it was).
 ADDED_LATER: dict[tuple[str, str], Any] = {("mle", "keep_best"): False, ("adversarial", "variance_estimates"): 0,
                                           ("relaxation", "control"): "sequence",  # what older runs used
-                                          ("generator", "lookback"): False, ("rollout", "every"): "token"}
+                                          ("generator", "lookback"): False, ("rollout", "every"): "token",
+                                          ("generator", "lookback_bars"): [1, 2]}
 # The sections only some methods read: a run of another method is the same run whatever they hold.
 METHOD_SECTIONS: dict[str, tuple[str, ...]] = {"ss": ("scheduled_sampling",), "pg-bleu": ("pg_bleu",),
                                                "rebar": ("relaxation",), "relax": ("relaxation",)}

@@ -170,6 +170,7 @@ def compose(model: Path, out: Path, *args: str):
 def test_the_packed_model_records_what_composing_whole_tunes_needs(tune_model):
     info = json.loads((tune_model / "model.json").read_text())
     assert info["unit"] == "tune" and info["generator"]["lookback"] is True
+    assert info["generator"]["lookback_bars"] == [1, 2, 4]  # the tunes presets read four bars back too
     assert sum(info["headers"].values()) > 500 and any(key.endswith(" jig") for key in info["headers"])
 
 

@@ -81,7 +81,7 @@ def test_features_of_a_hand_made_tune() -> None:
 
     def at(i: int) -> tuple:
         """(one bar back, two bars back, one part back, step in bar, bar in part) predicting position i."""
-        return (token[int(features.one_bar[0, i])], token[int(features.two_bars[0, i])],
+        return (token[int(features.bars_back[0, i, 0])], token[int(features.bars_back[0, i, 1])],
                 token[int(features.one_part[0, i])], int(features.step_in_bar[0, i]), int(features.bar_in_part[0, i]))
 
     assert at(0) == ("-", "-", "-", STEP_NONE, BAR_NONE)  # nothing yet
@@ -109,23 +109,37 @@ def test_without_parts_bar_features_stay_and_part_features_are_none() -> None:
     ids = LookbackIds(BAR_ID, None, NONE)
     consumed = torch.tensor([[BAR_ID, 4, 5, BAR_ID, 6, 3, BAR_ID, 4, 5]])
     features = lookback.features_along(consumed, ids)
-    assert features.one_bar[0].tolist() == [NONE] * 4 + [4, 5, BAR_ID] + [6, 3, BAR_ID]
-    assert features.two_bars[0].tolist() == [NONE] * 7 + [4, 5, BAR_ID]
+    assert features.bars_back[0, :, 0].tolist() == [NONE] * 4 + [4, 5, BAR_ID] + [6, 3, BAR_ID]
+    assert features.bars_back[0, :, 1].tolist() == [NONE] * 7 + [4, 5, BAR_ID]
     assert (features.one_part == NONE).all() and (features.bar_in_part == BAR_NONE).all()
     assert features.step_in_bar[0].tolist() == [STEP_NONE, 0, 1, 2, 0, 1, 2, 0, 1, 2]
     assert_agree(consumed, ids)
 
 
+def test_four_bars_back_reads_the_same_place_four_bars_earlier() -> None:
+    """bars_back (1, 4): bar 5 reads bar 1 at the same offset, bar 4 has nothing four bars back."""
+    ids = LookbackIds(BAR_ID, None, NONE, bars_back=(1, 4))
+    bars = [[4, 5], [6, 7], [8, 9], [10, 11], [12, 13]]
+    consumed = torch.tensor([[token for bar in bars for token in (BAR_ID, *bar)]])
+    features = lookback.features_along(consumed, ids)
+    four = features.bars_back[0, :, 1].tolist()
+    assert four[:13] == [NONE] * 13  # predicting bars 1-4 and bar 5's first step before its BAR is read
+    assert four[13:] == [4, 5, BAR_ID]  # bar 5's steps: bar 1's, then the bar line that ended it
+    assert features.bars_back[0, 13:, 0].tolist() == [10, 11, BAR_ID]
+    assert_agree(consumed, ids)
+
+
 @pytest.mark.parametrize("part", [PART_ID, None])
+@pytest.mark.parametrize("bars_back", [(1, 2), (1, 2, 4)])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_vectorised_equals_step_by_step_on_random_sequences(part: int | None, seed: int) -> None:
+def test_vectorised_equals_step_by_step_on_random_sequences(part: int | None, bars_back: tuple, seed: int) -> None:
     """Bar lines and parts far more often than in music, and long bars, so clipping and growth happen."""
     generator = torch.Generator().manual_seed(seed)
     choices = torch.tensor([BAR_ID] * 3 + [PART_ID] + [4, 5, 6, 7, 8, 9, 10, 11])
     consumed = choices[torch.randint(0, len(choices), (6, 90), generator=generator)]
     consumed[0, :45] = 4  # a bar longer than the clip
-    assert_agree(consumed, LookbackIds(BAR_ID, part, NONE))
-    assert_agree(consumed[:, :0], LookbackIds(BAR_ID, part, NONE))  # nothing consumed
+    assert_agree(consumed, LookbackIds(BAR_ID, part, NONE, bars_back))
+    assert_agree(consumed[:, :0], LookbackIds(BAR_ID, part, NONE, bars_back))  # nothing consumed
 
 
 def test_vectorised_equals_step_by_step_on_nottingham_tunes(nottingham_grid16) -> None:
@@ -140,7 +154,7 @@ def test_vectorised_equals_step_by_step_on_nottingham_tunes(nottingham_grid16) -
     # The features carry the tunes' repeats: where they exist, they name the next token most of the time.
     features = lookback.features_along(consumed, ids)
     counted = consumed != vocabulary.pad
-    for looked in (features.one_bar, features.one_part):
+    for looked in (features.bars_back[..., 0], features.one_part):
         found = looked[:, :-1] != ids.none
         assert found[counted].float().mean() > 0.4
         assert (looked[:, :-1] == consumed)[found & counted].float().mean() > 0.55

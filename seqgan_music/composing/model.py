@@ -111,7 +111,8 @@ def _packed_generator(shape: dict, vocabulary: Vocabulary, unit: str) -> Generat
                           start_token=shape["start_token"], end_token=vocabulary.end, pad_token=vocabulary.pad,
                           lookback=bool(shape.get("lookback", False)),
                           bar_token=vocabulary.id(BAR) if BAR in vocabulary else None,
-                          part_token=vocabulary.id(PART) if PART in vocabulary else None)
+                          part_token=vocabulary.id(PART) if PART in vocabulary else None,
+                          lookback_bars=tuple(shape.get("lookback_bars", (1, 2))))
     if unit == "window":
         generator.ban(tune_only_tokens(vocabulary))
     return generator
@@ -150,6 +151,7 @@ def pack_run(home: Path, run: str, out: Path, extra: dict | None = None) -> Path
         "encoding": model.encoding.params(),
         "generator": {"embedding": generator.embedding.embedding_dim, "hidden": generator.lstm.hidden_size,
                       "layers": generator.lstm.num_layers, "lookback": generator.lookback is not None,
+                      "lookback_bars": list(generator.lookback.bars_back) if generator.lookback else [],
                       "start_token": None if generator.start_token == generator.vocab_size else generator.start_token},
         "unit": model.unit,
         "meters": model.meters,

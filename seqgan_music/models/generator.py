@@ -5,7 +5,8 @@ token-by-token sampling (`step`, `sample`), and the per-prefix states the Monte 
 continues from (`states_along`). Every path feeds the start token first, exactly as generation
 does, so a rollout from a prefix sees the same history the generator saw when it drew it.
 
-With `lookback`, each LSTM input also carries the tokens one bar, two bars and one part back and
+With `lookback`, each LSTM input also carries the tokens some bars back (`lookback_bars`, one and
+two by default) and one part back and
 the position in the bar and in the part (models/lookback.py): teacher forcing computes them
 vectorised from the inputs, stepping carries a `LookbackState` as the third part of the state.
 """
@@ -46,7 +47,8 @@ class Generator(nn.Module):
 
     def __init__(self, vocab_size: int, embedding_dim: int = 32, hidden_dim: int = 32, layers: int = 1,
                  start_token: int | None = None, end_token: int | None = None, pad_token: int | None = None,
-                 lookback: bool = False, bar_token: int | None = None, part_token: int | None = None) -> None:
+                 lookback: bool = False, bar_token: int | None = None, part_token: int | None = None,
+                 lookback_bars: Sequence[int] = (1, 2)) -> None:
         super().__init__()
         if min(vocab_size, embedding_dim, hidden_dim, layers) < 1:
             raise ValueError(f"vocab_size, embedding_dim, hidden_dim and layers must be >= 1, got "
@@ -59,7 +61,8 @@ class Generator(nn.Module):
             raise ValueError("lookback needs the bar line's token id (bar_token)")
         rows = vocab_size + (start_token is None)
         # The ids lookback reads; "none" gets the embedding row after the start row.
-        self.lookback = LookbackIds(bar_token, part_token, none=rows) if lookback and bar_token is not None else None
+        self.lookback = (LookbackIds(bar_token, part_token, none=rows, bars_back=tuple(lookback_bars))
+                         if lookback and bar_token is not None else None)
         self.vocab_size = vocab_size
         self.start_token = vocab_size if start_token is None else start_token
         self.end_token = end_token
@@ -68,7 +71,8 @@ class Generator(nn.Module):
         if self.lookback is not None:
             self.step_embedding = nn.Embedding(lookback_inputs.STEP_VALUES, POSITION_DIM)
             self.bar_embedding = nn.Embedding(lookback_inputs.BAR_VALUES, POSITION_DIM)
-        inputs = embedding_dim if self.lookback is None else 4 * embedding_dim + 2 * POSITION_DIM
+        looked = 0 if self.lookback is None else len(self.lookback.bars_back) + 2  # the token, bars back, a part back
+        inputs = embedding_dim if self.lookback is None else looked * embedding_dim + 2 * POSITION_DIM
         self.lstm = nn.LSTM(inputs, hidden_dim, num_layers=layers, batch_first=True)
         self.output = nn.Linear(hidden_dim, vocab_size)
         # Tokens this model may never sample (a window model: the whole tunes' tokens); see `ban`.
@@ -135,9 +139,9 @@ class Generator(nn.Module):
         return self.output(out), (h, c, lookback_inputs.state_after(consumed, self.lookback))
 
     def _lookback_inputs(self, tokens: Tensor, features: lookback_inputs.LookbackFeatures) -> Tensor:
-        """The LSTM input (..., 4E + 2P): the token's and the three lookback tokens' embeddings (one
-        shared table), then the embeddings of the position in the bar and in the part."""
-        looked = torch.stack([tokens, features.one_bar, features.two_bars, features.one_part], dim=-1)  # (..., 4)
+        """The LSTM input (..., (K + 2)E + 2P): the token's, the K bars-back tokens' and the part-back
+        token's embeddings (one shared table), then the embeddings of the position in the bar and in the part."""
+        looked = torch.cat([tokens.unsqueeze(-1), features.bars_back, features.one_part.unsqueeze(-1)], dim=-1)
         return torch.cat([self.embedding(looked).flatten(-2), self.step_embedding(features.step_in_bar),
                           self.bar_embedding(features.bar_in_part)], dim=-1)
 

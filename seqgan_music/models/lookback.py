@@ -9,9 +9,10 @@ x_0..x_{i-1} (the start token is never part of it):
   STEP_NONE before the first BAR.
 - `bar_in_part`: BARs since the last PART (0 in a part's pickup, 1 in its first bar), clipped at
   MAX_BAR_IN_PART; BAR_NONE before the first PART (and always in corpora without parts).
-- `one_bar`, `two_bars`: the token at the same offset k = i - (last BAR) after the BAR one and two
-  bars earlier. The earlier bar runs up to and including the BAR that ends it, so k past its end
-  (a longer bar now) gives `none`; so does a missing bar.
+- `bars_back` (one per entry of `LookbackIds.bars_back`, (1, 2) by default; (1, 2, 4) reaches the
+  repeat halfway through an 8-bar strain): the token at the same offset k = i - (last BAR) after
+  the BAR that many bars earlier. The earlier bar runs up to and including the BAR that ends it,
+  so k past its end (a longer bar now) gives `none`; so does a missing bar.
 - `one_part`: the token at the same offset in the bar with the same index in the previous part
   (that bar runs up to the next BAR, or up to the current PART for the part's last bar); `none`
   in a pickup, in the first part, or when the previous part has fewer bars.
@@ -46,18 +47,20 @@ INITIAL_CAPACITY = 64  # tokens a fresh state holds before it grows (doubling)
 @dataclass(frozen=True)
 class LookbackIds:
     """The ids lookback reads and writes: the bar line, the part token (None: the corpus has no
-    parts, so part features are always none) and the id fed where there is no such token."""
+    parts, so part features are always none) and the id fed where there is no such token; and
+    how many bars back the lookback tokens are read."""
 
     bar: int
     part: int | None
     none: int
+    bars_back: tuple[int, ...] = (1, 2)
 
 
 class LookbackFeatures(NamedTuple):
-    """The lookback inputs for the predicted position(s): token ids and clipped positions, all long."""
+    """The lookback inputs for the predicted position(s): token ids and clipped positions, all long.
+    `bars_back` has one more last dimension than the others: one token per `LookbackIds.bars_back`."""
 
-    one_bar: Tensor
-    two_bars: Tensor
+    bars_back: Tensor
     one_part: Tensor
     step_in_bar: Tensor
     bar_in_part: Tensor
@@ -193,10 +196,12 @@ def _features(position: Tensor, bars: Tensor, bar_positions: Tensor, history: Te
     def token_at(where: Tensor, valid: Tensor) -> Tensor:
         return torch.where(valid, _take(history, where), ids.none)
 
-    bar1, bar2, bar3 = bar_at(bars - 1), bar_at(bars - 2), bar_at(bars - 3)
+    bar1 = bar_at(bars - 1)
     offset = position - bar1  # k: 1 right after the last BAR
-    one_bar = token_at(bar2 + offset, (bar2 >= 0) & (bar2 + offset <= bar1))
-    two_bars = token_at(bar3 + offset, (bar3 >= 0) & (bar3 + offset <= bar2))
+    back = []
+    for count in ids.bars_back:  # the bar `count` bars back runs from BAR number bars-1-count to the next
+        start, end = bar_at(bars - 1 - count), bar_at(bars - count)
+        back.append(token_at(start + offset, (start >= 0) & (start + offset <= end)))
     step_in_bar = torch.where(bar1 >= 0, (offset - 1).clamp(max=MAX_STEP_IN_BAR), STEP_NONE)
     in_part = bars - last_part_bars  # c: BARs since the last PART
     bar_in_part = torch.where(last_part >= 0, in_part.clamp(max=MAX_BAR_IN_PART), BAR_NONE)
@@ -205,4 +210,4 @@ def _features(position: Tensor, bars: Tensor, bar_positions: Tensor, history: Te
     start = bar_at(same_bar)
     end = torch.where(same_bar + 1 < last_part_bars, bar_at(same_bar + 1), last_part)
     one_part = token_at(start + offset, has_bar & (start + offset <= end))
-    return LookbackFeatures(one_bar, two_bars, one_part, step_in_bar, bar_in_part)
+    return LookbackFeatures(torch.stack(back, dim=-1), one_part, step_in_bar, bar_in_part)

@@ -22,7 +22,8 @@ def build_generator(corpus: Corpus, config: Config) -> Generator:
                           start_token=corpus.manifest.get("source", {}).get("start_token"),
                           end_token=vocabulary.end, pad_token=vocabulary.pad, lookback=settings.lookback,
                           bar_token=vocabulary.id(BAR) if BAR in vocabulary else None,
-                          part_token=vocabulary.id(PART) if PART in vocabulary else None)
+                          part_token=vocabulary.id(PART) if PART in vocabulary else None,
+                          lookback_bars=settings.lookback_bars)
     if config.data.unit == "window":
         generator.ban(tune_only_tokens(corpus.vocabulary))
     return generator
