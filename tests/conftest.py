@@ -69,3 +69,22 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def window_model(nottingham_grid16, tmp_path_factory) -> Path:
+    """A tiny grid16 window model (run "tiny") trained for two epochs on the Nottingham tunes, packed once
+    per session in `<home>/packed`: what window models alone do (16 key candidates, --steps, meter warnings)
+    is tested on it, now that the shipped default composes whole tunes."""
+    from typer.testing import CliRunner
+
+    from seqgan_music.cli import app
+    from training_helpers import train
+
+    home = tmp_path_factory.mktemp("window-model")
+    nottingham_grid16.save(home)
+    train(home, "nottingham", "tiny", epochs=2)
+    result = CliRunner().invoke(app, ["pack", "tiny", "--out", str(home / "packed"), "--home", str(home),
+                                      "--reproduce", "seqgan-music train nottingham --run tiny"])
+    assert result.exit_code == 0, result.output
+    return home / "packed"

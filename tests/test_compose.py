@@ -1,5 +1,5 @@
-"""`compose`, `export`, `play` and `pack` through the command line, with a tiny model trained on the
-Nottingham tunes (grid16) and with the shipped default model."""
+"""`compose`, `export`, `play` and `pack` through the command line, with a tiny window model trained on the
+Nottingham tunes (grid16, conftest's `window_model`) and with the shipped default model."""
 
 import json
 import os
@@ -17,21 +17,8 @@ from typer.testing import CliRunner
 from seqgan_music.cli import app
 from seqgan_music.composing.model import default_model_folder, load_model
 from seqgan_music.corpora.midi import read_midi_melody
-from training_helpers import train
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def model_folder(nottingham_grid16, tmp_path_factory) -> Path:
-    """A tiny grid16 model trained for two epochs on the Nottingham tunes, packed."""
-    home = tmp_path_factory.mktemp("home")
-    nottingham_grid16.save(home)
-    train(home, "nottingham", "tiny", epochs=2)
-    result = runner.invoke(app, ["pack", "tiny", "--out", str(home / "packed"), "--home", str(home),
-                                 "--reproduce", "seqgan-music train nottingham --run tiny"])
-    assert result.exit_code == 0, result.output
-    return home / "packed"
 
 
 def compose(model: Path | None, out: Path, *args: str):
@@ -48,9 +35,9 @@ def pitches_and_onsets(path: Path) -> list[tuple[int, float]]:
     return [(n.pitch, round(n.start, 3)) for n in melody.notes]
 
 
-def test_same_seed_gives_the_same_bytes_and_each_tune_recomposes_alone(model_folder, tmp_path):
+def test_same_seed_gives_the_same_bytes_and_each_tune_recomposes_alone(window_model, tmp_path):
     for name in ("a", "b"):
-        result = compose(model_folder, tmp_path / name, "--n", "3", "--seed", "42", "--format", "mid,abc,wav,musicxml")
+        result = compose(window_model, tmp_path / name, "--n", "3", "--seed", "42", "--format", "mid,abc,wav,musicxml")
         assert result.exit_code == 0, result.output
     written = sorted(p.name for p in (tmp_path / "a").iterdir())
     assert len(written) == 3 * 5  # four formats and the sidecar
@@ -60,21 +47,21 @@ def test_same_seed_gives_the_same_bytes_and_each_tune_recomposes_alone(model_fol
     third = json.loads(files(tmp_path / "a", ".json")[2].read_text())
     assert third["seed"] == 44
     command = shlex.split(third["command"])[2:]  # the recorded command without `seqgan-music compose`
-    result = compose(model_folder, tmp_path / "alone", *command, "--format", "mid")
+    result = compose(window_model, tmp_path / "alone", *command, "--format", "mid")
     assert result.exit_code == 0, result.output
     alone = files(tmp_path / "alone", ".mid")[0]
     assert pitches_and_onsets(alone) == pitches_and_onsets(files(tmp_path / "a", ".mid")[2])
     assert json.loads(alone.with_suffix(".json").read_text())["tokens"] == third["tokens"]
 
 
-def test_other_seeds_give_other_tunes(model_folder, tmp_path):
+def test_other_seeds_give_other_tunes(window_model, tmp_path):
     for seed in ("1", "2"):
-        assert compose(model_folder, tmp_path / seed, "--n", "1", "--seed", seed, "--meter", "4/4").exit_code == 0
+        assert compose(window_model, tmp_path / seed, "--n", "1", "--seed", seed, "--meter", "4/4").exit_code == 0
     assert files(tmp_path / "1", ".mid")[0].read_bytes() != files(tmp_path / "2", ".mid")[0].read_bytes()
 
 
-def test_meter_tempo_program_key_and_length_reach_the_midi(model_folder, tmp_path):
-    result = compose(model_folder, tmp_path, "--n", "2", "--seed", "3", "--meter", "6/8", "--tempo", "96",
+def test_meter_tempo_program_key_and_length_reach_the_midi(window_model, tmp_path):
+    result = compose(window_model, tmp_path, "--n", "2", "--seed", "3", "--meter", "6/8", "--tempo", "96",
                      "--program", "40", "--key", "E minor", "--bars", "8")
     assert result.exit_code == 0, result.output
     for path in files(tmp_path, ".mid"):
@@ -87,11 +74,11 @@ def test_meter_tempo_program_key_and_length_reach_the_midi(model_folder, tmp_pat
         sidecar = json.loads(path.with_suffix(".json").read_text())
         assert sidecar["key"]["written"].startswith("E ") and sidecar["meter"]["written"] == "6/8"
         assert midi.key_signature_changes[0].key_number % 12 == 4  # E
-        assert sidecar["model"]["sha256"] == load_model(tmp_path, str(model_folder)).sha256
+        assert sidecar["model"]["sha256"] == load_model(tmp_path, str(window_model)).sha256
 
 
-def test_primer_notes_open_every_tune(model_folder, tmp_path):
-    result = compose(model_folder, tmp_path, "--n", "2", "--primer-notes", "D4 F#4 A4:4 D5:8 R:8 A4",
+def test_primer_notes_open_every_tune(window_model, tmp_path):
+    result = compose(window_model, tmp_path, "--n", "2", "--primer-notes", "D4 F#4 A4:4 D5:8 R:8 A4",
                      "--key", "D", "--meter", "4/4", "--bars", "4")
     assert result.exit_code == 0, result.output
     expected = [(62, 0.0), (66, 0.5), (69, 1.0), (74, 2.0), (69, 3.0)]
@@ -100,13 +87,13 @@ def test_primer_notes_open_every_tune(model_folder, tmp_path):
         assert json.loads(path.with_suffix(".json").read_text())["key"]["written"] == "D major"
 
 
-def test_a_primer_file_keeps_its_notes_and_key(model_folder, tmp_path):
+def test_a_primer_file_keeps_its_notes_and_key(window_model, tmp_path):
     from seqgan_music.corpora.melody import Key, Melody, Note
     from seqgan_music.export.midi import write_midi
 
     primer = Melody([Note(67, 0, 1), Note(71, 1, 2), Note(74, 2, 3)], bars=[0.0], meter="3/4", key=Key(1))
     write_midi(primer, tmp_path / "primer.mid")
-    result = compose(model_folder, tmp_path / "out", "--n", "1", "--primer", str(tmp_path / "primer.mid"), "--bars", "4")
+    result = compose(window_model, tmp_path / "out", "--n", "1", "--primer", str(tmp_path / "primer.mid"), "--bars", "4")
     assert result.exit_code == 0, result.output
     path = files(tmp_path / "out", ".mid")[0]
     assert pitches_and_onsets(path)[:3] == [(67, 0.0), (71, 1.0), (74, 2.0)]
@@ -114,8 +101,8 @@ def test_a_primer_file_keeps_its_notes_and_key(model_folder, tmp_path):
     assert sidecar["key"]["written"] == "G major" and sidecar["meter"]["written"] == "3/4"
 
 
-def test_abc_and_musicxml_hold_the_notes_of_the_midi(model_folder, tmp_path):
-    result = compose(model_folder, tmp_path, "--n", "2", "--seed", "8", "--format", "mid,abc,musicxml", "--key", "G",
+def test_abc_and_musicxml_hold_the_notes_of_the_midi(window_model, tmp_path):
+    result = compose(window_model, tmp_path, "--n", "2", "--seed", "8", "--format", "mid,abc,musicxml", "--key", "G",
                      "--chords")
     assert result.exit_code == 0, result.output
     for path in files(tmp_path, ".mid"):
@@ -129,8 +116,8 @@ def test_abc_and_musicxml_hold_the_notes_of_the_midi(model_folder, tmp_path):
         assert '"G"' in path.with_suffix(".abc").read_text()
 
 
-def test_wav_lasts_as_long_as_the_tune_and_is_not_silent(model_folder, tmp_path):
-    result = compose(model_folder, tmp_path, "--n", "1", "--seed", "5", "--format", "mid,wav", "--tempo", "150")
+def test_wav_lasts_as_long_as_the_tune_and_is_not_silent(window_model, tmp_path):
+    result = compose(window_model, tmp_path, "--n", "1", "--seed", "5", "--format", "mid,wav", "--tempo", "150")
     assert result.exit_code == 0, result.output
     midi = pretty_midi.PrettyMIDI(str(files(tmp_path, ".mid")[0]))
     with wave.open(str(files(tmp_path, ".wav")[0])) as stream:
@@ -140,8 +127,8 @@ def test_wav_lasts_as_long_as_the_tune_and_is_not_silent(model_folder, tmp_path)
     assert max(frames) > 0 and len(set(frames)) > 100
 
 
-def test_provenance_is_in_the_sidecar_the_midi_and_the_abc(model_folder, tmp_path):
-    assert compose(model_folder, tmp_path, "--n", "1", "--seed", "77", "--format", "mid,abc",
+def test_provenance_is_in_the_sidecar_the_midi_and_the_abc(window_model, tmp_path):
+    assert compose(window_model, tmp_path, "--n", "1", "--seed", "77", "--format", "mid,abc",
                    "--temperature", "0.9").exit_code == 0
     sidecar = json.loads(files(tmp_path, ".json")[0].read_text())
     assert sidecar["seed"] == 77 and sidecar["temperature"] == 0.9 and len(sidecar["model"]["sha256"]) == 64
@@ -150,12 +137,12 @@ def test_provenance_is_in_the_sidecar_the_midi_and_the_abc(model_folder, tmp_pat
     assert f"N:Recompose: {sidecar['command']}" in files(tmp_path, ".abc")[0].read_text()
 
 
-def test_names_already_taken_are_never_overwritten_unless_asked(model_folder, tmp_path):
+def test_names_already_taken_are_never_overwritten_unless_asked(window_model, tmp_path):
     for _ in range(2):
-        assert compose(model_folder, tmp_path, "--n", "1", "--seed", "4", "--meter", "4/4").exit_code == 0
+        assert compose(window_model, tmp_path, "--n", "1", "--seed", "4", "--meter", "4/4").exit_code == 0
     names = sorted(p.name for p in files(tmp_path, ".mid"))
     assert len(names) == 2 and names[0].endswith("-2.mid") and names[0].replace("-2.mid", ".mid") == names[1]
-    assert compose(model_folder, tmp_path, "--n", "1", "--seed", "4", "--meter", "4/4", "--overwrite").exit_code == 0
+    assert compose(window_model, tmp_path, "--n", "1", "--seed", "4", "--meter", "4/4", "--overwrite").exit_code == 0
     assert len(files(tmp_path, ".mid")) == 2
 
 
@@ -172,25 +159,25 @@ def test_names_already_taken_are_never_overwritten_unless_asked(model_folder, tm
     (["--program", "200"], "--program must be"),
     (["--tempo", "5"], "--tempo must be"),
 ])
-def test_bad_input_is_one_line_and_writes_nothing(model_folder, tmp_path, args, message):
-    chosen = [] if "--run" in args else ["--run", str(model_folder)]
+def test_bad_input_is_one_line_and_writes_nothing(window_model, tmp_path, args, message):
+    chosen = [] if "--run" in args else ["--run", str(window_model)]
     result = runner.invoke(app, ["compose", *chosen, "--out", str(tmp_path / "out"), "--home", str(tmp_path), *args])
     assert result.exit_code == 1 and message in result.output, result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
-def test_unreadable_primer_and_unwritable_folder_are_one_line(model_folder, tmp_path):
+def test_unreadable_primer_and_unwritable_folder_are_one_line(window_model, tmp_path):
     (tmp_path / "bad.mid").write_bytes(b"MThd not really")
-    result = compose(model_folder, tmp_path / "out", "--primer", str(tmp_path / "bad.mid"))
+    result = compose(window_model, tmp_path / "out", "--primer", str(tmp_path / "bad.mid"))
     assert result.exit_code == 1 and "cannot be used: damaged or truncated MIDI" in result.output, result.output
     (tmp_path / "file").write_text("a file, not a folder")
-    result = compose(model_folder, tmp_path / "file" / "tunes")
+    result = compose(window_model, tmp_path / "file" / "tunes")
     assert result.exit_code == 1 and "cannot create output folder" in result.output, result.output
 
 
-def test_export_converts_a_sidecar_a_midi_file_and_a_run(model_folder, tmp_path):
-    assert compose(model_folder, tmp_path / "tunes", "--n", "1", "--seed", "9", "--format", "mid", "--chords").exit_code == 0
+def test_export_converts_a_sidecar_a_midi_file_and_a_run(window_model, tmp_path):
+    assert compose(window_model, tmp_path / "tunes", "--n", "1", "--seed", "9", "--format", "mid", "--chords").exit_code == 0
     sidecar = files(tmp_path / "tunes", ".json")[0]
     result = runner.invoke(app, ["export", str(sidecar), "--format", "abc,wav", "--out", str(tmp_path / "sheets")])
     assert result.exit_code == 0, result.output
@@ -201,7 +188,7 @@ def test_export_converts_a_sidecar_a_midi_file_and_a_run(model_folder, tmp_path)
     result = runner.invoke(app, ["export", str(sidecar.with_suffix(".mid")), "--format", "musicxml",
                                  "--out", str(tmp_path / "xml")])
     assert result.exit_code == 0 and len(files(tmp_path / "xml", ".musicxml")) == 1, result.output
-    home = model_folder.parent
+    home = window_model.parent
     result = runner.invoke(app, ["export", "tiny", "--format", "mid", "--out", str(tmp_path / "samples"), "--home", str(home)])
     assert result.exit_code == 0 and len(files(tmp_path / "samples", ".mid")) >= 1, result.output
     result = runner.invoke(app, ["export", str(tmp_path / "tunes"), "--format", "wav", "--out", str(tmp_path / "all")])
@@ -212,8 +199,8 @@ def test_export_converts_a_sidecar_a_midi_file_and_a_run(model_folder, tmp_path)
         assert result.exit_code == 1 and message in result.output, result.output
 
 
-def test_play_uses_a_player_when_there_is_one_and_says_how_to_listen_otherwise(model_folder, tmp_path, monkeypatch):
-    assert compose(model_folder, tmp_path, "--n", "1", "--format", "mid").exit_code == 0
+def test_play_uses_a_player_when_there_is_one_and_says_how_to_listen_otherwise(window_model, tmp_path, monkeypatch):
+    assert compose(window_model, tmp_path, "--n", "1", "--format", "mid").exit_code == 0
     tune = files(tmp_path, ".mid")[0]
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     result = runner.invoke(app, ["play", str(tune)])
@@ -229,8 +216,8 @@ def test_play_uses_a_player_when_there_is_one_and_says_how_to_listen_otherwise(m
     assert (tmp_path / "played").read_bytes() == b"RIFF"  # the MIDI was rendered to a WAV first
 
 
-def test_packed_model_carries_what_reproduces_it(model_folder):
-    info = json.loads((model_folder / "model.json").read_text())
+def test_packed_model_carries_what_reproduces_it(window_model):
+    info = json.loads((window_model / "model.json").read_text())
     assert info["encoding"]["name"] == "grid16" and info["reproduce"] == ["seqgan-music train nottingham --run tiny"]
     assert info["trained"]["run"] == "tiny" and "meters" in info and "evaluations" in info
 
@@ -241,7 +228,12 @@ def test_the_default_model_ships_small_and_composes_from_any_folder(tmp_path, mo
     assert size <= 5_000_000
     info = json.loads((folder / "model.json").read_text())
     assert info["encoding"]["name"] == "grid16" and info["reproduce"] and info["evaluations"]
+    assert info["unit"] == "tune" and info["headers"]  # a whole-tune model, conditioned on its tunes' headers
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["compose", "--n", "2", "--seed", "1", "--format", "mid,abc,wav"])
     assert result.exit_code == 0, result.output
     assert len(files(tmp_path / "tunes", ".mid")) == 2 and len(files(tmp_path / "tunes", ".wav")) == 2
+    for sidecar in files(tmp_path / "tunes", ".json"):  # whole tunes in the default form, repeats played out
+        tune = json.loads(sidecar.read_text())["tune"]
+        assert tune["form"] == "AABB" and tune["notated_bars"] == 16 and tune["played_bars"] == 32
+    assert all(text.count(":|") == 2 for text in map(Path.read_text, files(tmp_path / "tunes", ".abc")))

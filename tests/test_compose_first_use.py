@@ -1,6 +1,7 @@
-"""`compose` as a new user meets it (issue 15), with the shipped default model: a whole tune as primer,
-the recompose command from another folder, typed notes and the meter, low temperature and small top-k,
-meters the model never saw, and a key whose mode no candidate has."""
+"""`compose` as a new user meets it (issue 15), with the shipped default model (a whole-tune model): a whole
+tune as primer, the recompose command from another folder, typed notes and the meter, low temperature and
+small top-k, meters the model never saw, and a mode it is conditioned on; with a window model (conftest's
+`window_model`): a rare meter's warning and a key whose mode none of its 16 candidates has."""
 
 import json
 import shlex
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 from seqgan_music.cli import app
 from seqgan_music.corpora.melody import Key, Melody, Note, meter_length_in_beats
 from seqgan_music.corpora.midi import read_midi_melody
+from seqgan_music.corpora.tunes import parse_tune_symbols
 from seqgan_music.export.midi import write_midi
 
 runner = CliRunner()
@@ -67,7 +69,10 @@ def test_primer_bars_keeps_as_many_bars_as_asked_and_a_primer_filling_the_length
     result = compose(tmp_path / "refused", "--primer", str(tmp_path / "six.mid"), "--primer-bars", "6", "--bars", "6")
     assert result.exit_code == 1 and "Traceback" not in result.output, result.output
     assert len(result.output.strip().splitlines()) == 1
-    assert "give more --bars or fewer --primer-bars" in result.output
+    assert "fills the first strain of --bars 6: give fewer --primer-bars or more --bars" in result.output
+    result = compose(tmp_path / "refused", "--bars", "100")  # a window model's length, past a whole tune's
+    assert result.exit_code == 1, result.output
+    assert "--bars must be 1-64 on a whole-tune model, got 100" in result.output
     result = compose(tmp_path / "refused", "--primer-notes", "D4", "--primer-bars", "0")
     assert result.exit_code == 1 and "--primer-bars must be at least 1" in result.output, result.output
 
@@ -102,11 +107,10 @@ README_PRIMER = "D4 F#4 A4:4 B4 A4 F#4:4"
 def test_typed_notes_without_meter_say_truthfully_that_the_meter_was_drawn(tmp_path):
     result = compose(tmp_path, "--n", "4", "--seed", "1", "--primer-notes", README_PRIMER, "--key", "D", "--bars", "8")
     assert result.exit_code == 0, result.output
-    assert "meter: as the table shows (drawn from the training corpus's meters, as typed notes carry no meter; " \
-           "give --meter" in one_line(result.output)
+    assert "meter: as the table shows (drawn from the training tunes that agree with --key)" in one_line(result.output)
     meters = set()
     for sidecar, notes in zip(sidecars(tmp_path), notes_of(tmp_path)):
-        assert sidecar["meter"]["how"].startswith("drawn from the training corpus's meters, as typed notes carry no")
+        assert sidecar["meter"]["how"] == "drawn from the training tunes that agree with --key"
         assert notes[:6] == [(62, 0.0), (66, 0.5), (69, 1.0), (71, 2.0), (69, 2.5), (66, 3.0)]
         meters.add(sidecar["meter"]["written"])
     assert len(meters) > 1  # drawn for each tune, as without a primer, not the corpus's most common one
@@ -116,7 +120,7 @@ def test_typed_notes_with_meter_are_laid_out_in_it(tmp_path):
     result = compose(tmp_path, "--n", "2", "--seed", "1", "--primer-notes", README_PRIMER, "--key", "D", "--bars", "8",
                      "--meter", "4/4")
     assert result.exit_code == 0, result.output
-    assert "meter: 4/4 (requested;" in one_line(result.output)
+    assert "meter: 4/4 (requested)" in one_line(result.output)
     for path in sorted(tmp_path.glob("*.mid")):
         melody = read_midi_melody(path, path.name)
         assert melody.meter == "4/4" and melody.bars[:3] == [0.0, 4.0, 8.0]
@@ -126,10 +130,17 @@ def test_typed_notes_with_meter_are_laid_out_in_it(tmp_path):
 # --- low temperature and small top-k ---------------------------------------------------------------
 
 
-def longest_pitch(path: Path) -> float:
-    """The longest time one pitch sounds in a row in a MIDI file, held or struck again (beats)."""
+def notated_longest_pitch(sidecar: dict) -> float:
+    """The longest time one pitch sounds in a row, held or struck again (beats), in a whole tune as written
+    (its sidecar's tokens), each strain once: the MIDI plays the repeats out, where a strain's last note
+    may run on into its first."""
+    tune = parse_tune_symbols(sidecar["tokens"].split(), sidecar["meter"]["written"])
+    return longest_run(tune.melody(played=False).notes)
+
+
+def longest_run(notes: list[Note]) -> float:
     longest, start, previous = 0.0, 0.0, None
-    for note in read_midi_melody(path, path.name).notes:
+    for note in notes:
         if previous is None or note.pitch != previous.pitch or note.start > previous.end + 1e-9:
             start = note.start
         longest, previous = max(longest, note.end - start), note
@@ -143,7 +154,7 @@ def test_plain_sampling_keeps_no_pitch_longer_than_the_limit(tmp_path, sampling)
     for sidecar, path in zip(sidecars(tmp_path), sorted(tmp_path.glob("*.mid"))):
         bar = meter_length_in_beats(sidecar["meter"]["written"])
         assert sidecar["max_hold_beats"] == bar and f"--max-hold {bar:g}" in sidecar["command"]
-        assert longest_pitch(path) <= bar + 1e-9
+        assert notated_longest_pitch(sidecar) <= bar + 1e-9
         melody = read_midi_melody(path, path.name)
         assert len({n.pitch for n in melody.notes}) >= 5 and len(melody.notes) > len(melody.bars)
 
@@ -151,12 +162,13 @@ def test_plain_sampling_keeps_no_pitch_longer_than_the_limit(tmp_path, sampling)
 def test_max_hold_is_settable_and_zero_turns_it_off(tmp_path):
     result = compose(tmp_path / "one", "--n", "4", "--seed", "1", "--temperature", "0.5", "--max-hold", "1")
     assert result.exit_code == 0, result.output
-    assert all(longest_pitch(path) <= 1.0 + 1e-9 for path in (tmp_path / "one").glob("*.mid"))
-    assert all(s["max_hold_beats"] == 1.0 for s in sidecars(tmp_path / "one"))
+    one = sidecars(tmp_path / "one")
+    assert all(notated_longest_pitch(s) <= 1.0 + 1e-9 and s["max_hold_beats"] == 1.0 for s in one)
     result = compose(tmp_path / "off", "--n", "4", "--seed", "1", "--temperature", "0.5", "--max-hold", "0")
     assert result.exit_code == 0, result.output
-    longest = [max(n.end - n.start for n in read_midi_melody(p, p.name).notes) for p in (tmp_path / "off").glob("*.mid")]
-    assert max(longest) > 4.5  # without the guard this model holds notes for more than the longest bar
+    off = sidecars(tmp_path / "off")
+    assert all(s["max_hold_beats"] == 0 and "--max-hold 0 " in s["command"] for s in off)
+    assert max(map(notated_longest_pitch, off)) > 1.0  # the same seeds unguarded: a pitch sounds past one beat
     result = compose(tmp_path / "bad", "--max-hold", "0.3")
     assert result.exit_code == 1 and "--max-hold must be 0 (no limit) or a whole number of sixteenths" in result.output
 
@@ -168,32 +180,55 @@ def test_a_meter_the_model_never_saw_is_refused_naming_the_meters_it_knows(tmp_p
     result = compose(tmp_path, "--meter", "7/8")
     assert result.exit_code == 1 and "Traceback" not in result.output, result.output
     assert len(result.output.strip().splitlines()) == 1
-    assert "never saw" in result.output and "6/8 28%" in result.output and "2/4 22%" in result.output
+    assert ("--meter: the model never saw a tune with meter 7/8; it knows 12/8, 2/2, 2/4, 3/4, 3/8, 4/4, 5/4, 6/4, "
+            "6/8, 9/8") in one_line(result.output)
     assert not tmp_path.exists() or not any(tmp_path.iterdir())
 
 
-def test_a_meter_rare_in_the_corpus_is_warned_of_in_one_line(tmp_path):
-    result = compose(tmp_path / "rare", "--n", "1", "--seed", "1", "--meter", "5/4")
+def test_a_meter_rare_for_the_default_model_is_composed_in_that_meter(tmp_path):
+    result = compose(tmp_path, "--n", "1", "--seed", "1", "--meter", "5/4")  # one training tune of 3062
+    assert result.exit_code == 0 and "warning" not in result.output, result.output
+    sidecar = sidecars(tmp_path)[0]
+    assert sidecar["meter"] == {"written": "5/4", "how": "requested"} and sidecar["tune"]["notated_bars"] == 16
+    assert read_midi_melody(next(tmp_path.glob("*.mid")), "tune").meter == "5/4"
+
+
+def test_a_meter_rare_in_a_window_models_corpus_is_warned_of_in_one_line(window_model, tmp_path):
+    result = compose(tmp_path / "rare", "--run", str(window_model), "--n", "1", "--seed", "1", "--meter", "6/4")
     assert result.exit_code == 0, result.output
     warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
-    assert len(warnings) == 1 and "5/4 is rare" in warnings[0] and "6/8 28%" in warnings[0], result.output
-    result = compose(tmp_path / "common", "--n", "1", "--seed", "1", "--meter", "6/8")
+    assert len(warnings) == 1 and "6/4 is rare" in warnings[0] and "4/4 52%" in warnings[0], result.output
+    result = compose(tmp_path / "unseen", "--run", str(window_model), "--meter", "7/8")
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output
+    assert "never saw bars of 14 sixteenths" in result.output and "6/8 36%" in result.output
+    result = compose(tmp_path / "common", "--run", str(window_model), "--n", "1", "--seed", "1", "--meter", "6/8")
     assert result.exit_code == 0 and "warning" not in result.output, result.output
 
 
-# --- a key whose mode no candidate has -------------------------------------------------------------
+# --- the mode asked for ----------------------------------------------------------------------------
 
 
-def test_a_mode_no_candidate_has_is_said_plainly_and_the_sidecar_keeps_both_keys(tmp_path):
-    result = compose(tmp_path / "minor", "--n", "1", "--seed", "1", "--key", "A dorian", "--bars", "8")
+def test_the_default_model_is_conditioned_on_the_asked_mode_and_transposes_to_the_key(tmp_path):
+    result = compose(tmp_path, "--n", "3", "--seed", "2", "--key", "A dorian", "--bars", "8")
     assert result.exit_code == 0, result.output
-    assert ("key: A minor (asked A dorian: none of 16 candidates was dorian; the model is not mode-conditioned)"
+    assert ("key: A dorian (asked A dorian: the model composed in D dorian (conditioned on mode=dorian), transposed)"
             in one_line(result.output))
-    key = sidecars(tmp_path / "minor")[0]["key"]
-    assert key["asked"] == "A dorian" and key["written"] == "A minor"
-    result = compose(tmp_path / "each", "--n", "3", "--seed", "2", "--key", "A dorian", "--bars", "8")
+    for sidecar in sidecars(tmp_path):
+        assert sidecar["key"]["asked"] == sidecar["key"]["written"] == "A dorian"
+        assert sidecar["key"]["transposed_semitones"] in (7, -5) and "mode=dorian" in sidecar["tokens"].split()
+
+
+def test_a_mode_no_candidate_of_a_window_model_has_is_said_plainly_and_the_sidecar_keeps_both_keys(window_model,
+                                                                                                 tmp_path):
+    result = compose(tmp_path, "--run", str(window_model), "--n", "3", "--seed", "2", "--key", "A dorian",
+                     "--bars", "8")
     assert result.exit_code == 0, result.output
-    lines = one_line(result.output)
-    assert "key of tune 1: A minor (asked A dorian: none of 16 candidates was dorian" in lines
-    assert "key of tune 2: A major (asked A dorian: none of 16 candidates was dorian" in lines
-    assert "key of tune 3: A dorian (asked A dorian: the first of 16 candidates in dorian" in lines
+    assert "(asked A dorian: none of 16 candidates was dorian; the model is not mode-conditioned)" in \
+        one_line(result.output)
+    for sidecar in sidecars(tmp_path):
+        key = sidecar["key"]
+        assert key["asked"] == "A dorian" and key["written"].startswith("A ")
+        dorian = key["written"] == "A dorian"
+        assert key["how"].startswith("asked A dorian: the first of 16 candidates in dorian" if dorian else
+                                     "asked A dorian: none of 16 candidates was dorian")
+    assert any(sidecar["key"]["written"] != "A dorian" for sidecar in sidecars(tmp_path))

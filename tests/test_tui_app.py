@@ -322,8 +322,9 @@ def test_nothing_important_is_cut_at_80_by_24(crowded: Path) -> None:
         assert any(" 0.001 " in line for line in lines) and any(" auto " in line for line in lines)
 
         await show(pilot, "compose")
-        for name, value in (("count", "2"), ("bars", "8"), ("seed", "123456789")):
-            app.query_one(f"#compose-{name}", Input).value = value
+        await default_form(pilot, app)
+        for name, value in (("compose-count", "2"), ("tune-part-bars", "4"), ("compose-seed", "123456789")):
+            app.query_one(f"#{name}", Input).value = value  # AABB of 4 bars: 8 notated
         await pilot.press("g")
         await tui_helpers.settle(pilot)
         tunes = app.query_one(ComposePane).tunes
@@ -361,9 +362,17 @@ def test_quit_closes_the_app_when_nothing_runs(project: Path) -> None:
 # --- snapshots -----------------------------------------------------------------------------------
 
 
+async def default_form(pilot: Pilot, app: SeqganApp) -> None:
+    """Wait until the Compose pane has read the default model and offers its form fields (whole tunes)."""
+    form = app.query_one("#compose-form")
+    await tui_helpers.wait_until(pilot, lambda: form.choices.whole_tunes)
+
+
 def open_tab(pane: str):
     async def run_before(pilot: Pilot) -> None:
         await show(pilot, pane)
+        if pane == "compose":  # the form is complete once the default model is read
+            await default_form(pilot, pilot.app)
 
     return run_before
 

@@ -1,4 +1,5 @@
-"""The Compose pane, driven headless with Textual's Pilot, with the shipped default model and a tiny run.
+"""The Compose pane, driven headless with Textual's Pilot, with the shipped default model (a whole-tune
+model: the form's strains, bars a strain, type and endings) and a tiny window run (a length in bars).
 
 pytest-asyncio is not a dependency, so each test runs its coroutine with `asyncio.run`.
 """
@@ -23,7 +24,7 @@ from seqgan_music.composing.titles import file_stem
 from seqgan_music.config import apply_overrides, preset
 from seqgan_music.corpora.encodings import music_encoding
 from seqgan_music.corpora.grammar import build_grammar_corpus
-from seqgan_music.corpora.melody import Melody, Note
+from seqgan_music.corpora.melody import Melody, Note, played_out
 from seqgan_music.corpora.midi import read_midi_folder, read_midi_melody
 from seqgan_music.corpora.music import build_music_corpus
 from seqgan_music.corpora.split import SplitPlan
@@ -79,13 +80,29 @@ drive = functools.partial(tui_helpers.drive, size=SIZE, panes=(ComposePane,))
 
 
 
+TUNE_FIELDS = ("form", "part_bars")  # a whole-tune model's fields; the others are every model's
+
+
+def field(app: SeqganApp, name: str) -> Input:
+    """The compose form's field `name` (count, bars, temperature, seed, key, meter, primer, form, part_bars)."""
+    return app.query_one(f"#tune-{name.replace('_', '-')}" if name in TUNE_FIELDS else f"#compose-{name}", Input)
+
+
 def fill(app: SeqganApp, **values: str) -> None:
-    """Type values into the compose form's fields (count, bars, temperature, seed, key, meter, primer)."""
+    """Type values into the compose form's fields."""
     for name, value in values.items():
-        app.query_one(f"#compose-{name}", Input).value = value
+        field(app, name).value = value
+
+
+async def ready(app: SeqganApp, pilot: Pilot) -> None:
+    """Wait until the form offers what the chosen model composes: the default's form fields (it writes
+    whole tunes), a run's length in bars (the runs here learned windows)."""
+    form, select = app.query_one("#compose-form"), app.query_one("#compose-model", Select)
+    await wait_until(pilot, lambda: form.choices.whole_tunes == (select.value == "default"))
 
 
 async def generate(app: SeqganApp, pilot: Pilot, **values: str) -> None:
+    await ready(app, pilot)
     fill(app, **values)
     await pilot.press("g")
     await settle(pilot)
@@ -106,11 +123,14 @@ def expected_tunes(home: Path, model: str | None, **settings) -> list:
 
 
 def test_composing_with_the_default_model_gives_the_tunes_of_compose_tunes(home: Path) -> None:
-    expected = expected_tunes(home, None, count=2, bars=4, seed=7, temperature=0.9, key=parse_key("D"), meter="6/8")
+    expected = expected_tunes(home, None, count=2, part_bars=2, seed=7, temperature=0.9, key=parse_key("D"),
+                              meter="6/8")
 
     async def script(app: SeqganApp, pilot: Pilot) -> None:
         assert app.query_one("#compose-model", Select).value == "default"
-        fill(app, count="2", bars="4", temperature="0.9", key="D", meter="6/8")
+        await ready(app, pilot)
+        assert field(app, "form").value == "AABB" and not app.query_one("#bars-field").display
+        fill(app, count="2", part_bars="2", temperature="0.9", key="D", meter="6/8")
         await pilot.click("#compose-seed")
         await pilot.press("7", "enter")  # Enter in a field composes
         await settle(pilot)
@@ -119,7 +139,10 @@ def test_composing_with_the_default_model_gives_the_tunes_of_compose_tunes(home:
         roll = app.query_one("#tune-roll", PianoRoll)
         first, second = expected
         assert first.melody.key.name.startswith("D ")  # the key asked for
-        assert roll.title == f"6/8 jig in {first.melody.key.name}: {first.title}"
+        kind = first.provenance["tune"]["type"]["written"]
+        assert roll.title == f"6/8 {kind} in {first.melody.key.name}: {first.title}"
+        assert str(app.query_one("#tune-parts").content) == (
+            f"{kind} AABB · A: bars 1-2 ×2 · B: bars 3-4 ×2 · 4 bars notated, 8 played")
         assert roll.notes == first.melody.notes and "█" in "".join(roll.plain_lines())
         await pilot.press("escape", "down")  # from the field to the tunes, then the next tune
         assert app.focused is app.query_one(TuneTable)
@@ -132,11 +155,11 @@ def test_composing_with_the_default_model_gives_the_tunes_of_compose_tunes(home:
 
 def test_a_blank_seed_draws_one_and_shows_it(home: Path) -> None:
     async def script(app: SeqganApp, pilot: Pilot) -> None:
-        await generate(app, pilot, count="1", bars="2", seed="")
+        await generate(app, pilot, count="1", part_bars="2", seed="")
         seed = app.query_one(ComposePane).tunes[0].seed
         assert app.query_one("#compose-progress", TaskProgress).status == f"seed {seed}: 1 tune from default"
         assert table_rows(app)[0][-1] == str(seed)
-        expected = expected_tunes(home, None, count=1, bars=2, seed=seed)
+        expected = expected_tunes(home, None, count=1, part_bars=2, seed=seed)
         assert app.query_one(ComposePane).tunes[0].tokens == expected[0].tokens
 
     drive(home, script)
@@ -154,7 +177,8 @@ def test_composing_runs_in_a_worker_and_the_interface_answers_meanwhile(home: Pa
     monkeypatch.setattr(compose_module, "load_model", held)
 
     async def script(app: SeqganApp, pilot: Pilot) -> None:
-        fill(app, count="1", bars="2", seed="3")
+        await ready(app, pilot)
+        fill(app, count="1", part_bars="2", seed="3")
         await pilot.click("#compose-button")
         progress = app.query_one("#compose-progress", TaskProgress)
         try:
@@ -179,7 +203,7 @@ def test_a_primer_file_opens_every_tune(home: Path) -> None:
     write_midi(primer, home / "primer.mid")
 
     async def script(app: SeqganApp, pilot: Pilot) -> None:
-        await generate(app, pilot, count="2", bars="4", seed="1", primer="primer.mid")  # inside the project
+        await generate(app, pilot, count="2", part_bars="4", seed="1", primer="primer.mid")  # inside the project
         for tune in app.query_one(ComposePane).tunes:
             assert [(n.pitch, n.start) for n in tune.melody.notes[:3]] == [(67, 0.0), (71, 1.0), (74, 2.0)]
             assert tune.melody.meter == "3/4" and tune.provenance["primer"] == "file: primer.mid"
@@ -208,6 +232,10 @@ def test_a_run_composes_and_a_run_finished_elsewhere_appears_by_itself(runs_home
         await generate(app, pilot, count="2", bars="2", seed="5")
         assert [t.tokens for t in app.query_one(ComposePane).tunes] == [t.tokens for t in expected]
         assert app.query_one(ComposePane).tunes[0].provenance["model"]["name"] == "tiny"
+        fill(app, bars="600")  # a window model's length, checked as the default's bars a strain are
+        await pilot.press("g")
+        await settle(pilot)
+        assert messages(app, "error")[-1] == "bars must be a whole number from 1 to 512, e.g. 16"
         shutil.copytree(home / "checkpoints" / "tiny", home / "checkpoints" / "later")
         info = json.loads((home / "checkpoints" / "later" / "run.json").read_text())
         (home / "checkpoints" / "later" / "run.json").write_text(json.dumps({**info, "name": "later"}))
@@ -226,7 +254,7 @@ def test_export_writes_the_marked_tunes_and_never_overwrites(home: Path, tmp_pat
     out = tmp_path / "exported"
 
     async def script(app: SeqganApp, pilot: Pilot) -> None:
-        await generate(app, pilot, count="3", bars="4", seed="11")
+        await generate(app, pilot, count="3", part_bars="2", seed="11")
         tunes = app.query_one(ComposePane).tunes
         app.query_one("#format-abc", Checkbox).value = True
         app.query_one("#export-folder", Input).value = str(out)
@@ -239,8 +267,8 @@ def test_export_writes_the_marked_tunes_and_never_overwrites(home: Path, tmp_pat
         assert sorted(p.name for p in out.iterdir()) == written
         assert messages(app, "information")[-1] == f"wrote 6 files (.abc, .json, .mid) for 2 tunes to {out}"
         for stem, tune in zip(stems, (tunes[0], tunes[2])):
-            melody = read_midi_melody(out / f"{stem}.mid", stem)
-            assert [n.pitch for n in melody.notes] == [n.pitch for n in tune.melody.notes]
+            melody = read_midi_melody(out / f"{stem}.mid", stem)  # the MIDI plays the repeats out
+            assert [n.pitch for n in melody.notes] == [n.pitch for n in played_out(tune.melody).notes]
             assert melody.meter == tune.melody.meter
             score = converter.parse(str(out / f"{stem}.abc")).stripTies()
             assert [n.pitch.midi for n in score.recurse().notes if n.isNote] == [n.pitch for n in tune.melody.notes]
@@ -261,7 +289,7 @@ def test_export_writes_the_marked_tunes_and_never_overwrites(home: Path, tmp_pat
 BAD_FIELDS = [
     ("count", "0", "count must be a whole number from 1 to 100, e.g. 8"),
     ("count", "many", "count must be a whole number"),
-    ("bars", "600", "bars must be a whole number from 1 to 512, e.g. 16"),
+    ("part_bars", "600", "part bars must be a whole number from 1 to 64, e.g. 8"),
     ("temperature", "0", "temperature must be a number above 0, e.g. 0.9"),
     ("temperature", "hot", "temperature must be a number above 0"),
     ("seed", "-4", "seed must be a whole number from 0 to 999999999, e.g. 42, or blank for a random one"),
@@ -276,7 +304,8 @@ def test_bad_input_in_every_field_is_refused_with_one_line_and_nothing_runs(home
     (home / "notes.txt").write_text("not a MIDI file")
 
     async def script(app: SeqganApp, pilot: Pilot) -> None:
-        defaults = {name: app.query_one(f"#compose-{name}", Input).value for name, _, _ in BAD_FIELDS}
+        await ready(app, pilot)
+        defaults = {name: field(app, name).value for name, _, _ in BAD_FIELDS}
         for name, value, expected in BAD_FIELDS:
             fill(app, **{**defaults, name: value})
             await pilot.press("g")
@@ -298,7 +327,7 @@ def test_bad_export_settings_are_refused_and_write_nothing(home: Path, tmp_path:
     (tmp_path / "a-file").write_text("not a folder")
 
     async def script(app: SeqganApp, pilot: Pilot) -> None:
-        await generate(app, pilot, count="1", bars="2", seed="2")
+        await generate(app, pilot, count="1", part_bars="2", seed="2")
         folder = app.query_one("#export-folder", Input)
         app.query_one("#format-mid", Checkbox).value = False
         await pilot.press("e")
@@ -327,7 +356,7 @@ def test_play_without_a_player_says_which_players_are_looked_for(home: Path, mon
     async def script(app: SeqganApp, pilot: Pilot) -> None:
         await pilot.press("p")
         assert "compose tunes first" in messages(app, "warning")[-1]
-        await generate(app, pilot, count="1", bars="2", seed="4")
+        await generate(app, pilot, count="1", part_bars="2", seed="4")
         await pilot.press("p")
         await settle(pilot)
         assert messages(app, "warning")[-1] == ("no audio player found (tried aplay, paplay, afplay, ffplay): "
@@ -350,7 +379,7 @@ def test_play_hands_a_wav_of_the_tune_to_the_player_without_blocking(home: Path,
     monkeypatch.setattr(compose_module, "play_file", fake_play)
 
     async def script(app: SeqganApp, pilot: Pilot) -> None:
-        await generate(app, pilot, count="2", bars="2", seed="6")
+        await generate(app, pilot, count="2", part_bars="2", seed="6")
         tunes = app.query_one(ComposePane).tunes
         await pilot.click("#play-button")
         try:
@@ -376,7 +405,7 @@ def test_play_hands_a_wav_of_the_tune_to_the_player_without_blocking(home: Path,
 
 def test_layout_fits_80_by_24_and_the_help_lists_the_keys(home: Path) -> None:
     async def script(app: SeqganApp, pilot: Pilot) -> None:
-        await generate(app, pilot, count="2", bars="8", seed="9")
+        await generate(app, pilot, count="2", part_bars="4", seed="9")  # eight bars notated
         for selector in ("#compose-model", "#compose-primer", "#compose-button", "#tunes-table", "#roll-box",
                          "#play-button", "#export-folder", "#export-button"):
             region = app.query_one(selector).region

@@ -28,7 +28,7 @@ from seqgan_music.composing.writing import Piece
 from seqgan_music.corpora.encodings import BAR, HOLD, Grid16, pitch_token, token_pitch
 from seqgan_music.corpora.keys import estimate_key
 from seqgan_music.corpora.melody import Key, Melody, meter_length_in_beats, parse_meter
-from seqgan_music.corpora.tunes import MAX_TUNE_BARS, tune_only_tokens
+from seqgan_music.corpora.tunes import MAX_TUNE_BARS, STRUCTURE_TOKENS, tune_only_tokens
 from seqgan_music.errors import SeqganError
 from seqgan_music.export.chords import Chord, harmonise
 from seqgan_music.models.sampling import check_sampling
@@ -322,7 +322,9 @@ def constraints_for(model: ComposerModel, layout: Sequence[str | Slot], meter: s
     bar = vocabulary.id(BAR)
     device = model.generator.device
     starts = torch.tensor([token_pitch(token) is not None for token in vocabulary.tokens], device=device)
-    limit = HoldLimit(vocabulary.id(HOLD), steps, starts, torch.arange(len(vocabulary), device=device) == bar)
+    # A whole tune's repeat signs and strain marks take no step either: a note goes on sounding across them.
+    timeless = torch.tensor([token == BAR or token in STRUCTURE_TOKENS for token in vocabulary.tokens], device=device)
+    limit = HoldLimit(vocabulary.id(HOLD), steps, starts, timeless)
     return Constraints(forced, [*banned, bar], limit if steps else None), max_hold
 
 

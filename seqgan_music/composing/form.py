@@ -100,6 +100,7 @@ class TunePlan:
     beat_steps: int
     mode: str
     endings: bool = False
+    length_option: str = "--part-bars"  # the option that gave part_bars (--bars for a free tune), for messages
 
     def notated_bars(self) -> int:
         """Bars as written: a repeated strain with endings writes one bar more (its second ending)."""
@@ -108,7 +109,7 @@ class TunePlan:
 
 def check_plan(plan: TunePlan) -> None:
     if not 1 <= plan.part_bars <= MAX_TUNE_BARS:
-        raise SeqganError(f"--part-bars must be 1-{MAX_TUNE_BARS}, got {plan.part_bars}")
+        raise SeqganError(f"{plan.length_option} must be 1-{MAX_TUNE_BARS} on a whole-tune model, got {plan.part_bars}")
     if plan.endings and plan.part_bars < 2 and any(strain.repeated for strain in plan.strains):
         raise SeqganError("--endings needs strains of at least 2 bars (--part-bars 2 or more)")
     if plan.notated_bars() > MAX_TUNE_BARS:
@@ -197,8 +198,8 @@ def _first_strain_opening(writer: _LayoutWriter, prefix: Sequence[str]) -> _Writ
     opened = len(bars)
     partial = bool(bars) and len(bars[-1]) - 1 < plan.bar_steps
     if opened > plan.part_bars or (opened == plan.part_bars and not partial):
-        raise SeqganError(f"the primer's opening ({opened} bars) fills the first strain of --part-bars "
-                          f"{plan.part_bars}: give fewer --primer-bars or more --part-bars")
+        raise SeqganError(f"the primer's opening ({opened} bars) fills the first strain of {plan.length_option} "
+                          f"{plan.part_bars}: give fewer --primer-bars or more {plan.length_option}")
     written.bars = bars
     return written
 

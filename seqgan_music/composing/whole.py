@@ -137,7 +137,9 @@ def _plan(settings: ComposeSettings, meter: str, mode: str) -> TunePlan:
     steps = bar_steps(meter)
     if steps is None:
         raise SeqganError(f"a bar of {meter} is not a whole number of sixteenths")
-    return TunePlan(parse_form(form), part_bars, steps, closing_beat_steps(meter), mode, settings.endings)
+    length_option = "--bars" if form == FREE and settings.bars is not None else "--part-bars"
+    return TunePlan(parse_form(form), part_bars, steps, closing_beat_steps(meter), mode, settings.endings,
+                    length_option)
 
 
 def _header(model: ComposerModel, settings: ComposeSettings, chooser: random.Random) -> HeaderChoice:
