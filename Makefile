@@ -31,20 +31,20 @@ run: install
 	$(BIN)/seqgan-music compose --n 8 --format mid,abc,wav --out tunes
 
 # Rebuild the shipped default model (seqgan_music/default_model/) from nothing: the folk corpus, a
-# SeqGAN run and its MLE-only twin (the same size and seed), both evaluated side by side, then packed.
-# About an hour on 2 CPU cores.
+# whole-tune SeqGAN run with rewards per bar and its MLE-only twin (the same size and seed), both
+# evaluated side by side, then packed. About an hour on 2 CPU cores.
 MODEL_HOME := build/default-model
 SM := $(BIN)/seqgan-music
 default-model: install
 	$(SM) corpus build folk --home $(MODEL_HOME)
-	$(SM) train folk --preset folk --seed 0 --run folk-default --home $(MODEL_HOME)
-	$(SM) train folk --preset folk --seed 0 --method mle --run folk-default-mle --home $(MODEL_HOME)
-	$(SM) evaluate folk-default-mle folk-default --samples 1000 --json $(MODEL_HOME)/evaluation.json --home $(MODEL_HOME)
-	$(SM) pack folk-default --out seqgan_music/default_model --home $(MODEL_HOME) \
+	$(SM) train folk --preset folk-tunes --seed 0 --run folk-tunes-default --home $(MODEL_HOME)
+	$(SM) train folk --preset folk-tunes --seed 0 --method mle --run folk-tunes-default-mle --home $(MODEL_HOME)
+	$(SM) evaluate folk-tunes-default-mle folk-tunes-default --samples 1000 --json $(MODEL_HOME)/evaluation.json --home $(MODEL_HOME)
+	$(SM) pack folk-tunes-default --out seqgan_music/default_model --home $(MODEL_HOME) \
 	  --reproduce "seqgan-music corpus build folk" \
-	  --reproduce "seqgan-music train folk --preset folk --seed 0 --run folk-default" \
-	  --reproduce "seqgan-music evaluate folk-default --samples 1000" \
-	  --reproduce "seqgan-music pack folk-default --out seqgan_music/default_model" \
+	  --reproduce "seqgan-music train folk --preset folk-tunes --seed 0 --run folk-tunes-default" \
+	  --reproduce "seqgan-music evaluate folk-tunes-default --samples 1000" \
+	  --reproduce "seqgan-music pack folk-tunes-default --out seqgan_music/default_model" \
 	  --reproduce "(or all of it, with the MLE-only twin: make default-model)"
 
 test: install-dev
