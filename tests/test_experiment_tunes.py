@@ -21,7 +21,7 @@ TRAIN = ("hpps40.mid", "reelsa-c31.mid", "reelsa-c32.mid", "hpps26.mid", "hpps27
 VALID = ("jigs67.mid", "jigs76.mid", "reelsa-c49.mid", "reelsa-c76.mid", "reelsh-l1.mid")
 TEST = ("reelsh-l38.mid", "hpps10.mid", "hpps12.mid", "hpps13.mid", "hpps14.mid")
 TINY = ["generator.embedding=8", "generator.hidden=16", "discriminator.embedding=8", "discriminator.filter_scale=0.05",
-        "mle.epochs=6", "mle.learning_rate=0.02", "mle.batch_size=4", "pretrain_d.rounds=1", "pretrain_d.negatives=8", "adversarial.rounds=2",
+        "mle.epochs=8", "mle.learning_rate=0.02", "mle.batch_size=4", "pretrain_d.rounds=1", "pretrain_d.negatives=8", "adversarial.rounds=2",
         "adversarial.negatives=8", "adversarial.batch_size=2", "adversarial.rollouts=2", "adversarial.eval_every=1",
         "run.eval_samples=4", "run.samples=2", "run.device=cpu", "rollout.chunk_size=64"]
 
