@@ -98,8 +98,8 @@ def test_runs_on_different_corpora_are_refused_before_any_sampling(tmp_path, mon
 
 def test_oracle_experiment_trains_evaluates_reports_and_reuses_its_runs(tmp_path):
     build_oracle_corpus("oracle", seed=2, train=300, held_out=200, length=8).save(tmp_path)
-    args = ["experiment", "oracle", "--tag", "tiny", *TINY_SETS, "--set", "scheduled_sampling.epochs=2",
-            "--set", "mle.epochs=2"]
+    args = ["experiment", "oracle", "--tag", "tiny", "--samples", "1000", *TINY_SETS,
+            "--set", "scheduled_sampling.epochs=2", "--set", "mle.epochs=2"]
     result = invoke(tmp_path, *args)
     assert result.exit_code == 0, result.output
     folder = tmp_path / "checkpoints" / "oracle-cpu-tiny"
@@ -135,7 +135,7 @@ def test_nottingham_experiment_on_a_small_music_corpus(nottingham_grid16, tmp_pa
 
 def test_grammar_experiment_reports_goodness_and_variance_curves(tmp_path):
     build_grammar_corpus("grammar3", 3, count=400, seed=1).save(tmp_path)
-    args = ["experiment", "grammar", "--length", "3", *TINY_SETS, "--set", "adversarial.rounds=4",
+    args = ["experiment", "grammar", "--length", "3", "--samples", "1000", *TINY_SETS, "--set", "adversarial.rounds=4",
             "--set", "adversarial.eval_every=2", "--set", "adversarial.variance_estimates=3"]
     result = invoke(tmp_path, *args)
     assert result.exit_code == 0, result.output

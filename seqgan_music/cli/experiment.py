@@ -36,6 +36,7 @@ def oracle(
     preset_name: Annotated[str, typer.Option("--preset", help="cpu-oracle (about half an hour on 2 cores) or paper-oracle (the paper's schedule; about 15 hours on 2 cores).")] = "cpu-oracle",
     corpus: Annotated[str, typer.Option("--corpus", help="The oracle corpus to use.")] = "oracle",
     params: Annotated[Path | None, typer.Option("--params", help="Build the corpus first from these oracle parameters (.npz) when it does not exist yet.")] = None,
+    samples: Annotated[int, typer.Option("--samples", help="Samples from each run for NLL_oracle and NLL_test (the paper's 10,000).")] = 10_000,
     tag: TagOption = None,
     seed: SeedOption = 0,
     assignments: SetOption = None,
@@ -55,13 +56,13 @@ def oracle(
     from seqgan_music.experiments.definitions import oracle_experiment
 
     root = home_path(home)
-    experiment = oracle_experiment(preset_name, corpus, tag, seed, assignments or ())
+    experiment = oracle_experiment(preset_name, corpus, tag, seed, assignments or (), samples)
     if not _corpus_exists(root, corpus):
         if params is None:
             raise SeqganError(f"no corpus named {corpus!r}: pass --params FILE (the paper's oracle, e.g. "
                               "../shared/oracle/seqgan_oracle.npz) to build it, or build it with `seqgan-music corpus build oracle`")
         build_oracle_corpus(corpus, params=params, reporter=RichReporter()).save(root)
-    command = _command("oracle", ("--preset", preset_name), ("--corpus", corpus), ("--tag", tag), ("--seed", seed),
+    command = _command("oracle", ("--preset", preset_name), ("--corpus", corpus), ("--samples", samples), ("--tag", tag), ("--seed", seed),
                        *[("--set", a) for a in assignments or ()])
     _run_experiment(root, experiment, command, device)
 
@@ -100,6 +101,7 @@ def nottingham(
 def grammar(
     length: Annotated[int, typer.Option("--length", help="Sequence length: 3 or 15 (the ReGAN paper's settings).")] = 15,
     corpus: Annotated[str | None, typer.Option("--corpus", help="The grammar corpus to use (default: grammarLENGTH, built when missing).")] = None,
+    samples: Annotated[int, typer.Option("--samples", help="Samples from each run for goodness and NLL_test (default 10,000).")] = 10_000,
     tag: TagOption = None,
     seed: SeedOption = 0,
     assignments: SetOption = None,
@@ -120,7 +122,7 @@ def grammar(
     from seqgan_music.experiments.definitions import grammar_experiment
 
     root = home_path(home)
-    experiment = grammar_experiment(length, corpus, tag, seed, assignments or ())
+    experiment = grammar_experiment(length, corpus, tag, seed, assignments or (), samples)
     if _corpus_exists(root, experiment.corpus):
         source = load_corpus(root, experiment.corpus).manifest.get("source", {})
         if source.get("kind") != "grammar" or source.get("length") != length:
@@ -129,7 +131,7 @@ def grammar(
     else:
         build_grammar_corpus(experiment.corpus, length).save(root)
         console.print(f"built corpus [bold]{experiment.corpus}[/] (the toy grammar, length {length})", highlight=False)
-    command = _command("grammar", ("--length", length), ("--corpus", corpus), ("--tag", tag), ("--seed", seed),
+    command = _command("grammar", ("--length", length), ("--corpus", corpus), ("--samples", samples), ("--tag", tag), ("--seed", seed),
                        *[("--set", a) for a in assignments or ()])
     _run_experiment(root, experiment, command, device)
 

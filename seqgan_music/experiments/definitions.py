@@ -58,8 +58,9 @@ class Experiment:
 
 
 def oracle_experiment(preset_name: str = "cpu-oracle", corpus: str = "oracle", tag: str | None = None,
-                      seed: int = 0, overrides: Sequence[str] = ()) -> Experiment:
-    """Table 1 of the SeqGAN paper: Random (the untrained generator), MLE, SS, PG-BLEU and SeqGAN on the oracle."""
+                      seed: int = 0, overrides: Sequence[str] = (), samples: int = 10_000) -> Experiment:
+    """Table 1 of the SeqGAN paper: Random (the untrained generator), MLE, SS, PG-BLEU and SeqGAN on the
+    oracle, each scored on `samples` samples (the paper's 10,000)."""
     if preset_name not in ORACLE_PRESETS:
         raise SeqganError(f"--preset must be one of {', '.join(ORACLE_PRESETS)}, got {preset_name!r}")
     name = _name(f"oracle-{preset_name.removesuffix('-oracle')}", tag)
@@ -71,7 +72,7 @@ def oracle_experiment(preset_name: str = "cpu-oracle", corpus: str = "oracle", t
         ExperimentRun("PG-BLEU", f"{name}-pg-bleu", apply_overrides(base, ["run.method=pg-bleu"])),
         ExperimentRun("SeqGAN", f"{name}-seqgan", apply_overrides(base, ["run.method=seqgan"])),
     )
-    evaluation = EvaluationSettings(references="test", samples=10_000, seed=seed, metrics=("nll-oracle", "nll-test"))
+    evaluation = EvaluationSettings(references="test", samples=samples, seed=seed, metrics=("nll-oracle", "nll-test"))
     return Experiment(name, f"Synthetic data: the SeqGAN oracle ({preset_name} preset)", corpus, runs, evaluation,
                       ("nll_oracle", "nll_test"), PAPER_ORACLE)
 
@@ -94,7 +95,7 @@ def nottingham_experiment(encoding: str = "paper", preset_name: str = "folk", co
 
 
 def grammar_experiment(length: int, corpus: str | None = None, tag: str | None = None, seed: int = 0,
-                       overrides: Sequence[str] = ()) -> Experiment:
+                       overrides: Sequence[str] = (), samples: int = 10_000) -> Experiment:
     """The ReGAN paper's comparison: REINFORCE (without and with a moving baseline), REBAR and RELAX
     (with our per-token control and with ReGAN's sequence control) and SeqGAN on the toy grammar by
     goodness, with the gradient log-variance curves; RELAX is the focus."""
@@ -115,7 +116,7 @@ def grammar_experiment(length: int, corpus: str | None = None, tag: str | None =
                       apply_overrides(base, [*plain, "run.method=relax", *REGAN_CONTROL])),
         ExperimentRun("SeqGAN", f"{name}-seqgan", apply_overrides(base, [*plain, "run.method=seqgan"])),
     )
-    evaluation = EvaluationSettings(references="test", samples=10_000, seed=seed, metrics=("goodness", "nll-test"))
+    evaluation = EvaluationSettings(references="test", samples=samples, seed=seed, metrics=("goodness", "nll-test"))
     windows = length - 2
     count = (f"a sequence of {length} tokens has {windows}, so multiply by {windows} for the ReGAN paper's count "
              "of valid windows" if windows > 1 else "a sequence of 3 tokens has one, so it is the share of valid sequences")
