@@ -206,10 +206,16 @@ def curves_csv(curves: dict[str, list[dict]]) -> str:
 def write_report(results: ExperimentResults, home: Path, command: str) -> Path:
     """Write `<home>/checkpoints/<experiment>/report.md` and `report.json` atomically; returns the folder."""
     data = report_data(results, home, command)
+    return write_report_files(results, home, data, report_markdown(data))
+
+
+def write_report_files(results: ExperimentResults, home: Path, data: dict, markdown: str) -> Path:
+    """`data` as report.json, `markdown` as report.md and its curves as curves.csv (when it has any),
+    each written atomically to `<home>/checkpoints/<experiment>/`; returns the folder."""
     folder = checkpoints_dir(home) / results.experiment.name
     folder.mkdir(parents=True, exist_ok=True)
     write_text_atomic(folder / REPORT_JSON, json.dumps(data, indent=1, allow_nan=False))
-    write_text_atomic(folder / REPORT_MD, report_markdown(data))
+    write_text_atomic(folder / REPORT_MD, markdown)
     if data["curves"]:
         write_text_atomic(folder / CURVES_CSV, curves_csv(data["curves"]))
     return folder

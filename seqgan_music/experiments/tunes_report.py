@@ -5,32 +5,27 @@ phase, and what the adversarial phase did round by round: D's accuracy, the rewa
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from seqgan_music.atomic import write_text_atomic
 from seqgan_music.config import PHASES
 from seqgan_music.corpora.corpus import load_corpus
 from seqgan_music.evaluation.scores import ScoreSet
 from seqgan_music.experiments.report import (
-    CURVES_CSV,
-    REPORT_JSON,
-    REPORT_MD,
     curve_plots,
-    curves_csv,
     format_duration,
     json_number,
     machine_description,
     markdown_row,
     metric_label,
     run_curve,
+    write_report_files,
 )
 from seqgan_music.experiments.runner import ExperimentResults
 from seqgan_music.formatting import format_number, format_p
-from seqgan_music.training.runs import checkpoints_dir, read_metrics, run_dir
+from seqgan_music.training.runs import read_metrics, run_dir
 
 # Shown below the headline: how long the tunes are and whether parts were found in them.
 EXTRA_METRICS = ("tune_bars", "notated_bars", "part_bars", "with_parts")
@@ -213,13 +208,7 @@ def _rounds_markdown(data: dict) -> list[str]:
 def write_tune_report(results: ExperimentResults, home: Path, command: str) -> Path:
     """Write `<home>/checkpoints/<experiment>/report.md`, `report.json` and `curves.csv` atomically."""
     data = tune_report_data(results, home, command)
-    folder = checkpoints_dir(home) / results.experiment.name
-    folder.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(folder / REPORT_JSON, json.dumps(data, indent=1, allow_nan=False))
-    write_text_atomic(folder / REPORT_MD, tune_report_markdown(data))
-    if data["curves"]:
-        write_text_atomic(folder / CURVES_CSV, curves_csv(data["curves"]))
-    return folder
+    return write_report_files(results, home, data, tune_report_markdown(data))
 
 
 def _set_data(scores: ScoreSet, value: Callable[[str], float], metrics: list[str]) -> dict:
