@@ -1,15 +1,17 @@
-"""Lookback against the plain LSTM: MLE on whole Nottingham tunes, same size and seed, on the CPU.
+"""Lookback and attention over bars against the plain LSTM: MLE on whole Nottingham tunes, same seed, on the CPU.
 
 Builds the grid16 Nottingham corpus from its MIDI folder (about half a minute), then trains each
 generator for a few epochs on the whole tune sequences of the train split (header, PART, BAR,
 steps, REPEAT/ENDINGs, <end>), in batches of tunes of similar length padded with <pad> (masked
 after <end>, as `Generator.token_mask` does), and prints after every epoch the per-token NLL of
 the valid split, on all tokens and on the tokens that repeat the same place one part back, and
-the seconds the epoch took. A third row trains a plain LSTM with as many parameters as the
-lookback one (a larger hidden layer), so the gain is not merely size.
+the seconds the epoch took. The rows: a plain LSTM; the lookback LSTM; lookback with attention
+over the tune's earlier bars (models/bar_attention.py); that with the header read at every step;
+and a plain LSTM with as many parameters as the lookback one (a larger hidden layer), so the gain
+is not merely size.
 
     python benchmarks/lookback_mle.py                       # 10 epochs each, E=32, H=64
-    python benchmarks/lookback_mle.py --epochs 3 --json /tmp/lookback.json
+    python benchmarks/lookback_mle.py --epochs 3 --models lookback attention --json /tmp/lookback.json
 """
 
 from __future__ import annotations
@@ -29,13 +31,18 @@ from seqgan_music.corpora.encodings import BAR, music_encoding
 from seqgan_music.corpora.midi import read_midi_folder
 from seqgan_music.corpora.music import build_music_corpus
 from seqgan_music.corpora.split import SplitPlan
-from seqgan_music.corpora.tunes import PART
+from seqgan_music.corpora.tunes import HEADER_FIELDS, PART
 from seqgan_music.errors import SeqganError
 from seqgan_music.models.generator import Generator
 from seqgan_music.corpora.vocabulary import Vocabulary
 from seqgan_music.models.lookback import LookbackIds, features_along
 from seqgan_music.training.optimization import descend
 
+# --models key: (row name, lookback, attention over bars, header inputs)
+MODELS = {"plain": ("plain LSTM", False, False, False), "lookback": ("lookback LSTM", True, False, False),
+          "attention": ("lookback + attention", True, True, False),
+          "header": ("lookback + attention + header", True, True, True),
+          "plain-matched": ("plain LSTM H={hidden}", False, False, False)}
 DEFAULT_MIDI = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "nottingham" / "MIDI"
 
 
@@ -52,11 +59,13 @@ def padded_batches(tunes: list[np.ndarray], batch_size: int, pad: int) -> list[T
     return batches
 
 
-def build_generator(corpus: Corpus, lookback: bool, embedding: int, hidden: int, seed: int) -> Generator:
+def build_generator(corpus: Corpus, lookback: bool, embedding: int, hidden: int, seed: int,
+                    attention: bool = False, header: bool = False) -> Generator:
     vocabulary = corpus.vocabulary
     torch.manual_seed(seed)
     return Generator(len(vocabulary), embedding, hidden, end_token=vocabulary.end, pad_token=vocabulary.pad,
-                     lookback=lookback, bar_token=vocabulary.id(BAR), part_token=vocabulary.id(PART))
+                     lookback=lookback, bar_token=vocabulary.id(BAR), part_token=vocabulary.id(PART),
+                     attention=attention, header_tokens=len(HEADER_FIELDS) if header else 0)
 
 
 def size(generator: Generator) -> int:
@@ -125,6 +134,7 @@ def main() -> None:
     parser.add_argument("--grad-clip", type=float, default=5.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS), help="the rows to train")
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -148,19 +158,21 @@ def main() -> None:
     results = {"settings": vars(args) | {"midi": str(args.midi), "json": None if args.json is None else str(args.json)},
                "models": {}}
     bigger = matched_hidden(corpus, args.embedding, args.hidden, args.seed)
-    for name, lookback, hidden in (("plain LSTM", False, args.hidden), ("lookback LSTM", True, args.hidden),
-                                   (f"plain LSTM H={bigger}", False, bigger)):
-        generator = build_generator(corpus, lookback, args.embedding, hidden, args.seed)
+    for key in args.models:
+        name, lookback, attention, header = MODELS[key]
+        hidden = bigger if key == "plain-matched" else args.hidden
+        name = name.format(hidden=hidden)
+        generator = build_generator(corpus, lookback, args.embedding, hidden, args.seed, attention, header)
         parameters = size(generator)
         print(f"{name}: E={args.embedding} H={hidden}, {parameters} parameters", flush=True)
         rows = train(generator, train_batches, valid_batches, repeats, args.epochs, args.learning_rate,
                      args.grad_clip, args.seed)
         results["models"][name] = {"parameters": parameters, "epochs": rows}
-    print(f"\n{'':20}{'parameters':>12}{'NLL_valid':>11}{'repeats':>9}{'s/epoch':>9}")
+    print(f"\n{'':34}{'parameters':>12}{'NLL_valid':>11}{'repeats':>9}{'s/epoch':>9}")
     for name, result in results["models"].items():
         last = result["epochs"][-1]
         mean_seconds = sum(row["seconds"] for row in result["epochs"]) / len(result["epochs"])
-        print(f"{name:20}{result['parameters']:>12}{last['nll_valid']:>11.4f}{last['nll_valid_repeats']:>9.4f}"
+        print(f"{name:34}{result['parameters']:>12}{last['nll_valid']:>11.4f}{last['nll_valid_repeats']:>9.4f}"
               f"{mean_seconds:>9.1f}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))

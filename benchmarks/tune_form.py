@@ -2,8 +2,8 @@
 
 Composes `--n` tunes with a model (default: the shipped default model) and default settings, exactly
 as `seqgan-music compose --n N` does, and measures them with the form metrics `evaluate` uses
-(seqgan_music.evaluation.form), played out, beside the same metrics of the corpus's held-out (test)
-tunes; writes every tune as ABC and reads it back with music21, checking the measures and repeat
+(seqgan_music.evaluation.form), played out (and the notated figures as written), beside the same
+metrics of the corpus's held-out (test) tunes and of its training tunes; writes every tune as ABC and reads it back with music21, checking the measures and repeat
 signs; then, per tune type with enough real tunes, composes `--per-type` tunes with `--type T` and
 compares their note-length distribution with the real tunes of that type (overlap: sum of min).
 
@@ -55,17 +55,17 @@ def main() -> None:
         corpus = load_corpus(args.home, args.corpus)
     except SeqganError as error:
         sys.exit(f"error: {error}")
-    real_tunes = [parse_tune_symbols(corpus.symbols(ids)) for ids in corpus.tune_sequences["test"]]
-    real = form_stats([tune.melody(played=True) for tune in real_tunes])
+    real, train = (_tune_stats([parse_tune_symbols(corpus.symbols(ids)) for ids in corpus.tune_sequences[split]])
+                   for split in ("test", "train"))
 
     started = time.perf_counter()
     composed = compose_tunes(model, requested_settings(args.n, seed=args.seed))
     seconds = time.perf_counter() - started
     melodies = [tune.melody for tune in composed]
-    generated = form_stats([played_out(melody) for melody in melodies])
+    generated = form_stats([played_out(melody) for melody in melodies], melodies)  # composed as notated
     print(f"{args.n} tunes composed in {seconds:.1f} s by model {model.name}; real: {real.tunes} test tunes of "
           f"corpus {corpus.name}")
-    _print_table({"composed": generated, "real": real})
+    _print_table({"composed": generated, "real": real, "train": train})
     abc = _abc_read_back(composed)
     print(f"\nABC read back by music21: {abc['measures_as_expected']} of {abc['tunes']} with the expected measures, "
           f"{abc['repeats_as_expected']} with every repeat sign")
@@ -76,9 +76,15 @@ def main() -> None:
         print(f"  {kind:12} note-length overlap {figures['overlap']:.3f} ({figures['composed']} composed, "
               f"{figures['real']} real)")
     if args.json:
-        args.json.write_text(json.dumps({"composed": generated.to_dict(), "real": real.to_dict(), "seconds": seconds,
+        args.json.write_text(json.dumps({"composed": generated.to_dict(), "real": real.to_dict(),
+                                         "train": train.to_dict(), "seconds": seconds,
                                          "abc": abc, "types": types}, indent=1))
         print(f"wrote {args.json}")
+
+
+def _tune_stats(tunes: list) -> FormStats:
+    """The form metrics of corpus tunes, played out, the notated ones read as the source wrote them."""
+    return form_stats([tune.melody(played=True) for tune in tunes], [tune.melody(played=False) for tune in tunes])
 
 
 def _print_table(columns: dict[str, FormStats]) -> None:

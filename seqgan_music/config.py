@@ -64,6 +64,12 @@ class GeneratorConfig:
     # With lookback: how many bars back the token at the same place in the bar is read (each a
     # separate input); 4 reaches the repeat halfway through an 8-bar strain (bar 5 = bar 1).
     lookback_bars: list[int] = field(default_factory=lambda: [1, 2])
+    # With lookback: also attend over the tune's earlier bars and copy from them (a pointer over
+    # bars, models/bar_attention.py), so a bar can be written again exactly.
+    attention: bool = False
+    # With lookback, on whole tunes: feed the tune's header (meter, mode, type) at every step, so a
+    # strathspey is still a strathspey 500 steps after its header.
+    header_inputs: bool = False
 
 
 @dataclass
@@ -396,7 +402,7 @@ _POSITIVE_INTS = ((lambda v: len(v) > 0 and all(x >= 1 for x in v)), "a non-empt
 # One rule per field: (check, what a good value is). A test checks that no field lacks a rule.
 _RULES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
     "generator": {"embedding": _POSITIVE_INT, "hidden": _POSITIVE_INT, "layers": _POSITIVE_INT,
-                  "lookback": _ANY_BOOL,
+                  "lookback": _ANY_BOOL, "attention": _ANY_BOOL, "header_inputs": _ANY_BOOL,
                   "lookback_bars": ((lambda v: 0 < len(v) <= 8 and len(set(v)) == len(v) and all(1 <= x <= 16 for x in v)),
                                     "a list of 1 to 8 different bar counts from 1 to 16, e.g. [1, 2, 4]")},
     "discriminator": {
@@ -593,7 +599,8 @@ def config_to_dict(config: Config) -> dict[str, Any]:
 ADDED_LATER: dict[tuple[str, str], Any] = {("mle", "keep_best"): False, ("adversarial", "variance_estimates"): 0,
                                           ("relaxation", "control"): "sequence",  # what older runs used
                                           ("generator", "lookback"): False, ("rollout", "every"): "token",
-                                          ("generator", "lookback_bars"): [1, 2]}
+                                          ("generator", "lookback_bars"): [1, 2], ("generator", "attention"): False,
+                                          ("generator", "header_inputs"): False}
 # The sections only some methods read: a run of another method is the same run whatever they hold.
 METHOD_SECTIONS: dict[str, tuple[str, ...]] = {"ss": ("scheduled_sampling",), "pg-bleu": ("pg_bleu",),
                                                "rebar": ("relaxation",), "relax": ("relaxation",)}

@@ -259,6 +259,23 @@ def test_form_stats_on_a_set_with_known_answers():
         stats.tune_values("bleu")
 
 
+def test_the_notated_figures_read_the_tune_as_written_where_it_is_given():
+    """Played twice with three bars changed here and there, a strain is no repeat to detection, so its
+    notated pass keeps both (5 of the 15 later bars repeat an earlier one); given as written once (as
+    a source with repeat signs and variations between them would be read), its 7 later bars are new.
+    The played figures do not change."""
+    varied = A[:1] + [97] + A[2:3] + [98] + A[4:5] + [99] + A[6:]
+    played = _tune(A + varied)
+    written = _tune(A)
+    detected, as_written = form_stats([played]), form_stats([played], [written])
+    assert detected.tune_values("notated_bar_repeat") == pytest.approx([5 / 15])
+    assert as_written.tune_values("notated_bar_repeat") == pytest.approx([0.0])
+    assert as_written.tune_values("notated_bars") == pytest.approx([8])
+    assert as_written.bar_repeat == detected.bar_repeat and as_written.form_counts == detected.form_counts
+    with pytest.raises(ValueError, match="1 melodies but 2 written"):
+        form_stats([played], [written, written])
+
+
 def test_form_stats_of_nothing_are_nan_and_json_ready():
     stats = form_stats([Melody(notes=[])])
     assert math.isnan(stats.bar_repeat) and math.isnan(stats.ends_on_tonic)

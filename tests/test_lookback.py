@@ -1,6 +1,7 @@
 """Lookback inputs: one definition computed vectorised and step by step, equal on random and real
 tunes and right on a hand-made one; a lookback generator's every path (teacher forcing, sampling,
-states for the rollout, the rollout itself, scheduled sampling) agrees with stepping; it learns to
+states for the rollout, the rollout itself, scheduled sampling) agrees with stepping, with attention
+over bars (models/bar_attention.py) and without; it learns to
 repeat bars a plain LSTM of the same size cannot; and the config option builds and trains it."""
 
 from __future__ import annotations
@@ -130,16 +131,25 @@ def test_four_bars_back_reads_the_same_place_four_bars_earlier() -> None:
 
 
 @pytest.mark.parametrize("part", [PART_ID, None])
-@pytest.mark.parametrize("bars_back", [(1, 2), (1, 2, 4)])
+@pytest.mark.parametrize("bars_back,header", [((1, 2), 0), ((1, 2, 4), 0), ((1, 2, 4), 3)])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_vectorised_equals_step_by_step_on_random_sequences(part: int | None, bars_back: tuple, seed: int) -> None:
+def test_vectorised_equals_step_by_step_on_random_sequences(part: int | None, bars_back: tuple, header: int,
+                                                            seed: int) -> None:
     """Bar lines and parts far more often than in music, and long bars, so clipping and growth happen."""
     generator = torch.Generator().manual_seed(seed)
     choices = torch.tensor([BAR_ID] * 3 + [PART_ID] + [4, 5, 6, 7, 8, 9, 10, 11])
     consumed = choices[torch.randint(0, len(choices), (6, 90), generator=generator)]
     consumed[0, :45] = 4  # a bar longer than the clip
-    assert_agree(consumed, LookbackIds(BAR_ID, part, NONE, bars_back))
-    assert_agree(consumed[:, :0], LookbackIds(BAR_ID, part, NONE, bars_back))  # nothing consumed
+    assert_agree(consumed, LookbackIds(BAR_ID, part, NONE, bars_back, header))
+    assert_agree(consumed[:, :0], LookbackIds(BAR_ID, part, NONE, bars_back, header))  # nothing consumed
+
+
+def test_header_inputs_are_the_first_tokens_once_consumed() -> None:
+    consumed = torch.tensor([[20, 21, 22, PART_ID, BAR_ID, 4, 5]])
+    header = lookback.features_along(consumed, LookbackIds(BAR_ID, PART_ID, NONE, header=3)).header[0].tolist()
+    assert header[:4] == [[NONE] * 3, [20, NONE, NONE], [20, 21, NONE], [20, 21, 22]]
+    assert header[4:] == [[20, 21, 22]] * 4
+    assert lookback.features_along(consumed, IDS).header.shape == (1, 8, 0)
 
 
 def test_vectorised_equals_step_by_step_on_nottingham_tunes(nottingham_grid16) -> None:
@@ -163,12 +173,12 @@ def test_vectorised_equals_step_by_step_on_nottingham_tunes(nottingham_grid16) -
 # --- the generator ----------------------------------------------------------------------------------
 
 def lookback_generator(vocab: int = 12, layers: int = 1, seed: int = 0, part: int | None = PART_ID,
-                       start_token: int | None = None) -> Generator:
+                       start_token: int | None = None, attention: bool = False) -> Generator:
     """Random weights three times the init's, so distributions differ visibly, and bar lines and parts
     drawn often, so lookback has bars to read; float64 for exact sums."""
     torch.manual_seed(seed)
     generator = Generator(vocab, 8, 8, layers, start_token=start_token, end_token=END, pad_token=PAD,
-                          lookback=True, bar_token=BAR_ID, part_token=part)
+                          lookback=True, bar_token=BAR_ID, part_token=part, attention=attention)
     with torch.no_grad():
         for parameter in generator.parameters():
             parameter.mul_(3.0)
@@ -194,10 +204,11 @@ def test_lookback_needs_a_bar_token_and_plain_generators_are_unchanged() -> None
     assert with_lookback.lstm.input_size == 4 * 8 + 2 * 8
 
 
+@pytest.mark.parametrize("attention", [False, True])
 @pytest.mark.parametrize("start_token", [None, 4])
-def test_sampled_sequences_score_by_teacher_forcing_as_drawn(start_token: int | None) -> None:
+def test_sampled_sequences_score_by_teacher_forcing_as_drawn(start_token: int | None, attention: bool) -> None:
     """sample() draws token by token; log_probs scores the same tokens vectorised: the sums agree."""
-    generator = lookback_generator(start_token=start_token)
+    generator = lookback_generator(start_token=start_token, attention=attention)
     samples = generator.sample(16, 40, generator=torch.Generator().manual_seed(3))
     noise = uniforms((40, 16), torch.Generator().manual_seed(3), "cpu")
     previous, state = torch.full((16,), generator.start_token), generator.initial_state(16)
@@ -215,16 +226,16 @@ def test_sampled_sequences_score_by_teacher_forcing_as_drawn(start_token: int | 
     assert float(generator.nll(samples).mean()) > 0
 
 
-@pytest.mark.parametrize("layers", [1, 2])
-def test_states_along_continue_exactly_like_stepping(layers: int) -> None:
-    generator = lookback_generator(layers=layers)
+@pytest.mark.parametrize("layers,attention", [(1, False), (2, False), (2, True)])
+def test_states_along_continue_exactly_like_stepping(layers: int, attention: bool) -> None:
+    generator = lookback_generator(layers=layers, attention=attention)
     sequences = generator.sample(4, 30, generator=torch.Generator().manual_seed(5))
-    h, c, logits, states = generator.states_along(sequences)
+    h, c, logits, states, *bars = generator.states_along(sequences)
     assert h.shape == (29, layers, 4, 8) and logits.shape == (29, 4, 12) and states.length.shape == (29, 4)
     other = torch.randint(4, 12, (4, 6), generator=torch.Generator().manual_seed(6))
     other[:, 2] = BAR_ID
     for t in (1, 9, 29):
-        state = (h[t - 1], c[t - 1], states.map(lambda field: field[t - 1]))
+        state = (h[t - 1], c[t - 1], *(memory.map(lambda field: field[t - 1]) for memory in (states, *bars)))
         fresh = generator.initial_state(4)
         _, fresh = generator.step(torch.full((4,), generator.start_token), fresh)
         for i in range(t):
@@ -238,9 +249,10 @@ def test_states_along_continue_exactly_like_stepping(layers: int) -> None:
     assert empty[0].shape == (0, layers, 4, 8) and empty[3].length.shape == (0, 4)
 
 
-def test_forward_states_continue_like_stepping() -> None:
+@pytest.mark.parametrize("attention", [False, True])
+def test_forward_states_continue_like_stepping(attention: bool) -> None:
     """Composing scores a prefix by teacher forcing, then steps on from the state it returns."""
-    generator = lookback_generator()
+    generator = lookback_generator(attention=attention)
     sequences = generator.sample(3, 25, generator=torch.Generator().manual_seed(8))
     inputs = generator.shift_right(sequences)  # the start token, then 24 tokens
     forced, state = generator(inputs[:, :15])
@@ -252,10 +264,11 @@ def test_forward_states_continue_like_stepping() -> None:
     torch.testing.assert_close(rest, whole[:, 15:], rtol=0, atol=1e-9)
 
 
-def test_rollout_of_a_lookback_generator_matches_the_naive_rollout() -> None:
+@pytest.mark.parametrize("attention", [False, True])
+def test_rollout_of_a_lookback_generator_matches_the_naive_rollout(attention: bool) -> None:
     """The vectorized rollout resumes every prefix from states_along's states, row by row; the naive one
     reruns every prefix from the start token. Same noise: the same completions."""
-    generator = lookback_generator(layers=2)
+    generator = lookback_generator(layers=2, attention=attention)
     sequences = generator.sample(3, 16, generator=torch.Generator().manual_seed(9))
     assert (sequences == BAR_ID).sum() >= 8 and (sequences == PART_ID).sum() >= 3
     noise = rollout_noise(3, 16, 2, torch.Generator().manual_seed(10), "cpu")
@@ -296,6 +309,37 @@ def test_lookback_learns_to_repeat_a_bar_the_plain_lstm_of_the_same_size_cannot(
             nll[with_lookback] = float(-generator.log_probs(test)[:, repeats].mean())
     assert nll[False] > 0.5 * math.log(8)  # the plain LSTM barely remembers the bar
     assert nll[True] < 0.1  # lookback copies it
+
+
+def test_header_inputs_let_a_tune_follow_its_header_long_after_it() -> None:
+    """After the header (one of four types, then two fixed tokens), every 16 random steps a marker is
+    followed by the note the type names: a small LSTM does not carry the type that far, one that
+    reads the header at every step does."""
+    def tunes(count: int, seed: int) -> Tensor:
+        noise = torch.Generator().manual_seed(seed)
+        kind = torch.randint(0, 4, (count, 1), generator=noise)
+        pieces = [kind + 8, torch.full((count, 2), 12)]
+        for _ in range(4):
+            pieces += [torch.randint(4, 8, (count, 15), generator=noise), torch.full((count, 1), 13), kind + 4]
+        return torch.cat([*pieces, torch.full((count, 1), END)], dim=1)
+
+    train, test = tunes(512, 0), tunes(256, 1)
+    named = [19, 36, 53, 70]  # the notes after the markers
+    assert (test[:, named] == (test[:, :1] - 4)).all()
+    nll = {}
+    for header in (0, 3):
+        torch.manual_seed(0)
+        generator = Generator(14, 8, 16, end_token=END, pad_token=PAD, lookback=True, bar_token=BAR_ID,
+                              header_tokens=header)
+        optimizer = torch.optim.Adam(generator.parameters(), lr=0.03)
+        for rows in torch.randint(0, len(train), (250, 32), generator=torch.Generator().manual_seed(1)):
+            optimizer.zero_grad()
+            generator.mle_loss(train[rows]).backward()
+            optimizer.step()
+        with torch.no_grad():
+            nll[header] = float(-generator.log_probs(test)[:, named].mean())
+    assert nll[0] > 0.9 * math.log(4)  # a guess among the four
+    assert nll[3] < 0.5 * math.log(4)
 
 
 # --- the config option ---------------------------------------------------------------------------

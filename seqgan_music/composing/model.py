@@ -112,7 +112,9 @@ def _packed_generator(shape: dict, vocabulary: Vocabulary, unit: str) -> Generat
                           lookback=bool(shape.get("lookback", False)),
                           bar_token=vocabulary.id(BAR) if BAR in vocabulary else None,
                           part_token=vocabulary.id(PART) if PART in vocabulary else None,
-                          lookback_bars=tuple(shape.get("lookback_bars", (1, 2))))
+                          lookback_bars=tuple(shape.get("lookback_bars", (1, 2))),
+                          attention=bool(shape.get("attention", False)),
+                          header_tokens=int(shape.get("header_tokens", 0)))
     if unit == "window":
         generator.ban(tune_only_tokens(vocabulary))
     return generator
@@ -152,6 +154,8 @@ def pack_run(home: Path, run: str, out: Path, extra: dict | None = None) -> Path
         "generator": {"embedding": generator.embedding.embedding_dim, "hidden": generator.lstm.hidden_size,
                       "layers": generator.lstm.num_layers, "lookback": generator.lookback is not None,
                       "lookback_bars": list(generator.lookback.bars_back) if generator.lookback else [],
+                      "attention": generator.attention is not None,
+                      "header_tokens": generator.lookback.header if generator.lookback else 0,
                       "start_token": None if generator.start_token == generator.vocab_size else generator.start_token},
         "unit": model.unit,
         "meters": model.meters,

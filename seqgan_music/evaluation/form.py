@@ -7,9 +7,13 @@ as (onset in sixteenths from the bar line, pitch); two bars are equal when those
 Per tune (NaN where a tune has nothing to count):
 - `bar_repeat`: of the tune's bars after its first one that hold a note, the share equal to an
   earlier bar of the same tune. Played as the file plays it (repeats played out).
-- `notated_bar_repeat`: the same over one notated pass through the tune's detected form
-  (`TuneForm.notated_bars`: each part once, second endings, no played-out repeats): the motifs
-  a tune repeats beyond its repeat signs.
+- `notated_bar_repeat`: the same over one notated pass through the tune: the motifs a tune
+  repeats beyond its repeat signs. Read from the tune as written where that is known (a whole
+  tune's repeat signs, as its source or the composer wrote them); otherwise from one pass through
+  the form detected in the played tune (`TuneForm.notated_bars`: each part once, second endings).
+  Detection misses forms that the source writes: in 214 of the folk corpus's 285 test tunes it
+  finds none (mostly AABB tunes whose pickup shifts the played bars), so its pass reads 0.41 where
+  the tunes as written read 0.27.
 - `phrase_repeat`: the bars from the first full bar (after a pickup) cut into 4-bar phrases,
   a last phrase of fewer than 4 bars dropped; of the phrases after the first, the share with at
   least 3 of their 4 bars equal, position by position, to an earlier phrase's (an empty bar is
@@ -118,16 +122,20 @@ class FormStats:
         return data
 
 
-def form_stats(melodies: Sequence[Melody]) -> FormStats:
-    """The form metrics of `melodies`, each read as a played-out tune (`corpora.form.detect_form`)."""
+def form_stats(melodies: Sequence[Melody], written: Sequence[Melody] | None = None) -> FormStats:
+    """The form metrics of `melodies`, each read as a played-out tune (`corpora.form.detect_form`);
+    `written`, where given, holds the same tunes as notated (one each), which the notated figures read."""
+    if written is not None and len(written) != len(melodies):
+        raise ValueError(f"form_stats got {len(melodies)} melodies but {len(written)} written tunes")
     per_tune: dict[str, list[float]] = {name: [] for name in PER_TUNE_METRICS}
     forms: Counter[str] = Counter()
     part_lengths: Counter[int] = Counter()
-    for melody in melodies:
+    for index, melody in enumerate(melodies):
         bars = bar_contents(melody)
         form = detect_form(bars)
         start = first_full_bar(bars)
-        notated = [bars[index] for index in form.notated_bars]
+        notated = (bar_contents(written[index]) if written is not None
+                   else [bars[number] for number in form.notated_bars])
         per_tune["bar_repeat"].append(bar_repeat_rate(bars))
         per_tune["notated_bar_repeat"].append(bar_repeat_rate(notated))
         per_tune["phrase_repeat"].append(phrase_repeat_rate(bars, start))

@@ -35,14 +35,21 @@ from seqgan_music.evaluation.scores import (
     score_form,
     score_windows,
 )
-from seqgan_music.evaluation.units import chosen_rows, ended, played_melodies, real_sequences, window_per_tune
+from seqgan_music.evaluation.units import (
+    chosen_rows,
+    ended,
+    played_melodies,
+    real_sequences,
+    window_per_tune,
+    written_melodies,
+)
 from seqgan_music.models.sampling import check_sampling
 from seqgan_music.training.generation import TrainedRun, load_trained_run
 from seqgan_music.training.mle import sequence_nlls
 from seqgan_music.training.sequences import sample_length, training_sequences
 
 CACHE_FILE = "evaluations.json"
-EVALUATION_VERSION = 2  # bump when a metric's definition changes: old cache entries are then ignored
+EVALUATION_VERSION = 3  # bump when a metric's definition changes: old cache entries are then ignored
 _SEED_OFFSET = 7_919  # evaluation samples never coincide with the training's own sample draws
 
 
@@ -169,8 +176,8 @@ def _evaluate(trained: TrainedRun, settings: EvaluationSettings, groups: Sequenc
     real = real_windows if unit == "window" else chosen_rows(real_sequences(corpus, real_split, unit),
                                                              settings.samples, settings.seed)
     if "form" in groups:
-        evaluation.generated.add(score_form(melodies))
-        evaluation.real.add(score_form(played_melodies(corpus, real, unit)))
+        evaluation.generated.add(score_form(melodies, written_melodies(corpus, generated, unit)))
+        evaluation.real.add(score_form(played_melodies(corpus, real, unit), written_melodies(corpus, real, unit)))
     if "c2st" in groups:
         held_out = real_sequences(corpus, settings.references, unit)
         evaluation.generated.add(score_c2st(held_out, generated, corpus, settings.seed, device))

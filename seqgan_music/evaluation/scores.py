@@ -164,11 +164,11 @@ def score_windows(windows: np.ndarray, references: References, oracle: object | 
     return scores
 
 
-def score_form(melodies: Sequence[Melody]) -> ScoreSet:
-    """The form metrics (`evaluation/form.py`) of played melodies: per tune (or window) for the
-    significance tests, plus the mean length of the distinct parts and the share of melodies in
-    which parts were found at all (a form other than "free")."""
-    stats = form_stats(melodies)
+def score_form(melodies: Sequence[Melody], written: Sequence[Melody] | None = None) -> ScoreSet:
+    """The form metrics (`evaluation/form.py`) of played melodies (and, where known, the same tunes
+    as written): per tune (or window) for the significance tests, plus the mean length of the
+    distinct parts and the share of melodies in which parts were found at all (a form other than "free")."""
+    stats = form_stats(melodies, written)
     scores = ScoreSet({name: _as_list(stats.tune_values(name)) for name in PER_TUNE_METRICS})
     scores.figures.update(part_bars=stats.part_bars,
                           with_parts=1 - stats.form_counts.get(FREE, 0) / stats.tunes if stats.tunes else np.nan)

@@ -38,6 +38,15 @@ def played_melodies(corpus: Corpus, sequences: Sequence[Sequence[int]] | np.ndar
     return [encoding.decode(corpus.symbols(row)) for row in sequences]
 
 
+def written_melodies(corpus: Corpus, sequences: Sequence[Sequence[int]] | np.ndarray, unit: str) -> list[Melody] | None:
+    """Each whole tune as written (one pass, repeat signs kept), which the notated form metrics read;
+    None for windows, whose notation is not known."""
+    if unit != "tune":
+        return None
+    meter = common_meter(corpus)
+    return [parse_tune_symbols(corpus.symbols(row), meter).melody(played=False) for row in sequences]
+
+
 def ended(sequences: np.ndarray, end: int | None) -> list[np.ndarray]:
     """Sampled rows (N, T) as ragged sequences: each up to and including its first `<end>`."""
     if end is None:

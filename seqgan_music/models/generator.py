@@ -9,6 +9,9 @@ With `lookback`, each LSTM input also carries the tokens some bars back (`lookba
 two by default) and one part back and
 the position in the bar and in the part (models/lookback.py): teacher forcing computes them
 vectorised from the inputs, stepping carries a `LookbackState` as the third part of the state.
+With `attention` as well, the next token's distribution mixes the LSTM's with the tokens that the
+tune's earlier bars offer at the same place (models/bar_attention.py), and the state's fourth part
+is the keys of the bars begun so far. The logits are then log-probabilities of the mixture.
 """
 
 from __future__ import annotations
@@ -20,16 +23,20 @@ from torch import Tensor, nn
 from torch.nn import functional
 
 from seqgan_music.models import lookback as lookback_inputs
+from seqgan_music.models.bar_attention import BarAttention, BarMemory
 from seqgan_music.models.lookback import LookbackIds, LookbackState
 from seqgan_music.models.sampling import check_sampling, draw, uniforms
 
 INIT_STD = 0.1  # the reference implementation draws every generator weight and bias from N(0, 0.1^2)
 POSITION_DIM = 8  # embedding size of each lookback position (in the bar, in the part)
 
-# (h, c), each (layers, B, H); a lookback generator's state adds the lookback state (batch first).
-State = tuple[Tensor, Tensor] | tuple[Tensor, Tensor, LookbackState]
-# states_along: h and c (T-1, layers, B, H), logits (T-1, B, V); with lookback, the lookback states (T-1, B, ...).
-StatesAlong = tuple[Tensor, Tensor, Tensor] | tuple[Tensor, Tensor, Tensor, LookbackState]
+# (h, c), each (layers, B, H); a lookback generator's state adds the lookback state (batch first),
+# one with attention also the bar memory.
+State = tuple[Tensor, Tensor] | tuple[Tensor, Tensor, LookbackState] | tuple[Tensor, Tensor, LookbackState, BarMemory]
+# states_along: h and c (T-1, layers, B, H), logits (T-1, B, V); with lookback, the lookback states
+# (T-1, B, ...); with attention, the bar memories (T-1, B, ...).
+StatesAlong = (tuple[Tensor, Tensor, Tensor] | tuple[Tensor, Tensor, Tensor, LookbackState]
+               | tuple[Tensor, Tensor, Tensor, LookbackState, BarMemory])
 
 
 class Generator(nn.Module):
@@ -42,13 +49,14 @@ class Generator(nn.Module):
     filled with `pad_token` (or `end_token` when there is no pad) by `sample`.
     With `lookback` (which needs `bar_token`; `part_token` None: no parts, part features none) the
     LSTM reads, beside each token's embedding, the embeddings of the lookback tokens (the same
-    embedding, plus a row for "none") and small embeddings of the two positions.
+    embedding, plus a row for "none") and small embeddings of the two positions. `attention` (which
+    needs lookback) mixes in copies of the tune's earlier bars (models/bar_attention.py).
     """
 
     def __init__(self, vocab_size: int, embedding_dim: int = 32, hidden_dim: int = 32, layers: int = 1,
                  start_token: int | None = None, end_token: int | None = None, pad_token: int | None = None,
                  lookback: bool = False, bar_token: int | None = None, part_token: int | None = None,
-                 lookback_bars: Sequence[int] = (1, 2)) -> None:
+                 lookback_bars: Sequence[int] = (1, 2), attention: bool = False, header_tokens: int = 0) -> None:
         super().__init__()
         if min(vocab_size, embedding_dim, hidden_dim, layers) < 1:
             raise ValueError(f"vocab_size, embedding_dim, hidden_dim and layers must be >= 1, got "
@@ -59,10 +67,12 @@ class Generator(nn.Module):
                 raise ValueError(f"{name} {token} is outside the vocabulary 0..{vocab_size - 1}")
         if lookback and bar_token is None:
             raise ValueError("lookback needs the bar line's token id (bar_token)")
+        if (attention or header_tokens) and not lookback:
+            raise ValueError("attention over bars and header inputs read the lookback state: they need lookback")
         rows = vocab_size + (start_token is None)
         # The ids lookback reads; "none" gets the embedding row after the start row.
-        self.lookback = (LookbackIds(bar_token, part_token, none=rows, bars_back=tuple(lookback_bars))
-                         if lookback and bar_token is not None else None)
+        self.lookback = (LookbackIds(bar_token, part_token, none=rows, bars_back=tuple(lookback_bars),
+                                     header=header_tokens) if lookback and bar_token is not None else None)
         self.vocab_size = vocab_size
         self.start_token = vocab_size if start_token is None else start_token
         self.end_token = end_token
@@ -71,10 +81,12 @@ class Generator(nn.Module):
         if self.lookback is not None:
             self.step_embedding = nn.Embedding(lookback_inputs.STEP_VALUES, POSITION_DIM)
             self.bar_embedding = nn.Embedding(lookback_inputs.BAR_VALUES, POSITION_DIM)
-        looked = 0 if self.lookback is None else len(self.lookback.bars_back) + 2  # the token, bars back, a part back
+        # the token, bars back, a part back, the header
+        looked = 0 if self.lookback is None else len(self.lookback.bars_back) + 2 + self.lookback.header
         inputs = embedding_dim if self.lookback is None else looked * embedding_dim + 2 * POSITION_DIM
         self.lstm = nn.LSTM(inputs, hidden_dim, num_layers=layers, batch_first=True)
         self.output = nn.Linear(hidden_dim, vocab_size)
+        self.attention = BarAttention(hidden_dim, vocab_size) if attention else None
         # Tokens this model may never sample (a window model: the whole tunes' tokens); see `ban`.
         self.register_buffer("banned", torch.zeros(vocab_size, dtype=torch.bool), persistent=False)
         self.bans = False
@@ -96,7 +108,10 @@ class Generator(nn.Module):
         h = torch.zeros((self.lstm.num_layers, batch, self.lstm.hidden_size), device=weight.device, dtype=weight.dtype)
         if self.lookback is None:
             return h, h.clone()
-        return h, h.clone(), lookback_inputs.initial_state(batch, weight.device)
+        memory = lookback_inputs.initial_state(batch, weight.device)
+        if self.attention is None:
+            return h, h.clone(), memory
+        return h, h.clone(), memory, self.attention.empty_memory(batch, weight)
 
     def ban(self, token_ids: Sequence[int]) -> None:
         """Never sample these tokens: every step's logits for them are -inf (teacher forcing is unchanged).
@@ -110,11 +125,16 @@ class Generator(nn.Module):
         if self.lookback is None:
             out, state = self.lstm(self.embedding(tokens).unsqueeze(1), state)  # out (B, 1, H)
             return self._allowed(self.output(out.squeeze(1))), state
-        h, c, memory = state
+        h, c, memory, *bars = state
         memory = lookback_inputs.advance(memory, tokens, self.lookback)
         inputs = self._lookback_inputs(tokens, lookback_inputs.features(memory, self.lookback))  # (B, In)
         out, (h, c) = self.lstm(inputs.unsqueeze(1), (h, c))  # out (B, 1, H)
-        return self._allowed(self.output(out.squeeze(1))), (h, c, memory)
+        logits = self.output(out)  # (B, 1, V)
+        if self.attention is None:
+            return self._allowed(logits.squeeze(1)), (h, c, memory)
+        remembered = self.attention.remember(bars[0], out.squeeze(1), tokens, self.lookback.bar, memory.bars)
+        logits = self.attention.mix(logits, out, remembered, lookback_inputs.bar_view(memory))
+        return self._allowed(logits.squeeze(1)), (h, c, memory, remembered)
 
     def _allowed(self, logits: Tensor) -> Tensor:
         return logits.masked_fill(self.banned, float("-inf")) if self.bans else logits
@@ -136,12 +156,19 @@ class Generator(nn.Module):
         consumed = inputs[:, 1:]  # (B, T - 1): the lookback history never holds the start token
         features = lookback_inputs.features_along(consumed, self.lookback)  # (B, T) each
         out, (h, c) = self.lstm(self._lookback_inputs(inputs, features))  # (B, T, H)
-        return self.output(out), (h, c, lookback_inputs.state_after(consumed, self.lookback))
+        memory = lookback_inputs.state_after(consumed, self.lookback)
+        if self.attention is None:
+            return self.output(out), (h, c, memory)
+        view = lookback_inputs.bar_view_along(consumed, self.lookback)
+        bars = self.attention.memory_along(out, view)
+        return self.attention.mix(self.output(out), out, bars, view), (h, c, memory, bars)
 
     def _lookback_inputs(self, tokens: Tensor, features: lookback_inputs.LookbackFeatures) -> Tensor:
-        """The LSTM input (..., (K + 2)E + 2P): the token's, the K bars-back tokens' and the part-back
-        token's embeddings (one shared table), then the embeddings of the position in the bar and in the part."""
-        looked = torch.cat([tokens.unsqueeze(-1), features.bars_back, features.one_part.unsqueeze(-1)], dim=-1)
+        """The LSTM input (..., (K + 2 + N)E + 2P): the token's, the K bars-back tokens', the part-back
+        token's and the N header tokens' embeddings (one shared table), then the embeddings of the
+        position in the bar and in the part."""
+        looked = torch.cat([tokens.unsqueeze(-1), features.bars_back, features.one_part.unsqueeze(-1),
+                            features.header], dim=-1)
         return torch.cat([self.embedding(looked).flatten(-2), self.step_embedding(features.step_in_bar),
                           self.bar_embedding(features.bar_in_part)], dim=-1)
 
@@ -234,7 +261,8 @@ class Generator(nn.Module):
             hs.append(state[0])
             cs.append(state[1])
             all_logits.append(logits)
-            memories.append(state[2:])
+            if self.lookback is not None:
+                memories.append(state[2])
         if not hs:
             layers, hidden = self.lstm.num_layers, self.lstm.hidden_size
             empty = logits.new_empty((0, layers, batch, hidden))  # (0, layers, B, H)
@@ -246,7 +274,12 @@ class Generator(nn.Module):
         tables = lookback_inputs.state_after(sequences[:, :-1], self.lookback)  # (B, T) tables
         stacked = tables.map(lambda field: field.unsqueeze(0).expand(length - 1, *field.shape))
         if memories:
-            counters = {name: torch.stack([getattr(memory[0], name) for memory in memories])
+            counters = {name: torch.stack([getattr(memory, name) for memory in memories])
                         for name in ("length", "bars", "parts", "part_bars")}
             stacked = stacked._replace(**counters)
-        return (*along, stacked)
+        if self.attention is None:
+            return (*along, stacked)
+        # A bar's key never changes once taken and is read only once a later bar has begun, so every
+        # prefix can share the keys of the whole sequence (a rollout overwrites those of bars it opens).
+        bars = state[3].map(lambda field: field.unsqueeze(0).expand(length - 1, *field.shape))
+        return (*along, stacked, bars)

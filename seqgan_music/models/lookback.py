@@ -16,6 +16,9 @@ x_0..x_{i-1} (the start token is never part of it):
 - `one_part`: the token at the same offset in the bar with the same index in the previous part
   (that bar runs up to the next BAR, or up to the current PART for the part's last bar); `none`
   in a pickup, in the first part, or when the previous part has fewer bars.
+- `header` (`LookbackIds.header` tokens, none by default): the sequence's first tokens, a whole
+  tune's meter, mode and type, once consumed; so the conditioning is read at every step rather
+  than carried from the start through hundreds of steps.
 
 ONE definition (`_features`), computed two ways that agree exactly:
 - `features_along`: vectorised over a batch of whole prefixes (teacher forcing), from cumulative
@@ -47,23 +50,26 @@ INITIAL_CAPACITY = 64  # tokens a fresh state holds before it grows (doubling)
 @dataclass(frozen=True)
 class LookbackIds:
     """The ids lookback reads and writes: the bar line, the part token (None: the corpus has no
-    parts, so part features are always none) and the id fed where there is no such token; and
-    how many bars back the lookback tokens are read."""
+    parts, so part features are always none) and the id fed where there is no such token; how
+    many bars back the lookback tokens are read; how many leading tokens are a header."""
 
     bar: int
     part: int | None
     none: int
     bars_back: tuple[int, ...] = (1, 2)
+    header: int = 0
 
 
 class LookbackFeatures(NamedTuple):
     """The lookback inputs for the predicted position(s): token ids and clipped positions, all long.
-    `bars_back` has one more last dimension than the others: one token per `LookbackIds.bars_back`."""
+    `bars_back` and `header` have one more last dimension than the others: one token per
+    `LookbackIds.bars_back`, one per header token."""
 
     bars_back: Tensor
     one_part: Tensor
     step_in_bar: Tensor
     bar_in_part: Tensor
+    header: Tensor
 
 
 class LookbackState(NamedTuple):
@@ -178,8 +184,46 @@ def state_after(consumed: Tensor, ids: LookbackIds) -> LookbackState:
                          torch.stack(last[1:3], dim=1), torch.stack(last[3:5], dim=1))
 
 
-def _take(table: Tensor, index: Tensor) -> Tensor:
-    """table (B, C) read at index (B,) or (B, m), each index clamped into the table."""
+def _same_bar(bars: Tensor, last_part: Tensor, previous_part: Tensor, last_part_bars: Tensor,
+              previous_part_bars: Tensor) -> Tensor:
+    """The number of the bar in the previous part that matches the current bar's place in its part
+    (the same bar of the strain before), -1 where there is none."""
+    in_part = bars - last_part_bars  # BARs since the last PART
+    same_bar = previous_part_bars + in_part - 1
+    return torch.where((previous_part >= 0) & (in_part >= 1) & (same_bar < last_part_bars), same_bar, -1)
+
+
+class BarView(NamedTuple):
+    """Where each predicted position stands among the bars: what attention over the bars reads.
+    position, bars and same_bar have the positions' shape (B, S); the tables are (B, C)."""
+
+    position: Tensor  # tokens consumed before the predicted one
+    bars: Tensor  # BARs among them
+    same_bar: Tensor  # the number of the same bar of the previous part, -1 none
+    bar_positions: Tensor  # where BAR number j is, for j < bars
+    history: Tensor  # the consumed tokens
+
+
+def bar_view(state: LookbackState) -> BarView:
+    """The view (positions (B, 1)) of the position each row predicts next, step by step."""
+    parts, part_bars = state.parts, state.part_bars
+    same_bar = _same_bar(state.bars, parts[:, 0], parts[:, 1], part_bars[:, 0], part_bars[:, 1])
+    return BarView(state.length.clamp(min=0).unsqueeze(1), state.bars.unsqueeze(1), same_bar.unsqueeze(1),
+                   state.bar_positions, state.history)
+
+
+def bar_view_along(consumed: Tensor, ids: LookbackIds) -> BarView:
+    """The view (positions (B, n + 1)) of every prefix x[:, :i], i = 0..n, of `consumed` (B, n)."""
+    along = _along(consumed, ids)
+    batch, width = along.bars.shape
+    position = torch.arange(width, device=consumed.device).expand(batch, width)
+    same_bar = _same_bar(along.bars, along.last_part, along.previous_part, along.last_part_bars,
+                         along.previous_part_bars)
+    return BarView(position, along.bars, same_bar, along.bar_positions, along.history)
+
+
+def take(table: Tensor, index: Tensor) -> Tensor:
+    """table (B, C) read at index (B, ...) (any trailing shape), each index clamped into the table."""
     flat = index.reshape(index.shape[0], -1).clamp(0, table.shape[1] - 1)
     return table.gather(1, flat).view(index.shape)
 
@@ -191,10 +235,10 @@ def _features(position: Tensor, bars: Tensor, bar_positions: Tensor, history: Te
     (table), the tokens (table), the last two PARTs before i and the BARs before each."""
 
     def bar_at(number: Tensor) -> Tensor:  # the position of BAR `number` (0-based), -1 if there is none
-        return torch.where((number >= 0) & (number < bars), _take(bar_positions, number), -1)
+        return torch.where((number >= 0) & (number < bars), take(bar_positions, number), -1)
 
     def token_at(where: Tensor, valid: Tensor) -> Tensor:
-        return torch.where(valid, _take(history, where), ids.none)
+        return torch.where(valid, take(history, where), ids.none)
 
     bar1 = bar_at(bars - 1)
     offset = position - bar1  # k: 1 right after the last BAR
@@ -205,9 +249,11 @@ def _features(position: Tensor, bars: Tensor, bar_positions: Tensor, history: Te
     step_in_bar = torch.where(bar1 >= 0, (offset - 1).clamp(max=MAX_STEP_IN_BAR), STEP_NONE)
     in_part = bars - last_part_bars  # c: BARs since the last PART
     bar_in_part = torch.where(last_part >= 0, in_part.clamp(max=MAX_BAR_IN_PART), BAR_NONE)
-    same_bar = previous_part_bars + in_part - 1  # the number of the same bar in the previous part
-    has_bar = (previous_part >= 0) & (in_part >= 1) & (same_bar < last_part_bars)
+    same_bar = _same_bar(bars, last_part, previous_part, last_part_bars, previous_part_bars)
+    has_bar = same_bar >= 0
     start = bar_at(same_bar)
     end = torch.where(same_bar + 1 < last_part_bars, bar_at(same_bar + 1), last_part)
     one_part = token_at(start + offset, has_bar & (start + offset <= end))
-    return LookbackFeatures(torch.stack(back, dim=-1), one_part, step_in_bar, bar_in_part)
+    header = [token_at(torch.full_like(position, index), position > index) for index in range(ids.header)]
+    header_tokens = torch.stack(header, dim=-1) if header else position.new_empty((*position.shape, 0))
+    return LookbackFeatures(torch.stack(back, dim=-1), one_part, step_in_bar, bar_in_part, header_tokens)

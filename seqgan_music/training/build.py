@@ -5,7 +5,7 @@ from __future__ import annotations
 from seqgan_music.config import Config
 from seqgan_music.corpora.corpus import Corpus
 from seqgan_music.corpora.encodings import BAR
-from seqgan_music.corpora.tunes import PART, tune_only_tokens
+from seqgan_music.corpora.tunes import HEADER_FIELDS, PART, tune_only_tokens
 from seqgan_music.errors import SeqganError
 from seqgan_music.models.discriminator import Discriminator
 from seqgan_music.models.generator import Generator
@@ -18,12 +18,18 @@ def build_generator(corpus: Corpus, config: Config) -> Generator:
     if settings.lookback and BAR not in vocabulary:
         raise SeqganError(f"generator.lookback needs bar lines, and corpus {corpus.name!r} has none: "
                           "use a grid16 music corpus or set generator.lookback=false")
+    for option in ("attention", "header_inputs"):
+        if getattr(settings, option) and not settings.lookback:
+            raise SeqganError(f"generator.{option} reads what lookback finds: set generator.lookback=true too")
+    if settings.header_inputs and config.data.unit != "tune":
+        raise SeqganError('generator.header_inputs reads the header of whole tunes: set data.unit="tune" too')
     generator = Generator(len(vocabulary), settings.embedding, settings.hidden, settings.layers,
                           start_token=corpus.manifest.get("source", {}).get("start_token"),
                           end_token=vocabulary.end, pad_token=vocabulary.pad, lookback=settings.lookback,
                           bar_token=vocabulary.id(BAR) if BAR in vocabulary else None,
                           part_token=vocabulary.id(PART) if PART in vocabulary else None,
-                          lookback_bars=settings.lookback_bars)
+                          lookback_bars=settings.lookback_bars, attention=settings.attention,
+                          header_tokens=len(HEADER_FIELDS) if settings.header_inputs else 0)
     if config.data.unit == "window":
         generator.ban(tune_only_tokens(corpus.vocabulary))
     return generator
