@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from seqgan_music.corpora.keys import estimate_key, key_scores
-from seqgan_music.corpora.melody import KEY_MODES, Key, Melody
+from seqgan_music.corpora.melody import KEY_MODES, MAJOR_LIKE, Key, Melody
 from seqgan_music.errors import SeqganError
 
 _TONICS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
@@ -17,7 +17,6 @@ _KEY_PATTERN = re.compile(r"^([A-Ga-g])([#b]?)\s*([A-Za-z]*)$")
 # The modes folk tunes use, with their tonics in the plain (no sharps or flats) signature.
 _FOLK_PLAIN_MODES = ((0, "major"), (2, "dorian"), (7, "mixolydian"), (9, "minor"))
 _FINAL_BONUS = 0.3  # correlations lie in -1..1; ending on a tonic outweighs a small profile difference
-MAJOR_LIKE = frozenset({"major", "lydian", "mixolydian"})
 
 
 def parse_key(text: str) -> Key:

@@ -10,6 +10,7 @@ import bisect
 from dataclasses import dataclass, field, replace
 
 KEY_MODES = ("major", "minor", "dorian", "phrygian", "lydian", "mixolydian", "locrian")
+MAJOR_LIKE = frozenset({"major", "lydian", "mixolydian"})  # the modes with a major third
 _PITCH_CLASS_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 # Semitones from the tonic of a mode down to the tonic of the major scale with the same signature.
 _MODE_OFFSET = {"major": 0, "dorian": 2, "phrygian": 4, "lydian": 5, "mixolydian": 7,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pretty_midi
 
 from seqgan_music.atomic import write_bytes_atomic
-from seqgan_music.corpora.melody import Melody, notated_end, parse_meter, played_out
+from seqgan_music.corpora.melody import MAJOR_LIKE, Key, Melody, notated_end, parse_meter, played_out
 from seqgan_music.export.chords import Chord, played_chords
 
 _VELOCITY = 90
@@ -41,11 +41,22 @@ def melody_to_pretty_midi(melody: Melody, program: int = 0, chords: Sequence[Cho
             pretty_midi.TimeSignature(numerator, denominator, melody.seconds_at(beat))
         )
     if melody.key is not None:
-        minor = 12 if melody.key.mode == "minor" else 0
-        midi.key_signature_changes.append(
-            pretty_midi.KeySignature(melody.key.tonic_pitch_class + minor, 0.0)
-        )
+        midi.key_signature_changes.append(pretty_midi.KeySignature(key_signature_number(melody.key), 0.0))
     return midi
+
+
+def key_signature_number(key: Key) -> int:
+    """pretty_midi's key number (0-11 major, 12-23 minor) for the MIDI signature of `key`.
+
+    A MIDI key signature holds only sharps or flats and a major/minor flag, so a mode is written
+    as its signature (D dorian: none, A dorian: one sharp) with the flag of its third: major for
+    major, lydian and mixolydian, minor for the others. The tonic a reader sees is then the
+    signature's relative major or minor (C major for G mixolydian, A minor for D dorian); the
+    ABC and MusicXML files name the mode itself. pretty_midi writes the signatures of -5..6
+    fifths exactly; the rare -7, -6 and 7 are written as their enharmonic equivalents.
+    """
+    relative = Key(key.fifths, "major" if key.mode in MAJOR_LIKE else "minor")
+    return relative.tonic_pitch_class + (0 if key.mode in MAJOR_LIKE else 12)
 
 
 def meter_changes(melody: Melody) -> list[tuple[float, int, int]]:
