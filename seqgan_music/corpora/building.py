@@ -12,6 +12,7 @@ from seqgan_music.corpora.encodings import MusicEncoding
 from seqgan_music.corpora.folk import folk_files, read_folk_files
 from seqgan_music.corpora.midi import find_midi_files, read_midi_folder
 from seqgan_music.corpora.music import build_music_corpus
+from seqgan_music.corpora.names import printable
 from seqgan_music.corpora.split import SplitPlan
 from seqgan_music.errors import SeqganError
 from seqgan_music.paths import corpora_dir
@@ -22,8 +23,8 @@ def build_midi_corpus(name: str, folder: Path, encoding: MusicEncoding, plan: Sp
                       track: int | None = None, program: int | None = None) -> Corpus:
     """The melodies of every MIDI file under `folder`; refuses a folder without any."""
     if not find_midi_files(folder):
-        raise SeqganError(f"no .mid or .midi files under {folder}: point to a folder of MIDI files")
-    source = {"kind": "midi", "path": str(folder.resolve()), "track": track, "program": program}
+        raise SeqganError(f"no .mid or .midi files under {printable(str(folder))}: point to a folder of MIDI files")
+    source = {"kind": "midi", "path": printable(str(folder.resolve())), "track": track, "program": program}
     return build_music_corpus(name, read_midi_folder(folder, track, program, reporter), encoding, plan, source)
 
 

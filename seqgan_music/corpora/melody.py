@@ -9,8 +9,12 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field, replace
 
+from seqgan_music.errors import SkippedInput
+
 KEY_MODES = ("major", "minor", "dorian", "phrygian", "lydian", "mixolydian", "locrian")
 MAJOR_LIKE = frozenset({"major", "lydian", "mixolydian"})  # the modes with a major third
+# The longest tune a corpus takes, in quarter-note beats: 80,000 sixteenths, 2 h 47 min at 120 BPM.
+MAX_TUNE_BEATS = 20_000
 _PITCH_CLASS_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 # Semitones from the tonic of a mode down to the tonic of the major scale with the same signature.
 _MODE_OFFSET = {"major": 0, "dorian": 2, "phrygian": 4, "lydian": 5, "mixolydian": 7,
@@ -110,6 +114,14 @@ class Melody:
             "key": self.key.to_dict() if self.key else None,
             "tempo": self.tempo,
         }
+
+
+def check_tune_length(end: float) -> None:
+    """SkippedInput for a tune that ends after MAX_TUNE_BEATS, checked before anything is made per
+    bar or step: one note held for 2^28 ticks at one tick a beat would otherwise take gigabytes."""
+    if end > MAX_TUNE_BEATS:
+        raise SkippedInput(f"too long: {end:.0f} beats, over the limit of {MAX_TUNE_BEATS} "
+                           "(a note held far too long, or broken timing)")
 
 
 def meter_length_in_beats(meter: str) -> float:

@@ -10,7 +10,9 @@ do not move notes on the sixteenth grid; the tempo map is kept for the paper's 0
 from __future__ import annotations
 
 import bisect
+import errno
 import io
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +21,15 @@ from typing import TypeVar
 import mido
 
 from seqgan_music.corpora.corpus import Skipped
-from seqgan_music.corpora.melody import Key, Melody, Note, bar_lines, monophonic, parse_meter
+from seqgan_music.corpora.melody import Key, Melody, Note, bar_lines, check_tune_length, monophonic, parse_meter
+from seqgan_music.corpora.names import printable
 from seqgan_music.errors import SeqganError, SkippedInput
 from seqgan_music.progress import Reporter, SilentReporter
 
 MIDI_SUFFIXES = (".mid", ".midi")
 DRUM_CHANNEL = 9  # MIDI channel 10; mido counts channels from 0
+# Parsing holds some 250 bytes of memory per byte of file; melody files are kilobytes.
+MAX_MIDI_BYTES = 2 << 20
 MAX_OVERLAP_SHARE = 0.05  # a group is monophonic when at most this share of notes overlap the next
 _NATURALS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _T = TypeVar("_T")
@@ -40,24 +45,99 @@ class _Played:
     program: int
 
 
-def find_midi_files(folder: Path) -> list[Path]:
-    """Every .mid/.midi file under `folder` (any case, recursively), sorted by relative path."""
+@dataclass(frozen=True)
+class MidiFolder:
+    """The MIDI files found under a folder, and what could not be looked into, with the reason."""
+
+    files: list[Path]
+    skipped: list[Skipped]
+
+
+def scan_midi_folder(folder: Path) -> MidiFolder:
+    """Every .mid/.midi file under `folder` (any case, recursively), sorted by relative path.
+
+    Folders reached by a symbolic link are read too, each folder once: a link back into a folder
+    already read (a loop, or a second path to it), an unreadable folder, and a MIDI name that is
+    no regular file are listed in `skipped` instead. Real folders are read before linked ones, so
+    a folder inside `folder` keeps its own path.
+    """
     if not folder.exists():
-        raise SeqganError(f"MIDI folder {folder} does not exist: point to a folder of .mid or .midi files")
+        raise SeqganError(f"MIDI folder {printable(str(folder))} does not exist: "
+                          "point to a folder of .mid or .midi files")
     if not folder.is_dir():
-        raise SeqganError(f"{folder} is a file, not a folder: point to the folder that holds the MIDI files")
-    files = [p for p in folder.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES and p.is_file()]
-    return sorted(files, key=lambda p: p.relative_to(folder).as_posix())
+        raise SeqganError(f"{printable(str(folder))} is a file, not a folder: "
+                          "point to the folder that holds the MIDI files")
+    files: list[tuple[str, Path]] = []
+    skipped: list[Skipped] = []
+    read: dict[tuple[int, int], str] = {}  # (device, inode) -> relative path it was read at
+    real, linked = [(folder, "")], []
+    while real or linked:
+        directory, relative = real.pop() if real else linked.pop()
+        try:
+            identity = directory.stat()
+            entries = sorted(os.scandir(directory), key=lambda e: e.name, reverse=True)
+        except OSError as error:
+            if not relative:
+                raise SeqganError(f"cannot read the MIDI folder {printable(str(folder))} "
+                                  f"({error.strerror or error})") from None
+            skipped.append(Skipped(printable(relative), _unreadable(error, "folder")))
+            continue
+        first = read.setdefault((identity.st_dev, identity.st_ino), relative)
+        if first != relative:
+            skipped.append(Skipped(printable(relative), _read_already(first, relative)))
+            continue
+        for entry in entries:
+            path, name = Path(entry.path), f"{relative}/{entry.name}" if relative else entry.name
+            try:
+                is_folder = entry.is_dir()
+            except OSError as error:
+                skipped.append(Skipped(printable(name), _unreadable(error, "link")))
+                continue
+            if is_folder:
+                (linked if entry.is_symlink() else real).append((path, name))
+            elif path.suffix.lower() in MIDI_SUFFIXES:
+                if entry.is_file():
+                    files.append((name, path))
+                else:
+                    skipped.append(Skipped(printable(name), _not_a_file(path)))
+    return MidiFolder([path for _, path in sorted(files)], sorted(skipped, key=lambda s: s.path))
+
+
+def find_midi_files(folder: Path) -> list[Path]:
+    """The MIDI files of `scan_midi_folder(folder)`."""
+    return scan_midi_folder(folder).files
+
+
+def _unreadable(error: OSError, what: str) -> str:
+    if error.errno == errno.ELOOP:
+        return "symbolic link loop (the link never reaches a file or folder)"
+    return f"cannot read the {what} ({error.strerror or error})"
+
+
+def _read_already(first: str, relative: str) -> str:
+    if first == "" or relative.startswith(first + "/"):
+        return f"symbolic link loop (it leads back to {printable(first) or 'the folder itself'})"
+    return f"the same folder as {printable(first)}, read there"
+
+
+def _not_a_file(path: Path) -> str:
+    try:
+        path.stat()
+    except OSError as error:
+        return _unreadable(error, "link") if error.errno != errno.ENOENT else "broken symbolic link"
+    return "not a regular file"
 
 
 def read_midi_folder(folder: Path, track: int | None = None, program: int | None = None,
                      reporter: Reporter = SilentReporter()) -> Iterator[Melody | Skipped]:
-    """One Melody, or a Skipped with its reason, per file of `find_midi_files(folder)`."""
-    files = find_midi_files(folder)
-    reporter.begin("Reading MIDI files", len(files))
+    """What `scan_midi_folder(folder)` skipped, then one Melody, or a Skipped with its reason, per
+    file. Names are `printable`: a name that is not UTF-8 or holds control characters is escaped."""
+    found = scan_midi_folder(folder)
+    yield from found.skipped
+    reporter.begin("Reading MIDI files", len(found.files))
     try:
-        for path in files:
-            source = path.relative_to(folder).as_posix()
+        for path in found.files:
+            source = printable(path.relative_to(folder).as_posix())
             try:
                 yield read_midi_melody(path, source, track, program)
             except SkippedInput as error:
@@ -79,6 +159,7 @@ def read_midi_melody(path: Path, source: str, track: int | None = None,
     played = _played_notes(events, midi.ticks_per_beat)
     if not played:
         raise SkippedInput("no notes")
+    check_tune_length(max(p.note.end for p in played))
     pitched = [p for p in played if p.channel != DRUM_CHANNEL]
     if not pitched:
         raise SkippedInput("only drum notes (channel 10)")
@@ -104,7 +185,7 @@ def read_midi_melody(path: Path, source: str, track: int | None = None,
         key=_key(keys[0]) if keys else None,
         tempo=tempos[0][1],
         tempo_changes=[(t * beat, bpm) for t, bpm in tempos[1:]],
-        title=name or path.stem,
+        title=printable(name or path.stem),
         source=source,
     )
 
@@ -113,11 +194,16 @@ def _load(path: Path) -> mido.MidiFile:
     """Parse with mido, turning every way a file can be unusable into a short SkippedInput.
 
     mido reads each track chunk to its declared length, so a truncated file ends in EOFError.
+    Parsing cannot hang: it reads each byte once and refuses messages over 1 MB, so its time and
+    memory grow with the file's size, which MAX_MIDI_BYTES bounds (a few seconds, some 500 MB).
     """
     try:
-        data = path.read_bytes()
+        with path.open("rb") as file:
+            data = file.read(MAX_MIDI_BYTES + 1)
     except OSError as error:
         raise SkippedInput(f"cannot read the file ({error.strerror or error})") from None
+    if len(data) > MAX_MIDI_BYTES:
+        raise SkippedInput(f"larger than {MAX_MIDI_BYTES >> 20} MiB: too large to be a melody file")
     if not data.startswith(b"MThd"):
         raise SkippedInput("not a MIDI file")
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -12,12 +13,12 @@ import numpy as np
 from seqgan_music.corpora.corpus import Corpus, Skipped, new_manifest
 from seqgan_music.corpora.encodings import Grid16, MusicEncoding, token_pitch
 from seqgan_music.corpora.keys import estimate_key
-from seqgan_music.corpora.melody import Melody
+from seqgan_music.corpora.melody import Melody, check_tune_length
 from seqgan_music.corpora.split import SPLITS, SplitPlan
 from seqgan_music.corpora.tunes import STRUCTURE_TOKENS, tune_facts, whole_tune, whole_tune_counts
 from seqgan_music.corpora.vocabulary import END, PAD, Vocabulary
 from seqgan_music.corpora.windows import cut_windows
-from seqgan_music.errors import SeqganError
+from seqgan_music.errors import SeqganError, SkippedInput
 
 
 def build_music_corpus(
@@ -27,7 +28,12 @@ def build_music_corpus(
     plan: SplitPlan,
     source: dict,
 ) -> Corpus:
-    """Encode every usable melody, split by tune, cut windows; skipped inputs are listed."""
+    """Encode every usable melody, split by tune, cut windows; skipped inputs are listed.
+
+    Copies of one tune (the same tokens: same notes and bar lines, after any transposition) all go
+    to the split of the first copy (a split file's entry for a later copy gives way), so that the
+    test split holds no tune the model trained on; the manifest counts them as `duplicate_tunes`.
+    """
     started = time.perf_counter()
     skipped: list[Skipped] = []
     encoded: list[tuple[Melody, list[str], list[int] | None, dict]] = []
@@ -35,6 +41,11 @@ def build_music_corpus(
     for tune in tunes:
         if isinstance(tune, Skipped):
             skipped.append(tune)
+            continue
+        try:
+            check_tune_length(tune.end)
+        except SkippedInput as error:
+            skipped.append(Skipped(tune.source, str(error)))
             continue
         prepared, facts = _prepare(tune, encoding)
         result = encoding.encode(prepared)
@@ -58,8 +69,10 @@ def build_music_corpus(
     sequence_owners: dict[str, list[int]] = {s: [] for s in SPLITS}
     tune_records: list[dict] = []
     tunes_per_split: Counter[str] = Counter()
+    first_copies: dict[str, str] = {}  # hash of a tune's tokens -> the split of its first copy
     for index, (melody, symbols, starts, facts) in enumerate(encoded):
-        split = plan.split_of(melody.source)
+        digest = hashlib.sha256("\n".join(symbols).encode()).hexdigest()
+        split = first_copies.setdefault(digest, plan.split_of(melody.source))
         cut = cut_windows(vocabulary.ids(symbols), encoding.length, encoding.stride, starts, end_id, pad_id)
         windows[split].extend(cut)
         owners[split].extend([index] * len(cut))
@@ -86,6 +99,7 @@ def build_music_corpus(
         "keys_estimated": totals["key_estimated"],
         "transposed": totals["transposed"],
         "skipped": len(skipped),
+        "duplicate_tunes": len(encoded) - len(first_copies),
         "vocabulary": len(vocabulary),
         "pitch_range": [min(pitches), max(pitches)],
         "meters": dict(Counter(m.meter for m, _, _, _ in encoded).most_common()),
