@@ -106,6 +106,16 @@ def test_a_tune_longer_than_the_cap_is_skipped_whatever_read_it():
     assert [(s["path"], "too long" in s["reason"]) for s in corpus.manifest["skipped"]] == [("long", True)]
 
 
+def test_a_tempo_of_zero_is_skipped_with_its_reason(tmp_path):
+    write_tune(tmp_path / "a.mid", tune(0))
+    stalled = mido.MidiFile(write_tune(tmp_path / "stalled.mid", tune(1)))
+    stalled.tracks[0].insert(0, mido.MetaMessage("set_tempo", tempo=0))
+    stalled.save(tmp_path / "stalled.mid")
+    results = list(read_midi_folder(tmp_path))
+    assert [r.source for r in results if isinstance(r, Melody)] == ["a.mid"]
+    assert skipped_by_path(results) == {"stalled.mid": "a tempo of 0 microseconds per beat"}
+
+
 def test_a_file_too_large_to_be_a_melody_is_skipped_unread(tmp_path):
     write_tune(tmp_path / "a.mid", tune(0))
     with open(tmp_path / "huge.mid", "wb") as huge:

@@ -168,6 +168,8 @@ def read_midi_melody(path: Path, source: str, track: int | None = None,
 
     metas = sorted(((tick, m) for timed in events for tick, m in timed if m.is_meta), key=lambda e: e[0])
     beat = 1.0 / midi.ticks_per_beat
+    if any(m.type == "set_tempo" and m.tempo == 0 for _, m in metas):
+        raise SkippedInput("a tempo of 0 microseconds per beat")
     tempos = _changes([(0, 120.0)] + [(t, mido.tempo2bpm(m.tempo)) for t, m in metas if m.type == "set_tempo"])
     meters = _changes([(0, "4/4")] + [(t, f"{m.numerator}/{m.denominator}")
                                       for t, m in metas if m.type == "time_signature"])
