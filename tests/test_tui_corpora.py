@@ -196,7 +196,7 @@ def test_a_damaged_corpus_gives_an_error_notification(fresh_home: Path) -> None:
 
     async def script(app: SeqganApp, pilot: Pilot) -> None:
         await select_corpus(app, pilot, "damaged")
-        assert any("'damaged' is damaged" in m for m in messages(app, "error")), messages(app, "error")
+        assert any("damaged/manifest.json is damaged" in m for m in messages(app, "error")), messages(app, "error")
         assert "cannot show damaged" in text_of(app.query_one("#details-facts", Static))
         await select_corpus(app, pilot, GRAMMAR)  # and the pane goes on working
         assert app.query_one(CorpusDetails).border_title == f"corpus {GRAMMAR}"

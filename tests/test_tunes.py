@@ -200,5 +200,5 @@ def test_damaged_whole_tune_arrays_are_refused_with_one_line(nottingham_grid16, 
         arrays = {key: data[key] for key in data.files}
     arrays["tunes_valid_offsets"] = arrays["tunes_valid_offsets"][::-1].copy()
     np.savez_compressed(folder / TOKENS, **arrays)
-    with pytest.raises(SeqganError, match="malformed whole-tune arrays for valid: rebuild it"):
+    with pytest.raises(SeqganError, match=r"tokens.npz is damaged \(malformed whole-tune arrays for valid\): rebuild"):
         load_corpus(tmp_path, nottingham_grid16.name)

@@ -9,6 +9,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from seqgan_music.errors import SeqganError
@@ -33,7 +34,8 @@ def user_errors(command: F) -> F:
     """Turn SeqganError into one red line on stderr and exit status 1, never a traceback; a Ctrl-C
     the command does not handle itself into "interrupted" and exit status 130. That line claims
     nothing about what is on disk; a command that knows what an interruption leaves says so itself
-    (train does)."""
+    (train does). An EOFError that escaped the file readers' checks gets a red line too: click would
+    print a bare "Aborted." for it."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -45,6 +47,12 @@ def user_errors(command: F) -> F:
         except KeyboardInterrupt:
             error_console.print("[yellow]interrupted[/]")
             raise typer.Exit(130) from None
+        except EOFError as error:
+            detail = escape(f": {error}") if str(error) else ""
+            error_console.print(f"[bold red]error:[/] a file or the input ended unexpectedly (EOFError{detail}); "
+                                "this is a bug in seqgan-music's checks, please report it", highlight=False,
+                                soft_wrap=True)
+            raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -16,13 +16,14 @@ from seqgan_music.cli.groups import CommandGroup
 from seqgan_music.cli.render import (
     CorporaTable,
     corpus_summary,
+    damaged_rows,
     examples_panel,
     pitch_class_panel,
     skipped_panel,
     tune_examples_panel,
     whole_tunes_panel,
 )
-from seqgan_music.corpora.corpus import Corpus, list_corpora, load_corpus
+from seqgan_music.corpora.corpus import Corpus, load_corpus, survey_corpora
 from seqgan_music.corpora.encodings import music_encoding
 from seqgan_music.corpora.split import SplitPlan, parse_fractions, read_split_file
 from seqgan_music.errors import SeqganError
@@ -214,11 +215,14 @@ def list_command(home: HomeOption = None) -> None:
     Example: seqgan-music corpus list
     """
     root = home_path(home)
-    manifests = list_corpora(root)
-    if not manifests:
+    manifests, damaged = survey_corpora(root)
+    if not manifests and not damaged:
         console.print(f"no corpora in {corpora_dir(root)} yet: build one with `seqgan-music corpus build folk`")
         return
-    console.print(CorporaTable(manifests))
+    if manifests:
+        console.print(CorporaTable(manifests))
+    if damaged:
+        console.print(damaged_rows(damaged))
 
 
 @corpus_app.command("show")

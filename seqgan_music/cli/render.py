@@ -20,6 +20,7 @@ from seqgan_music.corpora.split import SPLITS
 from seqgan_music.corpora.tunes import MAX_TUNE_BARS, Tune, TunePart, parse_tune_symbols, whole_tune_counts
 from seqgan_music.corpora.vocabulary import END, PAD
 from seqgan_music.formatting import describe_value
+from seqgan_music.project_files import DamagedItem
 
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 _BAR_WIDTH = 40
@@ -71,6 +72,12 @@ class CorporaTable:
                 str(len(manifest.get("skipped", []))),
             )
         return table
+
+
+def damaged_rows(items: Sequence[DamagedItem]) -> Group:
+    """The corpora or runs a listing cannot read, one row each: the name and why, on one line."""
+    return Group(*(Text.assemble((item.name, "bold"), "  ", ("damaged: ", "red"), item.reason,
+                                 no_wrap=True, overflow="ellipsis") for item in items))
 
 
 def corpus_summary(corpus: Corpus) -> Panel:

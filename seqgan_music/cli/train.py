@@ -202,23 +202,29 @@ def runs(home: HomeOption = None) -> None:
 
     Example: seqgan-music runs
     """
+    from seqgan_music.cli.render import damaged_rows
     from seqgan_music.formatting import format_duration, format_run_progress
-    from seqgan_music.training.runs import list_runs
+    from seqgan_music.training.runs import METRICS_FILE, survey_runs
 
-    found = list_runs(home_path(home))
-    if not found:
+    survey = survey_runs(home_path(home))
+    if not survey.runs and not survey.damaged:
         console.print("no runs yet: start one with `seqgan-music train folk --preset quick`")
         return
     table = Table(title="Runs", title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 0), pad_edge=False)
     table.add_column("run", overflow="fold")
     for column in ("corpus", "method", "status", "progress", "time", "NLL test", "NLL orc"):
         table.add_column(column, no_wrap=True, justify="right" if column.startswith(("time", "NLL")) else "left")
-    for info, last in found:
+    for info, last in survey.runs:
         values = last or {}
         table.add_row(info.get("name", "?"), info.get("corpus", "?"), info.get("method", "?"), info.get("status", "?"),
                       format_run_progress(info), format_duration(info.get("elapsed")), _number(values.get("nll_test")),
                       _number(values.get("nll_oracle")))
-    console.print(table)
+    if survey.runs:
+        console.print(table)
+    if survey.damaged:
+        console.print(damaged_rows(survey.damaged))
+    for name, lines in survey.damaged_lines.items():
+        console.print(f"run {name}: {lines} damaged line(s) of {METRICS_FILE} left out", highlight=False, markup=False)
 
 
 def _number(value: object) -> str:

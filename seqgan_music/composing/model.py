@@ -26,6 +26,7 @@ from seqgan_music.corpora.tunes import PART, parse_tune_symbols, tune_only_token
 from seqgan_music.corpora.vocabulary import Vocabulary
 from seqgan_music.errors import SeqganError
 from seqgan_music.models.generator import Generator
+from seqgan_music.project_files import damage_as_error, expect, expect_fields, read_bytes, read_json, read_weights
 
 MODEL_FILE, WEIGHTS_FILE = "model.json", "generator.pt"
 PACKED_FORMAT = 1
@@ -77,32 +78,48 @@ def load_model(home: Path, name: str | None = None, device: torch.device = torch
 
 def load_packed(folder: Path, device: torch.device = torch.device("cpu")) -> ComposerModel:
     """A packed model folder; one-line errors for a damaged or foreign one."""
-    try:
-        info = json.loads((folder / MODEL_FILE).read_text(encoding="utf-8"))
-        weights = (folder / WEIGHTS_FILE).read_bytes()
-    except (OSError, ValueError) as error:
-        raise SeqganError(f"model folder {folder} cannot be read ({error}): pack it again with "
-                          "`seqgan-music pack RUN --out FOLDER`") from None
-    if not isinstance(info, dict) or info.get("format") != PACKED_FORMAT:
-        raise SeqganError(f"{folder / MODEL_FILE} is not a seqgan-music model of format {PACKED_FORMAT}: pack it again")
-    try:
-        vocabulary = Vocabulary.from_json(json.dumps(info["vocabulary"]))
+    info = read_model_info(folder)
+    remedy, weights_path = _packed_remedy(folder), folder / WEIGHTS_FILE
+    with damage_as_error(weights_path, remedy):
+        weights = read_bytes(weights_path)
+    state = read_weights(weights_path, weights, remedy)
+    with damage_as_error(folder / MODEL_FILE, remedy):
+        vocabulary = Vocabulary.from_data(info["vocabulary"])
         encoding = encoding_from_params(info["encoding"])
-        unit = str(info.get("unit", "window"))
+        unit = info.get("unit", "window")
         generator = _packed_generator(info["generator"], vocabulary, unit)
-        state = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
-        generator.load_state_dict(state)
-        headers = {str(key): int(count) for key, count in dict(info.get("headers", {})).items()}
-    except SeqganError:
-        raise
-    except Exception as error:  # KeyError, TypeError, RuntimeError (shape mismatch), unpickling errors
-        raise SeqganError(f"model folder {folder} is damaged ({type(error).__name__}: {error}): pack it again") from None
+    with damage_as_error(weights_path, remedy):
+        expect(isinstance(state, dict), "holds no weights")
+        generator.load_state_dict(state)  # weights of another shape: RuntimeError
+    headers = dict(info.get("headers", {}))
     if not isinstance(encoding, MusicEncoding):
         raise SeqganError(f"model {folder} was not trained on music: compose needs a music model")
     generator.to(device).eval()
     return ComposerModel(str(info.get("name", folder.name)), f"packed {folder}", generator, vocabulary, encoding,
                          dict(info.get("meters", {})), hashlib.sha256(weights).hexdigest(), str(folder.resolve()), info,
                          unit, headers)
+
+
+def read_model_info(folder: Path) -> dict:
+    """A packed model's model.json, checked to hold what `pack_run` writes."""
+    path = folder / MODEL_FILE
+    with damage_as_error(path, _packed_remedy(folder)):
+        info = expect_fields(read_json(path), {"format": int, "vocabulary": dict, "encoding": dict, "generator": dict},
+                             {"name": str, "unit": str, "meters": dict, "headers": dict})
+        expect(info["format"] == PACKED_FORMAT, f"not a seqgan-music model of format {PACKED_FORMAT}")
+        expect(info.get("unit", "window") in ("window", "tune"), f"unknown unit {info.get('unit')!r}")
+        expect_fields(info["generator"], {"embedding": int, "hidden": int, "layers": int, "start_token": (int, type(None))},
+                      {"lookback": bool, "lookback_bars": list, "attention": bool, "header_tokens": int})
+        counts = [*info.get("meters", {}).values(), *info.get("headers", {}).values()]
+        expect(all(isinstance(count, int) for count in counts), "'meters' or 'headers' hold something else than counts")
+    return info
+
+
+def _packed_remedy(folder: Path) -> str:
+    """What to do about a damaged packed model (the shipped default comes back with a reinstall)."""
+    if folder.resolve() == default_model_folder().resolve():
+        return "reinstall seqgan-music (`make install`), or compose with --run RUN"
+    return f"pack it again with `seqgan-music pack RUN --out {folder}` (or restore it from a backup)"
 
 
 def _packed_generator(shape: dict, vocabulary: Vocabulary, unit: str) -> Generator:

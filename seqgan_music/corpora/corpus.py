@@ -9,9 +9,7 @@ folder under a temporary name and renames it, so a failed build never damages a 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,8 +22,9 @@ from seqgan_music.corpora.encodings import Encoding, MusicEncoding, encoding_fro
 from seqgan_music.corpora.melody import Melody
 from seqgan_music.corpora.split import SPLITS
 from seqgan_music.corpora.vocabulary import Vocabulary
-from seqgan_music.errors import SeqganError
+from seqgan_music.errors import DamagedFileError, SeqganError
 from seqgan_music.paths import corpora_dir, corpus_dir
+from seqgan_music.project_files import DamagedItem, damage_as_error, expect, expect_fields, read_arrays, read_json
 
 MANIFEST, TOKENS, VOCAB, TUNES = "manifest.json", "tokens.npz", "vocab.json", "tunes.json"
 
@@ -131,34 +130,25 @@ def new_manifest(name: str, source: dict, encoding: Encoding, split: dict, count
 
 
 def load_corpus(home: Path, name: str) -> Corpus:
-    """Load a saved corpus, checking that its files agree with each other."""
+    """Load a saved corpus, checking each file and that they agree with each other."""
     folder = corpus_dir(home, name)
     if not (folder / MANIFEST).is_file():
         raise SeqganError(
             f"no corpus named {name!r} in {corpora_dir(home)}: see `seqgan-music corpus list`, "
             "or build one with `seqgan-music corpus build ...`"
         )
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-        vocabulary = Vocabulary.from_json((folder / VOCAB).read_text(encoding="utf-8"))
-        tunes = json.loads((folder / TUNES).read_text(encoding="utf-8")) if (folder / TUNES).is_file() else []
-        with np.load(folder / TOKENS, allow_pickle=False) as data:
-            arrays = {key: np.asarray(data[key]) for key in data.files}
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, io.UnsupportedOperation) as error:
-        raise SeqganError(f"corpus {name!r} is damaged ({error}): rebuild it") from None
-    missing = [s for s in SPLITS if s not in arrays]
-    if missing:
-        raise SeqganError(f"corpus {name!r} lacks the {', '.join(missing)} split(s): rebuild it")
-    for split in SPLITS:
-        array = arrays[split]
-        if array.ndim != 2 or (array.size and (array.min() < 0 or array.max() >= len(vocabulary))):
-            raise SeqganError(f"corpus {name!r} has token ids outside its vocabulary: rebuild it")
-    tune_sequences = _whole_tunes(name, arrays, len(vocabulary))
+    manifest = read_manifest(folder)
+    with damage_as_error(folder / MANIFEST, rebuild_remedy(name)):
+        expect("content_hash" in manifest, "has no 'content_hash'")  # a listing can do without, runs cannot
+    vocabulary = read_vocabulary(folder)
+    tunes = read_tunes(folder)
+    arrays = read_tokens(folder, len(vocabulary), len(tunes))
+    tune_sequences = _whole_tunes(arrays)
     return Corpus(
         name=name,
         splits={s: arrays[s] for s in SPLITS},
         vocabulary=vocabulary,
-        encoding=encoding_from_params(manifest.get("encoding", {})),
+        encoding=encoding_from_params(manifest["encoding"]),
         manifest=manifest,
         tunes=tunes,
         tune_of_window={s: arrays[f"{s}_tune"] for s in SPLITS if f"{s}_tune" in arrays},
@@ -166,6 +156,88 @@ def load_corpus(home: Path, name: str) -> Corpus:
         tune_sequences=tune_sequences,
         tune_of_sequence={s: arrays[f"tunes_{s}_tune"] for s in tune_sequences},
     )
+
+
+def rebuild_remedy(name: str) -> str:
+    """What to do about a damaged corpus file."""
+    return (f"rebuild the corpus with `seqgan-music corpus build SOURCE ... --name {name}`, "
+            "or restore its folder from a backup")
+
+
+def read_manifest(folder: Path) -> dict:
+    """The corpus's manifest.json, checked to hold what every build writes."""
+    path = folder / MANIFEST
+    with damage_as_error(path, rebuild_remedy(folder.name)):
+        manifest = expect_fields(read_json(path), {"name": str, "source": dict, "encoding": dict, "counts": dict},
+                                 {"content_hash": str, "skipped": list, "split": dict})
+        counts = expect_fields(manifest["counts"], {}, {"windows": dict, "tunes": int, "vocabulary": int})
+        expect(all(isinstance(n, int) for n in counts.get("windows", {}).values()), "'windows' counts are not numbers")
+        expect(all(isinstance(s, dict) for s in manifest.get("skipped", [])), "'skipped' is not a list of objects")
+        encoding_from_params(manifest["encoding"])
+    return manifest
+
+
+def read_vocabulary(folder: Path) -> Vocabulary:
+    """The corpus's vocab.json."""
+    path = folder / VOCAB
+    with damage_as_error(path, rebuild_remedy(folder.name)):
+        return Vocabulary.from_data(read_json(path))
+
+
+def read_tunes(folder: Path) -> list[dict]:
+    """The corpus's tunes.json: one object per tune (none for corpora that are not music)."""
+    path = folder / TUNES
+    if not path.exists():
+        return []
+    with damage_as_error(path, rebuild_remedy(folder.name)):
+        tunes = read_json(path)
+        expect(isinstance(tunes, list), "holds no list of tunes")
+        for tune in tunes:
+            expect_fields(tune, {}, {"title": (str, type(None)), "meter": (str, type(None)), "key": (dict, type(None)),
+                                    "tempo": (int, float, type(None))})
+            if tune.get("key"):
+                expect_fields(tune["key"], {"fifths": int, "mode": str, "source": str})
+    return tunes
+
+
+def read_tokens(folder: Path, vocabulary_size: int, tunes: int) -> dict[str, np.ndarray]:
+    """The corpus's tokens.npz: each split's windows (ids within the vocabulary), the tune of each
+    window (within tunes.json's `tunes`) and any whole tunes, checked to fit together."""
+    path = folder / TOKENS
+    with damage_as_error(path, rebuild_remedy(folder.name)):
+        arrays = read_arrays(path)
+        missing = [s for s in SPLITS if s not in arrays]
+        expect(not missing, f"lacks the {', '.join(missing)} split(s)")
+        for key, array in arrays.items():
+            expect(array.dtype.kind in "iu", f"{key!r} does not hold integers")
+            expect(array.ndim == (2 if key in SPLITS else 1), f"{key!r} has {array.ndim} dimensions")
+        for split in SPLITS:
+            array = arrays[split]
+            expect(not array.size or (array.min() >= 0 and array.max() < vocabulary_size),
+                   f"{split!r} has token ids outside the vocabulary")
+            owners = arrays.get(f"{split}_tune")
+            expect(owners is None or (len(owners) == len(array) and _within(owners, tunes)),
+                   f"'{split}_tune' does not name a tune of tunes.json for each window")
+        for split in SPLITS:
+            _check_whole_tunes(arrays, split, vocabulary_size, tunes)
+    return arrays
+
+
+def _within(indices: np.ndarray, size: int) -> bool:
+    return not indices.size or (indices.min() >= 0 and indices.max() < size)
+
+
+def _check_whole_tunes(arrays: dict[str, np.ndarray], split: str, vocabulary_size: int, tunes: int) -> None:
+    """A split's whole tunes: ids within the vocabulary, offsets that cut them, owners in tunes.json."""
+    keys = (f"tunes_{split}", f"tunes_{split}_offsets", f"tunes_{split}_tune")
+    present = [key in arrays for key in keys]
+    expect(all(present) or not any(present), f"incomplete whole-tune arrays for {split}")
+    if not all(present):
+        return
+    flat, offsets, owners = (arrays[key] for key in keys)
+    valid = (len(offsets) == len(owners) + 1 and offsets[0] == 0 and offsets[-1] == len(flat)
+             and bool(np.all(np.diff(offsets) >= 0)) and _within(flat, vocabulary_size) and _within(owners, tunes))
+    expect(valid, f"malformed whole-tune arrays for {split}")
 
 
 def _flatten(sequences: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -176,32 +248,31 @@ def _flatten(sequences: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return flat, offsets
 
 
-def _whole_tunes(name: str, arrays: dict[str, np.ndarray], vocabulary_size: int) -> dict[str, list[np.ndarray]]:
+def _whole_tunes(arrays: dict[str, np.ndarray]) -> dict[str, list[np.ndarray]]:
     """The whole-tune sequences stored in tokens.npz (none in corpora built before they existed)."""
     found: dict[str, list[np.ndarray]] = {}
     for split in SPLITS:
-        keys = (f"tunes_{split}", f"tunes_{split}_offsets", f"tunes_{split}_tune")
-        if not all(key in arrays for key in keys):
-            continue
-        flat, offsets, owners = (arrays[key] for key in keys)
-        valid = (flat.ndim == 1 and offsets.ndim == 1 and len(offsets) == len(owners) + 1 and len(offsets) > 0
-                 and offsets[0] == 0 and offsets[-1] == len(flat) and bool(np.all(np.diff(offsets) >= 0))
-                 and (flat.size == 0 or (flat.min() >= 0 and flat.max() < vocabulary_size)))
-        if not valid:
-            raise SeqganError(f"corpus {name!r} has malformed whole-tune arrays for {split}: rebuild it")
-        found[split] = [flat[offsets[i]:offsets[i + 1]] for i in range(len(owners))]
+        if f"tunes_{split}" in arrays:
+            flat, offsets = arrays[f"tunes_{split}"], arrays[f"tunes_{split}_offsets"]
+            found[split] = [flat[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)]
     return found
 
 
-def list_corpora(home: Path) -> list[dict]:
-    """Manifests of the corpora under `<home>/corpora/`, by name; unreadable ones are left out."""
+def survey_corpora(home: Path) -> tuple[list[dict], list[DamagedItem]]:
+    """The manifests of the corpora under `<home>/corpora/` by name, and the corpora whose manifest
+    is damaged (a listing shows them as damaged and goes on)."""
     root = corpora_dir(home)
-    manifests = []
+    manifests, damaged = [], []
     for folder in sorted(root.iterdir()) if root.is_dir() else []:
         if folder.name.startswith(".") or not (folder / MANIFEST).is_file():
             continue
         try:
-            manifests.append(json.loads((folder / MANIFEST).read_text(encoding="utf-8")))
-        except (OSError, ValueError):
-            continue
-    return manifests
+            manifests.append(read_manifest(folder))
+        except DamagedFileError as error:
+            damaged.append(DamagedItem(folder.name, f"{MANIFEST} {error.reason}"))
+    return manifests, damaged
+
+
+def list_corpora(home: Path) -> list[dict]:
+    """The manifests of the readable corpora under `<home>/corpora/`, by name."""
+    return survey_corpora(home)[0]

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from seqgan_music.errors import SeqganError
+from seqgan_music.project_files import expect, expect_fields
 
 PAD = "<pad>"
 END = "<end>"
@@ -61,9 +62,13 @@ class Vocabulary:
         return json.dumps(data, ensure_ascii=False, indent=1)
 
     @staticmethod
-    def from_json(text: str) -> Vocabulary:
-        try:
-            data = json.loads(text)
-            return Vocabulary(tuple(data["tokens"]), data["pad"], data["end"], data["unk"])
-        except (ValueError, KeyError, TypeError) as error:
-            raise SeqganError(f"vocab.json is malformed ({error}): rebuild the corpus") from None
+    def from_data(data: object) -> Vocabulary:
+        """The vocabulary `to_json` wrote, as parsed JSON; a ShapeError says what does not fit."""
+        fields = expect_fields(data, {"tokens": list}, {"pad": (int, type(None)), "end": (int, type(None)),
+                                                        "unk": (int, type(None))})
+        tokens = fields["tokens"]
+        expect(bool(tokens) and all(isinstance(t, str) for t in tokens), "'tokens' is not a list of strings")
+        expect(len(set(tokens)) == len(tokens), "'tokens' has duplicates")
+        special = [fields.get(key) for key in ("pad", "end", "unk")]
+        expect(all(i is None or 0 <= i < len(tokens) for i in special), "a special token id is outside 'tokens'")
+        return Vocabulary(tuple(tokens), *special)

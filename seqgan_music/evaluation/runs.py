@@ -26,7 +26,7 @@ import torch
 from seqgan_music.atomic import write_text_atomic
 from seqgan_music.corpora.oracle import corpus_oracle
 from seqgan_music.corpora.split import SPLITS
-from seqgan_music.errors import SeqganError
+from seqgan_music.errors import DamagedFileError, SeqganError
 from seqgan_music.evaluation.scores import (
     References,
     ScoreSet,
@@ -44,6 +44,7 @@ from seqgan_music.evaluation.units import (
     written_melodies,
 )
 from seqgan_music.models.sampling import check_sampling
+from seqgan_music.project_files import damage_as_error, expect_fields, read_json
 from seqgan_music.training.generation import TrainedRun, load_trained_run
 from seqgan_music.training.mle import sequence_nlls
 from seqgan_music.training.sequences import sample_length, training_sequences
@@ -205,14 +206,26 @@ def _is_complete(entry: dict) -> bool:
 
 
 def _read_cache(folder: Path) -> dict:
-    """The cached evaluations; an unreadable or older-version cache counts as empty (it is rebuilt)."""
+    """The cached evaluations that read back; a missing, damaged or older-version cache, or entry,
+    counts as absent: it is evaluated afresh and the cache rewritten."""
+    path = folder / CACHE_FILE
     try:
-        data = json.loads((folder / CACHE_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        with damage_as_error(path, "it is rebuilt"):
+            data = expect_fields(read_json(path), {"version": int, "entries": dict})
+    except DamagedFileError:
         return {}
-    if not isinstance(data, dict) or data.get("version") != EVALUATION_VERSION or not isinstance(data.get("entries"), dict):
+    if data["version"] != EVALUATION_VERSION:
         return {}
-    return data["entries"]
+    return {key: entry for key, entry in data["entries"].items() if _readable(entry)}
+
+
+def _readable(entry: object) -> bool:
+    """Whether a cache entry reads back as an evaluation."""
+    try:
+        RunEvaluation.from_dict(entry)  # type: ignore[arg-type]
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return False
+    return True
 
 
 def cached_evaluations(folder: Path) -> list[dict]:

@@ -10,6 +10,7 @@ import torch
 
 from seqgan_music.atomic import write_bytes_atomic
 from seqgan_music.errors import SeqganError
+from seqgan_music.project_files import damage_as_error, expect, expect_fields, read_weights
 
 CHECKPOINT_FORMAT = 1
 
@@ -36,10 +37,13 @@ def read_checkpoint(path: Path) -> bytes:
 
 def load_checkpoint_bytes(path: Path, data: bytes) -> dict[str, Any]:
     """Load the bytes read from `path` (named in errors) with `weights_only=True`."""
-    try:
-        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for damaged or unsafe files
-        raise SeqganError(f"checkpoint {path} cannot be loaded ({type(error).__name__}): start a new run") from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise SeqganError(f"checkpoint {path} has an unknown format: start a new run")
+    state = read_weights(path, data, checkpoint_remedy(path))
+    with damage_as_error(path, checkpoint_remedy(path)):
+        expect_fields(state, {"format": int, "generator": dict})
+        expect(state["format"] == CHECKPOINT_FORMAT, f"a checkpoint of unknown format {state['format']}")
     return state
+
+
+def checkpoint_remedy(path: Path) -> str:
+    """What to do about a damaged or unsafe checkpoint."""
+    return f"delete the run folder {path.parent} and train anew (or restore the file from a backup)"

@@ -13,8 +13,9 @@ from seqgan_music.corpora.corpus import Corpus, load_corpus
 from seqgan_music.corpora.exporting import prepare_output_folder
 from seqgan_music.errors import SeqganError
 from seqgan_music.models.generator import Generator
+from seqgan_music.project_files import damage_as_error
 from seqgan_music.training.build import build_generator
-from seqgan_music.training.checkpoint import load_checkpoint_bytes, read_checkpoint
+from seqgan_music.training.checkpoint import checkpoint_remedy, load_checkpoint_bytes, read_checkpoint
 from seqgan_music.training.runs import STATE_FILE, read_run_config, read_run_info, run_dir
 from seqgan_music.training.samples import write_samples
 from seqgan_music.training.sequences import sample_length
@@ -43,7 +44,9 @@ def load_trained_run(home: Path, run: str, device: torch.device = torch.device("
         raise SeqganError(f"corpus {info['corpus']!r} has changed since run {run!r} was trained: rebuild it as it was")
     generator = build_generator(corpus, config)
     data = read_checkpoint(folder / STATE_FILE)
-    generator.load_state_dict(load_checkpoint_bytes(folder / STATE_FILE, data)["generator"])
+    state = load_checkpoint_bytes(folder / STATE_FILE, data)
+    with damage_as_error(folder / STATE_FILE, checkpoint_remedy(folder / STATE_FILE)):
+        generator.load_state_dict(state["generator"])  # weights of another shape: RuntimeError
     generator.to(device).eval()
     digest = hashlib.sha256(data).hexdigest()
     return TrainedRun(run, folder, info, config, corpus, generator, digest)

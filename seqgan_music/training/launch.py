@@ -9,6 +9,8 @@ import torch
 from seqgan_music.config import Config, config_to_toml
 from seqgan_music.corpora.corpus import load_corpus
 from seqgan_music.errors import SeqganError
+from seqgan_music.project_files import damage_as_error
+from seqgan_music.training.checkpoint import checkpoint_remedy
 from seqgan_music.training.device import configure_threads, pick_device, resolve_precision, seed_everything
 from seqgan_music.training.events import TrainingEvent, TrainingObserver
 from seqgan_music.training.runs import (
@@ -71,7 +73,8 @@ def resume_run(home: Path, name: str, requested: Config | None = None,
     if notice:
         trainer.observer.on_event(TrainingEvent("note", message=notice))
     if (folder / STATE_FILE).is_file():
-        trainer.restore()
+        with damage_as_error(folder / STATE_FILE, checkpoint_remedy(folder / STATE_FILE)):
+            trainer.restore()  # a checkpoint of the right format holding the wrong things fails here
     else:  # stopped before its first checkpoint: start again from the beginning
         truncate_metrics(folder, 0)
     return trainer

@@ -9,13 +9,23 @@ import os
 import re
 import shutil
 import socket
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from seqgan_music.atomic import write_text_atomic
 from seqgan_music.config import PHASES, Config, config_from_toml
-from seqgan_music.errors import SeqganError
+from seqgan_music.errors import DamagedFileError, SeqganError
 from seqgan_music.paths import check_name
+from seqgan_music.project_files import (
+    DamagedItem,
+    damage_as_error,
+    expect_fields,
+    json_object_line,
+    read_json,
+    read_json_lines,
+    read_text,
+)
 
 CONFIG_FILE, RUN_FILE, STATE_FILE, METRICS_FILE, SAMPLES_DIR = (
     "config.toml", "run.json", "state.pt", "metrics.jsonl", "samples")
@@ -40,24 +50,30 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def run_remedy(folder: Path) -> str:
+    """What to do about a damaged run file: the run cannot be trusted without it."""
+    return f"delete the run folder {folder} (or restore it from a backup) and train anew"
+
+
 def read_run_info(folder: Path) -> dict:
-    try:
-        return json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SeqganError(f"no run named {folder.name!r} in {folder.parent}: see `seqgan-music runs`") from None
-    except (OSError, ValueError) as error:
-        raise SeqganError(f"run {folder.name!r} has a damaged run.json ({error})") from None
+    """The run's run.json, checked to hold what `create_run_folder` and the trainer write."""
+    path = folder / RUN_FILE
+    if not path.is_file():
+        raise SeqganError(f"no run named {folder.name!r} in {folder.parent}: see `seqgan-music runs`")
+    with damage_as_error(path, run_remedy(folder)):
+        info = expect_fields(read_json(path), {"corpus": str, "corpus_hash": str, "method": str, "status": str},
+                             {"name": str, "progress": (dict, type(None)), "elapsed": (int, float, type(None)),
+                              "owner": (dict, type(None))})
+        expect_fields(info.get("progress") or {}, {}, {"phase": str, "unit": int, "units": int, "phases": list})
+    return info
 
 
 def read_run_config(folder: Path) -> Config:
     """The run's saved config.toml; one-line errors for a missing run or a damaged file."""
     read_run_info(folder)  # names a missing run the same way everywhere
-    try:
-        return config_from_toml((folder / CONFIG_FILE).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as error:
-        raise SeqganError(f"run {folder.name!r} has no readable config.toml ({error}): start a new run") from None
-    except SeqganError as error:
-        raise SeqganError(f"run {folder.name!r} has a damaged config.toml: {error}") from None
+    path = folder / CONFIG_FILE
+    with damage_as_error(path, run_remedy(folder)):
+        return config_from_toml(read_text(path))
 
 
 def write_run_info(folder: Path, info: dict) -> None:
@@ -141,16 +157,13 @@ def append_metrics(folder: Path, record: dict) -> None:
 
 
 def read_metrics(folder: Path) -> list[dict]:
-    path = folder / METRICS_FILE
-    if not path.is_file():
-        return []
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            continue  # a line cut by a crash
-    return records
+    """The run's logged records; damaged lines (cut by a crash, or not a record) are left out."""
+    return read_metrics_log(folder)[0]
+
+
+def read_metrics_log(folder: Path) -> tuple[list[dict], int]:
+    """The run's logged records, and how many lines of metrics.jsonl were damaged and left out."""
+    return read_json_lines(folder / METRICS_FILE)
 
 
 class MetricsTail:
@@ -181,15 +194,7 @@ class MetricsTail:
             chunk = stream.read(size - self.offset)
         complete = chunk[: chunk.rfind(b"\n") + 1]
         self.offset += len(complete)
-        records = []
-        for line in complete.decode("utf-8", errors="replace").splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue  # a line cut by a crash
-            if isinstance(record, dict):
-                records.append(record)
-        return records
+        return [record for line in complete.splitlines() if (record := json_object_line(line)) is not None]
 
 
 def truncate_metrics(folder: Path, lines: int) -> None:
@@ -198,25 +203,42 @@ def truncate_metrics(folder: Path, lines: int) -> None:
     write_text_atomic(folder / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in records))
 
 
-def list_runs(home: Path) -> list[tuple[dict, dict | None]]:
-    """(run.json, latest metrics) of every run under `<home>/checkpoints/`, by name.
+@dataclass
+class RunsSurvey:
+    """Every run under `<home>/checkpoints/`, by name: (run.json, latest metrics) of each readable
+    one, the runs whose run.json is damaged, and per run the damaged metrics lines left out."""
 
-    The latest metrics hold each key's last logged value (NLLs are logged only at evaluations).
-    """
+    runs: list[tuple[dict, dict | None]] = field(default_factory=list)
+    damaged: list[DamagedItem] = field(default_factory=list)
+    damaged_lines: dict[str, int] = field(default_factory=dict)
+
+
+def survey_runs(home: Path) -> RunsSurvey:
+    """Each run's run.json and latest metrics (each key's last logged value: NLLs are logged only
+    at evaluations); a damaged run is listed as damaged, never hides the others."""
     root = checkpoints_dir(home)
-    runs = []
+    survey = RunsSurvey()
     for folder in sorted(root.iterdir()) if root.is_dir() else []:
         if folder.name.startswith(".") or not (folder / RUN_FILE).is_file():
             continue
         try:
             info = read_run_info(folder)
-        except SeqganError:
+        except DamagedFileError as error:
+            survey.damaged.append(DamagedItem(folder.name, f"{RUN_FILE} {error.reason}"))
             continue
+        records, damaged_lines = read_metrics_log(folder)
         latest: dict = {}
-        for record in read_metrics(folder):
+        for record in records:
             latest.update(record)
-        runs.append((info, latest or None))
-    return runs
+        survey.runs.append((info, latest or None))
+        if damaged_lines:
+            survey.damaged_lines[str(info.get("name", folder.name))] = damaged_lines
+    return survey
+
+
+def list_runs(home: Path) -> list[tuple[dict, dict | None]]:
+    """(run.json, latest metrics) of every readable run under `<home>/checkpoints/`, by name."""
+    return survey_runs(home).runs
 
 
 def create_run_folder(home: Path, name: str, info: dict, config_toml: str) -> Path:

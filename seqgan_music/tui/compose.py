@@ -10,7 +10,6 @@ under the same names, and no file is ever overwritten.
 
 from __future__ import annotations
 
-import json
 import math
 import tempfile
 from collections import Counter
@@ -39,7 +38,7 @@ from seqgan_music.composing.compose import (
 )
 from seqgan_music.composing.form import DEFAULT_FORM, DEFAULT_PART_BARS, NAMED_FORMS, parse_form
 from seqgan_music.composing.header import read_header_key
-from seqgan_music.composing.model import DEFAULT_MODEL, MODEL_FILE, default_model_folder, load_model
+from seqgan_music.composing.model import DEFAULT_MODEL, default_model_folder, load_model, read_model_info
 from seqgan_music.composing.playback import find_player, no_player_error, play_file
 from seqgan_music.composing.primer import read_primer_file
 from seqgan_music.composing.titles import file_stem, tune_form
@@ -107,7 +106,7 @@ def tune_choices(home: Path, model: str) -> TuneChoices:
     """The picker's model as the form needs it. The shipped default is read from its model.json alone
     (the pane asks at every start); a run is loaded, as composing loads it."""
     if model == DEFAULT_MODEL:
-        info = json.loads((default_model_folder() / MODEL_FILE).read_text(encoding="utf-8"))
+        info = read_model_info(default_model_folder())
         unit, headers = info.get("unit", "window"), dict(info.get("headers", {}))
     else:
         loaded = load_model(home, model)

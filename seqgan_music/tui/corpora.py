@@ -22,7 +22,7 @@ from textual.message import Message
 from textual.widgets import Button, DataTable, Input, Select, Static
 from textual.worker import get_current_worker
 
-from seqgan_music.corpora.corpus import Corpus, list_corpora, load_corpus
+from seqgan_music.corpora.corpus import Corpus, load_corpus, survey_corpora
 from seqgan_music.corpora.encodings import Grid16, PaperEncoding, music_encoding, pitch_token, token_pitch
 from seqgan_music.corpora.building import build_folk_corpus, build_midi_corpus
 from seqgan_music.corpora.folk import DEFAULT_COLLECTIONS
@@ -43,6 +43,7 @@ from seqgan_music.tui.widgets import (
     PaneForm,
     PianoRoll,
     TaskProgress,
+    damaged_cell,
     histogram_rows,
 )
 
@@ -388,6 +389,7 @@ class CorporaPane(Horizontal):
         self.home = home
         self._requested: str | None = None  # the corpus whose details were asked for last
         self._manifests: dict[str, dict] | None = None  # as last read, by name
+        self._damaged: dict[str, str] = {}  # corpora whose manifest is damaged: name -> why
         self._building = False
 
     def compose(self) -> ComposeResult:
@@ -408,29 +410,32 @@ class CorporaPane(Horizontal):
         are read again when `reload`, or when the shown corpus was built anew."""
         table = self.query_one("#corpora-table", FitTable)
         try:
-            manifests = list_corpora(self.home)
+            manifests, damaged = survey_corpora(self.home)
         except OSError as error:
             self.notify(f"cannot read {corpora_dir(self.home)}: {error}", severity="error", markup=False)
             return
         by_name: dict[str, dict] = {}
         for manifest in manifests:
             by_name.setdefault(str(manifest.get("name", "?")), manifest)
+        broken = {item.name: item.reason for item in damaged if item.name not in by_name}
         before, self._manifests = self._manifests, by_name
+        broken_before, self._damaged = self._damaged, broken
         keep = select or self._requested
-        if by_name == before and not reload and keep == self._requested:
+        if by_name == before and broken == broken_before and not reload and keep == self._requested:
             return
         rows = []
         for manifest in by_name.values():
             cells = table_cells(manifest)
             rows.append((cells[0], [*cells[:3], *(Text(c, justify="right") for c in cells[3:])]))
-        keep = keep if keep in by_name else next(iter(by_name), None)
+        rows += [(name, [damaged_cell(name, reason), *[""] * (len(TABLE_COLUMNS) - 1)]) for name, reason in broken.items()]
+        keep = keep if keep in by_name or keep in broken else next(iter([*by_name, *broken]), None)
         table.set_rows(rows, cursor=keep)
         if keep is None:
             self._requested = None
             self.query_one(CorpusDetails).show_message(
                 f"no corpora in {corpora_dir(self.home)} yet: build one with the form (b)")
             return
-        if reload or (before or {}).get(keep) != by_name[keep]:
+        if reload or (before or {}).get(keep) != by_name.get(keep):
             self._requested = None  # read it again
         self._select(keep)
 

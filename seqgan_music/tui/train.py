@@ -49,13 +49,13 @@ from seqgan_music.training.events import TrainingEvent
 from seqgan_music.training.runs import (
     MetricsTail,
     default_run_name,
-    list_runs,
     read_run_config,
     read_run_info,
     run_dir,
+    survey_runs,
 )
 from seqgan_music.tui.project import ProjectChanged
-from seqgan_music.tui.widgets import FieldLabel, FitColumn, FitTable, FormSelect, LinePlot, PaneForm
+from seqgan_music.tui.widgets import FieldLabel, FitColumn, FitTable, FormSelect, LinePlot, PaneForm, damaged_cell
 
 # The settings the form edits, as (setting, label); any other goes in "more settings".
 FORM_SETTINGS = (
@@ -516,12 +516,12 @@ class TrainPane(Horizontal):
         history is read again when `reload`, else only its status (its metrics are followed)."""
         table = self.query_one("#runs-table", FitTable)
         try:
-            runs = list_runs(self.home)
+            survey = survey_runs(self.home)
         except OSError as error:
             self.notify(f"cannot read the runs: {error}", severity="error", markup=False)
             return
         rows, infos = [], {}
-        for info, _ in runs:
+        for info, _ in survey.runs:
             name = str(info.get("name", "?"))
             infos[name] = info
             ours = self.session is not None and self.session.name == name and name in self.histories
@@ -529,6 +529,8 @@ class TrainPane(Horizontal):
             rows.append((name, [name, "training here" if ours else str(info.get("status", "?")), progress,
                                 str(info.get("method", "?")), str(info.get("corpus", "?")),
                                 Text(format_duration(info.get("elapsed")), justify="right")]))
+        rows += [(item.name, [damaged_cell(item.name, item.reason), *[""] * (len(RUN_COLUMNS) - 1)])
+                 for item in survey.damaged if item.name not in infos]
         keep = select or self.shown
         keep = keep if keep in infos else (next(iter(infos)) if infos and self.shown is None else None)
         table.set_rows(rows, cursor=keep)

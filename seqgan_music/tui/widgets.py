@@ -413,6 +413,11 @@ class FitTable(DataTable):
         return headings, fit_widths(natural, flexible, room - padding, least)
 
 
+def damaged_cell(name: str, reason: str) -> Text:
+    """A table row's label for a corpus or run whose file is damaged: its name and why, in red."""
+    return Text.assemble(name, "  ", ("damaged: " + reason, "red"))
+
+
 def _cell_width(cell: Cell) -> int:
     return cell.cell_len if isinstance(cell, Text) else cell_len(cell)
 
