@@ -125,12 +125,17 @@ def commands(home: Path) -> dict[str, tuple[str, ...]]:
         "generate": ("generate", "bad", "--n", "1", "--out", out),
         "resume": ("train", "--resume", "bad"),
         "compose packed": ("compose", "--run", str(home / "packed"), "--n", "1", "--format", "abc", "--out", out),
+        "pack": ("pack", "bad", "--out", str(home / "repacked")),
+        "export": ("export", "bad", "--format", "abc", "--out", out),
     }
 
 
 NEEDED_BY = {  # the commands that cannot go on without the file
-    **{file: ("corpus show", "train", "evaluate", "compose", "generate", "resume") for file in CORPUS_FILES},
-    **{file: ("evaluate", "compose", "generate", "resume") for file in RUN_FILES},
+    **{file: ("corpus show", "train", "evaluate", "compose", "generate", "resume", "pack", "export")
+       for file in CORPUS_FILES},
+    "config.toml": ("evaluate", "compose", "generate", "resume", "pack"),
+    "run.json": ("evaluate", "compose", "generate", "resume", "pack", "export"),
+    "state.pt": ("evaluate", "compose", "generate", "resume", "pack"),
     **{file: ("compose packed",) for file in MODEL_FILES},
 }
 
