@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -60,20 +61,26 @@ def pack(
     run: Annotated[str, typer.Argument(help="A music run (see `seqgan-music runs`).")],
     out: Annotated[Path, typer.Option("--out", help="Model folder to write (replaced as a whole if it exists).")],
     reproduce: Annotated[list[str] | None, typer.Option("--reproduce", help="A command that reproduces the model, stored with it (repeatable, in order).")] = None,
+    temperature: Annotated[float | None, typer.Option("--temperature", help="The temperature compose samples this model at when --temperature is not given (default 1.0).")] = None,
     home: HomeOption = None,
 ) -> None:
     """Package a run's generator as a small model folder that `compose --run FOLDER` uses anywhere,
-    with its vocabulary, encoding, the corpus's meters, the run's cached evaluations and how to
-    reproduce it.
+    with its vocabulary, encoding, the corpus's meters, the run's cached evaluations, how to
+    reproduce it and, with --temperature, the temperature it composes at by default.
 
-    Example: seqgan-music pack folk-default --out models/folk-default
+    Example: seqgan-music pack folk-default --out models/folk-default --temperature 0.8
     """
     from seqgan_music.composing.model import pack_run
+    from seqgan_music.errors import SeqganError
     from seqgan_music.evaluation.runs import cached_evaluations
     from seqgan_music.training.runs import run_dir
 
     root = home_path(home)
+    if temperature is not None and not (math.isfinite(temperature) and temperature > 0):
+        raise SeqganError(f"--temperature must be a number above 0, got {temperature:g}")
     extra = {"evaluations": cached_evaluations(run_dir(root, run)), "reproduce": list(reproduce or [])}
+    if temperature is not None:
+        extra["compose"] = {"temperature": temperature}
     folder = pack_run(root, run, out, extra)
     size = sum(f.stat().st_size for f in folder.iterdir())
     console.print(f"[green]packed[/] run {run} into {folder} ({size / 1e6:.2f} MB); compose with: "

@@ -45,7 +45,7 @@ class ComposeSettings:
     count: int = 8
     bars: int | None = None  # None (and no steps): DEFAULT_BARS for a window model, the form's for a whole-tune one
     steps: int | None = None
-    temperature: float = 1.0
+    temperature: float | None = None  # None: the model's own (`ComposerModel.temperature`)
     top_k: int | None = None
     seed: int = 0
     primer: Primer | None = None
@@ -94,7 +94,7 @@ def check_settings(settings: ComposeSettings) -> None:
             or (settings.steps or 0) > MAX_STEPS:
         raise SeqganError(f"the length must be 1-{MAX_BARS} bars or 1-{MAX_STEPS} steps")
     try:
-        check_sampling(settings.temperature, settings.top_k)
+        check_sampling(1.0 if settings.temperature is None else settings.temperature, settings.top_k)
         if settings.meter is not None:
             parse_meter(settings.meter)
             if bar_steps(settings.meter) is None:
@@ -142,7 +142,7 @@ def model_warning(model: ComposerModel, settings: ComposeSettings) -> str | None
     return None
 
 
-def requested_settings(count: int, bars: int | None = None, steps: int | None = None, temperature: float = 1.0,
+def requested_settings(count: int, bars: int | None = None, steps: int | None = None, temperature: float | None = None,
                        top_k: int = 0, seed: int | None = None, key: str | None = None, meter: str | None = None,
                        tempo: float | None = None, chords: bool = False, program: int = 0,
                        primer_bars: int = DEFAULT_PRIMER_BARS, max_hold: float | None = None, form: str | None = None,
@@ -167,6 +167,8 @@ def compose_tunes(model: ComposerModel, settings: ComposeSettings,
                   reporter: Reporter = SilentReporter()) -> list[ComposedTune]:
     """`settings.count` tunes from `model`; the same model and settings give the same tunes."""
     check_settings(settings)
+    if settings.temperature is None:
+        settings = replace(settings, temperature=model.temperature)
     model_warning(model, settings)
     reporter.begin("Composing", settings.count)
     from seqgan_music.composing.whole import compose_whole_tune  # whole.py builds on this module

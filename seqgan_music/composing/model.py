@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -52,6 +53,12 @@ class ComposerModel:
     @property
     def whole_tunes(self) -> bool:
         return self.unit == "tune"
+
+    @property
+    def temperature(self) -> float:
+        """The temperature compose samples at when none is asked: a packed model's own (`pack
+        --temperature`, stored in model.json), else 1.0 (the model's distribution as it is)."""
+        return float(self.info.get("compose", {}).get("temperature", 1.0))
 
 
 def default_model_folder() -> Path:
@@ -105,9 +112,12 @@ def read_model_info(folder: Path) -> dict:
     path = folder / MODEL_FILE
     with damage_as_error(path, _packed_remedy(folder)):
         info = expect_fields(read_json(path), {"format": int, "vocabulary": dict, "encoding": dict, "generator": dict},
-                             {"name": str, "unit": str, "meters": dict, "headers": dict})
+                             {"name": str, "unit": str, "meters": dict, "headers": dict, "compose": dict})
         expect(info["format"] == PACKED_FORMAT, f"not a seqgan-music model of format {PACKED_FORMAT}")
         expect(info.get("unit", "window") in ("window", "tune"), f"unknown unit {info.get('unit')!r}")
+        temperature = info.get("compose", {}).get("temperature", 1.0)
+        expect(isinstance(temperature, (int, float)) and not isinstance(temperature, bool)
+               and math.isfinite(temperature) and temperature > 0, f"compose temperature {temperature!r} is not above 0")
         expect_fields(info["generator"], {"embedding": int, "hidden": int, "layers": int, "start_token": (int, type(None))},
                       {"lookback": bool, "lookback_bars": list, "attention": bool, "header_tokens": int})
         counts = [*info.get("meters", {}).values(), *info.get("headers", {}).values()]

@@ -133,7 +133,7 @@ class ComposeRequest:
     model: str = DEFAULT_MODEL
     count: str = "8"
     bars: str = "16"
-    temperature: str = "1.0"
+    temperature: str = ""
     seed: str = ""
     key: str = ""
     meter: str = ""
@@ -148,7 +148,7 @@ class ComposeRequest:
 
 SHORT_LABELS = {"temperature": "temp.", "part_bars": "bars/A"}  # where the form is narrow
 FIELD_HINTS = {"count": f"tunes to compose, 1-{MAX_COUNT}", "bars": "length in bars, e.g. 16",
-               "temperature": "lower is plainer, e.g. 0.9", "seed": "blank: a random one",
+               "temperature": "blank: the model's own; lower is plainer", "seed": "blank: a random one",
                "key": "e.g. D, Em, A dorian (blank: as composed)", "meter": "e.g. 6/8 (blank: the corpus's)",
                "primer": "optional .mid file the tunes continue"}
 TUNE_FIELD_HINTS = {"form": f"{', '.join(NAMED_FORMS[:-1])} or {NAMED_FORMS[-1]}",
@@ -171,7 +171,7 @@ def compose_settings(home: Path, request: ComposeRequest) -> ComposeSettings:
         "tune_type": request.tune_type or None, "endings": request.endings}
     settings = requested_settings(
         count, None if request.whole_tunes else whole_number(request.bars, "bars", 1, MAX_BARS, "16"),
-        temperature=positive_number(request.temperature, "temperature", "0.9"),
+        temperature=positive_number(request.temperature, "temperature", "0.9") if request.temperature.strip() else None,
         seed=whole_number(seed, "seed", 0, MAX_SEED, "42, or blank for a random one") if seed else None,
         key=request.key.strip() or None, meter=request.meter.strip() or None, **tune_options)
     if not request.primer.strip():
