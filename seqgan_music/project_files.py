@@ -15,7 +15,7 @@ import json
 import pickle
 import zipfile
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,9 +133,19 @@ def read_json(path: Path) -> Any:
     return json.loads(read_text(path))
 
 
-def read_json_lines(path: Path) -> tuple[list[dict], int]:
-    """The JSON objects of a file of one object a line, and how many lines were not one (cut by a
-    crash, null, not UTF-8, another shape): those are skipped, never an error. No file: none."""
+def json_object_line(line: bytes) -> dict | None:
+    """One line of a JSON-lines file as its object, or None when it is not one."""
+    try:
+        record = json.loads(line.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError and JSONDecodeError alike
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def read_json_lines(path: Path, record: Callable[[bytes], dict | None] = json_object_line) -> tuple[list[dict], int]:
+    """The records of a file of one JSON object a line, as `record` reads each line, and how many
+    lines were none (cut by a crash, null, not UTF-8, another shape): those are skipped, never an
+    error. No file: none."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -144,21 +154,12 @@ def read_json_lines(path: Path) -> tuple[list[dict], int]:
     for line in data.splitlines():
         if not line.strip():
             continue
-        record = json_object_line(line)
-        if record is None:
+        read = record(line)
+        if read is None:
             damaged += 1
         else:
-            records.append(record)
+            records.append(read)
     return records, damaged
-
-
-def json_object_line(line: bytes) -> dict | None:
-    """One line of a JSON-lines file as its object, or None when it is not one."""
-    try:
-        record = json.loads(line.decode("utf-8"))
-    except ValueError:  # UnicodeDecodeError and JSONDecodeError alike
-        return None
-    return record if isinstance(record, dict) else None
 
 
 def read_arrays(path: Path) -> dict[str, np.ndarray]:

@@ -102,7 +102,7 @@ def _torch(data: bytes) -> bytes:
 
 WRONG_SHAPE: dict[str, Callable[[bytes], bytes]] = {
     ".json": lambda data: b"[1, 2, 3]",
-    ".jsonl": lambda data: data + b"null\n[1, 2, 3]\n",
+    ".jsonl": lambda data: data + b'null\n[1, 2, 3]\n{"phase": "nope", "step": "x", "g_loss": "y"}\n',
     ".toml": lambda data: b"generator = [1, 2, 3]\n",
     ".npz": _npz,
     ".pt": _torch,
@@ -258,7 +258,7 @@ def test_an_eof_error_that_escapes_the_checks_is_one_line_not_a_bare_aborted(hom
 
 APP_HOMES = {
     "listing files": [("manifest.json", "wrong_shape"), ("run.json", "wrong_shape")],
-    "contents": [("tokens.npz", "empty"), ("tunes.json", "wrong_shape"), ("metrics.jsonl", "non_utf8"),
+    "contents": [("tokens.npz", "empty"), ("tunes.json", "wrong_shape"), ("metrics.jsonl", "wrong_shape"),
                  ("state.pt", "garbage")],
     "not UTF-8": [("manifest.json", "non_utf8"), ("run.json", "non_utf8"), ("config.toml", "non_utf8")],
 }

@@ -163,7 +163,21 @@ def read_metrics(folder: Path) -> list[dict]:
 
 def read_metrics_log(folder: Path) -> tuple[list[dict], int]:
     """The run's logged records, and how many lines of metrics.jsonl were damaged and left out."""
-    return read_json_lines(folder / METRICS_FILE)
+    return read_json_lines(folder / METRICS_FILE, metrics_record)
+
+
+_KNOWN_PHASES = {phase for phases in PHASES.values() for phase in phases}
+
+
+def metrics_record(line: bytes) -> dict | None:
+    """One line of metrics.jsonl as the trainer writes it (its phase, a known one, and numbers: the
+    step an int), or None when it is not one."""
+    record = json_object_line(line)
+    if record is None or record.get("phase", "mle") not in _KNOWN_PHASES:
+        return None
+    numbers = all(isinstance(value, (int, float)) and not isinstance(value, bool)
+                  for key, value in record.items() if key != "phase")
+    return record if numbers and isinstance(record.get("step", 0), int) else None
 
 
 class MetricsTail:
@@ -194,7 +208,7 @@ class MetricsTail:
             chunk = stream.read(size - self.offset)
         complete = chunk[: chunk.rfind(b"\n") + 1]
         self.offset += len(complete)
-        return [record for line in complete.splitlines() if (record := json_object_line(line)) is not None]
+        return [record for line in complete.splitlines() if (record := metrics_record(line)) is not None]
 
 
 def truncate_metrics(folder: Path, lines: int) -> None:
