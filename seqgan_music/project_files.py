@@ -70,7 +70,7 @@ def damage_as_error(path: Path, remedy: str) -> Iterator[None]:
 def describe(error: BaseException) -> str:
     """What went wrong, in a few words on one line."""
     if isinstance(error, FileNotFoundError):
-        reason = "it is missing"
+        reason = "missing"
     elif isinstance(error, OSError):
         reason = f"cannot be read: {error.strerror or error}"
     elif isinstance(error, UnicodeDecodeError):
@@ -121,7 +121,7 @@ def _json_kind(value: object) -> str:
 def read_bytes(path: Path) -> bytes:
     """The file's bytes; an empty file is damage (every project file holds something)."""
     data = path.read_bytes()
-    expect(bool(data), "it is empty")
+    expect(bool(data), "empty")
     return data
 
 
@@ -180,7 +180,7 @@ def read_weights(path: Path, data: bytes, remedy: str) -> Any:
     import torch
 
     with damage_as_error(path, remedy):
-        expect(bool(data), "it is empty")
+        expect(bool(data), "empty")
         try:
             return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as error:

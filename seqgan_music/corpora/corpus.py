@@ -269,7 +269,7 @@ def survey_corpora(home: Path) -> tuple[list[dict], list[DamagedItem]]:
         try:
             manifests.append(read_manifest(folder))
         except DamagedFileError as error:
-            damaged.append(DamagedItem(folder.name, f"{MANIFEST} {error.reason}"))
+            damaged.append(DamagedItem(folder.name, f"{MANIFEST}: {error.reason}"))
     return manifests, damaged
 
 

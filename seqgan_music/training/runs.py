@@ -238,7 +238,7 @@ def survey_runs(home: Path) -> RunsSurvey:
         try:
             info = read_run_info(folder)
         except DamagedFileError as error:
-            survey.damaged.append(DamagedItem(folder.name, f"{RUN_FILE} {error.reason}"))
+            survey.damaged.append(DamagedItem(folder.name, f"{RUN_FILE}: {error.reason}"))
             continue
         records, damaged_lines = read_metrics_log(folder)
         latest: dict = {}
