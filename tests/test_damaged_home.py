@@ -118,6 +118,7 @@ def commands(home: Path) -> dict[str, tuple[str, ...]]:
     out = str(home / "out")
     return {
         "corpus show": ("corpus", "show", "hurt"),
+        "corpus export": ("corpus", "export", "hurt", "--n", "1", "--out", out),
         "train": ("train", "hurt", "--run", "fresh", "--preset", "quick", *(f"--set={s}" for s in TINY),
                   "--set=mle.epochs=1"),
         "evaluate": EVALUATE,
@@ -131,7 +132,7 @@ def commands(home: Path) -> dict[str, tuple[str, ...]]:
 
 
 NEEDED_BY = {  # the commands that cannot go on without the file
-    **{file: ("corpus show", "train", "evaluate", "compose", "generate", "resume", "pack", "export")
+    **{file: ("corpus show", "corpus export", "train", "evaluate", "compose", "generate", "resume", "pack", "export")
        for file in CORPUS_FILES},
     "config.toml": ("evaluate", "compose", "generate", "resume", "pack"),
     "run.json": ("evaluate", "compose", "generate", "resume", "pack", "export"),
