@@ -288,19 +288,23 @@ def test_resume_refuses_a_run_that_another_process_may_be_training_unless_forced
 
     from seqgan_music.config import load_config_file, preset
     from seqgan_music.training.launch import start_run
+    from seqgan_music.training.run_lock import RunLock
 
     trainer = start_run(home, "grammar", load_config_file(home / "tiny.toml", preset("quick")), "busy")
     trainer.request_stop()
     assert trainer.run() == "interrupted"  # after one epoch, saved
-    for owner, said in (({"pid": os.getpid(), "host": socket.gethostname()}, f"by process {os.getpid()}, which is still alive"),
-                        ({"pid": 12345, "host": "elsewhere"}, "by process 12345 on elsewhere"),
-                        (None, "and does not say by which process")):
-        mark_running(home, "busy", owner)
-        result = invoke(home, "train", "--resume", "busy")
-        assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output
-        message = " ".join(result.output.split())
-        assert f"run 'busy' is marked running {said}: another process may be training it" in message, message
-        assert "resume with --force if nothing is training it" in message
+    mark_running(home, "busy", {"pid": os.getpid(), "host": socket.gethostname()})
+    with RunLock(trainer.folder):  # as this process holds it while it trains the run
+        for force in ([], ["--force"]):  # a held lock is refused, --force or not
+            result = invoke(home, "train", "--resume", "busy", *force)
+            assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output
+            assert f"run 'busy' is being trained by process {os.getpid()} (since " in " ".join(result.output.split())
+    mark_running(home, "busy", {"pid": 12345, "host": "elsewhere"})  # whose lock this machine may not see
+    result = invoke(home, "train", "--resume", "busy")
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output
+    message = " ".join(result.output.split())
+    assert "run 'busy' is marked running by process 12345 on elsewhere: that machine may still be" in message
+    assert "resume with --force if nothing is training it" in message
     forced = invoke(home, "train", "--resume", "busy", "--force")
     assert forced.exit_code == 0 and "finished" in forced.output, forced.output
     assert invoke(home, "train", "grammar", "--force").exit_code == 1  # --force only goes with --resume

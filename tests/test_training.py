@@ -234,6 +234,8 @@ def test_a_running_run_records_its_process_and_a_resume_checks_it(home):
     import os
     import socket
 
+    from seqgan_music.training.run_lock import RunLock, lock_holder
+
     class Owner:
         def __init__(self) -> None:
             self.trainer, self.seen = None, []
@@ -241,16 +243,19 @@ def test_a_running_run_records_its_process_and_a_resume_checks_it(home):
         def on_event(self, event) -> None:
             if event.kind == "unit":
                 self.seen.append(read_run_info(self.trainer.folder).get("owner"))
+                self.seen.append(lock_holder(self.trainer.folder).pid)  # the trainer holds the run's lock
                 self.trainer.request_stop()
 
     watcher = Owner()
     watcher.trainer = start_run(home, "grammar", tiny("quick"), "owned", watcher)
     assert watcher.trainer.run() == "interrupted"
-    assert watcher.seen == [{"pid": os.getpid(), "host": socket.gethostname()}]  # while it trained
+    assert watcher.seen == [{"pid": os.getpid(), "host": socket.gethostname()}, os.getpid()]  # while it trained
     assert "owner" not in read_run_info(watcher.trainer.folder)  # not once it stopped
+    assert lock_holder(watcher.trainer.folder) is None  # and its lock was released
     info = read_run_info(watcher.trainer.folder)
     info.update(status="running", owner={"pid": os.getpid(), "host": socket.gethostname()})
     (watcher.trainer.folder / "run.json").write_text(json.dumps(info))
-    with pytest.raises(SeqganError, match="which is still alive: another process may be training it"):
-        resume_run(home, "owned")
-    assert resume_run(home, "owned", force=True).run() == "finished"  # the terminal app's second `u`
+    held = f"is being trained by process {os.getpid()}"
+    with RunLock(watcher.trainer.folder), pytest.raises(SeqganError, match=held):
+        resume_run(home, "owned", force=True)  # a held lock is refused, forced or not
+    assert resume_run(home, "owned").run() == "finished"  # a free lock: the mark is stale, taken over

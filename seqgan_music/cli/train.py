@@ -43,15 +43,15 @@ def train(
     device: Annotated[str | None, typer.Option("--device", help="auto (CUDA when available), cpu, cuda or mps.")] = None,
     run: Annotated[str | None, typer.Option("--run", help="Run name (default: `CORPUS-METHOD-TIME`).")] = None,
     resume: Annotated[str | None, typer.Option("--resume", help="Continue this run from its last checkpoint.")] = None,
-    force: Annotated[bool, typer.Option("--force", help="With --resume: resume a run marked running even though the process recorded in it may still be training it (say, on another machine).")] = False,
+    force: Annotated[bool, typer.Option("--force", help="With --resume: resume a run marked running on another machine (whose lock this one may not see) when nothing trains it there; a run a process here trains is always refused.")] = False,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed for weights, sampling and shuffling.")] = None,
     home: HomeOption = None,
 ) -> None:
     """Train a generator on a corpus: MLE pre-training, then SeqGAN's adversarial training.
 
     Ctrl-C (or SIGTERM) stops after the current epoch or round and saves a checkpoint; `--resume RUN`
-    goes on. A run marked running is resumed only when the process that trains it has ended, or
-    with --force.
+    goes on. While a process trains a run it holds the run's lock, and a second --resume is refused
+    with the process's id; a run left marked running by a killed process is taken over.
 
     Example: seqgan-music train folk --preset quick --run demo
     """
@@ -204,7 +204,7 @@ def runs(home: HomeOption = None) -> None:
     """
     from seqgan_music.cli.render import damaged_rows
     from seqgan_music.formatting import format_duration, format_run_progress
-    from seqgan_music.training.runs import METRICS_FILE, survey_runs
+    from seqgan_music.training.runs import METRICS_FILE, STALE, owner_process, survey_runs
 
     survey = survey_runs(home_path(home))
     if not survey.runs and not survey.damaged:
@@ -216,13 +216,18 @@ def runs(home: HomeOption = None) -> None:
         table.add_column(column, no_wrap=True, justify="right" if column.startswith(("time", "NLL")) else "left")
     for info, last in survey.runs:
         values = last or {}
-        table.add_row(info.get("name", "?"), info.get("corpus", "?"), info.get("method", "?"), info.get("status", "?"),
+        table.add_row(info.get("name", "?"), info.get("corpus", "?"), info.get("method", "?"),
+                      survey.statuses.get(str(info.get("name")), info.get("status", "?")),
                       format_run_progress(info), format_duration(info.get("elapsed")), _number(values.get("nll_test")),
                       _number(values.get("nll_oracle")))
     if survey.runs:
         console.print(table)
     if survey.damaged:
         console.print(damaged_rows(survey.damaged))
+    for info, _ in survey.runs:
+        if survey.statuses.get(str(info.get("name"))) == STALE:
+            console.print(f"run {info.get('name')}: marked running by {owner_process(info)}, which has ended; "
+                          f"`seqgan-music train --resume {info.get('name')}` takes it over", highlight=False, markup=False)
     for name, lines in survey.damaged_lines.items():
         console.print(f"run {name}: {lines} damaged line(s) of {METRICS_FILE} left out", highlight=False, markup=False)
 

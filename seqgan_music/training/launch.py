@@ -13,6 +13,7 @@ from seqgan_music.project_files import damage_as_error
 from seqgan_music.training.checkpoint import checkpoint_remedy
 from seqgan_music.training.device import configure_threads, pick_device, resolve_precision, seed_everything
 from seqgan_music.training.events import TrainingEvent, TrainingObserver
+from seqgan_music.training.run_lock import RunLock
 from seqgan_music.training.runs import (
     STATE_FILE,
     check_takeover,
@@ -37,24 +38,45 @@ def start_run(home: Path, corpus_name: str, config: Config, name: str | None = N
             "preset": config.preset, "seed": config.run.seed, "device": str(device),
             "precision": resolve_precision(config.rollout.precision, device)}
     folder = create_run_folder(home, name, info, config_to_toml(config))
+    lock = RunLock(folder).acquire()  # held while the trainer runs: a resume elsewhere is refused
     try:
-        return Trainer(corpus, config, folder, device, observer)
+        trainer = Trainer(corpus, config, folder, device, observer)
     except BaseException:  # Ctrl-C or an error while building the models: leave no run behind
+        lock.release()
         remove_run(folder)
         raise
+    trainer.lock = lock
+    return trainer
 
 
 def resume_run(home: Path, name: str, requested: Config | None = None,
                observer: TrainingObserver | None = None, force: bool = False) -> Trainer:
-    """A trainer restored from the run's last checkpoint (from the start when it has none yet).
+    """A trainer restored from the run's last checkpoint (from the start when it has none yet),
+    holding the run's lock until it has run.
 
-    Refuses when the corpus was rebuilt with other content, when `requested` (settings the user
-    gave with --resume) differs from the run's saved config, or when the run is marked running by
-    a process that may still train it (unless `force`: the user says nothing does); a run whose
-    process has ended is taken over with a note to the observer.
+    Refuses when another process holds the lock (it trains the run now), when the corpus was
+    rebuilt with other content, when `requested` (settings the user gave with --resume) differs
+    from the run's saved config, or when the run is marked running on another machine (unless
+    `force`: the user says nothing trains it there). A run marked running whose lock was free is
+    taken over from a process that has ended, with a note to the observer.
     """
     folder = run_dir(home, name)
-    info = read_run_info(folder)
+    read_run_info(folder)  # a missing run is named as such before a lock file is made in its place
+    lock = RunLock(folder).acquire()
+    try:
+        trainer = _restored_trainer(home, folder, requested, observer, force)
+    except BaseException:
+        lock.release()
+        raise
+    trainer.lock = lock
+    return trainer
+
+
+def _restored_trainer(home: Path, folder: Path, requested: Config | None, observer: TrainingObserver | None,
+                      force: bool) -> Trainer:
+    """resume_run's checks and restore, once this process holds the run's lock."""
+    name = folder.name
+    info = read_run_info(folder)  # read again under the lock: another process may have moved it on
     saved = read_run_config(folder)
     if requested is not None and config_to_toml(requested) != config_to_toml(saved):
         raise SeqganError(f"the settings given differ from run {name!r}'s config.toml "

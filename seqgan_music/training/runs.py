@@ -26,6 +26,7 @@ from seqgan_music.project_files import (
     read_json_lines,
     read_text,
 )
+from seqgan_music.training.run_lock import lock_holder
 
 CONFIG_FILE, RUN_FILE, STATE_FILE, METRICS_FILE, SAMPLES_DIR = (
     "config.toml", "run.json", "state.pt", "metrics.jsonl", "samples")
@@ -94,35 +95,43 @@ def this_process() -> dict:
 
 
 def check_takeover(folder: Path, info: dict, force: bool = False) -> str:
-    """May a resume train this run here? For a run marked running: refused (one line) while the
-    process recorded in run.json may still be training it (alive on this host, on another host,
-    or unknown), allowed with a notice when that process has ended (killed, crashed). `force`
-    allows it regardless. Returns the notice, or "" when there is nothing to say."""
-    if info.get("status") != "running" or force:
+    """May this process, which has just taken the run's lock, train a run marked running? The lock
+    was free, so no process on this machine trains it: the mark is stale (its process was killed
+    or crashed) and the run is taken over, with the notice returned. Only a mark made on another
+    machine is refused (unless `force`), for a network drive may not pass locks between machines.
+    Returns "" when there is nothing to say."""
+    if info.get("status") != "running":
         return ""
     owner = info.get("owner") or {}
     pid, host, name = owner.get("pid"), owner.get("host"), folder.name
-    how = "stop that one first (Ctrl-C saves), or resume with --force if nothing is training it"
-    if not isinstance(pid, int) or pid <= 0 or not isinstance(host, str):
-        raise SeqganError(f"run {name!r} is marked running and does not say by which process: another process "
-                          f"may be training it; {how}")
-    if host != socket.gethostname():
-        raise SeqganError(f"run {name!r} is marked running by process {pid} on {host}: another process may be "
-                          f"training it; {how}")
-    if _alive(pid):
-        raise SeqganError(f"run {name!r} is marked running by process {pid}, which is still alive: another "
-                          f"process may be training it; {how}")
-    return f"run {name!r} was marked running by process {pid}, which has ended: taking it over from its last checkpoint"
+    if isinstance(host, str) and host != socket.gethostname() and not force:
+        raise SeqganError(f"run {name!r} is marked running by process {pid} on {host}: that machine may still be "
+                          "training it; stop it there first, or resume with --force if nothing is training it")
+    return (f"run {name!r} was marked running by {owner_process(info)}, which has ended: "
+            "taking it over from its last checkpoint")
 
 
-def _alive(pid: int) -> bool:
+STALE = "interrupted (stale)"  # a run left marked running by a process that has ended
+
+
+def listed_status(folder: Path, info: dict) -> str:
+    """The run's status as listings show it: a run marked running on this machine whose lock no
+    process holds was left so by a process that has ended (killed, crashed), and reads STALE."""
+    status = str(info.get("status", "?"))
+    host = (info.get("owner") or {}).get("host")
+    if status != "running" or (isinstance(host, str) and host != socket.gethostname()):
+        return status
     try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, under another user
-        return True
-    return True
+        held = lock_holder(folder) is not None
+    except OSError:  # an unreadable lock file: what run.json says is all there is to show
+        return status
+    return status if held else STALE
+
+
+def owner_process(info: dict) -> str:
+    """The process run.json says trains the run, in words ("process 123", or "its process")."""
+    pid = (info.get("owner") or {}).get("pid")
+    return f"process {pid}" if isinstance(pid, int) else "its process"
 
 
 def remove_run(folder: Path) -> None:
@@ -220,11 +229,13 @@ def truncate_metrics(folder: Path, lines: int) -> None:
 @dataclass
 class RunsSurvey:
     """Every run under `<home>/checkpoints/`, by name: (run.json, latest metrics) of each readable
-    one, the runs whose run.json is damaged, and per run the damaged metrics lines left out."""
+    one, the runs whose run.json is damaged, per run the damaged metrics lines left out, and each
+    readable run's status as listings show it (`listed_status`)."""
 
     runs: list[tuple[dict, dict | None]] = field(default_factory=list)
     damaged: list[DamagedItem] = field(default_factory=list)
     damaged_lines: dict[str, int] = field(default_factory=dict)
+    statuses: dict[str, str] = field(default_factory=dict)
 
 
 def survey_runs(home: Path) -> RunsSurvey:
@@ -245,6 +256,7 @@ def survey_runs(home: Path) -> RunsSurvey:
         for record in records:
             latest.update(record)
         survey.runs.append((info, latest or None))
+        survey.statuses[str(info.get("name", folder.name))] = listed_status(folder, info)
         if damaged_lines:
             survey.damaged_lines[str(info.get("name", folder.name))] = damaged_lines
     return survey

@@ -35,6 +35,7 @@ from seqgan_music.training.policy_gradient import policy_gradient_step, policy_g
 from seqgan_music.training.reinforce import reinforce_surrogate
 from seqgan_music.training.relaxed import RelaxedEstimator, relaxed_surrogate
 from seqgan_music.training.rollout import RolloutPolicy, Scorer
+from seqgan_music.training.run_lock import RunLock
 from seqgan_music.training.runs import (
     FINAL_SAMPLES,
     SAMPLES_DIR,
@@ -76,6 +77,7 @@ class Trainer:
         self.started = time.perf_counter()
         self.stop_requested = False
         self.resumed = False  # set by resume_run: the run folder was there before this session
+        self.lock: RunLock | None = None  # the run's lock, taken by start_run or resume_run; run() releases it
         seed = config.run.seed
         torch.manual_seed(seed)
         self.data = training_sequences(corpus, config.data.unit, device)  # windows, or whole tunes padded
@@ -111,7 +113,15 @@ class Trainer:
 
     # ----------------------------------------------------------------- running
     def run(self) -> str:
-        """Run the remaining units; returns "finished" or "interrupted" (after saving)."""
+        """Run the remaining units; returns "finished" or "interrupted" (after saving). The run's
+        lock is released on the way out, however it ends."""
+        try:
+            return self._run()
+        finally:
+            if self.lock is not None:
+                self.lock.release()
+
+    def _run(self) -> str:
         self._set_status("running")
         while self.position.phase < len(self.phases):
             phase = self.phases[self.position.phase]

@@ -46,6 +46,7 @@ from seqgan_music.formatting import (
 )
 from seqgan_music.paths import check_name
 from seqgan_music.training.events import TrainingEvent
+from seqgan_music.training.run_lock import lock_holder, locked_message
 from seqgan_music.training.runs import (
     MetricsTail,
     default_run_name,
@@ -497,7 +498,6 @@ class TrainPane(Horizontal):
         self.shown_phase: str | None = None  # None: follow the run's current phase
         self.tail: MetricsTail | None = None  # following a run trained elsewhere
         self.quit_when_stopped = False
-        self._confirm_resume: str | None = None
 
     def compose(self) -> ComposeResult:
         yield FitTable(RUN_COLUMNS, id="runs-table")
@@ -526,7 +526,7 @@ class TrainPane(Horizontal):
             infos[name] = info
             ours = self.session is not None and self.session.name == name and name in self.histories
             progress = self.histories[name].progress_text() if ours else format_run_progress(info)
-            rows.append((name, [name, "training here" if ours else str(info.get("status", "?")), progress,
+            rows.append((name, [name, "training here" if ours else survey.statuses.get(name, "?"), progress,
                                 str(info.get("method", "?")), str(info.get("corpus", "?")),
                                 Text(format_duration(info.get("elapsed")), justify="right")]))
         rows += [(item.name, [damaged_cell(item.name, item.reason), *[""] * (len(RUN_COLUMNS) - 1)])
@@ -641,23 +641,20 @@ class TrainPane(Horizontal):
             self.notify(f"run {name!r} has already finished: start a new run to train more", severity="warning",
                         markup=False)
             return
-        if status == "running" and self._confirm_resume != name:
-            self._confirm_resume = name
-            self.notify(f"run {name!r} is marked running: if `seqgan-music train` is training it elsewhere, stop "
-                        "that first. Press u again to resume it here.", severity="warning", markup=False)
-            return
-        self._confirm_resume = None
-        confirmed = status == "running"  # the second u: the user says nothing else trains it
+        folder = run_dir(self.home, name)
         try:
-            config = read_run_config(run_dir(self.home, name))
+            config = read_run_config(folder)
+            holder = lock_holder(folder)  # resume_run refuses it too; asking first keeps the pane as it is
         except (SeqganError, OSError) as error:
             self.notify(str(error), severity="error", markup=False)
+            return
+        if holder is not None:
+            self.notify(locked_message(folder, holder), severity="error", markup=False)
             return
         from seqgan_music.training.launch import resume_run
 
         history = self.histories.get(name) or RunHistory.of_config(name, config)
-        self.begin(name, history, lambda observer: resume_run(self.home, name, None, observer, force=confirmed),
-                   resumed=True)
+        self.begin(name, history, lambda observer: resume_run(self.home, name, None, observer), resumed=True)
 
     def begin(self, name: str, history: RunHistory, make_trainer: Callable, resumed: bool = False) -> None:
         """Train `name` in a worker, shown live from its events."""
