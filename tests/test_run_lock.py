@@ -21,6 +21,7 @@ from seqgan_music.config import load_config_file, preset
 from seqgan_music.corpora.grammar import build_grammar_corpus
 from seqgan_music.training.events import TrainingEvent
 from seqgan_music.training.launch import resume_run, start_run
+from seqgan_music.training.run_lock import lock_holder
 from seqgan_music.training.runs import read_metrics, read_run_info
 from seqgan_music.training.trainer import Trainer
 from seqgan_music.tui.app import create_app
@@ -176,6 +177,24 @@ def read_checkpoint_position(folder: Path) -> int:
     from seqgan_music.training.checkpoint import load_checkpoint
 
     return load_checkpoint(folder / "state.pt")["position"]["unit"]
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, RuntimeError])
+def test_the_lock_is_released_however_training_ends(home: Path, monkeypatch, stop: type[BaseException]) -> None:
+    folder = interrupted_run(home, "ends")  # a first Ctrl-C: stopped after a unit and saved
+    assert lock_holder(folder) is None
+
+    def stopped(*args, **kwargs):
+        raise stop  # a second Ctrl-C, or a failure, in the middle of an epoch
+
+    with monkeypatch.context() as patch:
+        patch.setattr("seqgan_music.training.trainer.mle_epoch", stopped)
+        trainer = resume_run(home, "ends")
+        assert lock_holder(folder).pid == os.getpid()
+        with pytest.raises(stop):
+            trainer.run()
+    assert lock_holder(folder) is None
+    assert resume_run(home, "ends").run() == "finished"
 
 
 def test_the_app_refuses_to_resume_a_run_another_process_trains(home: Path) -> None:

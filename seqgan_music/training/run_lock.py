@@ -81,7 +81,7 @@ class RunLock:
         self._fd: int | None = None
 
     def acquire(self) -> RunLock:
-        fd = os.open(self.folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)  # less the umask, as every file
         if not _retry(lambda: _try_lock(fd)):
             os.close(fd)
             raise SeqganError(locked_message(self.folder, read_holder(self.folder, wait=True)))
