@@ -33,6 +33,7 @@ MAX_DISTANCE = 32  # bars back; farther bars share one distance bias
 MAX_MATCH = MAX_STEP_IN_BAR  # matched steps counted; a longer match shares one bias
 BROKEN = MAX_MATCH + 1  # the match index of a bar that differs from the current bar so far
 ATTENTION_DIM = 64  # query and key size (at most the LSTM's hidden size)
+MATCH_BUDGET = 1 << 22  # elements of one comparison of steps against every bar (teacher forcing runs in chunks)
 
 
 class BarMemory(NamedTuple):
@@ -76,11 +77,14 @@ def candidates(view: BarView) -> Candidates:
     values = torch.where(offers, take(view.history, aligned), -1)
     broken = torch.zeros_like(offers)
     longest = min(int(offset.max()) - 1, MAX_MATCH) if offset.numel() else 0
-    for step in range(1, longest + 1):
-        inside = step < offset  # (B, S, 1): this step of the current bar is already written
-        here = take(view.history, opened + step)  # (B, S, 1)
-        there = take(view.history, start + step)  # (B, S, M)
-        broken |= inside & ((there != here) | (start + step > end))
+    chunk = max(1, MATCH_BUDGET // max(1, offers.numel()))  # steps compared at once: all of them when stepping
+    for first in range(1, longest + 1, chunk):
+        steps = torch.arange(first, min(first + chunk, longest + 1), device=position.device)  # (L,)
+        inside = (steps < offset).unsqueeze(-2)  # (B, S, 1, L): these steps of the current bar are written
+        here = take(view.history, opened + steps).unsqueeze(-2)  # (B, S, 1, L)
+        at = start.unsqueeze(-1) + steps  # (B, S, M, L)
+        there = take(view.history, at)
+        broken |= (inside & ((there != here) | (at > end.unsqueeze(-1)))).any(dim=-1)
     match = torch.where(broken, BROKEN, (offset - 1).clamp(0, MAX_MATCH))
     distance = (current - numbers).clamp(1, MAX_DISTANCE)
     same_in_part = numbers == view.same_bar.unsqueeze(-1)
