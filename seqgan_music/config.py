@@ -387,68 +387,83 @@ def phase_units(config: Config, phase: str) -> int:
 
 
 # -------------------------------------------------------------------------------------- validation
-def _at_least(low: int) -> tuple[Callable[[Any], bool], str]:
-    return (lambda v: v >= low), f"an integer >= {low}"
+def _between(low: int, high: int) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: low <= v <= high), f"an integer >= {low} and <= {high}"
 
 
 def _finite(check: Callable[[float], bool], text: str) -> tuple[Callable[[Any], bool], str]:
     return (lambda v: math.isfinite(v) and check(v)), text
 
 
-_POSITIVE_INT = _at_least(1)
-_COUNT_OR_ZERO = _at_least(0)
+# Upper bounds: far above any run that fits a machine (the memory a run's sizes need is estimated
+# against the machine's at its start, training/budget.py); they stop a typo from hanging a run
+# (a billion rollouts or evaluation samples) before it reaches the estimate.
+_SIZE_LIMIT = 1_000_000  # embedding and hidden widths, batch sizes, chunk rows
+_UNITS_LIMIT = 1_000_000  # epochs and rounds (Ctrl-C saves, so a long schedule can always stop)
+_STEPS_LIMIT = 10_000  # steps or epochs inside one round
+_SAMPLES_LIMIT = 1_000_000  # evaluation samples drawn at every evaluation
+_NEGATIVES_LIMIT = 10_000_000  # generated negatives per discriminator refresh
+_ROLLOUTS_LIMIT = 10_000  # Monte Carlo rollouts per token (the paper: 16)
+_FILTERS_LIMIT = 100_000  # filters per width, and filter widths
+_THREADS_LIMIT = 4096  # the machine's own cores are checked when a run starts (training/budget.py)
+
+_POSITIVE_SIZE = _between(1, _SIZE_LIMIT)
+_UNITS = _between(0, _UNITS_LIMIT)
+_STEPS = _between(1, _STEPS_LIMIT)
 _POSITIVE_FLOAT = _finite(lambda v: v > 0, "a finite number > 0")
 _ANY_BOOL = ((lambda v: True), "true or false")  # the type check already admits only booleans
-_POSITIVE_INTS = ((lambda v: len(v) > 0 and all(x >= 1 for x in v)), "a non-empty list of integers >= 1")
+_FILTERS = ((lambda v: 0 < len(v) <= 64 and all(1 <= x <= _FILTERS_LIMIT for x in v)),
+            f"a list of 1 to 64 integers >= 1 and <= {_FILTERS_LIMIT}")
 
 # One rule per field: (check, what a good value is). A test checks that no field lacks a rule.
 _RULES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
-    "generator": {"embedding": _POSITIVE_INT, "hidden": _POSITIVE_INT, "layers": _POSITIVE_INT,
+    "generator": {"embedding": _POSITIVE_SIZE, "hidden": _POSITIVE_SIZE, "layers": _between(1, 64),
                   "lookback": _ANY_BOOL, "attention": _ANY_BOOL, "header_inputs": _ANY_BOOL,
                   "lookback_bars": ((lambda v: 0 < len(v) <= 8 and len(set(v)) == len(v) and all(1 <= x <= 16 for x in v)),
                                     "a list of 1 to 8 different bar counts from 1 to 16, e.g. [1, 2, 4]")},
     "discriminator": {
-        "embedding": _POSITIVE_INT,
-        "filter_widths": _POSITIVE_INTS,
-        "filter_counts": _POSITIVE_INTS,
-        "filter_scale": _POSITIVE_FLOAT,
+        "embedding": _POSITIVE_SIZE,
+        "filter_widths": _FILTERS,
+        "filter_counts": _FILTERS,
+        "filter_scale": _finite(lambda v: 0 < v <= 100, "a number > 0 and <= 100"),
         "dropout_keep": _finite(lambda v: 0 < v <= 1, "a keep probability in (0, 1]"),
         "l2": _finite(lambda v: v >= 0, "a finite number >= 0"),
     },
-    "mle": {"epochs": _COUNT_OR_ZERO, "batch_size": _POSITIVE_INT, "learning_rate": _POSITIVE_FLOAT,
-            "grad_clip": _POSITIVE_FLOAT, "eval_every": _POSITIVE_INT, "keep_best": _ANY_BOOL},
-    "pretrain_d": {"rounds": _COUNT_OR_ZERO, "epochs": _POSITIVE_INT, "negatives": _POSITIVE_INT,
-                   "batch_size": _POSITIVE_INT, "learning_rate": _POSITIVE_FLOAT},
+    "mle": {"epochs": _UNITS, "batch_size": _POSITIVE_SIZE, "learning_rate": _POSITIVE_FLOAT,
+            "grad_clip": _POSITIVE_FLOAT, "eval_every": _between(1, _UNITS_LIMIT), "keep_best": _ANY_BOOL},
+    "pretrain_d": {"rounds": _UNITS, "epochs": _STEPS, "negatives": _between(1, _NEGATIVES_LIMIT),
+                   "batch_size": _POSITIVE_SIZE, "learning_rate": _POSITIVE_FLOAT},
     "adversarial": {
-        "rounds": _COUNT_OR_ZERO, "g_steps": _POSITIVE_INT, "d_steps": _COUNT_OR_ZERO,
-        "d_epochs": _POSITIVE_INT, "negatives": _POSITIVE_INT, "batch_size": _POSITIVE_INT,
-        "learning_rate": _POSITIVE_FLOAT, "grad_clip": _POSITIVE_FLOAT, "rollouts": _POSITIVE_INT,
+        "rounds": _UNITS, "g_steps": _STEPS, "d_steps": _between(0, _STEPS_LIMIT),
+        "d_epochs": _STEPS, "negatives": _between(1, _NEGATIVES_LIMIT), "batch_size": _POSITIVE_SIZE,
+        "learning_rate": _POSITIVE_FLOAT, "grad_clip": _POSITIVE_FLOAT, "rollouts": _between(1, _ROLLOUTS_LIMIT),
         "beta": _finite(lambda v: 0 <= v < 1, "a number in [0, 1)"),
         "baseline": _ANY_BOOL,
-        "eval_every": _POSITIVE_INT,
-        "variance_estimates": ((lambda v: v == 0 or v >= 2), "0 (off) or an integer >= 2"),
+        "eval_every": _between(1, _UNITS_LIMIT),
+        "variance_estimates": ((lambda v: v == 0 or 2 <= v <= _STEPS_LIMIT),
+                               f"0 (off) or an integer >= 2 and <= {_STEPS_LIMIT}"),
     },
-    "scheduled_sampling": {"epochs": _COUNT_OR_ZERO,
+    "scheduled_sampling": {"epochs": _UNITS,
                            "decay": _finite(lambda v: 0 <= v <= 1, "a number in [0, 1]")},
     "pg_bleu": {"order": ((lambda v: 1 <= v <= 5), "an integer from 1 to 5"),
                 "reference_share": _finite(lambda v: 0 < v <= 1, "a share in (0, 1]")},
     "relaxation": {"temperature": _POSITIVE_FLOAT, "learn_temperature": _ANY_BOOL,
                    "scale": _finite(lambda v: True, "a finite number"), "learn_scale": _ANY_BOOL,
                    "control": ((lambda v: v in CONTROLS), f"one of {', '.join(CONTROLS)}"),
-                   "residual_hidden": _POSITIVE_INT, "learning_rate": _POSITIVE_FLOAT},
-    "rollout": {"chunk_size": _POSITIVE_INT,
+                   "residual_hidden": _POSITIVE_SIZE, "learning_rate": _POSITIVE_FLOAT},
+    "rollout": {"chunk_size": _POSITIVE_SIZE,
                 "precision": ((lambda v: v in PRECISIONS), f"one of {', '.join(PRECISIONS)}"),
-                "every": ((lambda v: v in ("token", "bar") or (v.isdigit() and int(v) >= 1)),
-                          '"token", "bar" or a whole number >= 1 written as a string, such as "4"')},
+                "every": ((lambda v: v in ("token", "bar") or (v.isdigit() and len(v) <= 6 and int(v) >= 1)),
+                          '"token", "bar" or a whole number from 1 to 999999 written as a string, such as "4"')},
     "data": {"unit": ((lambda v: v in UNITS), f"one of {', '.join(UNITS)}")},
-    "sampling": {"temperature": _POSITIVE_FLOAT, "top_k": _at_least(0)},
+    "sampling": {"temperature": _POSITIVE_FLOAT, "top_k": _between(0, _SIZE_LIMIT)},
     "run": {
         "seed": ((lambda v: 0 <= v < _SEED_LIMIT), f"an integer in [0, {_SEED_LIMIT})"),
         "device": ((lambda v: _DEVICE_PATTERN.fullmatch(v) is not None), "auto, cpu, cuda, cuda:N or mps"),
-        "threads": _at_least(0),
-        "checkpoint_every": _POSITIVE_INT,
-        "eval_samples": _POSITIVE_INT,
-        "samples": _POSITIVE_INT,
+        "threads": _between(0, _THREADS_LIMIT),
+        "checkpoint_every": _between(1, _UNITS_LIMIT),
+        "eval_samples": _between(1, _SAMPLES_LIMIT),
+        "samples": _between(1, 10_000),
         "method": ((lambda v: v in METHODS), f"one of {', '.join(METHODS)}"),
     },
 }

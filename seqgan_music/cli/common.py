@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 from collections.abc import Callable
 from pathlib import Path
@@ -35,7 +36,8 @@ def user_errors(command: F) -> F:
     the command does not handle itself into "interrupted" and exit status 130. That line claims
     nothing about what is on disk; a command that knows what an interruption leaves says so itself
     (train does). An EOFError that escaped the file readers' checks gets a red line too: click would
-    print a bare "Aborted." for it."""
+    print a bare "Aborted." for it. So does a path too long for the file system, wherever a command
+    first touches it (an argument, an option, --home)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -53,8 +55,21 @@ def user_errors(command: F) -> F:
                                 "this is a bug in seqgan-music's checks, please report it", highlight=False,
                                 soft_wrap=True)
             raise typer.Exit(1) from None
+        except OSError as error:
+            if error.errno != errno.ENAMETOOLONG:
+                raise
+            error_console.print(f"[bold red]error:[/] {escape(_too_long(error))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _too_long(error: OSError) -> str:
+    """The path the system refused as too long, shortened so that the line stays readable."""
+    path = str(error.filename or "")
+    shown = path if len(path) <= 80 else f"{path[:50]}...{path[-20:]} ({len(path)} characters)"
+    return (f"file name too long: {shown}: a file or folder name may have at most 255 bytes "
+            "(and a whole path about 4096): use a shorter one")
 
 
 class RichReporter:

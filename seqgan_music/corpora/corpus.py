@@ -23,7 +23,7 @@ from seqgan_music.corpora.melody import Melody
 from seqgan_music.corpora.split import SPLITS
 from seqgan_music.corpora.vocabulary import Vocabulary
 from seqgan_music.errors import DamagedFileError, SeqganError
-from seqgan_music.paths import corpora_dir, corpus_dir
+from seqgan_music.paths import check_no_case_twin, corpora_dir, corpus_dir
 from seqgan_music.project_files import DamagedItem, damage_as_error, expect, expect_fields, read_arrays, read_json
 
 MANIFEST, TOKENS, VOCAB, TUNES = "manifest.json", "tokens.npz", "vocab.json", "tunes.json"
@@ -95,6 +95,7 @@ class Corpus:
     def save(self, home: Path) -> Path:
         """Write atomically to `<home>/corpora/<name>/`, replacing an older build only on success."""
         target = corpus_dir(home, self.name)
+        check_no_case_twin(target.parent, self.name, "corpus")
         self.manifest["content_hash"] = self.content_hash()
         arrays = {split: np.asarray(self.splits[split], dtype=np.int32) for split in SPLITS}
         arrays.update({f"{s}_tune": np.asarray(a, dtype=np.int32) for s, a in self.tune_of_window.items()})

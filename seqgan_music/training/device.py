@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 
 import numpy as np
@@ -52,6 +53,7 @@ def seed_everything(seed: int) -> None:
 
 
 def configure_threads(threads: int) -> None:
-    """0 keeps torch's default (one thread per core); otherwise use exactly `threads`."""
+    """0 keeps torch's default (one thread per core); otherwise use `threads`, at most one per core:
+    a run started on a larger machine resumes here (thousands of threads would crash torch)."""
     if threads > 0:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(min(threads, os.cpu_count() or 1))

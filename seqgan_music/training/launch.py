@@ -10,6 +10,7 @@ from seqgan_music.config import Config, config_to_toml
 from seqgan_music.corpora.corpus import load_corpus
 from seqgan_music.errors import SeqganError
 from seqgan_music.project_files import damage_as_error
+from seqgan_music.training.budget import check_budget
 from seqgan_music.training.checkpoint import checkpoint_remedy
 from seqgan_music.training.device import configure_threads, pick_device, resolve_precision, seed_everything
 from seqgan_music.training.events import TrainingEvent, TrainingObserver
@@ -25,6 +26,7 @@ from seqgan_music.training.runs import (
     run_dir,
     truncate_metrics,
 )
+from seqgan_music.training.sequences import check_held_out, sample_length
 from seqgan_music.training.trainer import Trainer
 
 
@@ -32,6 +34,9 @@ def start_run(home: Path, corpus_name: str, config: Config, name: str | None = N
               observer: TrainingObserver | None = None) -> Trainer:
     """Create `<home>/checkpoints/<name>/` and a trainer ready to run from the start."""
     corpus = load_corpus(home, corpus_name)
+    # Before anything is written or a thread started: what cannot run is refused with no run folder.
+    check_budget(config, len(corpus.vocabulary), sample_length(corpus, config.data.unit))
+    note = check_held_out(corpus, config.data.unit, config.mle.keep_best and config.mle.epochs > 0)
     device = _prepare(config)
     name = name or default_run_name(corpus_name, config.run.method)
     info = {"corpus": corpus_name, "corpus_hash": corpus.manifest["content_hash"], "method": config.run.method,
@@ -46,6 +51,8 @@ def start_run(home: Path, corpus_name: str, config: Config, name: str | None = N
         remove_run(folder)
         raise
     trainer.lock = lock
+    if note:
+        trainer.observer.on_event(TrainingEvent("note", message=note))
     return trainer
 
 

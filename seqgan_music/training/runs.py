@@ -16,7 +16,7 @@ from pathlib import Path
 from seqgan_music.atomic import write_text_atomic
 from seqgan_music.config import PHASES, Config, config_from_toml
 from seqgan_music.errors import DamagedFileError, SeqganError
-from seqgan_music.paths import check_name
+from seqgan_music.paths import check_name, check_no_case_twin
 from seqgan_music.project_files import (
     DamagedItem,
     damage_as_error,
@@ -270,6 +270,7 @@ def list_runs(home: Path) -> list[tuple[dict, dict | None]]:
 def create_run_folder(home: Path, name: str, info: dict, config_toml: str) -> Path:
     """A new run's folder with its config and run.json; an existing run is never overwritten."""
     folder = run_dir(home, name)
+    check_no_case_twin(folder.parent, name, "run")
     if folder.exists():
         raise SeqganError(f"run {name!r} already exists in {folder.parent}: pick another --run name, or --resume {name}")
     folder.mkdir(parents=True)

@@ -50,6 +50,25 @@ def sample_length(corpus: Corpus, unit: str) -> int:
     return max(len(tune) for tune in corpus.tune_sequences["train"])
 
 
+def check_held_out(corpus: Corpus, unit: str, keep_best: bool) -> str:
+    """Refuse mle.keep_best without validation data (it picks the epoch by NLL on it); return a note
+    when there is nothing to measure NLL_test on (neither test nor validation data): the run then
+    logs no NLL_test rather than a 0 that reads as a perfect score."""
+    if unit == "window":
+        valid, test = (len(corpus.splits[split]) for split in ("valid", "test"))
+    else:
+        valid, test = (len(corpus.tune_sequences.get(split) or []) for split in ("valid", "test"))
+    things = "windows" if unit == "window" else "tunes"
+    rebuild = "rebuild it with a split that leaves some, e.g. --split 80/10/10"
+    if keep_best and not valid:
+        raise SeqganError(f"corpus {corpus.name!r} has no validation {things}, and mle.keep_best picks the best "
+                          f"epoch by NLL on them: {rebuild}, or set mle.keep_best=false")
+    if not valid and not test:
+        return (f"corpus {corpus.name!r} has no test or validation {things}: NLL_test is not measured "
+                f"(to measure it, {rebuild})")
+    return ""
+
+
 def check_whole_tunes(corpus: Corpus) -> None:
     if not corpus.has_whole_tunes:
         raise SeqganError(f"data.unit=tune needs whole tunes, and corpus {corpus.name!r} keeps none: "

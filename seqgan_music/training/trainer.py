@@ -254,10 +254,11 @@ class Trainer:
                                    epochs, batch_size, self.shuffle)
 
     def _evaluate(self, phase: str, unit: int) -> dict:
-        """NLL_test always, NLL_oracle for oracle corpora, the goodness score (the share of valid
-        three-token windows) for toy-grammar corpora, from a generator of its own so that
+        """NLL_test (where there is held-out data), NLL_oracle for oracle corpora, the goodness score
+        (the share of valid three-token windows) for toy-grammar corpora, from a generator of its own so that
         evaluating never changes the training's random stream."""
-        metrics = {"nll_test": per_token_nll(self.generator, self.test_data)}
+        # No held-out data (see check_held_out): NLL_test is left out, never logged as 0.
+        metrics = {"nll_test": per_token_nll(self.generator, self.test_data)} if len(self.test_data) else {}
         evaluation = torch.Generator(device=self.device).manual_seed(
             self.config.run.seed + _EVAL_SEED_OFFSET * (1 + self.position.phase) + unit)
         samples = self.generator.sample(self.config.run.eval_samples, self.length, generator=evaluation)
