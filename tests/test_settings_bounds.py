@@ -153,13 +153,14 @@ LONG = "x" * 300
     ["export", f"{{tmp}}/{LONG}.json", "--out", "{tmp}/out"],
     ["compose", "--primer", f"{{tmp}}/{LONG}.mid", "--out", "{tmp}/out"],
     ["runs", "--home", f"{{tmp}}/{LONG}"],
+    ["demo", "--out", f"{{tmp}}/{LONG}"],  # refused before it builds a corpus and trains, not after
 ], ids=["train --config", "train --run", "corpus build text", "corpus build midi", "export", "compose --primer",
-        "--home"])
+        "--home", "demo --out"])
 def test_a_300_character_name_or_path_gives_one_line(home, args):
     args = [arg.replace("{tmp}", str(home)) for arg in args]
     result = runner.invoke(app, args if "--home" in args else [*args, "--home", str(home)])
     assert_one_line_refusal(result)
-    assert run_folders(home) == []
+    assert run_folders(home) == [] and sorted(p.name for p in (home / "corpora").iterdir()) == ["grammar"]
 
 
 def test_a_corpus_with_nothing_held_out_logs_no_nll_test_instead_of_zero(tmp_path):

@@ -26,10 +26,13 @@ def demo(
     """
     from seqgan_music.cli.corpus import build_folk
     from seqgan_music.cli.train import train
+    from seqgan_music.corpora.exporting import prepare_output_folder
     from seqgan_music.training.generation import generate_from_run
     from seqgan_music.training.runs import default_run_name
 
     root = home_path(home)
+    folder = out if out.is_absolute() else Path.cwd() / out
+    prepare_output_folder(folder)  # a folder it cannot write is refused now, not after minutes of training
     stages: list[tuple[str, float]] = []
     started = time.perf_counter()
     build_folk(home=root)
@@ -39,7 +42,6 @@ def demo(
     train("folk", preset_name=preset_name, run=run, home=root)
     stages.append((f"training ({preset_name} preset)", time.perf_counter() - started))
     started = time.perf_counter()
-    folder = out if out.is_absolute() else Path.cwd() / out
     written = [p for p in generate_from_run(root, run, folder, n) if p.suffix == ".mid"]
     stages.append(("writing tunes", time.perf_counter() - started))
     for stage, seconds in stages:
