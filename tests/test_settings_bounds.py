@@ -171,6 +171,10 @@ def test_a_corpus_with_nothing_held_out_logs_no_nll_test_instead_of_zero(tmp_pat
     assert "no test or validation windows: NLL_test is not measured" in " ".join(result.output.split())
     records = [json.loads(line) for line in (tmp_path / "checkpoints" / "r" / "metrics.jsonl").read_text().splitlines()]
     assert records and all("nll_test" not in record for record in records), records
+    evaluated = runner.invoke(app, ["evaluate", "r", "--references", "train", "--samples", "20", "--permutations", "10",
+                                    "--device", "cpu", "--home", str(tmp_path)])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "BLEU-4" in evaluated.output and "NLL_test" not in evaluated.output, evaluated.output
 
 
 def test_keep_best_without_validation_data_is_refused_before_the_run_folder(tmp_path):

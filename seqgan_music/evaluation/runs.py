@@ -183,8 +183,8 @@ def _evaluate(trained: TrainedRun, settings: EvaluationSettings, groups: Sequenc
         held_out = real_sequences(corpus, settings.references, unit)
         evaluation.generated.add(score_c2st(held_out, generated, corpus, settings.seed, device))
         evaluation.real.add(score_c2st(held_out, real, corpus, settings.seed, device))
-    if "nll-test" in groups:
-        test = training_sequences(corpus, unit, device).test
+    test = training_sequences(corpus, unit, device).test if "nll-test" in groups else None
+    if test is not None and len(test):  # nothing held out: NLL_test stays missing, never 0
         totals, counts = sequence_nlls(trained.generator, test, settings.temperature)
         evaluation.nll_test = float(totals.sum() / counts.sum().clamp(min=1))
         evaluation.nll_test_per_window = (totals / counts.clamp(min=1)).tolist()
