@@ -89,7 +89,8 @@ def test_a_setting_that_crashed_or_hung_is_refused_in_its_own_process(home, sett
 def test_threads_beyond_the_machines_cores_are_refused_with_how_many_it_has(monkeypatch):
     monkeypatch.setattr(budget, "machine_cores", lambda: 2)
     config = apply_overrides(preset("quick"), ["run.threads=3"])
-    with pytest.raises(SeqganError, match=r"run\.threads=3 is more than this machine's 2 cores: use at most run\.threads=2"):
+    refusal = r"run\.threads=3 is more than this machine's 2 cores: use at most run\.threads=2"
+    with pytest.raises(SeqganError, match=refusal):
         check_budget(config, 20, 15)
     check_budget(apply_overrides(preset("quick"), ["run.threads=2"]), 20, 15)
 

@@ -98,9 +98,11 @@ def estimate_memory(config: Config, vocab_size: int, length: int) -> MemoryEstim
         "the discriminator's negatives": negatives * length * _LONG * 4,
     }
     largest = max(working, key=lambda part: working[part])
-    parts = {"the generator's weights, gradients and optimizer state": generator * _FLOAT * _GENERATOR_COPIES,
-             "the discriminator's weights, gradients and optimizer state": discriminator * _FLOAT * _DISCRIMINATOR_COPIES,
-             largest: working[largest]}
+    parts = {
+        "the generator's weights, gradients and optimizer state": generator * _FLOAT * _GENERATOR_COPIES,
+        "the discriminator's weights, gradients and optimizer state": discriminator * _FLOAT * _DISCRIMINATOR_COPIES,
+        largest: working[largest],
+    }
     return MemoryEstimate(generator * _FLOAT, parts)
 
 
