@@ -32,7 +32,7 @@ run: install
 
 # Rebuild the shipped default model (seqgan_music/default_model/) from nothing: the folk corpus, a
 # whole-tune SeqGAN run with rewards per bar and its MLE-only twin (the same size and seed), trained
-# side by side on one thread each, both evaluated, then packed at temperature 0.8 (where its tunes
+# side by side on one thread each, both evaluated, then packed at copy temperature 0.5 (where its tunes
 # repeat their own bars as often as the training tunes). Times: see README, The default model.
 MODEL_HOME := build/default-model
 SM := $(BIN)/seqgan-music
@@ -45,11 +45,11 @@ default-model: install
 	mle=$$!; \
 	wait $$seqgan && wait $$mle
 	$(SM) evaluate folk-tunes-default-mle folk-tunes-default --samples 1000 --json $(MODEL_HOME)/evaluation.json --home $(MODEL_HOME)
-	$(SM) pack folk-tunes-default --out seqgan_music/default_model --home $(MODEL_HOME) --temperature 0.8 \
+	$(SM) pack folk-tunes-default --out seqgan_music/default_model --home $(MODEL_HOME) --copy-temperature 0.5 \
 	  --reproduce "seqgan-music corpus build folk" \
 	  --reproduce "seqgan-music train folk --preset folk-tunes --seed 0 --run folk-tunes-default --set run.threads=1" \
 	  --reproduce "seqgan-music evaluate folk-tunes-default --samples 1000" \
-	  --reproduce "seqgan-music pack folk-tunes-default --out seqgan_music/default_model --temperature 0.8" \
+	  --reproduce "seqgan-music pack folk-tunes-default --out seqgan_music/default_model --copy-temperature 0.5" \
 	  --reproduce "(or all of it, with the MLE-only twin: make default-model)"
 
 test: install-dev

@@ -24,7 +24,9 @@ from seqgan_music.composing.form import (
     parse_form,
     tune_layout,
 )
+from seqgan_music.composing.compose import compose_tunes, requested_settings
 from seqgan_music.composing.header import choose_header
+from seqgan_music.composing.model import load_model
 from seqgan_music.config import apply_overrides, preset
 from seqgan_music.corpora.encodings import BAR
 from seqgan_music.corpora.midi import read_midi_melody
@@ -256,3 +258,30 @@ def test_a_window_model_refuses_a_form(tune_model, tmp_path):
     (window / "model.json").write_text(json.dumps(info))
     result = compose(window, tmp_path / "out", "--form", "AABB")
     assert result.exit_code == 1 and "need a whole-tune model" in result.output
+
+
+def test_the_copy_temperature_is_the_models_own_unless_asked_and_a_window_model_refuses_it(tune_model, window_model,
+                                                                                          tmp_path):
+    """A whole-tune model with attention over bars composes at its packed copy temperature; an asked one
+    wins and changes the tune; composing leaves the model's attention as it was; a model without
+    attention refuses the option in one line."""
+    home = tune_model.parent
+    packed = tmp_path / "copying"
+    result = runner.invoke(app, ["pack", "tiny-tunes", "--out", str(packed), "--copy-temperature", "0.3",
+                                 "--home", str(home)])
+    assert result.exit_code == 0, result.output
+    sidecars = {}
+    for name, options in (("own", ()), ("asked", ("--copy-temperature", "0.3")), ("plain", ("--copy-temperature", "1"))):
+        result = compose(packed, tmp_path / name, "--n", "1", "--seed", "5", "--format", "abc", *options)
+        assert result.exit_code == 0, result.output
+        sidecars[name] = json.loads(next((tmp_path / name).glob("*.json")).read_text())
+    assert sidecars["own"]["copy_temperature"] == sidecars["asked"]["copy_temperature"] == 0.3
+    assert sidecars["own"]["tokens"] == sidecars["asked"]["tokens"] != sidecars["plain"]["tokens"]
+    assert "--copy-temperature 0.3" in sidecars["own"]["command"]
+    model = load_model(home, str(packed))
+    compose_tunes(model, requested_settings(1, seed=5))
+    assert model.generator.attention.sharpness == 1.0
+    refused = compose(window_model, tmp_path / "window", "--n", "1", "--copy-temperature", "0.5")
+    assert refused.exit_code == 1 and "--copy-temperature needs a model that attends over its bars" in refused.output
+    bad = compose(packed, tmp_path / "bad", "--n", "1", "--copy-temperature", "0")
+    assert bad.exit_code == 1 and "--copy-temperature must be > 0" in bad.output

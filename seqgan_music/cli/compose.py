@@ -31,7 +31,8 @@ def compose(
     endings: Annotated[bool, typer.Option("--endings", help="Whole-tune models: repeated strains get first and second endings (|1 ... :|2 ...).")] = False,
     bars: Annotated[int | None, typer.Option("--bars", help="Length in bars, the primer's included (default 16); on a whole-tune model, the length of a --form free tune.")] = None,
     steps: Annotated[int | None, typer.Option("--steps", help="Length in steps instead (sixteenths for grid16 models), the primer's included; window models only.")] = None,
-    temperature: Annotated[float | None, typer.Option("--temperature", help="Sampling temperature: lower is safer and plainer, higher is bolder (default: the model's own, 0.8 for the default model, where its tunes repeat their motifs as often as its training tunes; 1.0 for a run).")] = None,
+    temperature: Annotated[float | None, typer.Option("--temperature", help="Sampling temperature: lower is safer and plainer, higher is bolder (default: the model's own; 1.0 for a run).")] = None,
+    copy_temperature: Annotated[float | None, typer.Option("--copy-temperature", help="Models with attention over bars: the temperature of choosing between a new note and one copied from an earlier bar; lower repeats motifs more (default: the model's own, 0.5 for the default model, where its tunes repeat their bars as often as its training tunes; 1.0 for a run).")] = None,
     top_k: Annotated[int, typer.Option("--top-k", help="Sample among the K most likely tokens only (0: all).")] = 0,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of the first tune (tune i gets seed+i); default: a random one, printed.")] = None,
     max_hold: Annotated[float | None, typer.Option("--max-hold", help="Longest one pitch may sound in a row, held or struck again, in quarter-note beats (default: one bar; 0: no limit); keeps a low temperature or top-k from freezing on one note.")] = None,
@@ -78,7 +79,7 @@ def compose(
     if primer is not None and primer_notes is not None:
         raise SeqganError("give either --primer FILE or --primer-notes, not both")
     settings = requested_settings(n, bars, steps, temperature, top_k, seed, key, meter, tempo, chords, program,
-                                  primer_bars, max_hold, form, part_bars, tune_type, endings)
+                                  primer_bars, max_hold, form, part_bars, tune_type, endings, copy_temperature)
     model = load_model(home_path(home), run, pick_device(device))
     if primer is not None:
         settings = replace(settings, primer=read_primer_file(primer))

@@ -62,13 +62,14 @@ def pack(
     out: Annotated[Path, typer.Option("--out", help="Model folder to write (replaced as a whole if it exists).")],
     reproduce: Annotated[list[str] | None, typer.Option("--reproduce", help="A command that reproduces the model, stored with it (repeatable, in order).")] = None,
     temperature: Annotated[float | None, typer.Option("--temperature", help="The temperature compose samples this model at when --temperature is not given (default 1.0).")] = None,
+    copy_temperature: Annotated[float | None, typer.Option("--copy-temperature", help="A model with attention over bars: the copy temperature compose uses when --copy-temperature is not given (default 1.0).")] = None,
     home: HomeOption = None,
 ) -> None:
     """Package a run's generator as a small model folder that `compose --run FOLDER` uses anywhere,
     with its vocabulary, encoding, the corpus's meters, the run's cached evaluations, how to
-    reproduce it and, with --temperature, the temperature it composes at by default.
+    reproduce it and, with --temperature and --copy-temperature, the temperatures it composes at by default.
 
-    Example: seqgan-music pack folk-default --out models/folk-default --temperature 0.8
+    Example: seqgan-music pack folk-default --out models/folk-default --copy-temperature 0.5
     """
     from seqgan_music.composing.model import pack_run
     from seqgan_music.errors import SeqganError
@@ -76,11 +77,13 @@ def pack(
     from seqgan_music.training.runs import run_dir
 
     root = home_path(home)
-    if temperature is not None and not (math.isfinite(temperature) and temperature > 0):
-        raise SeqganError(f"--temperature must be a number above 0, got {temperature:g}")
+    chosen = {"temperature": temperature, "copy_temperature": copy_temperature}
+    for name, value in chosen.items():
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise SeqganError(f"--{name.replace('_', '-')} must be a number above 0, got {value:g}")
     extra = {"evaluations": cached_evaluations(run_dir(root, run)), "reproduce": list(reproduce or [])}
-    if temperature is not None:
-        extra["compose"] = {"temperature": temperature}
+    if any(value is not None for value in chosen.values()):
+        extra["compose"] = {name: value for name, value in chosen.items() if value is not None}
     folder = pack_run(root, run, out, extra)
     size = sum(f.stat().st_size for f in folder.iterdir())
     console.print(f"[green]packed[/] run {run} into {folder} ({size / 1e6:.2f} MB); compose with: "

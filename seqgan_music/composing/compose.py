@@ -7,6 +7,7 @@ tune of `--seed 42 --n 8` exactly, and each tune's provenance gives the command 
 
 from __future__ import annotations
 
+import math
 import random
 import secrets
 import shlex
@@ -62,6 +63,9 @@ class ComposeSettings:
     part_bars: int | None = None
     tune_type: str | None = None
     endings: bool = False
+    # Models with attention over bars: the temperature of choosing between writing a new token and
+    # copying one of an earlier bar (lower repeats motifs more); None: the model's own.
+    copy_temperature: float | None = None
 
     def window_length(self) -> tuple[int | None, int | None]:
         """(bars, steps) of a window model's tune: as asked, else DEFAULT_BARS."""
@@ -95,6 +99,9 @@ def check_settings(settings: ComposeSettings) -> None:
         raise SeqganError(f"the length must be 1-{MAX_BARS} bars or 1-{MAX_STEPS} steps")
     try:
         check_sampling(1.0 if settings.temperature is None else settings.temperature, settings.top_k)
+        if settings.copy_temperature is not None and not (math.isfinite(settings.copy_temperature)
+                                                          and settings.copy_temperature > 0):
+            raise ValueError(f"--copy-temperature must be > 0, got {settings.copy_temperature}")
         if settings.meter is not None:
             parse_meter(settings.meter)
             if bar_steps(settings.meter) is None:
@@ -147,7 +154,7 @@ def requested_settings(count: int, bars: int | None = None, steps: int | None = 
                        tempo: float | None = None, chords: bool = False, program: int = 0,
                        primer_bars: int = DEFAULT_PRIMER_BARS, max_hold: float | None = None, form: str | None = None,
                        part_bars: int | None = None, tune_type: str | None = None,
-                       endings: bool = False) -> ComposeSettings:
+                       endings: bool = False, copy_temperature: float | None = None) -> ComposeSettings:
     """What a user asked for (the CLI's options, the TUI's form) as checked settings, one-line errors otherwise.
 
     No length means the model's default (DEFAULT_BARS, or the form's); no seed means a random one,
@@ -158,7 +165,8 @@ def requested_settings(count: int, bars: int | None = None, steps: int | None = 
                                key=parse_key(key) if key else None, meter=meter, tempo=tempo, chords=chords,
                                program=program, primer_bars=primer_bars, max_hold=max_hold,
                                form=form.strip() if form else None, part_bars=part_bars,
-                               tune_type=tune_type.strip().lower() if tune_type else None, endings=endings)
+                               tune_type=tune_type.strip().lower() if tune_type else None, endings=endings,
+                               copy_temperature=copy_temperature)
     check_settings(settings)
     return settings
 
@@ -167,20 +175,39 @@ def compose_tunes(model: ComposerModel, settings: ComposeSettings,
                   reporter: Reporter = SilentReporter()) -> list[ComposedTune]:
     """`settings.count` tunes from `model`; the same model and settings give the same tunes."""
     check_settings(settings)
-    if settings.temperature is None:
-        settings = replace(settings, temperature=model.temperature)
+    attention = model.generator.attention
+    if settings.copy_temperature is not None and attention is None:
+        raise SeqganError("--copy-temperature needs a model that attends over its bars (trained with "
+                          "generator.attention=true); this one does not")
+    settings = replace(settings, temperature=model.temperature if settings.temperature is None else settings.temperature,
+                       copy_temperature=None if attention is None else settings.copy_temperature or model.copy_temperature)
     model_warning(model, settings)
     reporter.begin("Composing", settings.count)
     from seqgan_music.composing.whole import compose_whole_tune  # whole.py builds on this module
 
     one = compose_whole_tune if model.whole_tunes else _compose_one
     tunes = []
-    with _one_cpu_thread(model.generator.device):
+    with _one_cpu_thread(model.generator.device), _copy_temperature(model, settings.copy_temperature):
         for index in range(settings.count):
             tunes.append(one(model, settings, settings.seed + index))
             reporter.advance()
     reporter.end()
     return tunes
+
+
+@contextmanager
+def _copy_temperature(model: ComposerModel, temperature: float | None) -> Iterator[None]:
+    """The attention's choice between writing new and copying sharpened (or softened) while composing."""
+    attention = model.generator.attention
+    if attention is None or temperature is None:
+        yield
+        return
+    before = attention.sharpness
+    attention.sharpness = 1.0 / temperature
+    try:
+        yield
+    finally:
+        attention.sharpness = before
 
 
 @contextmanager
@@ -371,6 +398,7 @@ def provenance_of(model: ComposerModel, settings: ComposeSettings, seed: int, ti
     `shape_options` give its length or form, `key_option` the --key to pin (default: the asked one)."""
     key_option = key_option or (settings.key.name if settings.key else None)
     command = ["seqgan-music", "compose", "--n", "1", "--seed", str(seed), "--temperature", f"{settings.temperature:g}"]
+    command += ["--copy-temperature", f"{settings.copy_temperature:g}"] if settings.copy_temperature is not None else []
     command += ["--run", model.reference] if model.reference else []
     command += shape_options
     command += ["--top-k", str(settings.top_k)] if settings.top_k else []
@@ -390,6 +418,7 @@ def provenance_of(model: ComposerModel, settings: ComposeSettings, seed: int, ti
         "model": {"name": model.name, "source": model.source, "sha256": model.sha256},
         "seed": seed,
         "temperature": settings.temperature,
+        "copy_temperature": settings.copy_temperature,
         "top_k": settings.top_k,
         "max_hold_beats": max_hold,
         "primer": primer,

@@ -60,6 +60,12 @@ class ComposerModel:
         --temperature`, stored in model.json), else 1.0 (the model's distribution as it is)."""
         return float(self.info.get("compose", {}).get("temperature", 1.0))
 
+    @property
+    def copy_temperature(self) -> float:
+        """A model with attention over bars: the temperature of its choice between writing new and
+        copying a bar when none is asked (`pack --copy-temperature`), else 1.0."""
+        return float(self.info.get("compose", {}).get("copy_temperature", 1.0))
+
 
 def default_model_folder() -> Path:
     """The packed default model that ships inside the package."""
@@ -115,9 +121,10 @@ def read_model_info(folder: Path) -> dict:
                              {"name": str, "unit": str, "meters": dict, "headers": dict, "compose": dict})
         expect(info["format"] == PACKED_FORMAT, f"not a seqgan-music model of format {PACKED_FORMAT}")
         expect(info.get("unit", "window") in ("window", "tune"), f"unknown unit {info.get('unit')!r}")
-        temperature = info.get("compose", {}).get("temperature", 1.0)
-        expect(isinstance(temperature, (int, float)) and not isinstance(temperature, bool)
-               and math.isfinite(temperature) and temperature > 0, f"compose temperature {temperature!r} is not above 0")
+        for name in ("temperature", "copy_temperature"):
+            value = info.get("compose", {}).get(name, 1.0)
+            expect(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+                   and value > 0, f"compose {name.replace('_', ' ')} {value!r} is not above 0")
         expect_fields(info["generator"], {"embedding": int, "hidden": int, "layers": int, "start_token": (int, type(None))},
                       {"lookback": bool, "lookback_bars": list, "attention": bool, "header_tokens": int})
         counts = [*info.get("meters", {}).values(), *info.get("headers", {}).values()]

@@ -104,6 +104,7 @@ class BarAttention(nn.Module):
         self.distance_bias = nn.Embedding(MAX_DISTANCE + 1, 1)
         self.match_bias = nn.Embedding(BROKEN + 1, 1)
         self.part_bias = nn.Parameter(torch.zeros(1))
+        self.sharpness = 1.0  # scales the scores of writing new and of each bar when sampling
 
     def empty_memory(self, batch: int, like: Tensor) -> BarMemory:
         """No bar begun yet: zero keys in `like`'s device and dtype."""
@@ -137,7 +138,8 @@ class BarAttention(nn.Module):
                   + self.part_bias * found.same_in_part)  # (B, S, M)
         offered = found.values >= 0
         scores = scores.masked_fill(~offered, float("-inf"))
-        weights = functional.log_softmax(torch.cat([self.new(outs), scores], dim=-1), dim=-1)  # (B, S, 1 + M)
+        choice = torch.cat([self.new(outs), scores], dim=-1)  # (B, S, 1 + M)
+        weights = functional.log_softmax(choice * self.sharpness if self.sharpness != 1.0 else choice, dim=-1)
         written = functional.log_softmax(logits, dim=-1) + weights[..., :1]  # (B, S, V)
         copied = torch.zeros_like(written).scatter_add(-1, found.values.clamp(min=0),
                                                        weights[..., 1:].exp() * offered)
