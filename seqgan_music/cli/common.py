@@ -37,7 +37,9 @@ def user_errors(command: F) -> F:
     nothing about what is on disk; a command that knows what an interruption leaves says so itself
     (train does). An EOFError that escaped the file readers' checks gets a red line too: click would
     print a bare "Aborted." for it. So does a path too long for the file system, wherever a command
-    first touches it (an argument, an option, --home)."""
+    first touches it (an argument, an option, --home). A full disk or an unwritable folder (ENOSPC,
+    EDQUOT, EROFS, EACCES, EPERM) gives one line naming the path too: atomic writes leave nothing
+    partial behind, so running it again once there is room is all it takes."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -56,9 +58,10 @@ def user_errors(command: F) -> F:
                                 soft_wrap=True)
             raise typer.Exit(1) from None
         except OSError as error:
-            if error.errno != errno.ENAMETOOLONG:
+            message = _too_long(error) if error.errno == errno.ENAMETOOLONG else storage_error(error)
+            if message is None:
                 raise
-            error_console.print(f"[bold red]error:[/] {escape(_too_long(error))}", highlight=False, soft_wrap=True)
+            error_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
@@ -70,6 +73,21 @@ def _too_long(error: OSError) -> str:
     shown = path if len(path) <= 80 else f"{path[:50]}...{path[-20:]} ({len(path)} characters)"
     return (f"file name too long: {shown}: a file or folder name may have at most 255 bytes "
             "(and a whole path about 4096): use a shorter one")
+
+
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+_NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def storage_error(error: OSError) -> str | None:
+    """One line for a full disk or an unwritable place (None for any other OSError)."""
+    path = error.filename or "a file"
+    if error.errno in _NO_SPACE:
+        return f"no space left on device while writing {path}: free some space and run it again"
+    if error.errno in _NOT_WRITABLE:
+        return (f"cannot use {path} ({error.strerror or 'permission denied'}): "
+                "make it writable or choose another folder, and run it again")
+    return None
 
 
 class RichReporter:

@@ -9,9 +9,10 @@ from typing import Annotated
 
 import typer
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
-from seqgan_music.cli.common import HomeOption, console, home_path, user_errors
+from seqgan_music.cli.common import HomeOption, console, error_console, home_path, user_errors
 from seqgan_music.errors import SeqganError
 
 METRICS_HELP = (
@@ -80,6 +81,10 @@ def evaluate(
     cached = [e.run for e in evaluations if e.cached]
     if cached:
         console.print(f"cached results reused for {', '.join(cached)} (--no-cache recomputes)", highlight=False)
+    for evaluation in evaluations:
+        if evaluation.cache_error:
+            error_console.print(f"[yellow]warning:[/] results of {escape(evaluation.run)} not cached: "
+                                f"{escape(evaluation.cache_error)}", highlight=False, soft_wrap=True)
     if json_file is not None:
         write_json(json_file, evaluations, comparisons)
         console.print(f"wrote {json_file}", highlight=False)

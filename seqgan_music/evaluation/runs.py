@@ -94,12 +94,14 @@ class RunEvaluation:
     nll_test_per_window: list[float] = field(default_factory=list)
     seconds: float = 0.0
     cached: bool = False
+    cache_error: str = ""  # why the result could not be cached (a full disk): it is shown all the same
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data.update(generated=self.generated.to_dict(), real=self.real.to_dict(), groups=list(self.groups),
                     nll_test_per_window=[round(x, 6) for x in self.nll_test_per_window])
         data.pop("cached")
+        data.pop("cache_error")
         return data
 
     @staticmethod
@@ -145,7 +147,10 @@ def evaluate_run(home: Path, run: str, settings: EvaluationSettings, device: tor
         return evaluation
     evaluation = _evaluate(trained, settings, groups, device)
     cache[key] = evaluation.to_dict()
-    write_text_atomic(trained.folder / CACHE_FILE, json.dumps({"version": EVALUATION_VERSION, "entries": cache}))
+    try:
+        write_text_atomic(trained.folder / CACHE_FILE, json.dumps({"version": EVALUATION_VERSION, "entries": cache}))
+    except OSError as error:  # the numbers are computed: a cache that cannot be written must not lose them
+        evaluation.cache_error = f"{error.strerror or error} ({error.filename or trained.folder / CACHE_FILE})"
     return evaluation
 
 

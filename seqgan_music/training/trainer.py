@@ -11,6 +11,7 @@ uninterrupted one would on the CPU.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,9 +115,14 @@ class Trainer:
     # ----------------------------------------------------------------- running
     def run(self) -> str:
         """Run the remaining units; returns "finished" or "interrupted" (after saving). The run's
-        lock is released on the way out, however it ends."""
+        lock is released on the way out, however it ends; a failed write (a full disk) marks the run
+        interrupted, resumable from its last checkpoint, before the error goes on."""
         try:
             return self._run()
+        except OSError:  # a full disk or an unwritable folder: the last checkpoint (atomic) stays good
+            with contextlib.suppress(OSError):
+                self._set_status("interrupted")
+            raise
         finally:
             if self.lock is not None:
                 self.lock.release()
