@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from textual.message import Message
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 
@@ -217,6 +219,17 @@ def test_a_finished_run_cannot_be_resumed_and_one_run_trains_at_a_time(home: Pat
 
 def test_quitting_while_training_saves_the_run_first(home: Path, monkeypatch) -> None:
     gate = Gate(monkeypatch, "adversarial", 1)
+    post_message = TrainPane.post_message
+
+    def slow_to_end(pane: TrainPane, message: Message) -> bool:
+        """The worker thread lingers after reporting its end, as it may under load: the app must
+        still wait for it before closing (else the worker is cancelled mid-exit)."""
+        posted = post_message(pane, message)
+        if isinstance(message, TrainPane.Ended):
+            time.sleep(0.5)
+        return posted
+
+    monkeypatch.setattr(TrainPane, "post_message", slow_to_end)
 
     async def test(pilot: Pilot, pane: TrainPane) -> None:
         await fill_form(pilot, pane, "quitter")

@@ -20,6 +20,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Select, Static
+from textual.worker import Worker
 
 from seqgan_music.config import (
     METHODS,
@@ -722,7 +723,11 @@ class TrainPane(Horizontal):
                 history.note = "stopped; the checkpoint is saved (u resumes)"
         self.refresh_runs(select=message.name)
         self.post_message(ProjectChanged(runs=True, origin=self))
-        if self.quit_when_stopped:
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Asked to quit mid-run: close the app once the training worker has ended, not when it
+        reports the run saved (closing then would cancel the worker while it returns)."""
+        if self.quit_when_stopped and event.worker.group == "train" and event.worker.is_finished:
             self.app.exit()
 
     def action_stop(self) -> None:
