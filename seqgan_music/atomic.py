@@ -4,19 +4,26 @@ Temporary files and folders are made beside their target with the mode the umask
 0666 & ~umask, folders 0777 & ~umask), the mode they keep once renamed into place: the kernel
 applies the umask as they are created. `tempfile.mkstemp` and `mkdtemp` would make them 0600 and
 0700, so other users could read no tune, checkpoint or corpus.
+
+Staging folders carry the id of the process that made them (`.NAME.building.<pid>-<hex>`,
+`.seqgan-writing-<pid>-<hex>`), so that the next writer in the same folder can tell the leftovers
+of a killed process from a writer still at work, and clean them up (`clean_up_after_killed_writers`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
 _ATTEMPTS = 100  # names are 48 random bits: a clash is already unlikely once
+SET_STAGING = ".seqgan-writing-"  # a staging folder of files that appear in sets (a tune's formats)
+_JOURNAL = "moving.json"  # in a set staging folder: the renames of the set being moved into place
 T = TypeVar("T")
 
 
@@ -70,7 +77,8 @@ def replace_folder_atomically(target: Path) -> Iterator[Path]:
     interrupt between the two renames moves the old one back.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = new_temporary_folder(target.parent, prefix=f".{target.name}.building.")
+    clean_up_after_killed_writers(target.parent)
+    staging = new_temporary_folder(target.parent, prefix=f".{target.name}.building.{os.getpid()}-")
     try:
         yield staging
     except BaseException:
@@ -79,7 +87,7 @@ def replace_folder_atomically(target: Path) -> Iterator[Path]:
     retired = None
     try:
         if target.exists():
-            retired = new_temporary_folder(target.parent, prefix=f".{target.name}.old.")
+            retired = new_temporary_folder(target.parent, prefix=f".{target.name}.old.{os.getpid()}-")
             retired.rmdir()
             os.replace(target, retired)
         os.replace(staging, target)
@@ -90,3 +98,76 @@ def replace_folder_atomically(target: Path) -> Iterator[Path]:
         raise
     if retired is not None:
         shutil.rmtree(retired, ignore_errors=True)
+
+
+@contextmanager
+def set_staging_folder(out: Path) -> Iterator[Path]:
+    """A hidden staging folder in `out` for files that must appear in complete sets (see
+    `move_set_into_place`); removed however the writing ends. Leftovers of killed writers in `out`
+    are cleaned up first."""
+    clean_up_after_killed_writers(out)
+    staging = new_temporary_folder(out, prefix=f"{SET_STAGING}{os.getpid()}-")
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def move_set_into_place(staging: Path, moves: Sequence[tuple[Path, Path]]) -> None:
+    """Rename staged files (in `staging`) to their targets (in its parent) as one set: a journal of
+    the renames is written first, so that after a kill halfway through the next writer in that
+    folder completes the set from the staged files instead of leaving part of it."""
+    journal = staging / _JOURNAL
+    write_text_atomic(journal, json.dumps([[source.name, target.name] for source, target in moves]))
+    for source, target in moves:
+        os.replace(source, target)
+    journal.unlink()
+
+
+def clean_up_after_killed_writers(folder: Path) -> None:
+    """Finish or remove what killed processes left in `folder`: a set half moved into place is
+    completed (its staged files are whole), other staged files are removed; a folder moved aside
+    for its replacement is moved back when the replacement never arrived, else removed."""
+    if not folder.is_dir():
+        return
+    for leftover in folder.glob(".*"):
+        if not leftover.is_dir() or _writer_alive(leftover.name):
+            continue
+        if leftover.name.startswith(SET_STAGING):
+            _finish_set(leftover)
+        elif ".old." in leftover.name:
+            target = folder / leftover.name[1:leftover.name.index(".old.")]
+            if not target.exists():
+                os.replace(leftover, target)
+                continue
+        elif ".building." not in leftover.name:
+            continue
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _finish_set(staging: Path) -> None:
+    try:
+        moves = json.loads((staging / _JOURNAL).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # no journal: no set of this folder was being moved
+    for source, target in moves:
+        if (staging / source).exists():
+            os.replace(staging / source, staging.parent / target)
+
+
+def _writer_alive(name: str) -> bool:
+    """Whether the process whose id a staging folder's name carries still runs (False for names
+    without one: those are leftovers of writers before ids were added)."""
+    for marker in (SET_STAGING, ".building.", ".old."):
+        if marker in name:
+            pid = name.split(marker, 1)[1].split("-", 1)[0]
+            if not pid.isdigit():
+                return False
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                return False
+            except PermissionError:
+                return True
+            return True
+    return False

@@ -139,3 +139,67 @@ def test_an_unwritable_file_is_one_line(trained, monkeypatch):
     FullDisk(monkeypatch, error=errno.EACCES)
     result = invoke(trained, "generate", "first", "--n", "5", "--out", str(trained / "out"))
     assert_one_line(result, "cannot use", "Permission denied", "make it writable")
+
+
+# A compose killed at its k-th rename into the output folder: os.replace ends the process (as kill -9
+# would) just before it renames; renames of temporary files within one folder go through unchanged.
+KILLED_AT_RENAME = """
+import os, sys
+from pathlib import Path
+from seqgan_music.cli import app
+out, kill_at, real_replace, count = Path(sys.argv[1]), int(sys.argv[2]), os.replace, [0]
+def replace(source, target):
+    if Path(target).parent == out and Path(source).parent != out:
+        count[0] += 1
+        if count[0] == kill_at:
+            os._exit(9)
+    real_replace(source, target)
+os.replace = replace
+app(sys.argv[3:])
+"""
+FORMATS = "mid,abc"
+SET = {".mid", ".abc", ".json"}  # every tune's files: its formats and its sidecar
+
+
+def compose_args(model: Path, out: Path, n: int, seed: int) -> list[str]:
+    return ["compose", "--run", str(model), "--n", str(n), "--seed", str(seed), "--format", FORMATS,
+            "--out", str(out), "--home", str(out.parent)]
+
+
+def tunes_in(out: Path) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for file in out.iterdir():
+        if not file.name.startswith("."):
+            found.setdefault(file.stem, set()).add(file.suffix)
+    return found
+
+
+def test_a_compose_killed_at_any_rename_leaves_complete_tunes_once_the_next_one_ran(window_model, tmp_path):
+    import subprocess
+    import sys
+
+    for kill_at in (2, 4, 5):  # inside the first tune's set, at the start of the second, inside the second
+        out = tmp_path / f"killed-{kill_at}"
+        killed = subprocess.run([sys.executable, "-c", KILLED_AT_RENAME, str(out), str(kill_at),
+                                 *compose_args(window_model, out, 2, 3)], capture_output=True, text=True, timeout=120)
+        assert killed.returncode == 9, killed.stderr
+        assert any(p.name.startswith(".seqgan-writing-") for p in out.iterdir())  # what the kill left
+        result = runner.invoke(app, compose_args(window_model, out, 1, 7))
+        assert result.exit_code == 0, result.output
+        assert not any(p.name.startswith(".") for p in out.iterdir()), sorted(out.iterdir())
+        found = tunes_in(out)
+        assert all(suffixes == SET for suffixes in found.values()), found
+        assert len(found) == (1 if kill_at < 4 else 2) + 1  # a tune half moved is completed, the next is new
+
+
+def test_the_next_corpus_build_cleans_up_after_a_killed_one(home):
+    corpora = home / "corpora"
+    (corpora / ".grammar.building.999999999-abc").mkdir()  # a build killed while writing: no such process
+    (corpora / ".grammar.old.999999999-abc").mkdir()  # the old folder of a finished swap
+    (corpora / ".lost.old.999999999-abc").mkdir()  # killed between the two renames: the old corpus comes back
+    (corpora / ".lost.old.999999999-abc" / "manifest.json").write_text("{}")
+    (corpora / f".other.building.{os.getpid()}-abc").mkdir()  # a build still at work (this process)
+    result = invoke(home, "corpus", "build", "grammar", "--name", "second", "--length", "15", "--count", "200")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in corpora.iterdir()) == [f".other.building.{os.getpid()}-abc", "grammar", "lost",
+                                                          "second"]

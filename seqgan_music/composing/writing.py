@@ -1,7 +1,9 @@
 """Write melodies in the formats musicians use, all or nothing, without overwriting earlier tunes.
 
 Files are first written to a hidden staging folder inside the output folder and only then renamed
-into place, so an error (a full disk, an interrupt) never leaves half a set of tunes behind. A name
+into place, so an error (a full disk, an interrupt) never leaves half a set of tunes behind. Each
+tune's files are renamed as one set: a kill halfway through leaves a journal that the next write to
+that folder uses to complete the tune (see `atomic.move_set_into_place`). A name
 already taken in the output folder gets the next free suffix (`-2`, `-3`, ...) unless overwriting
 is asked for.
 """
@@ -9,13 +11,11 @@ is asked for.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from seqgan_music.atomic import move_set_into_place, set_staging_folder
 from seqgan_music.corpora.exporting import prepare_output_folder
 from seqgan_music.corpora.melody import Melody
 from seqgan_music.errors import SeqganError
@@ -56,24 +56,20 @@ def parse_formats(text: str) -> tuple[str, ...]:
 
 def write_pieces(pieces: Sequence[Piece], out: Path, formats: Sequence[str], synth: str = "additive",
                  overwrite: bool = False) -> list[Piece]:
-    """Write every piece in every format (and its sidecar) to `out`; all files appear or none do."""
+    """Write every piece in every format (and its sidecar) to `out`; all files appear or none do,
+    and after a kill each piece's files are there complete or not at all."""
     prepare_output_folder(out)
-    staging = Path(tempfile.mkdtemp(prefix=".seqgan-writing-", dir=out))
     try:
-        staged = [_stage(piece, staging, formats, synth) for piece in pieces]
-        taken: set[str] = set()
-        for piece, files in zip(pieces, staged):
-            stem = _free_stem(out, piece.stem, [f.suffix for f in files], overwrite, taken)
-            taken.add(stem)
-            piece.files = []
-            for file in files:
-                target = out / f"{stem}{file.suffix}"
-                os.replace(file, target)
-                piece.files.append(target)
+        with set_staging_folder(out) as staging:
+            staged = [_stage(piece, staging, formats, synth) for piece in pieces]
+            taken: set[str] = set()
+            for piece, files in zip(pieces, staged):
+                stem = _free_stem(out, piece.stem, [f.suffix for f in files], overwrite, taken)
+                taken.add(stem)
+                piece.files = [out / f"{stem}{file.suffix}" for file in files]
+                move_set_into_place(staging, list(zip(files, piece.files)))
     except OSError as error:
         raise SeqganError(f"cannot write to {out}: {error.strerror or error}; choose another --out") from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return list(pieces)
 
 

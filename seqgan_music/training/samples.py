@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqgan_music.atomic import write_text_atomic
+from seqgan_music.atomic import move_set_into_place, set_staging_folder, write_text_atomic
 from seqgan_music.corpora.corpus import Corpus
 from seqgan_music.corpora.encodings import MusicEncoding
 from seqgan_music.corpora.melody import Melody, Note, bar_lines, meter_length_in_beats
@@ -32,16 +32,20 @@ def write_samples(corpus: Corpus, samples: np.ndarray, prefix: Path, metadata: d
     if not corpus.is_music:
         write_text_atomic(listing, "".join(f"{corpus.decode(row)}\n" for row in samples))
         return [listing]
-    write_text_atomic(listing, "".join(" ".join(corpus.symbols(row)) + "\n" for row in samples))
-    written = [listing]
-    context = metadata or {"meter": common_meter(corpus), "tempo": 120.0}
-    assert isinstance(corpus.encoding, MusicEncoding)
-    for index, row in enumerate(samples, start=1):
-        symbols = corpus.symbols(row)
-        melody = (parse_tune_symbols(symbols, context.get("meter", "4/4")).melody(played=True, metadata=context) if tunes
-                  else sampled_melody(corpus.encoding, symbols, context))
-        written.append(write_midi(melody, prefix.with_name(f"{prefix.name}-{index:02d}.mid")))
-    return written
+    with set_staging_folder(prefix.parent) as staging:  # the listing and every MIDI file appear as one set
+        staged = staging / listing.name
+        staged.write_text("".join(" ".join(corpus.symbols(row)) + "\n" for row in samples), encoding="utf-8")
+        moves = [(staged, listing)]
+        context = metadata or {"meter": common_meter(corpus), "tempo": 120.0}
+        assert isinstance(corpus.encoding, MusicEncoding)
+        for index, row in enumerate(samples, start=1):
+            symbols = corpus.symbols(row)
+            melody = (parse_tune_symbols(symbols, context.get("meter", "4/4")).melody(played=True, metadata=context)
+                      if tunes else sampled_melody(corpus.encoding, symbols, context))
+            name = f"{prefix.name}-{index:02d}.mid"
+            moves.append((write_midi(melody, staging / name), prefix.with_name(name)))
+        move_set_into_place(staging, moves)
+    return [target for _, target in moves]
 
 
 def sampled_melody(encoding: MusicEncoding, symbols: Sequence[str], metadata: dict | None = None) -> Melody:
