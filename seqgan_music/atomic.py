@@ -17,7 +17,7 @@ import os
 import secrets
 import shutil
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TypeVar
 
@@ -103,13 +103,15 @@ def replace_folder_atomically(target: Path) -> Iterator[Path]:
 @contextmanager
 def set_staging_folder(out: Path) -> Iterator[Path]:
     """A hidden staging folder in `out` for files that must appear in complete sets (see
-    `move_set_into_place`); removed however the writing ends. Leftovers of killed writers in `out`
-    are cleaned up first."""
+    `move_set_into_place`); removed however the writing ends, once a set that an interrupt (Ctrl-C)
+    stopped halfway is completed. Leftovers of killed writers in `out` are cleaned up first."""
     clean_up_after_killed_writers(out)
     staging = new_temporary_folder(out, prefix=f"{SET_STAGING}{os.getpid()}-")
     try:
         yield staging
     finally:
+        with suppress(OSError):
+            _finish_set(staging)
         shutil.rmtree(staging, ignore_errors=True)
 
 

@@ -203,3 +203,21 @@ def test_the_next_corpus_build_cleans_up_after_a_killed_one(home):
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in corpora.iterdir()) == [f".other.building.{os.getpid()}-abc", "grammar", "lost",
                                                           "second"]
+
+
+def test_a_compose_interrupted_while_renaming_completes_the_tune_it_was_moving(window_model, tmp_path, monkeypatch):
+    out, real_replace, count = tmp_path / "tunes", os.replace, [0]
+
+    def replace(source, target):
+        if Path(target).parent == out and Path(source).parent != out:
+            count[0] += 1
+            if count[0] == 2:
+                raise KeyboardInterrupt
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", replace)
+    result = runner.invoke(app, compose_args(window_model, out, 2, 3))
+    assert result.exit_code == 130, result.output
+    monkeypatch.undo()
+    assert not any(p.name.startswith(".") for p in out.iterdir())
+    assert list(tunes_in(out).values()) == [SET]
