@@ -221,3 +221,10 @@ def test_a_compose_interrupted_while_renaming_completes_the_tune_it_was_moving(w
     monkeypatch.undo()
     assert not any(p.name.startswith(".") for p in out.iterdir())
     assert list(tunes_in(out).values()) == [SET]
+
+
+def test_generate_of_music_on_a_full_disk_writes_none_of_its_files(window_model, tmp_path, monkeypatch):
+    FullDisk(monkeypatch, match=".mid", nth=3, stays_full=True)  # two MIDI files fit, the third does not
+    result = invoke(window_model.parent, "generate", "tiny", "--n", "5", "--out", str(tmp_path / "out"))
+    assert_one_line(result, "o space left on device")
+    assert list((tmp_path / "out").iterdir()) == []
