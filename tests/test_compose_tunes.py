@@ -153,10 +153,13 @@ def test_an_unseen_value_is_refused_and_an_unseen_combination_is_honoured_with_a
 
 @pytest.fixture(scope="module")
 def tune_model(nottingham_grid16, tmp_path_factory) -> Path:
-    """A tiny lookback model trained for one epoch on the whole Nottingham tunes, packed."""
+    """A tiny lookback model with attention over bars trained for one epoch on the whole Nottingham
+    tunes, packed. Without header inputs (a window model cannot have them), so that a copy of its run
+    can pose as a window model (test_tui_compose_form.py)."""
     home = tmp_path_factory.mktemp("home")
     nottingham_grid16.save(home)
-    config = apply_overrides(preset("tunes-quick"), ["generator.embedding=8", "generator.hidden=16", "mle.epochs=1",
+    config = apply_overrides(preset("tunes-quick"), ["generator.header_inputs=false",
+                                                      "generator.embedding=8", "generator.hidden=16", "mle.epochs=1",
                                                       "mle.batch_size=64", "run.method=mle", "run.eval_samples=4",
                                                       "run.samples=1", "run.threads=1", "run.device=cpu"])
     assert start_run(home, "nottingham", config, "tiny-tunes").run() == "finished"
