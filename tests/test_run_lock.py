@@ -26,7 +26,7 @@ from seqgan_music.training.runs import read_metrics, read_run_info
 from seqgan_music.training.trainer import Trainer
 from seqgan_music.tui.app import create_app
 from seqgan_music.tui.train import TrainPane
-from tui_helpers import messages
+from tui_helpers import messages, wait_until
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="sends POSIX signals to real processes")
 
@@ -206,11 +206,15 @@ def test_the_app_refuses_to_resume_a_run_another_process_trains(home: Path) -> N
                 pane = pilot.app.query_one(TrainPane)
                 await pilot.pause()
                 assert pane.shown == "elsewhere"
-                for _ in range(2):  # a second u does not insist
+
+                def refused() -> list[str]:
+                    return [m for m in messages(pilot.app, "error") if "is being trained by" in m]
+
+                for count in (1, 2):  # a second u does not insist
                     await pilot.press("u")
-                    await pilot.pause(0.1)
+                    await wait_until(pilot, lambda: len(refused()) == count)
                     assert pane.session is None
-                refusals = [m for m in messages(pilot.app, "error") if "is being trained by" in m]
+                refusals = refused()
                 assert len(refusals) == 2, messages(pilot.app)
                 assert f"run 'elsewhere' is being trained by process {process.pid} (since " in refusals[0]
                 assert not any("resumed run" in m for m in messages(pilot.app)), messages(pilot.app)

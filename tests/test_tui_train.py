@@ -26,7 +26,6 @@ from seqgan_music.training.runs import METRICS_FILE, RUN_FILE, STATE_FILE, Metri
 from seqgan_music.training.trainer import Trainer
 from seqgan_music.tui.app import create_app
 from seqgan_music.tui.train import (
-    FOLLOW_SECONDS,
     FORM_SETTINGS,
     LiveView,
     RunHistory,
@@ -38,7 +37,7 @@ from seqgan_music.tui.train import (
     split_assignments,
 )
 from seqgan_music.tui.widgets import LinePlot
-from tui_helpers import messages
+from tui_helpers import messages, wait_until
 
 SIZE = (110, 40)
 CORPUS = "grammar15"
@@ -88,7 +87,7 @@ async def fill_form(pilot: Pilot, pane: TrainPane, name: str, **changes: str) ->
 
 async def start(pilot: Pilot, pane: TrainPane) -> None:
     pane.query_one("#start-button").press()
-    await pilot.pause(0.1)
+    await pilot.pause()
 
 
 class Gate:
@@ -107,11 +106,7 @@ class Gate:
         monkeypatch.setattr(Trainer, "_run_unit", gated)
 
     async def wait(self, pilot: Pilot) -> None:
-        for _ in range(600):
-            if self.reached.is_set():
-                return
-            await pilot.pause(0.05)
-        raise AssertionError("the trainer never reached the gate")
+        await wait_until(pilot, self.reached.is_set, seconds=30)
 
 
 def plotted(pane: TrainPane) -> dict[str, list]:
@@ -130,9 +125,9 @@ def test_training_from_the_screen_runs_in_a_worker_and_ends_with_a_finished_run(
         await start(pilot, pane)
         await gate.wait(pilot)
         # Mid-run the interface answers: the live view has the MLE and D curves, phases switch, focus moves.
-        await pilot.pause(0.2)
+        await wait_until(pilot, lambda: "adversarial" in pane.query_one("#live-headline").content)
         assert pane.session is not None and pane.shown == "tiny"
-        assert "adversarial" in pane.query_one("#live-headline").content
+        await wait_until(pilot, lambda: pane.query_one("#runs-table", DataTable).get_row("tiny")[2] == "adv 1/3")
         await pilot.press("left_square_bracket")
         assert any("D pre-train" in title for title in plotted(pane))
         await pilot.press("left_square_bracket")
@@ -143,8 +138,7 @@ def test_training_from_the_screen_runs_in_a_worker_and_ends_with_a_finished_run(
         assert pilot.app.focused.id == "train-corpus"
         gate.release.set()
         await pilot.app.workers.wait_for_complete()
-        await pilot.pause(0.2)
-        assert pane.session is None
+        await wait_until(pilot, lambda: pane.session is None)
         assert "run tiny finished" in messages(pilot.app)
         assert "finished" in pane.query_one("#live-headline").content
         await pilot.press("left_square_bracket")  # from MLE round to the last phase
@@ -173,17 +167,15 @@ def test_stop_saves_a_checkpoint_and_resume_finishes_the_run(home: Path, monkeyp
         await pilot.press("x")
         gate.release.set()
         await pilot.app.workers.wait_for_complete()
-        await pilot.pause(0.2)
+        await wait_until(pilot, lambda: pane.session is None)
         info = read_run_info(home / "checkpoints" / "paused")
         assert info["status"] == "interrupted"
         assert info["progress"]["phase"] == "adversarial" and info["progress"]["unit"] == 2
         assert (home / "checkpoints" / "paused" / STATE_FILE).is_file()
         assert any("saved and stopped" in m for m in messages(pilot.app))
         await pilot.press("u")
-        await pilot.pause(0.1)
         await pilot.app.workers.wait_for_complete()
-        await pilot.pause(0.2)
-        assert "run paused finished" in messages(pilot.app)
+        await wait_until(pilot, lambda: "run paused finished" in messages(pilot.app), seconds=120)
         history = pane.histories["paused"]
         assert [r["step"] for r in history.records if r["phase"] == "adversarial"] == [1, 2, 3]
 
@@ -207,7 +199,7 @@ def test_a_finished_run_cannot_be_resumed_and_one_run_trains_at_a_time(home: Pat
         assert any("is training: stop it" in m for m in messages(pilot.app))
         gate.release.set()
         await pilot.app.workers.wait_for_complete()
-        await pilot.pause(0.1)
+        await wait_until(pilot, lambda: pane.session is None)
         await pilot.press("escape")  # out of the form, back to the runs table
         assert pilot.app.focused.id == "runs-table"
         await pilot.press("u")
@@ -240,8 +232,7 @@ def test_quitting_while_training_saves_the_run_first(home: Path, monkeypatch) ->
         assert any("closes" in m for m in messages(pilot.app))
         gate.release.set()
         await pilot.app.workers.wait_for_complete()
-        await pilot.pause(0.2)
-        assert not pilot.app.is_running
+        await wait_until(pilot, lambda: not pilot.app.is_running)
 
     run_pane(home, test, gate=gate)
     info = read_run_info(home / "checkpoints" / "quitter")
@@ -259,8 +250,8 @@ def test_a_failing_run_is_reported_and_the_app_stays_up(home: Path, monkeypatch)
         await fill_form(pilot, pane, "broken")
         await start(pilot, pane)
         await pilot.app.workers.wait_for_complete()
-        await pilot.pause(0.1)
-        assert any("run broken failed: RuntimeError: CUDA out of memory" in m for m in messages(pilot.app))
+        await wait_until(pilot, lambda: any("run broken failed: RuntimeError: CUDA out of memory" in m
+                                            for m in messages(pilot.app)))
         assert pilot.app.is_running and pane.session is None
         assert not pane.query_one("#start-button").disabled
 
@@ -293,8 +284,8 @@ def test_a_run_trained_elsewhere_is_followed_through_its_metrics(home: Path) -> 
         with open(folder / METRICS_FILE, "a") as stream:
             stream.writelines(records[1:4])
             stream.write(records[4][:10])  # a line still being written is not read yet
-        await pilot.pause(FOLLOW_SECONDS + 0.3)
         history = pane.histories["cli-run"]
+        await wait_until(pilot, lambda: len(history.records) > 1)  # read at the pane's next look
         assert [(r["phase"], r["step"]) for r in history.records] == [
             ("mle", 1), ("mle", 2), ("pretrain_d", 1), ("adversarial", 1)]
         assert "adversarial" in pane.query_one("#live-headline").content
@@ -302,8 +293,8 @@ def test_a_run_trained_elsewhere_is_followed_through_its_metrics(home: Path) -> 
             stream.write(records[4][10:])
             stream.writelines(records[5:])
         (folder / RUN_FILE).write_text(json.dumps(info))
-        await pilot.pause(FOLLOW_SECONDS + 0.3)
-        assert len(history.records) == UNITS and history.status == "finished"
+        await wait_until(pilot, lambda: len(history.records) > 4 and history.status == "finished")
+        assert len(history.records) == UNITS
         assert "finished" in pane.query_one("#live-headline").content
         assert pane.query_one("#runs-table", DataTable).get_row("cli-run")[1] == "finished"
 
@@ -318,10 +309,8 @@ def test_an_interrupted_cli_run_is_resumed_from_the_screen(home: Path, monkeypat
     async def test(pilot: Pilot, pane: TrainPane) -> None:
         assert pane.query_one(LiveView).query_one("#resume-button").disabled is False
         assert await pilot.click("#resume-button")
-        await pilot.pause(0.1)
         await pilot.app.workers.wait_for_complete()
-        await pilot.pause(0.1)
-        assert "run half finished" in messages(pilot.app), messages(pilot.app)
+        await wait_until(pilot, lambda: "run half finished" in messages(pilot.app), seconds=120)
 
     run_pane(home, test, size=(130, 40))  # wide: the buttons show (narrow: the footer's keys)
     assert [(r["phase"], r["step"]) for r in read_metrics(home / "checkpoints" / "half")][:2] == [("mle", 1), ("mle", 2)]
@@ -343,10 +332,8 @@ def test_a_run_left_marked_running_by_a_process_that_holds_no_lock_resumes_on_u(
     async def test(pilot: Pilot, pane: TrainPane) -> None:
         assert pane.shown == "claimed"
         await pilot.press("u")  # once: no asking again
-        await pilot.pause(0.1)
         await pilot.app.workers.wait_for_complete()
-        await pilot.pause(0.1)
-        assert "run claimed finished" in messages(pilot.app), messages(pilot.app)
+        await wait_until(pilot, lambda: "run claimed finished" in messages(pilot.app), seconds=120)
 
     run_pane(home, test)
     assert read_run_info(folder)["status"] == "finished"

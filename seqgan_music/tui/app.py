@@ -132,9 +132,9 @@ class SeqganApp(App[None]):
 
     def on_project_changed(self, change: ProjectChanged) -> None:
         for pane_class in self.panes:
-            pane: Pane = self.query_one(f"#{pane_class.PANE_ID}")  # type: ignore[assignment]
-            if pane is not change.origin:
-                pane.project_changed(change)
+            for pane in self.query(f"#{pane_class.PANE_ID}"):  # none once the app closes, a change still in flight
+                if pane is not change.origin:
+                    pane.project_changed(change)  # type: ignore[attr-defined]
         self.project_watch.settle()  # what the panes show now: the next look reports only later changes
 
     def action_refresh(self) -> None:
