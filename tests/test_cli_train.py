@@ -52,11 +52,22 @@ device = "cpu"
 """
 
 
+def make_home(folder: Path, tunes: int) -> Path:
+    build_grammar_corpus("grammar", 15, count=tunes, seed=1).save(folder)
+    (folder / "tiny.toml").write_text(TINY_TOML)
+    return folder
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
-    build_grammar_corpus("grammar", 15, count=300, seed=1).save(tmp_path)
-    (tmp_path / "tiny.toml").write_text(TINY_TOML)
-    return tmp_path
+    return make_home(tmp_path, 300)
+
+
+@pytest.fixture
+def small_home(tmp_path: Path) -> Path:
+    """20 tunes: an MLE epoch is one batch, so the runs stopped by a signal spend their time starting
+    and resuming, not training."""
+    return make_home(tmp_path, 20)
 
 
 def invoke(home: Path, *args: str):
@@ -94,17 +105,18 @@ def test_mle_method_from_the_command_line(home):
     assert json.loads((home / "checkpoints" / "m" / "run.json").read_text())["method"] == "mle"
 
 
-# MLE epochs of the runs stopped by a signal (at batch size 1, each a few hundred steps): the signal comes
-# after epoch 2, so a few epochs more keep it mid-run, and the resumes train only the rest.
-EPOCHS = 10
+# MLE epochs of the runs stopped by a signal, each one step on the small corpus (some tens of ms): the
+# signal comes after epoch 2, so the many epochs after it are what keeps the process mid-run until it
+# arrives (a second or more), and the resumes train the rest in about as long.
+EPOCHS = 40
 
 
-def start_training(home: Path, run: str) -> subprocess.Popen:
+def start_training(home: Path, run: str, *settings: str) -> subprocess.Popen:
     """`train` in a real process (output piped, as in a log), returned once it has logged two epochs
     (and saved a checkpoint after each)."""
     command = [sys.executable, "-m", "seqgan_music", "train", "grammar", "--config", str(home / "tiny.toml"),
-               "--set", f"mle.epochs={EPOCHS}", "--set", "mle.batch_size=1", "--set", "run.checkpoint_every=1",
-               "--run", run, "--home", str(home)]
+               "--set", f"mle.epochs={EPOCHS}", "--set", "run.checkpoint_every=1",
+               *(f"--set={setting}" for setting in settings), "--run", run, "--home", str(home)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     metrics = home / "checkpoints" / run / "metrics.jsonl"
@@ -115,29 +127,30 @@ def start_training(home: Path, run: str) -> subprocess.Popen:
     return process
 
 
-def test_ctrl_c_saves_and_resume_finishes(home):
+def test_ctrl_c_saves_and_resume_finishes(small_home):
     """A real process gets SIGINT mid-run, saves, exits 130 and names the resume command."""
-    process = start_training(home, "stopped")
+    process = start_training(small_home, "stopped")
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=120)
     assert process.returncode == 130, output
     assert "saved; continue with: seqgan-music train --resume stopped" in output
     assert f"MLE 2/{EPOCHS}" in output  # not a terminal: one plain line per epoch
     assert "Traceback" not in output
-    info = json.loads((home / "checkpoints" / "stopped" / "run.json").read_text())
+    info = json.loads((small_home / "checkpoints" / "stopped" / "run.json").read_text())
     assert info["status"] == "interrupted" and 2 <= info["progress"]["unit"] < EPOCHS
 
-    changed = invoke(home, "train", "--resume", "stopped", "--set", "mle.epochs=5")
+    changed = invoke(small_home, "train", "--resume", "stopped", "--set", "mle.epochs=5")
     assert changed.exit_code == 1 and "differ from run 'stopped'" in changed.output
-    resumed = invoke(home, "train", "--resume", "stopped", "--set", f"mle.epochs={EPOCHS}")  # the same: allowed
+    resumed = invoke(small_home, "train", "--resume", "stopped", "--set", f"mle.epochs={EPOCHS}")  # the same: allowed
     assert resumed.exit_code == 0, resumed.output
-    assert json.loads((home / "checkpoints" / "stopped" / "run.json").read_text())["status"] == "finished"
-    again = invoke(home, "train", "--resume", "stopped")
+    assert json.loads((small_home / "checkpoints" / "stopped" / "run.json").read_text())["status"] == "finished"
+    again = invoke(small_home, "train", "--resume", "stopped")
     assert again.exit_code == 1 and "already finished" in again.output
 
 
-def test_a_second_ctrl_c_stops_at_once_and_the_run_still_resumes(home):
-    process = start_training(home, "aborted")
+def test_a_second_ctrl_c_stops_at_once_and_the_run_still_resumes(small_home):
+    # Epochs of single steps (16): the second signal lands mid-epoch, not while the process exits after saving.
+    process = start_training(small_home, "aborted", "mle.batch_size=1")
     process.send_signal(signal.SIGINT)
     time.sleep(0.02)
     process.send_signal(signal.SIGINT)
@@ -146,10 +159,11 @@ def test_a_second_ctrl_c_stops_at_once_and_the_run_still_resumes(home):
     assert "Traceback" not in output
     # The second signal usually lands mid-epoch (stop at once); if the epoch ended first, it saved.
     assert "stopped without saving; the last checkpoint is kept" in output or "saved; continue with" in output
-    assert json.loads((home / "checkpoints" / "aborted" / "run.json").read_text())["status"] == "interrupted"
-    resumed = invoke(home, "train", "--resume", "aborted")
+    assert json.loads((small_home / "checkpoints" / "aborted" / "run.json").read_text())["status"] == "interrupted"
+    resumed = invoke(small_home, "train", "--resume", "aborted")
     assert resumed.exit_code == 0, resumed.output
-    records = [json.loads(line) for line in (home / "checkpoints" / "aborted" / "metrics.jsonl").read_text().splitlines()]
+    metrics = small_home / "checkpoints" / "aborted" / "metrics.jsonl"
+    records = [json.loads(line) for line in metrics.read_text().splitlines()]
     assert [r["step"] for r in records] == list(range(1, EPOCHS + 1)) + [1, 1, 2]  # no epoch lost or logged twice
 
 
@@ -242,24 +256,24 @@ def test_a_second_interrupt_before_the_first_checkpoint_removes_a_new_run_and_ke
     assert json.loads((home / "checkpoints" / "older" / "run.json").read_text())["status"] == "interrupted"
 
 
-def test_sigterm_saves_like_ctrl_c_and_exits_143(home):
-    process = start_training(home, "termed")
+def test_sigterm_saves_like_ctrl_c_and_exits_143(small_home):
+    process = start_training(small_home, "termed")
     process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=120)
     assert process.returncode == 143, output
     assert "terminated (SIGTERM): stopping after the current epoch or round" in output
     assert "saved; continue with: seqgan-music train --resume termed" in output and "Traceback" not in output
-    info = json.loads((home / "checkpoints" / "termed" / "run.json").read_text())
+    info = json.loads((small_home / "checkpoints" / "termed" / "run.json").read_text())
     assert info["status"] == "interrupted" and "owner" not in info
 
 
-def test_a_killed_run_is_taken_over_with_a_notice(home, monkeypatch):
+def test_a_killed_run_is_taken_over_with_a_notice(small_home, monkeypatch):
     from seqgan_music.training.trainer import Trainer
 
-    process = start_training(home, "killed")
+    process = start_training(small_home, "killed")
     process.kill()  # no chance to save or to mark the run
     process.communicate(timeout=120)
-    info = json.loads((home / "checkpoints" / "killed" / "run.json").read_text())
+    info = json.loads((small_home / "checkpoints" / "killed" / "run.json").read_text())
     assert info["status"] == "running" and info["owner"]["pid"] == process.pid
     resumed_at = []
 
@@ -268,7 +282,7 @@ def test_a_killed_run_is_taken_over_with_a_notice(home, monkeypatch):
         return "interrupted"
 
     monkeypatch.setattr(Trainer, "run", stop_at_once)
-    result = invoke(home, "train", "--resume", "killed")
+    result = invoke(small_home, "train", "--resume", "killed")
     assert result.exit_code == 130, result.output
     assert f"run 'killed' was marked running by process {process.pid}, which has ended: taking it over" in \
         " ".join(result.output.split())
