@@ -322,3 +322,26 @@ def test_resume_refuses_a_run_that_another_process_may_be_training_unless_forced
     forced = invoke(home, "train", "--resume", "busy", "--force")
     assert forced.exit_code == 0 and "finished" in forced.output, forced.output
     assert invoke(home, "train", "grammar", "--force").exit_code == 1  # --force only goes with --resume
+
+
+SHUTDOWN_SIGNAL = """
+import os, signal, weakref
+from seqgan_music.cli.train import StopSignals
+
+class Held:
+    pass
+
+held = Held()
+weakref.finalize(held, os.kill, os.getpid(), signal.SIGINT)  # a Ctrl-C while the interpreter shuts down
+with StopSignals() as signals:
+    signals.received = signal.SIGINT  # the command stopped for a signal and is on its way out
+"""
+
+
+def test_a_ctrl_c_during_shutdown_after_a_stop_prints_no_traceback():
+    """After a command stopped for Ctrl-C, one more arriving while the interpreter shuts down (its exit
+    handlers running) used to print a KeyboardInterrupt traceback from weakref's exit function."""
+    child = subprocess.run([sys.executable, "-c", SHUTDOWN_SIGNAL], capture_output=True, text=True, timeout=60,
+                           check=False)
+    assert child.returncode == 0 and "Traceback" not in child.stderr and "KeyboardInterrupt" not in child.stderr, \
+        child.stderr

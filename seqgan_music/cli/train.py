@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import signal
 import time
 from contextlib import AbstractContextManager
@@ -114,6 +115,10 @@ class StopSignals:
     def __exit__(self, *exc: object) -> None:
         for number, handler in self._previous.items():
             signal.signal(number, handler)  # type: ignore[arg-type]
+        if self.received is not None:
+            # The command is on its way out: one more Ctrl-C during the interpreter's shutdown would
+            # print a traceback from its exit handlers, so shutdown ignores them (registered last: runs first).
+            atexit.register(_ignore_stop_signals)
 
     def _handle(self, number: int, frame: object) -> None:
         first = self.received is None
@@ -131,6 +136,11 @@ class StopSignals:
     @property
     def exit_code(self) -> int:
         return 128 + (self.received or signal.SIGINT)
+
+
+def _ignore_stop_signals() -> None:
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_IGN)
 
 
 def drive_training(trainer: Trainer, view: AbstractContextManager, resume_hint: str,
