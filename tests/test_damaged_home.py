@@ -3,14 +3,17 @@
 A small healthy home is built once (two music corpora, `healthy` and `hurt`; a run on each, `ok`
 finished and `bad` interrupted and evaluated; `bad` packed into `packed/`) and each case copies it
 and damages one file of `hurt`, `bad` or `packed`. A command that needs the file fails with one red
-line naming it; a listing exits 0, shows a damaged item as damaged and still lists the healthy
-corpus and run; the terminal app starts and lists them too. Never a traceback, never a bare
-"Aborted.".
+line naming it; a command that can do without it (a cache, a log, a lock's note, a corpus about to be
+rebuilt) succeeds; a listing exits 0, shows a damaged item as damaged and still lists the healthy
+corpus and run; the terminal app starts on a home holding every file damaged each way and lists them
+too. Never a traceback, never a bare "Aborted.". Which files each command reads is itself checked, so
+that a command that starts reading another file cannot slip past the matrix.
 """
 
 from __future__ import annotations
 
 import asyncio
+import builtins
 import io
 import json
 import random
@@ -21,23 +24,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import typer.testing
 from click.testing import Result
-from textual.widgets import TabbedContent
+from textual.widgets import DataTable, Select, SelectionList, TabbedContent
 from typer.testing import CliRunner
 
 from seqgan_music.cli import app
 from seqgan_music.tui.app import create_app
 from test_cli import write_tune
 from training_helpers import TINY, train
-from tui_helpers import screen_lines, settle
+from tui_helpers import messages, settle
 
 runner = CliRunner()
 DAMAGES = ("empty", "truncated", "garbage", "wrong_shape", "non_utf8")
-TEXT_SUFFIXES = (".json", ".jsonl", ".toml")
+TEXT_SUFFIXES = (".json", ".jsonl", ".toml", ".txt", ".lock")
 
 CORPUS_FILES = ("manifest.json", "vocab.json", "tunes.json", "tokens.npz")
-RUN_FILES = ("config.toml", "run.json", "state.pt")
+RUN_FILES = ("config.toml", "run.json", "state.pt", "final.txt")  # final.txt: the run's newest samples
 MODEL_FILES = ("model.json", "generator.pt")
+SPARE_FILES = ("metrics.jsonl", "evaluations.json", ".lock")  # a log, a cache and a note: never needed
 
 
 # --- the healthy home and its damage -------------------------------------------------------------
@@ -45,13 +50,12 @@ MODEL_FILES = ("model.json", "generator.pt")
 
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory) -> Path:
-    """The healthy home every case copies: built once, never changed."""
+    """The healthy home every case copies: built once, never changed. Its MIDI source is in `midi/`."""
     home = tmp_path_factory.mktemp("pristine") / "home"
-    tunes = home.parent / "tunes"
     for index in range(12):
-        write_tune(tunes / f"tune{index}.mid", [67 + (index + i) % 7 for i in range(64)])
+        write_tune(home / "midi" / f"tune{index}.mid", [67 + (index + i) % 7 for i in range(64)])
     for name in ("healthy", "hurt"):
-        built = invoke(home, "corpus", "build", "midi", str(tunes), "--name", name, "--length", "34")
+        built = invoke(home, *build(home, name))
         assert built.exit_code == 0, built.output
     train(home, "healthy", "ok", 1)
     train(home, "hurt", "bad", 1)
@@ -60,6 +64,16 @@ def pristine(tmp_path_factory) -> Path:
     run_json = home / "checkpoints" / "bad" / "run.json"  # interrupted: a resume reads everything
     run_json.write_text(json.dumps({**json.loads(run_json.read_text()), "status": "interrupted"}))
     return home
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_command_tree():
+    """Typer builds the click command tree from the app at every invoke (about 0.1 s, the most of a
+    refused command's time); the matrix runs some 500 commands, so the tree is built once here."""
+    built, build_tree = typer.testing._get_command(app), typer.testing._get_command
+    typer.testing._get_command = lambda typer_app: built if typer_app is app else build_tree(typer_app)
+    yield
+    typer.testing._get_command = build_tree
 
 
 @pytest.fixture
@@ -75,15 +89,17 @@ def invoke(home: Path, *args: str) -> Result:
 
 def damage(path: Path, how: str) -> None:
     """Damage `path` in place: empty, cut in half, random bytes, valid in its format but of the wrong
-    shape, or (text files) a byte that is not UTF-8."""
+    shape, or a byte that is not UTF-8 (inside a JSON string where there is one)."""
     data = path.read_bytes()
-    text = path.suffix in TEXT_SUFFIXES
+    kind = path.suffix or path.name  # `.lock` has no suffix
+    text = kind in TEXT_SUFFIXES
+    quoted = text and b'"' in data
     damaged = {
         "empty": lambda: b"",
         "truncated": lambda: data[: len(data) // 2],
         "garbage": lambda: random.Random(path.name).randbytes(300),
-        "wrong_shape": lambda: WRONG_SHAPE[path.suffix](data),
-        "non_utf8": lambda: data.replace(b'"', b'"\xff\xfe', 1) if text else b"\xff\xfe" + data[2:],
+        "wrong_shape": lambda: WRONG_SHAPE[kind](data),
+        "non_utf8": lambda: data.replace(b'"', b'"\xff\xfe', 1) if quoted else b"\xff\xfe" + data[2:],
     }[how]()
     path.write_bytes(damaged)
 
@@ -106,6 +122,8 @@ WRONG_SHAPE: dict[str, Callable[[bytes], bytes]] = {
     ".toml": lambda data: b"generator = [1, 2, 3]\n",
     ".npz": _npz,
     ".pt": _torch,
+    ".txt": lambda data: b"no such tokens in the vocabulary\n",
+    ".lock": lambda data: b"[1, 2, 3]",
 }
 
 
@@ -114,37 +132,63 @@ WRONG_SHAPE: dict[str, Callable[[bytes], bytes]] = {
 EVALUATE = ("evaluate", "bad", "--samples", "16", "--metrics", "nll-test")
 
 
+def build(home: Path, corpus: str) -> tuple[str, ...]:
+    return ("corpus", "build", "midi", str(home / "midi"), "--length", "34", "--name", corpus)
+
+
 def commands(home: Path) -> dict[str, tuple[str, ...]]:
     out = str(home / "out")
     return {
         "corpus show": ("corpus", "show", "hurt"),
         "corpus export": ("corpus", "export", "hurt", "--n", "1", "--out", out),
+        "rebuild": build(home, "hurt"),
         "train": ("train", "hurt", "--run", "fresh", "--preset", "quick", *(f"--set={s}" for s in TINY),
                   "--set=mle.epochs=1"),
         "evaluate": EVALUATE,
+        "sweep": ("sweep", "bad", "--temperatures", "1.0", "--samples", "16"),
         "compose": ("compose", "--run", "bad", "--n", "1", "--format", "abc", "--out", out),
         "generate": ("generate", "bad", "--n", "1", "--out", out),
         "resume": ("train", "--resume", "bad"),
         "compose packed": ("compose", "--run", str(home / "packed"), "--n", "1", "--format", "abc", "--out", out),
         "pack": ("pack", "bad", "--out", str(home / "repacked")),
         "export": ("export", "bad", "--format", "abc", "--out", out),
+        # Each experiment reads its corpus before it trains; on the healthy home `tunes` would train two
+        # runs and `nottingham` refuses the grid16 corpus, so neither is in the healthy baseline.
+        "experiment tunes": ("experiment", "tunes", "--corpus", "hurt", "--preset", "tunes-quick", "--samples", "8",
+                             *(f"--set={s}" for s in TINY)),
+        "experiment nottingham": ("experiment", "nottingham", "--corpus", "hurt", "--encoding", "grid16",
+                                  *(f"--set={s}" for s in TINY)),
     }
 
 
-NEEDED_BY = {  # the commands that cannot go on without the file
-    **{file: ("corpus show", "corpus export", "train", "evaluate", "compose", "generate", "resume", "pack", "export")
-       for file in CORPUS_FILES},
-    "config.toml": ("evaluate", "compose", "generate", "resume", "pack"),
-    "run.json": ("evaluate", "compose", "generate", "resume", "pack", "export"),
-    "state.pt": ("evaluate", "compose", "generate", "resume", "pack"),
+EXPERIMENTS = ("experiment tunes", "experiment nottingham")
+WITH_A_CORPUS = ("corpus show", "corpus export", "train", "evaluate", "sweep", "compose", "generate", "resume",
+                 "pack", "export", *EXPERIMENTS)
+WITH_A_RUN = ("evaluate", "sweep", "compose", "generate", "resume", "pack")
+NEEDED_BY = {  # the commands that cannot go on without the file: one line naming it
+    **{file: WITH_A_CORPUS for file in CORPUS_FILES},
+    "config.toml": WITH_A_RUN,
+    "run.json": (*WITH_A_RUN, "export"),
+    "state.pt": WITH_A_RUN,
+    "final.txt": ("export",),
     **{file: ("compose packed",) for file in MODEL_FILES},
 }
+DONE_WITHOUT_BY = {  # the commands that read the file but go on without it (listings read them all)
+    "manifest.json": ("rebuild",),  # is the build already there? no: build it again
+    "metrics.jsonl": ("resume",),  # damaged lines are left out
+    "evaluations.json": ("evaluate", "sweep", "pack"),  # a damaged cache is evaluated afresh, or left out
+    ".lock": ("resume",),  # the lock, not its note, says who trains
+}
+
+MAY_STILL_READ = {("final.txt", "truncated")}  # a listing cut between tokens lists fewer or shorter tunes
 
 
 def file_path(home: Path, file: str) -> Path:
-    folder = ("corpora/hurt" if file in CORPUS_FILES else "checkpoints/bad" if file in (*RUN_FILES, "metrics.jsonl",
-              "evaluations.json") else "packed")
-    return home / folder / file
+    if file in CORPUS_FILES:
+        return home / "corpora" / "hurt" / file
+    if file in MODEL_FILES:
+        return home / "packed" / file
+    return home / "checkpoints" / "bad" / ("samples" if file == "final.txt" else "") / file
 
 
 def assert_no_crash(result: Result) -> None:
@@ -172,15 +216,44 @@ def assert_lists_healthy(home: Path, damaged: str | None = None) -> None:
         assert "damaged: " in row, listing
 
 
+class ReadRecorder:
+    """Records which project files of `hurt`, `bad` and `packed` a command opens for reading."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+        self.home, self.read = home, set()
+        real_open = io.open
+
+        def recording_open(file, mode="r", *args, **kwargs):
+            if isinstance(file, (str, Path)) and not any(c in mode for c in "wax+"):
+                self._note(Path(file))
+            return real_open(file, mode, *args, **kwargs)
+
+        monkeypatch.setattr(io, "open", recording_open)
+        monkeypatch.setattr(builtins, "open", recording_open)
+
+    def _note(self, path: Path) -> None:
+        for file in (*CORPUS_FILES, *RUN_FILES, *MODEL_FILES, *SPARE_FILES):
+            if path == file_path(self.home, file):
+                self.read.add(file)
+
+
 # --- the matrix ----------------------------------------------------------------------------------------
 
 
-def test_every_command_works_on_the_healthy_home(home):
-    """The baseline: each command the matrix damages succeeds when nothing is damaged."""
+def test_every_command_works_on_the_healthy_home_and_reads_only_what_the_matrix_damages(home, monkeypatch):
+    """The baseline: each command the matrix damages succeeds when nothing is damaged, and each
+    project file it reads is damaged under it by the matrix (NEEDED_BY or DONE_WITHOUT_BY)."""
     assert_lists_healthy(home)
     for name, args in commands(home).items():
+        if name in EXPERIMENTS:
+            continue
+        recorder = ReadRecorder(monkeypatch, home)
         result = invoke(home, *args)
+        monkeypatch.undo()
         assert result.exit_code == 0, f"{name}: {result.output}"
+        unchecked = {file for file in recorder.read
+                     if name not in NEEDED_BY.get(file, ()) + DONE_WITHOUT_BY.get(file, ())}
+        assert not unchecked, f"{name} reads {sorted(unchecked)}, which the matrix never damages under it"
 
 
 @pytest.mark.parametrize("how", DAMAGES)
@@ -191,8 +264,20 @@ def test_a_damaged_file_gives_one_line_in_each_command_that_needs_it(home, file,
     assert_lists_healthy(home, listed_as_damaged)
     for name in NEEDED_BY[file]:
         result = invoke(home, *commands(home)[name])
-        assert_one_line_about(result, file)
-    assert not (home / "checkpoints" / "fresh").exists()  # a refused start leaves no run behind
+        if (file, how) in MAY_STILL_READ and result.exit_code == 0:
+            assert_no_crash(result)
+        else:
+            assert_one_line_about(result, file)
+    assert sorted(p.name for p in (home / "checkpoints").iterdir()) == ["bad", "ok"]  # a refused start leaves no run
+
+
+@pytest.mark.parametrize("how", DAMAGES)
+def test_a_damaged_manifest_is_rebuilt_by_the_next_build_of_its_corpus(home, how):
+    damage(file_path(home, "manifest.json"), how)
+    rebuilt = invoke(home, *commands(home)["rebuild"])
+    assert_no_crash(rebuilt)
+    assert rebuilt.exit_code == 0 and "built corpus hurt" in rebuilt.output, rebuilt.output
+    assert invoke(home, "corpus", "show", "hurt").exit_code == 0
 
 
 @pytest.mark.parametrize("how", DAMAGES)
@@ -209,6 +294,16 @@ def test_damaged_metrics_lines_are_left_out_and_counted(home, how):
     assert resumed.exit_code == 0, resumed.output
 
 
+@pytest.mark.parametrize("how", DAMAGES)
+def test_a_damaged_lock_note_neither_hides_the_run_nor_stops_its_resume(home, how):
+    damage(file_path(home, ".lock"), how)
+    assert_lists_healthy(home)
+    assert "bad" in invoke(home, "runs").output
+    resumed = invoke(home, *commands(home)["resume"])
+    assert_no_crash(resumed)
+    assert resumed.exit_code == 0, resumed.output
+
+
 @pytest.mark.parametrize("how", [*DAMAGES, "wrong_entries"])
 def test_a_damaged_evaluation_cache_is_evaluated_afresh(home, how):
     cache = file_path(home, "evaluations.json")
@@ -217,10 +312,17 @@ def test_a_damaged_evaluation_cache_is_evaluated_afresh(home, how):
         cache.write_text(json.dumps({**data, "entries": {key: [1, 2, 3] for key in data["entries"]}}))
     else:
         damage(cache, how)
+    packed = invoke(home, *commands(home)["pack"])  # before evaluate rewrites the cache
+    assert_no_crash(packed)
+    assert packed.exit_code == 0, packed.output
     result = invoke(home, *EVALUATE)
     assert_no_crash(result)
     assert result.exit_code == 0 and "NLL_test" in result.output, result.output
     assert json.loads(cache.read_text())["entries"]  # rewritten whole
+    damage(cache, how if how != "wrong_entries" else "wrong_shape")
+    swept = invoke(home, *commands(home)["sweep"])
+    assert_no_crash(swept)
+    assert swept.exit_code == 0, swept.output
 
 
 class Hostile:
@@ -257,34 +359,65 @@ def test_an_eof_error_that_escapes_the_checks_is_one_line_not_a_bare_aborted(hom
 
 # --- the terminal app -----------------------------------------------------------------------------------
 
-APP_HOMES = {
-    "listing files": [("manifest.json", "wrong_shape"), ("run.json", "wrong_shape")],
-    "contents": [("tokens.npz", "empty"), ("tunes.json", "wrong_shape"), ("metrics.jsonl", "wrong_shape"),
-                 ("state.pt", "garbage")],
-    "not UTF-8": [("manifest.json", "non_utf8"), ("run.json", "non_utf8"), ("config.toml", "non_utf8")],
-}
+
+def every_damage_beside_the_healthy(home: Path) -> tuple[list[str], list[str]]:
+    """Copy `hurt` once per corpus file and `bad` once per run file and damage, each copy with that one
+    file damaged that way (renamed inside to its folder's name first): the damaged corpora and runs."""
+    corpora, runs = [], []
+    for files, kind, folder, info in ((CORPUS_FILES, "corpora", "hurt", "manifest.json"),
+                                      ((*RUN_FILES, *SPARE_FILES), "checkpoints", "bad", "run.json")):
+        for file in files:
+            for how in DAMAGES:
+                name = f"{folder}-{file.strip('.').split('.')[0]}-{how}"
+                copy = home / kind / name
+                shutil.copytree(home / kind / folder, copy)
+                (copy / info).write_text(json.dumps({**json.loads((copy / info).read_text()), "name": name}))
+                damage(copy / file_path(home, file).relative_to(home / kind / folder), how)
+                (corpora if kind == "corpora" else runs).append(name)
+    return corpora, runs
 
 
-@pytest.mark.parametrize("damages", APP_HOMES.values(), ids=APP_HOMES.keys())
-def test_the_terminal_app_starts_on_a_damaged_home_and_lists_the_healthy_items(home, damages):
-    for file, how in damages:
-        damage(file_path(home, file), how)
-    shown: dict[str, str] = {}
+def first_cells(table: DataTable) -> list[str]:
+    """The first cell of each row as shown (a name, or a name with why it is damaged)."""
+    return [str(getattr(cell, "plain", cell)) for cell in (table.get_row_at(i)[0] for i in range(table.row_count))]
+
+
+def test_the_terminal_app_starts_on_a_home_with_every_file_damaged_every_way(home):
+    """One home holds each damaged file in its own copy of the corpus or run, beside the healthy ones:
+    the app starts, every pane opens, the damaged runs can be shown and chosen to compose with, and
+    every item is listed (a damaged listing file as damaged); a damaged config is one notification."""
+    corpora, runs = every_damage_beside_the_healthy(home)
+    rows: dict[str, list[str]] = {}
 
     async def main() -> None:
         app_ = create_app(home)
+        app_.NOTIFICATION_TIMEOUT = 120  # keep notifications until the test reads them
         async with app_.run_test(size=(120, 34)) as pilot:
             await settle(pilot)
             for pane in ("corpora", "train", "evaluate", "compose"):
                 app_.query_one("#panes", TabbedContent).active = f"tab-{pane}"
                 await settle(pilot)
-                shown[pane] = "\n".join(screen_lines(app_))
+            table = app_.query_one("#runs-table", DataTable)
+            for name in runs:  # shown in turn in the train pane, which reads their run.json, config and metrics
+                if name.startswith(("bad-run-", "bad-config-", "bad-metrics-")):
+                    table.move_cursor(row=table.get_row_index(name))
+                    await pilot.pause()
+            for name in runs:  # chosen in turn in the compose pane, which loads the model
+                if name.startswith("bad-state-"):
+                    app_.query_one("#compose-model", Select).value = name
+                    await settle(pilot)
+            rows["errors"] = messages(app_, "error")
+            rows["corpora"] = first_cells(app_.query_one("#corpora-table", DataTable))
+            rows["runs"] = first_cells(app_.query_one("#runs-table", DataTable))
+            choices = app_.query_one("#evaluate-runs", SelectionList)
+            rows["evaluate"] = [choices.get_option_at_index(i).value for i in range(choices.option_count)]
 
     asyncio.run(main())
-    assert "healthy" in shown["corpora"]
-    assert "ok" in shown["train"] and "ok" in shown["evaluate"]
-    files = [file for file, _ in damages]
-    if "manifest.json" in files:
-        assert "hurt  damaged: manifest.json" in shown["corpora"]
-    if "run.json" in files:
-        assert "bad  damaged: run.json" in shown["train"]
+    assert {"ok", "bad"} <= set(rows["evaluate"]), rows["evaluate"]
+    for table, names in (("corpora", ["healthy", "hurt", *corpora]), ("runs", ["ok", "bad", *runs])):
+        listed = {row.split()[0] for row in rows[table]}
+        assert listed == set(names), rows[table]
+    for how in DAMAGES:
+        assert f"hurt-manifest-{how}  damaged: manifest.json" in "\n".join(rows["corpora"]), rows["corpora"]
+        assert f"bad-run-{how}  damaged: run.json" in "\n".join(rows["runs"]), rows["runs"]
+        assert any(f"bad-config-{how}/config.toml is damaged" in error for error in rows["errors"]), rows["errors"]
