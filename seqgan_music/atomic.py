@@ -8,6 +8,7 @@ applies the umask as they are created. `tempfile.mkstemp` and `mkdtemp` would ma
 Staging folders carry the id of the process that made them (`.NAME.building.<pid>-<hex>`,
 `.seqgan-writing-<pid>-<hex>`), so that the next writer in the same folder can tell the leftovers
 of a killed process from a writer still at work, and clean them up (`clean_up_after_killed_writers`).
+`prepare_output_folder` refuses a folder the user named that cannot be written, before any work.
 """
 
 from __future__ import annotations
@@ -21,10 +22,22 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TypeVar
 
+from seqgan_music.errors import SeqganError
+
 _ATTEMPTS = 100  # names are 48 random bits: a clash is already unlikely once
 SET_STAGING = ".seqgan-writing-"  # a staging folder of files that appear in sets (a tune's formats)
 _JOURNAL = "moving.json"  # in a set staging folder: the renames of the set being moved into place
 T = TypeVar("T")
+
+
+def prepare_output_folder(out: Path) -> None:
+    """Create `out` if needed; a one-line error when it cannot be made or written."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SeqganError(f"cannot create output folder {out}: {error.strerror}; choose another --out") from None
+    if not out.is_dir() or not os.access(out, os.W_OK):
+        raise SeqganError(f"{out} is not a writable folder: choose another --out")
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:

@@ -88,8 +88,8 @@ def test_runs_on_different_corpora_are_refused_before_any_sampling(tmp_path, mon
     def never(*args, **kwargs):
         raise AssertionError("a generator was loaded before the corpora were compared")
 
-    monkeypatch.setattr("seqgan_music.evaluation.runs.load_trained_run", never)
-    monkeypatch.setattr("seqgan_music.evaluation.sweep.run_corpus", never)
+    monkeypatch.setattr("seqgan_music.run_evaluation.runs.load_trained_run", never)
+    monkeypatch.setattr("seqgan_music.run_evaluation.sweep.run_corpus", never)
     result = invoke(tmp_path, command[0], "on-long", "on-short", *command[1:])
     assert result.exit_code == 1, result.output
     assert "were trained on different corpora ('long', 'short')" in result.output

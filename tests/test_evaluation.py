@@ -11,10 +11,10 @@ from seqgan_music.corpora.corpus import Corpus
 from seqgan_music.corpora.grammar import build_grammar_corpus, sequence_goodness
 from seqgan_music.corpora.oracle import build_oracle_corpus
 from seqgan_music.errors import SeqganError
-from seqgan_music.evaluation.comparison import check_comparable, compare_pair, shown_metrics
-from seqgan_music.evaluation.runs import CACHE_FILE, EVALUATION_VERSION, EvaluationSettings, evaluate_run
 from seqgan_music.evaluation.scores import References, applicable_groups, chosen_groups, score_windows
-from seqgan_music.evaluation.sweep import default_axes, temperature_sweep
+from seqgan_music.run_evaluation.comparison import check_comparable, compare_pair, shown_metrics
+from seqgan_music.run_evaluation.runs import CACHE_FILE, EVALUATION_VERSION, EvaluationSettings, evaluate_run
+from seqgan_music.run_evaluation.sweep import default_axes, temperature_sweep
 from training_helpers import train
 
 @pytest.fixture
@@ -151,7 +151,7 @@ def test_bad_settings_are_user_errors(grammar_home, settings, message):
 
 
 def test_the_best_figure_is_marked_only_without_a_tie() -> None:
-    from seqgan_music.evaluation.comparison import _best
+    from seqgan_music.run_evaluation.comparison import _best
 
     assert _best([0.4, 0.5], "lower") == 0 and _best([0.4, 0.5], "higher") == 1
     assert _best([0.005, 0.00501], "lower") is None  # both show 0.0050

@@ -17,11 +17,11 @@ from seqgan_music.corpora.melody import Key, Melody, Note, bar_lines
 from seqgan_music.corpora.music import build_music_corpus
 from seqgan_music.corpora.split import SplitPlan
 from seqgan_music.corpora.tunes import parse_tune_symbols
-from seqgan_music.evaluation.comparison import compare_pair, comparison_grid
 from seqgan_music.evaluation.form import PER_TUNE_METRICS, form_stats
-from seqgan_music.evaluation.runs import EvaluationSettings, evaluate_run
 from seqgan_music.evaluation.scores import chosen_groups
 from seqgan_music.models.generator import Generator
+from seqgan_music.run_evaluation.comparison import compare_pair, comparison_grid
+from seqgan_music.run_evaluation.runs import EvaluationSettings, evaluate_run
 from seqgan_music.training.launch import start_run
 from seqgan_music.training.mle import sequence_nlls
 from seqgan_music.training.generation import load_trained_run
@@ -197,7 +197,7 @@ def test_c2st_is_opt_in_and_reports_accuracy_with_its_interval_against_real_sequ
 
 
 def test_a_packed_run_summary_names_its_unit_and_its_form_figures(home):
-    from seqgan_music.evaluation.runs import cached_evaluations
+    from seqgan_music.run_evaluation.runs import cached_evaluations
     from seqgan_music.training.runs import run_dir
 
     evaluate_run(home, "tunes", EvaluationSettings(samples=12, metrics=("form",)))

@@ -73,8 +73,8 @@ def test_a_corpus_without_whole_tunes_is_refused_in_one_line_that_names_what_is_
 
 
 def evaluation_with_c2st(accuracy: float | None, per_set: int = 100):
-    from seqgan_music.evaluation.runs import RunEvaluation
     from seqgan_music.evaluation.scores import ScoreSet
+    from seqgan_music.run_evaluation.runs import RunEvaluation
 
     figures = {} if accuracy is None else {"c2st": accuracy, "c2st_samples": float(per_set)}
     return RunEvaluation("r", "c", "finished", {}, ("c2st",), ScoreSet(figures=figures), ScoreSet(), "valid")

@@ -26,8 +26,8 @@ from seqgan_music.corpora.melody import Key, Melody, Note, bar_lines
 from seqgan_music.corpora.music import build_music_corpus
 from seqgan_music.corpora.split import SplitPlan
 from seqgan_music.evaluation.music_stats import music_stats
-from seqgan_music.evaluation.runs import CACHE_FILE, EvaluationSettings
-from seqgan_music.evaluation.sweep import temperature_sweep
+from seqgan_music.run_evaluation.runs import CACHE_FILE, EvaluationSettings
+from seqgan_music.run_evaluation.sweep import temperature_sweep
 from seqgan_music.tui.app import HelpScreen, SeqganApp
 from seqgan_music.tui.evaluate import (
     EvaluatePane,

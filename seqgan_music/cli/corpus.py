@@ -270,7 +270,7 @@ def export_command(
 
     Example: seqgan-music corpus export folk --out exported --n 4
     """
-    from seqgan_music.corpora.exporting import export_windows
+    from seqgan_music.export.corpus_windows import export_windows
 
     corpus = load_corpus(home_path(home), name)
     written = export_windows(corpus, out, n, split)

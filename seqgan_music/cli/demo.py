@@ -26,7 +26,7 @@ def demo(
     """
     from seqgan_music.cli.corpus import build_folk
     from seqgan_music.cli.train import train
-    from seqgan_music.corpora.exporting import prepare_output_folder
+    from seqgan_music.atomic import prepare_output_folder
     from seqgan_music.training.generation import generate_from_run
     from seqgan_music.training.runs import default_run_name
 

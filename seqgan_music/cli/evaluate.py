@@ -66,9 +66,9 @@ def evaluate(
 
     Example: seqgan-music evaluate folk-mle folk-tunes --metrics form,c2st --json scores.json
     """
-    from seqgan_music.evaluation.comparison import compare_runs
-    from seqgan_music.evaluation.runs import EvaluationSettings
     from seqgan_music.evaluation.scores import parse_groups
+    from seqgan_music.run_evaluation.comparison import compare_runs
+    from seqgan_music.run_evaluation.runs import EvaluationSettings
     from seqgan_music.training.device import pick_device
 
     settings = EvaluationSettings(references, samples, temperature, seed, parse_groups(metrics))
@@ -92,7 +92,7 @@ def evaluate(
 
 def evaluation_table(evaluations: Sequence, comparisons: Sequence[Sequence]) -> Table:
     """Metrics as rows, runs as columns, then the real data, then each run's p-values against the first."""
-    from seqgan_music.evaluation.comparison import comparison_grid
+    from seqgan_music.run_evaluation.comparison import comparison_grid
 
     grid = comparison_grid(evaluations, comparisons)
     table = Table(title=grid.title, title_justify="left", box=box.SIMPLE_HEAD)

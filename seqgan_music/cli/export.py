@@ -73,7 +73,7 @@ def pack(
     """
     from seqgan_music.composing.model import pack_run
     from seqgan_music.errors import SeqganError
-    from seqgan_music.evaluation.runs import cached_evaluations
+    from seqgan_music.run_evaluation.runs import cached_evaluations
     from seqgan_music.training.runs import run_dir
 
     root = home_path(home)

@@ -52,9 +52,9 @@ def sweep(
 
     Example: seqgan-music sweep folk-mle folk-tunes --quality bar_repeat
     """
-    from seqgan_music.evaluation.comparison import check_runs_share_a_corpus
-    from seqgan_music.evaluation.runs import EvaluationSettings
-    from seqgan_music.evaluation.sweep import default_axes, parse_temperatures, run_corpus, sweep_plot, temperature_sweep
+    from seqgan_music.run_evaluation.comparison import check_runs_share_a_corpus
+    from seqgan_music.run_evaluation.runs import EvaluationSettings
+    from seqgan_music.run_evaluation.sweep import default_axes, parse_temperatures, run_corpus, sweep_plot, temperature_sweep
     from seqgan_music.training.device import pick_device
 
     values = parse_temperatures(temperatures)

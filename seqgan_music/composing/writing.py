@@ -15,8 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from seqgan_music.atomic import move_set_into_place, set_staging_folder
-from seqgan_music.corpora.exporting import prepare_output_folder
+from seqgan_music.atomic import move_set_into_place, prepare_output_folder, set_staging_folder
 from seqgan_music.corpora.melody import Melody
 from seqgan_music.errors import SeqganError
 from seqgan_music.export.abc import write_abc

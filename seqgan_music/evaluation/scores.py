@@ -8,8 +8,8 @@ against).
 Which metrics exist depends on the corpus: BLEU and self-BLEU always; the C2ST where sequences
 end (music and text: its classifier pads them); MSE, music statistics, novelty and the form
 metrics for music; NLL_oracle for oracle corpora; goodness for
-the toy grammar. NLL_test is the generator's, not the set's: see `evaluation/runs.py`. The form
-metrics score melodies (one per tune or window, see `evaluation/units.py`), the C2ST a set against
+the toy grammar. NLL_test is the generator's, not the set's: see `run_evaluation/runs.py`. The form
+metrics score melodies (one per tune or window, see `run_evaluation/units.py`), the C2ST a set against
 real sequences; both come back as ScoreSets too, so a run's scores are one ScoreSet.
 """
 

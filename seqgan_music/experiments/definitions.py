@@ -10,8 +10,8 @@ from seqgan_music.config import TUNE_PRESETS, Config, apply_overrides, preset
 from seqgan_music.corpora.encodings import MUSIC_ENCODINGS
 from seqgan_music.corpora.grammar import LENGTHS as GRAMMAR_LENGTHS
 from seqgan_music.errors import SeqganError
-from seqgan_music.evaluation.runs import EvaluationSettings
 from seqgan_music.paths import check_name
+from seqgan_music.run_evaluation.runs import EvaluationSettings
 
 ORACLE_PRESETS = ("cpu-oracle", "paper-oracle")
 # SeqGAN paper, Table 1 (NLL_oracle of 10,000 samples; p < 1e-6 for SeqGAN against each baseline).

@@ -16,10 +16,10 @@ import torch
 from seqgan_music import __version__
 from seqgan_music.atomic import write_text_atomic
 from seqgan_music.corpora.corpus import load_corpus
-from seqgan_music.evaluation.comparison import METRICS_BY_NAME, shown_metrics
 from seqgan_music.experiments.runner import ExperimentResults
 from seqgan_music.formatting import format_number, format_p
 from seqgan_music.plotting import line_plot
+from seqgan_music.run_evaluation.comparison import METRICS_BY_NAME, shown_metrics
 from seqgan_music.training.runs import checkpoints_dir, read_metrics, run_dir
 
 REPORT_MD, REPORT_JSON, CURVES_CSV = "report.md", "report.json", "curves.csv"

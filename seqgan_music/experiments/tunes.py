@@ -1,4 +1,4 @@
-"""Evaluate the `tunes` experiment's runs: the shared evaluate path (`evaluation/runs.py`, groups
+"""Evaluate the `tunes` experiment's runs: the shared evaluate path (`run_evaluation/runs.py`, groups
 c2st, form, nll-test and self-bleu), which samples whole tunes from a whole-tune run and scores
 them against the held-out tunes, plus the one comparison it leaves out: SeqGAN's C2ST accuracy
 against MLE's.
@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seqgan_music.evaluation.comparison import PairComparison
-from seqgan_music.evaluation.runs import RunEvaluation
 from seqgan_music.evaluation.significance import Comparison, compare
 from seqgan_music.experiments.definitions import Experiment
 from seqgan_music.experiments.runner import ExperimentResults, evaluate_experiment
+from seqgan_music.run_evaluation.comparison import PairComparison
+from seqgan_music.run_evaluation.runs import RunEvaluation
 from seqgan_music.training.device import configure_threads
 
 C2ST = "c2st"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import torch
 
+from seqgan_music.atomic import prepare_output_folder
 from seqgan_music.config import Config
 from seqgan_music.corpora.corpus import Corpus, load_corpus
-from seqgan_music.corpora.exporting import prepare_output_folder
 from seqgan_music.errors import SeqganError
 from seqgan_music.models.generator import Generator
 from seqgan_music.project_files import damage_as_error

@@ -28,11 +28,12 @@ from textual.worker import get_current_worker
 
 from seqgan_music.corpora.split import SPLITS
 from seqgan_music.errors import SeqganError
-from seqgan_music.evaluation.comparison import ComparisonGrid, check_same_corpus, compare_runs, comparison_grid
 from seqgan_music.evaluation.music_stats import INTERVAL_LIMIT
-from seqgan_music.evaluation.runs import EvaluationSettings, RunEvaluation
 from seqgan_music.evaluation.scores import parse_groups
-from seqgan_music.evaluation.sweep import (
+from seqgan_music.progress import Reporter
+from seqgan_music.run_evaluation.comparison import ComparisonGrid, check_same_corpus, compare_runs, comparison_grid
+from seqgan_music.run_evaluation.runs import EvaluationSettings, RunEvaluation
+from seqgan_music.run_evaluation.sweep import (
     DEFAULT_TEMPERATURES,
     SweepPoint,
     default_axes,
@@ -41,7 +42,6 @@ from seqgan_music.evaluation.sweep import (
     sweep_plot,
     temperature_sweep,
 )
-from seqgan_music.progress import Reporter
 from seqgan_music.training.device import pick_device
 from seqgan_music.training.runs import checkpoints_dir, list_runs
 from seqgan_music.tui.corpora import PITCH_CLASSES

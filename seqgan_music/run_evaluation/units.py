@@ -27,6 +27,7 @@ from seqgan_music.corpora.tunes import parse_tune_symbols
 from seqgan_music.corpora.windows import cut_windows
 from seqgan_music.training.samples import common_meter
 
+
 def played_melodies(corpus: Corpus, sequences: Sequence[Sequence[int]] | np.ndarray, unit: str) -> list[Melody]:
     """Each token sequence as the melody it plays: a whole tune with its repeats played out, or a
     window decoded by the corpus's encoding."""

@@ -20,10 +20,10 @@ import torch
 
 from seqgan_music.errors import SeqganError
 from seqgan_music.evaluation.form import PER_TUNE_METRICS
-from seqgan_music.evaluation.runs import EvaluationSettings, RunEvaluation, evaluate_run
 from seqgan_music.evaluation.scores import ScoreSet
 from seqgan_music.evaluation.significance import Comparison, compare
 from seqgan_music.formatting import format_number, format_p
+from seqgan_music.run_evaluation.runs import EvaluationSettings, RunEvaluation, evaluate_run
 from seqgan_music.training.runs import read_run_info, run_dir
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
-from seqgan_music.atomic import write_text_atomic
+from seqgan_music.atomic import prepare_output_folder, write_text_atomic
 from seqgan_music.corpora.corpus import Corpus
 from seqgan_music.corpora.melody import Melody
 from seqgan_music.corpora.split import SPLITS
@@ -35,13 +34,3 @@ def export_windows(corpus: Corpus, out: Path, count: int, split: str = "train") 
         assert isinstance(melody, Melody)
         written.append(write_midi(melody, out / f"{corpus.name}-{split}-{index + 1:04d}.mid"))
     return written
-
-
-def prepare_output_folder(out: Path) -> None:
-    """Create `out` if needed; a one-line error when it cannot be made or written."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise SeqganError(f"cannot create output folder {out}: {error.strerror}; choose another --out") from None
-    if not out.is_dir() or not os.access(out, os.W_OK):
-        raise SeqganError(f"{out} is not a writable folder: choose another --out")

@@ -8,7 +8,7 @@ costs nothing, and a run trained further is evaluated afresh. The real set (the 
 references are test, test otherwise. A whole-tune run (`[data] unit = "tune"`) samples whole
 tunes; its form metrics are calibrated by the real tunes of that split, its C2ST by that split's
 tunes against the reference split's, and its window metrics by the same real windows as a window
-run's (see `evaluation/units.py`).
+run's (see `units.py`).
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ from seqgan_music.evaluation.scores import (
     score_form,
     score_windows,
 )
-from seqgan_music.evaluation.units import (
+from seqgan_music.models.sampling import check_sampling
+from seqgan_music.project_files import damage_as_error, expect_fields, read_json
+from seqgan_music.run_evaluation.units import (
     chosen_rows,
     ended,
     played_melodies,
@@ -43,8 +45,6 @@ from seqgan_music.evaluation.units import (
     window_per_tune,
     written_melodies,
 )
-from seqgan_music.models.sampling import check_sampling
-from seqgan_music.project_files import damage_as_error, expect_fields, read_json
 from seqgan_music.training.generation import TrainedRun, load_trained_run
 from seqgan_music.training.mle import sequence_nlls
 from seqgan_music.training.sequences import sample_length, training_sequences

@@ -18,8 +18,8 @@ import torch
 from seqgan_music.corpora.corpus import Corpus, load_corpus
 from seqgan_music.errors import SeqganError
 from seqgan_music.evaluation.form import PER_TUNE_METRICS
-from seqgan_music.evaluation.runs import EvaluationSettings, evaluate_run
 from seqgan_music.plotting import line_plot
+from seqgan_music.run_evaluation.runs import EvaluationSettings, evaluate_run
 from seqgan_music.training.runs import read_run_info, run_dir
 
 QUALITY_METRICS = {"bleu2": "bleu", "bleu3": "bleu", "bleu4": "bleu", "bleu5": "bleu",
