@@ -6,7 +6,9 @@
 - wav: audio from our additive synth, or from a SoundFont where fluidsynth is installed
 - chords: harmonise a melody with one diatonic triad per bar
 - notation: spelling in a key, the sixteenth grid and bars, shared by the written formats
+- corpus_windows: a corpus's windows written back as MIDI or text (`corpus export`)
 
-May import numpy, pretty_midi, mido, music21 and seqgan_music.{corpora.melody, corpora.keys,
-atomic, errors}.
+May import numpy, pretty_midi, mido, music21 and seqgan_music.{corpora, models, atomic, errors};
+never evaluation/ (a peer), training/ or anything above it (seqgan_music/layers.py), nor typer,
+rich or textual.
 """
