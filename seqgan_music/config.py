@@ -31,19 +31,10 @@ from typing import Any, get_type_hints
 from seqgan_music.atomic import write_text_atomic
 from seqgan_music.errors import SeqganError
 
-# Training methods `run.method` may name; add a method here and give it phases in training/.
+# Training methods `run.method` may name, in the order of the method table (training/methods/),
+# which says what each does; a test keeps the two the same.
 METHODS: tuple[str, ...] = ("mle", "ss", "pg-bleu", "reinforce", "rebar", "relax", "seqgan")
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16")
-# The phases each method runs, in order.
-PHASES: dict[str, tuple[str, ...]] = {
-    "mle": ("mle",),
-    "ss": ("mle", "ss"),
-    "pg-bleu": ("mle", "adversarial"),
-    "reinforce": ("mle", "pretrain_d", "adversarial"),
-    "rebar": ("mle", "pretrain_d", "adversarial"),
-    "relax": ("mle", "pretrain_d", "adversarial"),
-    "seqgan": ("mle", "pretrain_d", "adversarial"),
-}
 CONTROLS: tuple[str, ...] = ("token", "sequence")  # relaxation.control of rebar and relax
 UNITS: tuple[str, ...] = ("window", "tune")  # data.unit
 _DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")  # run.device: auto, cpu, mps, cuda, cuda:N
@@ -380,12 +371,6 @@ def preset(name: str) -> Config:
     return PRESETS[name]()
 
 
-def phase_units(config: Config, phase: str) -> int:
-    """Epochs (MLE, scheduled sampling) or rounds (D pre-training, adversarial) of a phase."""
-    return {"mle": config.mle.epochs, "ss": config.scheduled_sampling.epochs,
-            "pretrain_d": config.pretrain_d.rounds, "adversarial": config.adversarial.rounds}[phase]
-
-
 # -------------------------------------------------------------------------------------- validation
 def _between(low: int, high: int) -> tuple[Callable[[Any], bool], str]:
     return (lambda v: low <= v <= high), f"an integer >= {low} and <= {high}"
@@ -618,9 +603,6 @@ ADDED_LATER: dict[tuple[str, str], Any] = {("mle", "keep_best"): False, ("advers
                                           ("generator", "lookback"): False, ("rollout", "every"): "token",
                                           ("generator", "lookback_bars"): [1, 2], ("generator", "attention"): False,
                                           ("generator", "header_inputs"): False}
-# The sections only some methods read: a run of another method is the same run whatever they hold.
-METHOD_SECTIONS: dict[str, tuple[str, ...]] = {"ss": ("scheduled_sampling",), "pg-bleu": ("pg_bleu",),
-                                               "rebar": ("relaxation",), "relax": ("relaxation",)}
 # Sections added later: their defaults are what runs saved before them did (a run of another method never reads them).
 SECTIONS_ADDED_LATER = ("scheduled_sampling", "pg_bleu", "relaxation", "data")  # data: windows, as before
 
@@ -686,14 +668,6 @@ def _toml_string(text: str) -> str:
         else:
             out.append(char)
     return '"' + "".join(out) + '"'
-
-
-def settings_read(config: Config) -> dict[str, Any]:
-    """The config as a dict without the sections that only other methods read: two runs with equal
-    `settings_read` train the same way."""
-    own = set(METHOD_SECTIONS.get(config.run.method, ()))
-    others = {section for sections in METHOD_SECTIONS.values() for section in sections} - own
-    return {name: values for name, values in config_to_dict(config).items() if name not in others}
 
 
 def config_to_toml(config: Config) -> str:

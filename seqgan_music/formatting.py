@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import math
 
-# Training phases as people read them.
-PHASE_NAMES = {"mle": "MLE", "ss": "scheduled sampling", "pretrain_d": "D pre-train", "adversarial": "adversarial"}
-# The same, short, for tables that must fit 80 columns.
-SHORT_PHASE_NAMES = {"mle": "MLE", "ss": "SS", "pretrain_d": "D pre", "adversarial": "adv"}
+from seqgan_music.phases import phase_label
+
 # Training metrics shown live (key -> column heading); short enough that a table fits 80 columns.
 METRIC_HEADINGS = {"g_loss": "G loss", "d_loss": "D loss", "d_acc_real": "D real", "d_acc_fake": "D fake",
                    "mean_reward": "reward", "nll_oracle": "NLL orc", "nll_test": "NLL test"}
@@ -67,4 +65,4 @@ def format_run_progress(info: dict) -> str:
     if not progress:
         return "-"
     phase = progress.get("phase", "-")
-    return f"{SHORT_PHASE_NAMES.get(phase, phase)} {progress.get('unit', 0)}/{progress.get('units', 0)}"
+    return f"{phase_label(phase, short=True)} {progress.get('unit', 0)}/{progress.get('units', 0)}"

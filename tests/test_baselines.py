@@ -12,9 +12,9 @@ from seqgan_music.corpora.grammar import build_grammar_corpus
 from seqgan_music.models.generator import Generator
 from seqgan_music.training.launch import start_run
 from seqgan_music.training.mle import mle_epoch
-from seqgan_music.training.pg_bleu import BleuScorer
+from seqgan_music.training.methods.pg_bleu import BleuScorer
 from seqgan_music.training.rollout import RolloutPolicy, rollout_rewards
-from seqgan_music.training.scheduled_sampling import scheduled_omega, scheduled_sampling_loss
+from seqgan_music.training.methods.scheduled_sampling import scheduled_omega, scheduled_sampling_loss
 from training_helpers import TINY
 
 
@@ -106,7 +106,7 @@ def test_pg_bleu_run_has_no_discriminator_phase(grammar, tmp_path):
 def test_policy_steps_with_any_scorer_update_the_rollout_policy(grammar):
     """The rollout policy still lags the generator when the scorer is BLEU (policy.update runs)."""
     from seqgan_music.config import AdversarialConfig
-    from seqgan_music.training.policy_gradient import policy_gradient_step
+    from seqgan_music.training.methods.seqgan import policy_gradient_step
 
     torch.manual_seed(0)
     generator = Generator(len(grammar.vocabulary), 8, 16)

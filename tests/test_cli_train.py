@@ -225,7 +225,7 @@ def test_an_interrupt_while_a_run_starts_leaves_no_run_and_says_so(home, monkeyp
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt  # Ctrl-C while the models are built, after the run folder was made
 
-    monkeypatch.setattr("seqgan_music.training.trainer.build_discriminator", interrupted)
+    monkeypatch.setattr("seqgan_music.training.methods.base.build_discriminator", interrupted)
     result = invoke(home, "train", "grammar", "--config", str(home / "tiny.toml"), "--run", "early")
     assert result.exit_code == 130, result.output
     assert "stopped before training began; no run was created" in result.output
@@ -243,7 +243,7 @@ def test_a_second_interrupt_before_the_first_checkpoint_removes_a_new_run_and_ke
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt  # a second Ctrl-C during the first epoch: stop at once
 
-    monkeypatch.setattr("seqgan_music.training.trainer.mle_epoch", interrupted)
+    monkeypatch.setattr("seqgan_music.training.methods.base.mle_epoch", interrupted)
     result = invoke(home, "train", "grammar", "--config", str(home / "tiny.toml"), "--run", "fresh")
     assert result.exit_code == 130, result.output
     assert "stopped before the first checkpoint: run fresh removed (nothing was saved)" in " ".join(result.output.split())

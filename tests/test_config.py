@@ -373,17 +373,6 @@ def test_a_relaxation_section_saved_before_the_control_field_loads_the_control_i
         apply_overrides(preset("grammar"), ["relaxation.control=joint"])
 
 
-def test_settings_read_leave_out_only_the_sections_of_other_methods():
-    from seqgan_music.config import apply_overrides, preset, settings_read
-
-    base = preset("grammar")
-    relax = apply_overrides(base, ["run.method=relax"])
-    assert "relaxation" in settings_read(relax) and "scheduled_sampling" not in settings_read(relax)
-    assert settings_read(apply_overrides(base, ["relaxation.scale=1"])) == settings_read(base)  # seqgan ignores it
-    assert settings_read(apply_overrides(relax, ["relaxation.scale=1"])) != settings_read(relax)
-    assert settings_read(apply_overrides(base, ["adversarial.rounds=3"])) != settings_read(base)
-
-
 def test_a_config_saved_before_the_baseline_sections_existed_loads_with_their_defaults():
     from seqgan_music.config import config_from_toml, config_to_toml, preset
 

@@ -11,7 +11,7 @@ from rich.console import Console
 from seqgan_music.cli.live import LiveTrainingView
 from seqgan_music.config import apply_overrides, preset
 from seqgan_music.corpora.oracle import build_oracle_corpus
-from seqgan_music.formatting import PHASE_NAMES
+from seqgan_music.phases import phase_label
 from seqgan_music.training.launch import resume_run, start_run
 from training_helpers import TINY
 
@@ -39,7 +39,7 @@ class Watcher:
         screen = Console(file=io.StringIO(), width=120, color_system=None)
         screen.print(self.view.progress)
         (line,) = [row for row in screen.file.getvalue().splitlines()
-                   if row.startswith(PHASE_NAMES[event.phase]) and f"{event.unit}/{event.total}" in row]
+                   if row.startswith(phase_label(event.phase)) and f"{event.unit}/{event.total}" in row]
         self.seen.append((event.phase, event.unit, event.total, CLOCK.search(line)[1]))
         if (event.phase, event.unit) == self.stop_after:
             self.trainer.request_stop()

@@ -31,7 +31,7 @@ from seqgan_music.training.build import build_generator
 from seqgan_music.training.generation import load_trained_run
 from seqgan_music.training.launch import start_run
 from seqgan_music.training.rollout import naive_rollout_completions, rollout_completions, rollout_noise
-from seqgan_music.training.scheduled_sampling import scheduled_sampling_loss
+from seqgan_music.training.methods.scheduled_sampling import scheduled_sampling_loss
 
 PAD, END, BAR_ID, PART_ID = 0, 1, 2, 3  # toy vocabularies: then notes from 4
 NONE = 99

@@ -6,7 +6,7 @@ from torch import Tensor, nn
 
 from seqgan_music.config import AdversarialConfig
 from seqgan_music.models.generator import Generator
-from seqgan_music.training.policy_gradient import policy_gradient_step
+from seqgan_music.training.methods.seqgan import policy_gradient_step
 from seqgan_music.training.rollout import RolloutPolicy
 
 VOCAB, LENGTH, TARGET = 6, 8, 2

@@ -188,7 +188,7 @@ def test_the_lock_is_released_however_training_ends(home: Path, monkeypatch, sto
         raise stop  # a second Ctrl-C, or a failure, in the middle of an epoch
 
     with monkeypatch.context() as patch:
-        patch.setattr("seqgan_music.training.trainer.mle_epoch", stopped)
+        patch.setattr("seqgan_music.training.methods.base.mle_epoch", stopped)
         trainer = resume_run(home, "ends")
         assert lock_holder(folder).pid == os.getpid()
         with pytest.raises(stop):

@@ -196,7 +196,7 @@ def test_auto_precision_is_bfloat16_only_where_it_is_fast(monkeypatch):
 
 def test_run_records_the_precision_it_scores_rewards_in(home):
     trainer = start_run(home, "grammar", tiny("quick", "rollout.precision=float32"), "fp32")
-    assert read_run_info(trainer.folder)["precision"] == "float32" == trainer.precision
+    assert read_run_info(trainer.folder)["precision"] == "float32" == trainer.method.precision
 
 
 def test_a_run_stopped_before_its_first_checkpoint_resumes_from_the_start(home):

@@ -21,9 +21,10 @@ from textual.widgets import DataTable, Input
 from seqgan_music.config import apply_overrides, config_to_toml, preset
 from seqgan_music.corpora.grammar import build_grammar_corpus
 from seqgan_music.errors import SeqganError
+from seqgan_music.phases import Phase
 from seqgan_music.training.launch import start_run
+from seqgan_music.training.methods.base import Method
 from seqgan_music.training.runs import METRICS_FILE, RUN_FILE, STATE_FILE, MetricsTail, read_metrics, read_run_info
-from seqgan_music.training.trainer import Trainer
 from seqgan_music.tui.app import create_app
 from seqgan_music.tui.train import (
     FORM_SETTINGS,
@@ -95,15 +96,15 @@ class Gate:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, phase: str, unit: int) -> None:
         self.reached, self.release = threading.Event(), threading.Event()
-        original = Trainer._run_unit
+        original = Method.run_unit
 
-        def gated(trainer: Trainer, unit_phase: str, number: int) -> dict:
-            if (unit_phase, number) == (phase, unit):
+        def gated(method: Method, unit_phase: Phase, number: int) -> dict:
+            if (unit_phase.name, number) == (phase, unit):
                 self.reached.set()
                 self.release.wait(30)
-            return original(trainer, unit_phase, number)
+            return original(method, unit_phase, number)
 
-        monkeypatch.setattr(Trainer, "_run_unit", gated)
+        monkeypatch.setattr(Method, "run_unit", gated)
 
     async def wait(self, pilot: Pilot) -> None:
         await wait_until(pilot, self.reached.is_set, seconds=30)
@@ -241,10 +242,10 @@ def test_quitting_while_training_saves_the_run_first(home: Path, monkeypatch) ->
 
 
 def test_a_failing_run_is_reported_and_the_app_stays_up(home: Path, monkeypatch) -> None:
-    def broken(trainer: Trainer, phase: str, unit: int) -> dict:
+    def broken(method: Method, phase: Phase, unit: int) -> dict:
         raise RuntimeError("CUDA out of memory (simulated)")
 
-    monkeypatch.setattr(Trainer, "_run_unit", broken)
+    monkeypatch.setattr(Method, "run_unit", broken)
 
     async def test(pilot: Pilot, pane: TrainPane) -> None:
         await fill_form(pilot, pane, "broken")

@@ -262,6 +262,6 @@ def test_pg_bleu_on_whole_tunes_rewards_by_bleu_against_training_tunes(tmp_path)
     settings = apply_overrides(preset("quick"), TINY_TUNES[:-1] + ["run.method=pg-bleu", "pg_bleu.reference_share=1.0"])
     trainer = start_run(tune_home(tmp_path), "tunes", settings, "bleu")
     # Every whole training tune is a reference, so each scores BLEU 1 (against windows, its header would not).
-    assert torch.allclose(trainer.scorer(trainer.train_data), torch.ones(len(trainer.train_data)))
+    assert torch.allclose(trainer.method.scorer()(trainer.train_data), torch.ones(len(trainer.train_data)))
     assert trainer.run() == "finished"
     assert [r["phase"] for r in read_metrics(trainer.folder)].count("adversarial") == 2

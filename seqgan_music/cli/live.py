@@ -11,7 +11,8 @@ from rich.table import Table
 from rich.text import Text
 
 from seqgan_music.cli.common import console
-from seqgan_music.formatting import METRIC_HEADINGS, PHASE_NAMES, format_clock, format_metric
+from seqgan_music.formatting import METRIC_HEADINGS, format_clock, format_metric
+from seqgan_music.phases import PHASES, phase_label
 from seqgan_music.training.events import PhaseTimer, TrainingEvent
 
 _UNKNOWN_CLOCK = "-:--:--"
@@ -55,7 +56,7 @@ class LiveTrainingView:
     def on_event(self, event: TrainingEvent) -> None:
         eta = self.timer.remaining(event)
         if event.kind in ("phase", "unit") and event.phase not in self.tasks:
-            self.tasks[event.phase] = self.progress.add_task(PHASE_NAMES.get(event.phase, event.phase),
+            self.tasks[event.phase] = self.progress.add_task(phase_label(event.phase),
                                                              total=event.total, completed=event.unit, eta=None)
         if event.kind == "unit":
             self.progress.update(self.tasks[event.phase], completed=event.unit, eta=eta, eta_stamp=time.monotonic())
@@ -70,7 +71,7 @@ class LiveTrainingView:
         for heading in METRIC_HEADINGS.values():
             table.add_column(heading, justify="right", no_wrap=True)
         for phase, values in self.latest.items():
-            table.add_row(PHASE_NAMES.get(phase, phase), *(format_metric(values.get(key)) for key in METRIC_HEADINGS))
+            table.add_row(phase_label(phase), *(format_metric(values.get(key)) for key in METRIC_HEADINGS))
         return Group(self.progress, table)
 
 
@@ -90,14 +91,15 @@ class LineTrainingLog:
     def on_event(self, event: TrainingEvent) -> None:
         eta = self.timer.remaining(event)
         if event.kind == "phase":
-            unit = "epochs" if event.phase in ("mle", "ss") else "rounds"
+            phase = PHASES.get(event.phase)
+            units = phase.count(event.total) if phase else str(event.total)
             done = f", {event.unit} done" if event.unit else ""
-            console.print(f"{PHASE_NAMES.get(event.phase, event.phase)}: {event.total} {unit}{done}", highlight=False)
+            console.print(f"{phase_label(event.phase)}: {units}{done}", highlight=False)
         elif event.kind == "unit":
             values = " ".join(f"{METRIC_HEADINGS[key].replace(' ', '_').lower()}={format_metric(value)}"
                               for key, value in event.metrics.items() if key in METRIC_HEADINGS)
             clock = format_clock(event.elapsed) + ("" if eta is None else f", ETA {format_clock(eta)}")
-            console.print(f"{PHASE_NAMES.get(event.phase, event.phase)} {event.unit}/{event.total} "
+            console.print(f"{phase_label(event.phase)} {event.unit}/{event.total} "
                           f"[{clock}] {values}", highlight=False, soft_wrap=True)
         elif event.kind in ("note", "finished"):
             console.print(event.message, highlight=False)

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import torch
 
-from seqgan_music.config import settings_read
 from seqgan_music.errors import SeqganError
 from seqgan_music.experiments.definitions import Experiment, ExperimentRun
 from seqgan_music.run_evaluation.comparison import PairComparison, compare_pair
 from seqgan_music.run_evaluation.runs import RunEvaluation, evaluate_run
 from seqgan_music.training.events import TrainingObserver
 from seqgan_music.training.launch import resume_run, start_run
+from seqgan_music.training.methods import settings_read
 from seqgan_music.training.runs import read_run_config, read_run_info, run_dir
 from seqgan_music.training.trainer import Trainer
 

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from seqgan_music.config import PHASES
 from seqgan_music.corpora.corpus import load_corpus
 from seqgan_music.evaluation.scores import ScoreSet
 from seqgan_music.experiments.report import (
@@ -25,6 +24,8 @@ from seqgan_music.experiments.report import (
 )
 from seqgan_music.experiments.runner import ExperimentResults
 from seqgan_music.formatting import format_number, format_p
+from seqgan_music.phases import ADVERSARIAL, Phase
+from seqgan_music.training.methods import method_phases
 from seqgan_music.training.runs import read_metrics, run_dir
 
 # Shown below the headline: how long the tunes are and whether parts were found in them.
@@ -59,7 +60,7 @@ def tune_report_data(results: ExperimentResults, home: Path, command: str) -> di
                   "preset": entry.config.preset, "threads": entry.config.run.threads,
                   "device": results.run_info[entry.label].get("device"),
                   "wall_seconds": results.run_info[entry.label].get("elapsed"),
-                  "phase_seconds": phase_seconds(folders[entry.label], PHASES[entry.config.run.method]),
+                  "phase_seconds": phase_seconds(folders[entry.label], method_phases(entry.config.run.method)),
                   "evaluation_seconds": results.evaluations[entry.label].seconds}
                  for entry in experiment.runs],
         "results": {label: _set_data(e.generated, e.value, metrics) for label, e in results.evaluations.items()},
@@ -69,20 +70,20 @@ def tune_report_data(results: ExperimentResults, home: Path, command: str) -> di
                         for metric in metrics for c in pairs if c.metric == metric],
         "mle_phase": {label: mle_phase_end(folder) for label, folder in folders.items()},
         "curves": {entry.label: run_curve(folders[entry.label], experiment.curves) for entry in experiment.runs
-                   if "adversarial" in PHASES[entry.config.run.method]},
+                   if ADVERSARIAL in method_phases(entry.config.run.method)},
         "rounds": {entry.label: adversarial_rounds(folders[entry.label]) for entry in experiment.runs
-                   if "adversarial" in PHASES[entry.config.run.method]},
+                   if ADVERSARIAL in method_phases(entry.config.run.method)},
     }
 
 
-def phase_seconds(folder: Path, phases: tuple[str, ...]) -> dict[str, float]:
+def phase_seconds(folder: Path, phases: tuple[Phase, ...]) -> dict[str, float]:
     """Training seconds of each phase, from the elapsed time logged after each unit (evaluations
     and checkpoints included)."""
     ends: dict[str, float] = {}
     for record in read_metrics(folder):
         ends[record["phase"]] = float(record["elapsed"])
     seconds, before = {}, 0.0
-    for phase in phases:
+    for phase in (p.name for p in phases):
         if phase in ends:
             seconds[phase] = round(ends[phase] - before, 1)
             before = ends[phase]

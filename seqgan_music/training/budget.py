@@ -14,8 +14,10 @@ import dataclasses
 import os
 from dataclasses import dataclass
 
-from seqgan_music.config import PHASES, Config
+from seqgan_music.config import Config
 from seqgan_music.errors import SeqganError
+from seqgan_music.phases import ADVERSARIAL, PRETRAIN_D
+from seqgan_music.training.methods import method_class
 
 _FLOAT, _LONG = 4, 8  # bytes of a float32 weight or activation, and of an int64 token id
 _POSITIONS = 32  # lookback's two position embeddings, roughly (models/lookback.py)
@@ -76,16 +78,16 @@ def estimate_memory(config: Config, vocab_size: int, length: int) -> MemoryEstim
     features = sum(count for _, count in filters)
     discriminator = (vocab_size * d.embedding + sum(c * (w * d.embedding + 1) for w, c in filters)
                      + 2 * features * (features + 1) + features + 1)
-    phases = PHASES[config.run.method]
-    adversarial = "adversarial" in phases and a.rounds > 0
+    method = method_class(config.run.method)
+    adversarial = ADVERSARIAL in method.phases and a.rounds > 0
     step = g.layers * 6 * g.hidden + g.embedding + 3 * vocab_size  # per token: gates, h and c; logits and their grads
     batch = max(config.mle.batch_size, a.batch_size if adversarial else 0)
-    d_batch = max(config.pretrain_d.batch_size if "pretrain_d" in phases else 0, a.batch_size if adversarial else 0)
+    d_batch = max(config.pretrain_d.batch_size if PRETRAIN_D in method.phases else 0, a.batch_size if adversarial else 0)
     d_step = length * d.embedding + 2 * sum(c * (length - w + 1) for w, c in filters)
-    negatives = max(config.pretrain_d.negatives if "pretrain_d" in phases and config.pretrain_d.rounds > 0 else 0,
+    negatives = max(config.pretrain_d.negatives if PRETRAIN_D in method.phases and config.pretrain_d.rounds > 0 else 0,
                     a.negatives if adversarial else 0)
     rollout = 0
-    if adversarial and (config.run.method in ("seqgan", "pg-bleu") or a.variance_estimates >= 2):
+    if adversarial and (method.uses_rollout or a.variance_estimates >= 2):
         every = config.rollout.every
         prefixes = max(1, (length - 1) // _ROLLOUT_SHARE.get(every, int(every) if every.isdigit() else 1))
         rows = prefixes * a.rollouts * a.batch_size

@@ -14,8 +14,8 @@ from seqgan_music.corpora.corpus import Corpus, load_corpus
 from seqgan_music.errors import SeqganError
 from seqgan_music.models.generator import Generator
 from seqgan_music.project_files import damage_as_error
-from seqgan_music.training.build import build_generator
 from seqgan_music.training.checkpoint import checkpoint_remedy, load_checkpoint_bytes, read_checkpoint
+from seqgan_music.training.methods import method_class
 from seqgan_music.training.runs import STATE_FILE, read_run_config, read_run_info, run_dir
 from seqgan_music.training.samples import write_samples
 from seqgan_music.training.sequences import sample_length
@@ -42,7 +42,7 @@ def load_trained_run(home: Path, run: str, device: torch.device = torch.device("
     corpus = load_corpus(home, info["corpus"])
     if corpus.manifest["content_hash"] != info["corpus_hash"]:
         raise SeqganError(f"corpus {info['corpus']!r} has changed since run {run!r} was trained: rebuild it as it was")
-    generator = build_generator(corpus, config)
+    generator = method_class(config.run.method).build_generator(corpus, config)
     data = read_checkpoint(folder / STATE_FILE)
     state = load_checkpoint_bytes(folder / STATE_FILE, data)
     with damage_as_error(folder / STATE_FILE, checkpoint_remedy(folder / STATE_FILE)):

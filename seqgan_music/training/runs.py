@@ -14,9 +14,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from seqgan_music.atomic import write_text_atomic
-from seqgan_music.config import PHASES, Config, config_from_toml
+from seqgan_music.config import Config, config_from_toml
 from seqgan_music.errors import DamagedFileError, SeqganError
 from seqgan_music.paths import check_name, check_no_case_twin
+from seqgan_music.phases import PHASES
 from seqgan_music.project_files import (
     DamagedItem,
     damage_as_error,
@@ -26,6 +27,7 @@ from seqgan_music.project_files import (
     read_json_lines,
     read_text,
 )
+from seqgan_music.training.methods import method_phases
 from seqgan_music.training.run_lock import lock_holder
 
 CONFIG_FILE, RUN_FILE, STATE_FILE, METRICS_FILE, SAMPLES_DIR = (
@@ -145,7 +147,7 @@ def newest_samples(folder: Path) -> Path | None:
     order) and then the unit. The order comes from the names, which survive copying a run folder
     where modification times do not; a modification time only breaks ties between listings whose
     names say nothing (files put there by hand), which never beat a named one."""
-    phases = PHASES.get(str(read_run_info(folder).get("method")), ())
+    phases = [phase.name for phase in method_phases(str(read_run_info(folder).get("method")))]
 
     def training_order(listing: Path) -> tuple[int, int, float]:
         if listing.stem == FINAL_SAMPLES:
@@ -175,14 +177,11 @@ def read_metrics_log(folder: Path) -> tuple[list[dict], int]:
     return read_json_lines(folder / METRICS_FILE, metrics_record)
 
 
-_KNOWN_PHASES = {phase for phases in PHASES.values() for phase in phases}
-
-
 def metrics_record(line: bytes) -> dict | None:
     """One line of metrics.jsonl as the trainer writes it (its phase, a known one, and numbers: the
     step an int), or None when it is not one."""
     record = json_object_line(line)
-    if record is None or record.get("phase", "mle") not in _KNOWN_PHASES:
+    if record is None or record.get("phase", "mle") not in PHASES:
         return None
     numbers = all(isinstance(value, (int, float)) and not isinstance(value, bool)
                   for key, value in record.items() if key != "phase")
@@ -274,6 +273,10 @@ def create_run_folder(home: Path, name: str, info: dict, config_toml: str) -> Pa
     if folder.exists():
         raise SeqganError(f"run {name!r} already exists in {folder.parent}: pick another --run name, or --resume {name}")
     folder.mkdir(parents=True)
-    write_text_atomic(folder / CONFIG_FILE, config_toml)
-    write_run_info(folder, {**info, "name": name, "created": now(), "status": "created"})
+    try:
+        write_text_atomic(folder / CONFIG_FILE, config_toml)
+        write_run_info(folder, {**info, "name": name, "created": now(), "status": "created"})
+    except BaseException:  # a full disk, a Ctrl-C: a run whose files could not be written is no run
+        remove_run(folder)
+        raise
     return folder

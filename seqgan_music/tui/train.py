@@ -24,29 +24,27 @@ from textual.worker import Worker
 
 from seqgan_music.config import (
     METHODS,
-    PHASES,
     PRESET_DESCRIPTIONS,
     PRESETS,
     Config,
     apply_overrides,
     config_to_dict,
     default_preset_name,
-    phase_units,
     preset,
 )
 from seqgan_music.corpora.corpus import list_corpora
 from seqgan_music.errors import SeqganError
 from seqgan_music.formatting import (
     METRIC_HEADINGS,
-    PHASE_NAMES,
-    SHORT_PHASE_NAMES,
     format_clock,
     format_duration,
     format_metric,
     format_run_progress,
 )
 from seqgan_music.paths import check_name
+from seqgan_music.phases import phase_label
 from seqgan_music.training.events import TrainingEvent
+from seqgan_music.training.methods import method_phases
 from seqgan_music.training.run_lock import lock_holder, locked_message
 from seqgan_music.training.runs import (
     MetricsTail,
@@ -174,8 +172,9 @@ class RunHistory:
 
     @staticmethod
     def of_config(name: str, config: Config, status: str = "running") -> RunHistory:
-        phases = PHASES[config.run.method]
-        return RunHistory(name, phases, {p: phase_units(config, p) for p in phases}, status, phase=phases[0])
+        phases = method_phases(config.run.method)
+        return RunHistory(name, tuple(p.name for p in phases), {p.name: p.units(config) for p in phases}, status,
+                          phase=phases[0].name)
 
     def add(self, record: dict) -> None:
         """One logged unit (a metrics.jsonl line, or the record of a "unit" event)."""
@@ -199,7 +198,7 @@ class RunHistory:
 
     def progress_text(self) -> str:
         """Where the run stands, as the runs table writes it: "adv 12/30"."""
-        return f"{SHORT_PHASE_NAMES.get(self.phase, self.phase)} {self.done(self.phase)}/{self.totals.get(self.phase, 0)}"
+        return f"{phase_label(self.phase, short=True)} {self.done(self.phase)}/{self.totals.get(self.phase, 0)}"
 
     def elapsed(self) -> float:
         return float(self.records[-1].get("elapsed", 0.0)) if self.records else 0.0
@@ -221,7 +220,7 @@ class RunHistory:
             return f"{self.name}: {self.status}"
         index = self.phases.index(self.phase) + 1
         unit = "epoch" if self.phase in ("mle", "ss") else "round"
-        line = (f"{self.name} · {self.status} · {PHASE_NAMES.get(self.phase, self.phase)} ({index}/{len(self.phases)}) "
+        line = (f"{self.name} · {self.status} · {phase_label(self.phase)} ({index}/{len(self.phases)}) "
                 f"{unit} {self.done(self.phase)}/{self.totals[self.phase]} · {format_clock(self.elapsed())}")
         eta = self.phase_eta()
         if self.status == "running" and eta is not None:
@@ -446,7 +445,7 @@ class LiveView(Vertical):
             plot.display = index < len(curves)
             if plot.display:
                 title, series = curves[index]
-                plot.set_series(series, unit, f"{title} · {PHASE_NAMES.get(phase, phase)}")
+                plot.set_series(series, unit, f"{title} · {phase_label(phase)}")
                 plot.border_subtitle = "last " + ", ".join(f"{format_metric(points[-1][1])}"
                                                            for points in series.values())
 

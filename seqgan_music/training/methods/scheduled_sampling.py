@@ -14,6 +14,8 @@ from torch.nn import functional
 
 from seqgan_music.models.generator import Generator
 from seqgan_music.models.sampling import draw, uniforms
+from seqgan_music.phases import MLE, SCHEDULED_SAMPLING
+from seqgan_music.training.methods.base import Method, UnitRunner
 from seqgan_music.training.optimization import descend
 
 
@@ -65,3 +67,25 @@ def scheduled_sampling_epoch(generator: Generator, optimizer: torch.optim.Optimi
         inputs += sampled[:, 1:].numel()
     return {"g_loss": sum(losses) / max(len(losses), 1), "omega": omega,
             "sampled_share": sampled_inputs / max(inputs, 1)}
+
+
+class ScheduledSampling(Method):
+    """MLE pre-training, then epochs of scheduled sampling with omega falling by `decay` each epoch."""
+
+    name = "ss"
+    label = "SS"
+    summary = "scheduled sampling after MLE: the model's own tokens replace more inputs each epoch"
+    phases = (MLE, SCHEDULED_SAMPLING)
+    sections = ("scheduled_sampling",)
+
+    def unit_runners(self) -> dict[str, UnitRunner]:
+        return {**super().unit_runners(), SCHEDULED_SAMPLING.name: self.scheduled_sampling_epoch}
+
+    def scheduled_sampling_epoch(self, unit: int) -> dict:
+        trainer, settings, settings_mle = self.trainer, self.config.scheduled_sampling, self.config.mle
+        metrics = scheduled_sampling_epoch(trainer.generator, trainer.optimizers["mle"], trainer.train_data,
+                                           settings_mle.batch_size, settings_mle.grad_clip,
+                                           scheduled_omega(unit, settings.decay), trainer.shuffle, trainer.sampling)
+        if unit % settings_mle.eval_every == 0 or unit == settings.epochs:
+            metrics.update(trainer.evaluate(SCHEDULED_SAMPLING, unit))
+        return metrics

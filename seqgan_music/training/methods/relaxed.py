@@ -10,6 +10,7 @@ control over the whole relaxed sequence, biased for this autoregressive generato
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 from torch import Tensor
@@ -25,13 +26,18 @@ from seqgan_music.training.estimators import (
     relaxed_loss,
     sample_relaxed,
 )
+from seqgan_music.training.methods.base import AdversarialMethod
+
+if TYPE_CHECKING:
+    from seqgan_music.training.trainer import Trainer
 
 
 class RelaxedEstimator:
     """The control variate of `rebar` (lambda and eta) or `relax` (plus r_phi) and its optimizer."""
 
-    def __init__(self, method: str, vocab_size: int, settings: RelaxationConfig, device: torch.device) -> None:
-        residual = SequenceResidual(vocab_size, settings.residual_hidden) if method == "relax" else None
+    def __init__(self, learned_residual: bool, vocab_size: int, settings: RelaxationConfig,
+                 device: torch.device) -> None:
+        residual = SequenceResidual(vocab_size, settings.residual_hidden) if learned_residual else None
         self.control = ControlVariate(settings.temperature, settings.scale, settings.learn_temperature,
                                       settings.learn_scale, residual, per_token=settings.control == "token").to(device)
         trainable = [p for p in self.control.parameters() if p.requires_grad]
@@ -45,7 +51,6 @@ class RelaxedEstimator:
         self.control.load_state_dict(state["control"])
         if self.optimizer is not None:
             self.optimizer.load_state_dict(state["optimizer"])
-
 
     def step(self, loss: Tensor, parameters: list[Tensor]) -> dict[str, float]:
         """Write the estimate into the generator's .grad and step the control down its variance."""
@@ -79,3 +84,49 @@ def relaxed_surrogate(generator: Generator, discriminator: Discriminator, estima
     finally:
         discriminator.train(mode)
     return loss, {"g_loss": float(loss.detach()), "mean_reward": float(rewards.mean())}
+
+
+class Rebar(AdversarialMethod):
+    """REBAR (Tucker et al. 2017) in the ReGAN setup: the control's temperature and scale may learn."""
+
+    name = "rebar"
+    label = "REBAR"
+    summary = "REBAR: REINFORCE with a Gumbel-softmax control variate (the ReGAN setup)"
+    sections = ("relaxation",)
+    learned_residual: ClassVar[bool] = False
+
+    def __init__(self, trainer: Trainer) -> None:
+        super().__init__(trainer)
+        self.estimator = RelaxedEstimator(self.learned_residual, len(trainer.corpus.vocabulary),
+                                          self.config.relaxation, trainer.device)
+
+    def surrogate(self, noise: torch.Generator, training: bool) -> tuple[Tensor, dict]:
+        trainer = self.trainer
+        return relaxed_surrogate(trainer.generator, trainer.discriminator, self.estimator, trainer.length,
+                                 self.config.adversarial, noise)
+
+    def generator_step(self) -> dict:
+        """The estimate goes into the generator's gradients while the control steps down its variance."""
+        loss, metrics = self.surrogate(self.trainer.sampling, training=True)
+        parameters = list(self.trainer.generator.parameters())
+        optimizer = self.trainer.optimizers["adversarial"]
+        optimizer.zero_grad(set_to_none=True)
+        metrics.update(self.estimator.step(loss, parameters))
+        torch.nn.utils.clip_grad_norm_(parameters, self.config.adversarial.grad_clip)
+        optimizer.step()
+        return metrics
+
+    def state_dict(self) -> dict:
+        return {"relaxation": self.estimator.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.estimator.load_state_dict(state["relaxation"])
+
+
+class Relax(Rebar):
+    """RELAX (Grathwohl et al. 2018): REBAR's control plus a learned residual r_phi."""
+
+    name = "relax"
+    label = "RELAX"
+    summary = "RELAX: REBAR's control variate plus a learned residual network"
+    learned_residual = True

@@ -4,6 +4,8 @@ optionally minus a moving average of earlier batches' rewards."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor
 
@@ -11,7 +13,11 @@ from seqgan_music.config import AdversarialConfig
 from seqgan_music.models.discriminator import Discriminator
 from seqgan_music.models.generator import Generator
 from seqgan_music.training.estimators import MovingBaseline, reinforce_loss
+from seqgan_music.training.methods.base import AdversarialMethod
 from seqgan_music.training.rollout import evaluating
+
+if TYPE_CHECKING:
+    from seqgan_music.training.trainer import Trainer
 
 
 def reinforce_surrogate(generator: Generator, discriminator: Discriminator, length: int,
@@ -35,3 +41,27 @@ def reinforce_surrogate(generator: Generator, discriminator: Discriminator, leng
     log_probs = (generator.log_probs(samples) * generator.token_mask(samples)).sum(dim=1)  # (B,)
     loss = reinforce_loss(log_probs, rewards, subtracted)
     return loss, {"g_loss": float(loss.detach()), "mean_reward": float(rewards.mean()), "baseline": subtracted}
+
+
+class Reinforce(AdversarialMethod):
+    """Sequence-level REINFORCE against D, with `adversarial.baseline` a moving-average baseline."""
+
+    name = "reinforce"
+    label = "REINFORCE"
+    summary = "REINFORCE: every token credited with D's score of its whole sequence, no rollout"
+
+    def __init__(self, trainer: Trainer) -> None:
+        super().__init__(trainer)
+        self.baseline = MovingBaseline() if self.config.adversarial.baseline else None
+
+    def surrogate(self, noise: torch.Generator, training: bool) -> tuple[Tensor, dict]:
+        trainer = self.trainer
+        return reinforce_surrogate(trainer.generator, trainer.discriminator, trainer.length, self.config.adversarial,
+                                   self.baseline, training, noise)
+
+    def state_dict(self) -> dict:
+        return {"moving_baseline": self.baseline.value if self.baseline else None}
+
+    def load_state_dict(self, state: dict) -> None:
+        if self.baseline is not None:
+            self.baseline.value = state.get("moving_baseline")

@@ -7,12 +7,20 @@ from its seed and prepared once, so every reward costs one lookup per n-gram.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 from torch import Tensor
 
 from seqgan_music.corpora.vocabulary import Vocabulary
 from seqgan_music.evaluation.bleu import BleuReferences, content_rows
+from seqgan_music.phases import ADVERSARIAL, MLE
+from seqgan_music.training.methods.seqgan import SeqGAN
+from seqgan_music.training.rollout import Scorer
+
+if TYPE_CHECKING:
+    from seqgan_music.training.trainer import Trainer
 
 
 class BleuScorer:
@@ -29,3 +37,23 @@ class BleuScorer:
         """BLEU of each row, float32 on the rows' device."""
         scores = self.references.scores(content_rows(rows.cpu().numpy(), self.end, self.pad), self.order)
         return torch.as_tensor(scores, dtype=torch.float32, device=rows.device)
+
+
+class PgBleu(SeqGAN):
+    """SeqGAN's update with BLEU in the discriminator's place: no D pre-training, no D refresh."""
+
+    name = "pg-bleu"
+    label = "PG-BLEU"
+    summary = "PG-BLEU: SeqGAN's rollout policy gradient with BLEU against real sequences as the reward"
+    phases = (MLE, ADVERSARIAL)
+    sections = ("pg_bleu",)
+    trains_discriminator = False
+
+    def __init__(self, trainer: Trainer) -> None:
+        super().__init__(trainer)
+        settings = self.config.pg_bleu
+        self.bleu = BleuScorer(trainer.train_data.cpu().numpy(), trainer.corpus.vocabulary, settings.order,
+                               settings.reference_share, self.config.run.seed)  # windows or tunes
+
+    def scorer(self) -> Scorer:
+        return self.bleu

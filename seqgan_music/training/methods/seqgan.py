@@ -1,14 +1,24 @@
-"""The SeqGAN generator update (and PG-BLEU's): REINFORCE with the Monte Carlo rollout's per-token Q as reward."""
+"""SeqGAN (Yu et al., AAAI 2017): after MLE and D pre-training, each generator step is REINFORCE with
+every token's Q taken by Monte Carlo rollouts of a delayed copy of the generator, scored by D."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from seqgan_music.config import AdversarialConfig
+from seqgan_music.corpora.encodings import BAR
+from seqgan_music.errors import SeqganError
 from seqgan_music.models.generator import Generator
+from seqgan_music.training.device import resolve_precision
+from seqgan_music.training.methods.base import AdversarialMethod
 from seqgan_music.training.optimization import descend
 from seqgan_music.training.rollout import RolloutPolicy, Scorer, rollout_rewards
+
+if TYPE_CHECKING:
+    from seqgan_music.training.trainer import Trainer
 
 
 def policy_gradient_surrogate(generator: Generator, policy: RolloutPolicy, scorer: Scorer, length: int,
@@ -47,3 +57,48 @@ def policy_gradient_step(generator: Generator, optimizer: torch.optim.Optimizer,
     descend(loss, list(generator.parameters()), optimizer, settings.grad_clip)
     policy.update(generator)
     return metrics
+
+
+class SeqGAN(AdversarialMethod):
+    """Rollout policy gradient against the discriminator; the rollout policy follows the generator
+    with delay `adversarial.beta`."""
+
+    name = "seqgan"
+    label = "SeqGAN"
+    summary = "SeqGAN: policy gradient with Monte Carlo rollout rewards from the CNN discriminator"
+    uses_rollout = True
+
+    def __init__(self, trainer: Trainer) -> None:
+        super().__init__(trainer)
+        corpus, config = trainer.corpus, self.config
+        self.bar_token = corpus.vocabulary.id(BAR) if BAR in corpus.vocabulary else None
+        if config.rollout.every == "bar" and self.bar_token is None:
+            raise SeqganError(f"rollout.every=bar needs bar lines, and corpus {corpus.name!r} has none: "
+                              "use rollout.every=token or a number")
+        self.policy = RolloutPolicy(trainer.generator, config.adversarial.beta)
+        self.precision = resolve_precision(config.rollout.precision, trainer.device)
+
+    def scorer(self) -> Scorer:
+        """What rewards a completed sequence."""
+        return self.trainer.discriminator
+
+    def surrogate(self, noise: torch.Generator, training: bool) -> tuple[Tensor, dict]:
+        trainer, rollout = self.trainer, self.config.rollout
+        return policy_gradient_surrogate(trainer.generator, self.policy, self.scorer(), trainer.length,
+                                         self.config.adversarial, rollout.chunk_size, self.precision, noise,
+                                         rollout.every, self.bar_token)
+
+    def surrogate_sequences(self) -> int:
+        return self.config.adversarial.batch_size  # the rollout loss sums over the batch
+
+    def generator_step(self) -> dict:
+        trainer, rollout = self.trainer, self.config.rollout
+        return policy_gradient_step(trainer.generator, trainer.optimizers["adversarial"], self.policy, self.scorer(),
+                                    trainer.length, self.config.adversarial, rollout.chunk_size, self.precision,
+                                    trainer.sampling, rollout.every, self.bar_token)
+
+    def state_dict(self) -> dict:
+        return {"rollout": self.policy.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.policy.load_state_dict(state["rollout"])
