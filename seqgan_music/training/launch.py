@@ -43,10 +43,11 @@ def start_run(home: Path, corpus_name: str, config: Config, name: str | None = N
             "preset": config.preset, "seed": config.run.seed, "device": str(device),
             "precision": resolve_precision(config.rollout.precision, device)}
     folder = create_run_folder(home, name, info, config_to_toml(config))
-    lock = RunLock(folder).acquire()  # held while the trainer runs: a resume elsewhere is refused
+    lock = RunLock(folder)  # held while the trainer runs: a resume elsewhere is refused
     try:
+        lock.acquire()
         trainer = Trainer(corpus, config, folder, device, observer)
-    except BaseException:  # Ctrl-C or an error while building the models: leave no run behind
+    except BaseException:  # Ctrl-C, a full disk (the lock's note), an error building the models: no run behind
         lock.release()
         remove_run(folder)
         raise

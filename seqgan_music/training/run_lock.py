@@ -85,12 +85,17 @@ class RunLock:
         if not _retry(lambda: _try_lock(fd)):
             os.close(fd)
             raise SeqganError(locked_message(self.folder, read_holder(self.folder, wait=True)))
+        self._fd = fd  # released by `release` from here on, also when the note cannot be written (a full disk)
         since = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
         note = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": since}).encode()
-        os.ftruncate(fd, 0)  # the file is never replaced (a new file would be a second, free lock)
-        os.lseek(fd, 0, os.SEEK_SET)
-        os.write(fd, note)
-        self._fd = fd
+        try:
+            os.ftruncate(fd, 0)  # the file is never replaced (a new file would be a second, free lock)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, note)
+        except OSError as error:
+            self.release()
+            error.filename = error.filename or str(self.folder / LOCK_FILE)
+            raise
         return self
 
     def release(self) -> None:
