@@ -19,12 +19,17 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
+from textual.pilot import Pilot
+from textual.widgets import DataTable, SelectionList, Static
 from typer.testing import CliRunner
 
 from seqgan_music.cli import app
+from seqgan_music.tui.app import SeqganApp
+from seqgan_music.tui.evaluate import EvaluatePane
 from test_all_or_nothing import FullDisk
 from test_cli import write_tune
 from training_helpers import TINY, train
+from tui_helpers import drive, messages, settle
 
 runner = CliRunner()
 PAGE = 4096
@@ -170,6 +175,27 @@ def test_evaluate_on_a_full_disk_shows_its_table_and_says_in_one_line_that_it_wa
     notes = [line for line in result.output.splitlines() if "not cached" in line]
     assert len(notes) == 1 and "No space left on device" in notes[0], result.output
     assert not (home / "checkpoints" / "tiny" / "evaluations.json").exists() and leftovers(disk) == []
+
+
+def test_the_terminal_app_shows_what_it_evaluated_when_the_cache_cannot_be_written(project, tmp_path, monkeypatch):
+    home = Path(shutil.copytree(project, tmp_path / "home"))
+    FullDisk(monkeypatch, match="evaluations.json")
+    shown: dict[str, object] = {}
+
+    async def script(app: SeqganApp, pilot: Pilot) -> None:
+        runs = app.query_one("#evaluate-runs", SelectionList)
+        await pilot.press("l", "home", *["down"] * runs.get_option_index("tiny"), "space")
+        await pilot.press("o", "end", *["backspace"] * 4, *"16", "enter")  # 16 samples, then evaluate
+        await settle(pilot)
+        shown["rows"] = app.query_one("#scores-table", DataTable).row_count
+        shown["summary"] = str(app.query_one("#results-message", Static).content)
+        shown["errors"] = messages(app, "error")
+
+    drive(home, script, panes=(EvaluatePane,))
+    assert shown["rows"] and not shown["errors"], shown
+    notes = [line for line in str(shown["summary"]).splitlines() if "not cached" in line]
+    assert len(notes) == 1 and "tiny" in notes[0] and "No space left on device" in notes[0], shown["summary"]
+    assert not (home / "checkpoints" / "tiny" / "evaluations.json").exists()
 
 
 class StaysFull(FullDisk):

@@ -172,11 +172,15 @@ class EvaluationView:
 
 
 def describe_evaluations(evaluations: Sequence[RunEvaluation], comparisons: Sequence[Sequence]) -> EvaluationView:
-    """The table (the CLI's grid), a line naming the baseline and cached runs, and the histograms."""
+    """The table (the CLI's grid), a line naming the baseline and cached runs, a line naming the runs
+    whose results could not be cached (a full disk: they are shown all the same), and the histograms."""
     summary = f"baseline (p-values against): {evaluations[0].run}"
     cached = [e.run for e in evaluations if e.cached]
     if cached:
         summary += f"; cached results reused for {', '.join(cached)}"
+    uncached = [f"{e.run}: {e.cache_error}" for e in evaluations if e.cache_error]
+    if uncached:
+        summary += f"\nnot cached (shown all the same): {'; '.join(uncached)}"
     return EvaluationView(comparison_grid(evaluations, comparisons), summary, histogram_charts(evaluations))
 
 
