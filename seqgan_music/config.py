@@ -1,7 +1,7 @@
 """Every training setting as a typed dataclass; the presets; TOML in and out; validation.
 
 A `Config` has one section per concern (generator, discriminator, mle, pretrain_d, adversarial,
-scheduled_sampling, pg_bleu, relaxation, rollout, sampling, run) and records the preset it
+scheduled_sampling, pg_bleu, relaxation, rankgan, rollout, sampling, run) and records the preset it
 started from. The defaults are the SeqGAN paper's synthetic-data settings, exactly as the
 reference implementation runs them.
 
@@ -33,9 +33,10 @@ from seqgan_music.errors import SeqganError
 
 # Training methods `run.method` may name, in the order of the method table (training/methods/),
 # which says what each does; a test keeps the two the same.
-METHODS: tuple[str, ...] = ("mle", "ss", "pg-bleu", "reinforce", "rebar", "relax", "seqgan")
+METHODS: tuple[str, ...] = ("mle", "ss", "pg-bleu", "reinforce", "rebar", "relax", "seqgan", "maligan", "rankgan")
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16")
 CONTROLS: tuple[str, ...] = ("token", "sequence")  # relaxation.control of rebar and relax
+REWARDS: tuple[str, ...] = ("rollout", "partial")  # adversarial.reward of the rollout methods
 UNITS: tuple[str, ...] = ("window", "tune")  # data.unit
 _DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")  # run.device: auto, cpu, mps, cuda, cuda:N
 _SEED_LIMIT = 2**32  # numpy's legacy seeding takes seeds below 2**32
@@ -118,6 +119,9 @@ class AdversarialConfig:
     baseline: bool = False
     eval_every: int = 5  # rounds between NLL evaluations
     variance_estimates: int = 0  # K >= 2: at every evaluation, log ln Var of the gradient estimate over K batches
+    # The reward of token t: "rollout" (the mean D of Monte Carlo completions of x_1..t, the paper's) or
+    # "partial" (D of the prefix x_1..t itself, with D trained on prefixes: Li et al. 2017; no rollout).
+    reward: str = "rollout"
 
 
 @dataclass
@@ -155,6 +159,30 @@ class RelaxationConfig:
     control: str = "token"
     residual_hidden: int = 16  # RELAX's r_phi: channels of its convolution over the relaxed sequence
     learning_rate: float = 0.001  # Adam, for lambda, eta and r_phi
+
+
+@dataclass
+class RankGANConfig:
+    """Method `rankgan` (Lin et al. 2017): a sequence's rank score is the softmax, sharpened by
+    `gamma`, of its cosine relevance to each of `reference_size` real sequences against a comparison
+    set of `comparison_size` (real sequences for a generated one, generated ones for a real one)."""
+
+    gamma: float = 1.0  # the authors' code, as TextBox's RankGAN runs it
+    reference_size: int = 16  # |U|, the same source
+    comparison_size: int = 64  # |C|: the batch of 64 those implementations rank within
+
+
+@dataclass
+class MaliGANConfig:
+    """Method `maligan` (Che et al. 2017) on the paper's mixed schedule (Algorithm 2): the first N
+    tokens of each real sequence are learnt by MLE, `continuations` continuations of them are sampled
+    from G and weighted by D/(1 - D). N starts `sampled_start` tokens short of the sequence length and
+    falls by `sampled_step` (the paper's K) every `step_rounds` adversarial rounds until it is 0."""
+
+    continuations: int = 8  # the paper's n: samples from G per real prefix
+    sampled_start: int = 1  # tokens sampled in the first round; >= the length: all of them (Algorithm 1)
+    sampled_step: int = 1  # K; 0 keeps N where it starts
+    step_rounds: int = 1  # adversarial rounds between N's steps
 
 
 @dataclass
@@ -212,6 +240,8 @@ class Config:
     scheduled_sampling: ScheduledSamplingConfig = field(default_factory=ScheduledSamplingConfig)
     pg_bleu: PGBleuConfig = field(default_factory=PGBleuConfig)
     relaxation: RelaxationConfig = field(default_factory=RelaxationConfig)
+    rankgan: RankGANConfig = field(default_factory=RankGANConfig)
+    maligan: MaliGANConfig = field(default_factory=MaliGANConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     data: DataConfig = field(default_factory=DataConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
@@ -427,6 +457,7 @@ _RULES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
         "eval_every": _between(1, _UNITS_LIMIT),
         "variance_estimates": ((lambda v: v == 0 or 2 <= v <= _STEPS_LIMIT),
                                f"0 (off) or an integer >= 2 and <= {_STEPS_LIMIT}"),
+        "reward": ((lambda v: v in REWARDS), f"one of {', '.join(REWARDS)}"),
     },
     "scheduled_sampling": {"epochs": _UNITS,
                            "decay": _finite(lambda v: 0 <= v <= 1, "a number in [0, 1]")},
@@ -436,6 +467,10 @@ _RULES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
                    "scale": _finite(lambda v: True, "a finite number"), "learn_scale": _ANY_BOOL,
                    "control": ((lambda v: v in CONTROLS), f"one of {', '.join(CONTROLS)}"),
                    "residual_hidden": _POSITIVE_SIZE, "learning_rate": _POSITIVE_FLOAT},
+    "rankgan": {"gamma": _finite(lambda v: 0 < v <= 1000, "a number > 0 and <= 1000"),
+                "reference_size": _between(1, _SIZE_LIMIT), "comparison_size": _between(1, _SIZE_LIMIT)},
+    "maligan": {"continuations": _between(2, _ROLLOUTS_LIMIT), "sampled_start": _between(0, _SIZE_LIMIT),
+                "sampled_step": _between(0, _SIZE_LIMIT), "step_rounds": _between(1, _UNITS_LIMIT)},
     "rollout": {"chunk_size": _POSITIVE_SIZE,
                 "precision": ((lambda v: v in PRECISIONS), f"one of {', '.join(PRECISIONS)}"),
                 "every": ((lambda v: v in ("token", "bar") or (v.isdigit() and len(v) <= 6 and int(v) >= 1)),
@@ -602,9 +637,9 @@ ADDED_LATER: dict[tuple[str, str], Any] = {("mle", "keep_best"): False, ("advers
                                           ("relaxation", "control"): "sequence",  # what older runs used
                                           ("generator", "lookback"): False, ("rollout", "every"): "token",
                                           ("generator", "lookback_bars"): [1, 2], ("generator", "attention"): False,
-                                          ("generator", "header_inputs"): False}
+                                          ("generator", "header_inputs"): False, ("adversarial", "reward"): "rollout"}
 # Sections added later: their defaults are what runs saved before them did (a run of another method never reads them).
-SECTIONS_ADDED_LATER = ("scheduled_sampling", "pg_bleu", "relaxation", "data")  # data: windows, as before
+SECTIONS_ADDED_LATER = ("scheduled_sampling", "pg_bleu", "relaxation", "rankgan", "maligan", "data")  # data: windows, as before
 
 
 def config_from_dict(data: dict[str, Any]) -> Config:

@@ -207,17 +207,24 @@ class Generator(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, length: int, temperature: float = 1.0, top_k: int | None = None,
-               generator: torch.Generator | None = None, batch_size: int = 1024) -> Tensor:
+               generator: torch.Generator | None = None, batch_size: int = 1024,
+               prefix: Tensor | None = None) -> Tensor:
         """`n` sequences of `length` tokens (the start token excluded), drawn `batch_size` rows at a time.
 
         `generator` (on the module's device; None: torch's global RNG) supplies all the noise, so
         the same seed and batch size give the same samples. Positions after the first end token
         are filled with pad_token, or end_token where there is no pad; once every row of a batch has
         ended, its sampling stops (the noise is drawn up front, so this changes no token).
+        `prefix` (n, N), N <= length: each row's first N tokens are given, the rest drawn given them
+        (MaliGAN's continuations of real prefixes); the noise is drawn for every position all the
+        same, so a row's own first N tokens as its prefix give the row again.
         """
         check_sampling(temperature, top_k)
         if n < 0 or length < 0 or batch_size < 1:
             raise ValueError(f"sample needs n >= 0, length >= 0 and batch_size >= 1, got {n}, {length}, {batch_size}")
+        if prefix is not None and (prefix.ndim != 2 or len(prefix) != n or prefix.shape[1] > length):
+            raise ValueError(f"prefix must be (n, N) with N <= length = {length}, got {tuple(prefix.shape)} for n = {n}")
+        given = 0 if prefix is None else prefix.shape[1]
         device = self.device
         batches = []
         for first in range(0, n, batch_size):
@@ -230,7 +237,7 @@ class Generator(nn.Module):
             ended = torch.zeros((rows,), dtype=torch.bool, device=device)
             for t in range(length):
                 logits, state = self.step(previous, state)
-                previous = draw(logits, noise[t], temperature, top_k)
+                previous = prefix[first:first + rows, t] if t < given else draw(logits, noise[t], temperature, top_k)
                 tokens[:, t] = previous
                 if self.end_token is not None:
                     ended |= previous == self.end_token
