@@ -115,6 +115,11 @@ def test_oracle_experiment_trains_evaluates_reports_and_reuses_its_runs(tmp_path
     assert again.exit_code == 0 and again.output.count("finished earlier, reused") == 5
     changed = invoke(tmp_path, *args[:-1], "mle.epochs=3")
     assert changed.exit_code == 1 and "exists with other settings" in changed.output
+    chosen = invoke(tmp_path, *args, "--methods", "mle,seqgan")  # a smaller table reuses the same runs
+    assert chosen.exit_code == 0 and chosen.output.count("finished earlier, reused") == 2, chosen.output
+    report = json.loads((folder / "report.json").read_text())
+    assert list(report["results"]) == ["MLE", "SeqGAN"] and report["focus"] == "SeqGAN"
+    assert {c["label"] for c in report["comparisons"]} == {"MLE"}
 
 
 def test_nottingham_experiment_on_a_small_music_corpus(nottingham_grid16, tmp_path):
@@ -181,6 +186,9 @@ def test_grammar_experiment_refuses_a_corpus_of_another_length(tmp_path):
     (["experiment", "oracle"], "pass --params FILE"),
     (["experiment", "oracle", "--preset", "folk"], "--preset must be one of"),
     (["experiment", "oracle", "--tag", "a/b"], "invalid experiment name"),
+    (["experiment", "oracle", "--methods", "mle,nope"], "--methods: unknown method 'nope'"),
+    (["experiment", "oracle", "--methods", "seqgan"], "--methods: name at least two methods"),
+    (["experiment", "oracle", "--methods", "mle,mle"], "--methods: each method may be named once"),
     (["experiment", "nottingham"], "pass --midi DIR"),
     (["experiment", "nottingham", "--encoding", "midi"], "--encoding must be one of"),
 ])

@@ -37,6 +37,7 @@ def oracle(
     corpus: Annotated[str, typer.Option("--corpus", help="The oracle corpus to use.")] = "oracle",
     params: Annotated[Path | None, typer.Option("--params", help="Build the corpus first from these oracle parameters (.npz) when it does not exist yet.")] = None,
     samples: Annotated[int, typer.Option("--samples", help="Samples from each run for NLL_oracle and NLL_test (the paper's 10,000).")] = 10_000,
+    methods: Annotated[str | None, typer.Option("--methods", help="Comma-separated rows of the table: random (the untrained generator) or any training method (see `train --help`); default: the paper's rows, random,mle,ss,pg-bleu,seqgan.")] = None,
     tag: TagOption = None,
     seed: SeedOption = 0,
     assignments: SetOption = None,
@@ -44,25 +45,29 @@ def oracle(
     home: HomeOption = None,
 ) -> None:
     """Table 1 of the SeqGAN paper: NLL_oracle and NLL_test of Random, MLE, SS, PG-BLEU and SeqGAN
-    on the oracle.
+    on the oracle (or the methods --methods names), next to each method's published figure.
 
     Runs `oracle-cpu-random`, `-mle`, `-ss`, `-pg-bleu` and `-seqgan` (for --preset cpu-oracle) are
     ordinary runs: a stopped experiment goes on from their checkpoints when the same command is
-    given again.
+    given again, and a run another --methods list shares is trained once.
 
     Example: seqgan-music experiment oracle --params ../shared/oracle/seqgan_oracle.npz
+
+    Example: seqgan-music experiment oracle --methods mle,seqgan,rankgan --tag family
     """
     from seqgan_music.corpora.oracle import build_oracle_corpus
-    from seqgan_music.experiments.definitions import oracle_experiment
+    from seqgan_music.experiments.definitions import ORACLE_METHODS, oracle_experiment
 
     root = home_path(home)
-    experiment = oracle_experiment(preset_name, corpus, tag, seed, assignments or (), samples)
+    experiment = oracle_experiment(preset_name, corpus, tag, seed, assignments or (), samples,
+                                   methods.split(",") if methods is not None else ORACLE_METHODS)
     if not _corpus_exists(root, corpus):
         if params is None:
             raise SeqganError(f"no corpus named {corpus!r}: pass --params FILE (the paper's oracle, e.g. "
                               "../shared/oracle/seqgan_oracle.npz) to build it, or build it with `seqgan-music corpus build oracle`")
         build_oracle_corpus(corpus, params=params, reporter=RichReporter()).save(root)
-    command = _command("oracle", ("--preset", preset_name), ("--corpus", corpus), ("--samples", samples), ("--tag", tag), ("--seed", seed),
+    command = _command("oracle", ("--preset", preset_name), ("--corpus", corpus), ("--samples", samples),
+                       ("--methods", methods), ("--tag", tag), ("--seed", seed),
                        *[("--set", a) for a in assignments or ()])
     _run_experiment(root, experiment, command, device)
 

@@ -6,17 +6,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from seqgan_music.config import TUNE_PRESETS, Config, apply_overrides, preset
+from seqgan_music.config import METHODS, TUNE_PRESETS, Config, apply_overrides, preset
 from seqgan_music.corpora.encodings import MUSIC_ENCODINGS
 from seqgan_music.corpora.grammar import LENGTHS as GRAMMAR_LENGTHS
 from seqgan_music.errors import SeqganError
 from seqgan_music.paths import check_name
 from seqgan_music.run_evaluation.runs import EvaluationSettings
+from seqgan_music.training.methods import method_class
 
 ORACLE_PRESETS = ("cpu-oracle", "paper-oracle")
-# SeqGAN paper, Table 1 (NLL_oracle of 10,000 samples; p < 1e-6 for SeqGAN against each baseline).
+# The rows of the oracle table: "random" (the untrained generator) or a training method.
+RANDOM = "random"
+ORACLE_METHODS = (RANDOM, "mle", "ss", "pg-bleu", "seqgan")  # the SeqGAN paper's Table 1
+# NLL_oracle of 10,000 samples at length 20. SeqGAN paper, Table 1 (p < 1e-6 for SeqGAN against each
+# baseline); RankGAN (Lin et al. 2017, Table 2) and LeakGAN (Guo et al. 2018, Table 2) on the same oracle.
 PAPER_ORACLE = {"Random": {"nll_oracle": 10.310}, "MLE": {"nll_oracle": 9.038}, "SS": {"nll_oracle": 8.985},
-                "PG-BLEU": {"nll_oracle": 8.946}, "SeqGAN": {"nll_oracle": 8.736}}
+                "PG-BLEU": {"nll_oracle": 8.946}, "SeqGAN": {"nll_oracle": 8.736},
+                "RankGAN": {"nll_oracle": 8.247}, "LeakGAN": {"nll_oracle": 7.038}}
 # SeqGAN paper, the Nottingham table (BLEU-4 and MSE; its MSE has no published formula).
 PAPER_NOTTINGHAM = {"MLE": {"bleu4": 0.9210, "mse": 22.38}, "SeqGAN": {"bleu4": 0.9406, "mse": 20.62}}
 # ReGAN paper (Balagopalan et al. 2018), length 15: goodness as valid three-token windows out of 13
@@ -58,23 +64,44 @@ class Experiment:
 
 
 def oracle_experiment(preset_name: str = "cpu-oracle", corpus: str = "oracle", tag: str | None = None,
-                      seed: int = 0, overrides: Sequence[str] = (), samples: int = 10_000) -> Experiment:
-    """Table 1 of the SeqGAN paper: Random (the untrained generator), MLE, SS, PG-BLEU and SeqGAN on the
-    oracle, each scored on `samples` samples (the paper's 10,000)."""
+                      seed: int = 0, overrides: Sequence[str] = (), samples: int = 10_000,
+                      methods: Sequence[str] = ORACLE_METHODS) -> Experiment:
+    """Table 1 of the SeqGAN paper, one row per method (by default the paper's: Random, the untrained
+    generator, MLE, SS, PG-BLEU and SeqGAN) on the oracle, each scored on `samples` samples (the
+    paper's 10,000). SeqGAN, when it is a row, is compared against every other row; else the last row."""
     if preset_name not in ORACLE_PRESETS:
         raise SeqganError(f"--preset must be one of {', '.join(ORACLE_PRESETS)}, got {preset_name!r}")
+    rows = _method_rows(methods)
     name = _name(f"oracle-{preset_name.removesuffix('-oracle')}", tag)
     base = apply_overrides(preset(preset_name), [*overrides, f"run.seed={seed}"])
-    runs = (
-        ExperimentRun("Random", f"{name}-random", apply_overrides(base, ["run.method=mle", "mle.epochs=0"])),
-        ExperimentRun("MLE", f"{name}-mle", apply_overrides(base, ["run.method=mle"])),
-        ExperimentRun("SS", f"{name}-ss", apply_overrides(base, ["run.method=ss"])),
-        ExperimentRun("PG-BLEU", f"{name}-pg-bleu", apply_overrides(base, ["run.method=pg-bleu"])),
-        ExperimentRun("SeqGAN", f"{name}-seqgan", apply_overrides(base, ["run.method=seqgan"])),
-    )
+    runs = tuple(_method_run(name, method, base) for method in rows)
     evaluation = EvaluationSettings(references="test", samples=samples, seed=seed, metrics=("nll-oracle", "nll-test"))
+    labels = [run.label for run in runs]
+    paper = {label: PAPER_ORACLE[label] for label in labels if label in PAPER_ORACLE}  # the rows it runs
     return Experiment(name, f"Synthetic data: the SeqGAN oracle ({preset_name} preset)", corpus, runs, evaluation,
-                      ("nll_oracle", "nll_test"), PAPER_ORACLE)
+                      ("nll_oracle", "nll_test"), paper, focus="SeqGAN" if "SeqGAN" in labels else labels[-1])
+
+
+def _method_rows(methods: Sequence[str]) -> tuple[str, ...]:
+    """The requested rows, checked: known names, at least two, none twice."""
+    known = (RANDOM, *METHODS)
+    rows = tuple(method.strip() for method in methods if method.strip())
+    unknown = [method for method in rows if method not in known]
+    if unknown:
+        raise SeqganError(f"--methods: unknown method {unknown[0]!r}: choose from {', '.join(known)}")
+    if len(set(rows)) != len(rows):
+        raise SeqganError("--methods: each method may be named once")
+    if len(rows) < 2:
+        raise SeqganError("--methods: name at least two methods to compare, e.g. --methods mle,seqgan")
+    return rows
+
+
+def _method_run(experiment: str, method: str, base: Config) -> ExperimentRun:
+    """The row of `method` ("random": MLE with no epochs, the untrained generator)."""
+    if method == RANDOM:
+        return ExperimentRun("Random", f"{experiment}-random", apply_overrides(base, ["run.method=mle", "mle.epochs=0"]))
+    return ExperimentRun(method_class(method).label, f"{experiment}-{method}",
+                         apply_overrides(base, [f"run.method={method}"]))
 
 
 def nottingham_experiment(encoding: str = "paper", preset_name: str = "folk", corpus: str | None = None,
