@@ -162,3 +162,72 @@ def test_image_coco_builds(tmp_path):
     assert counts["unknown_tokens"] > 0
     corpus.save(tmp_path)
     assert load_corpus(tmp_path, "coco").content_hash() == corpus.content_hash()
+
+
+def test_punct_level_splits_punctuation_off_words(tmp_path):
+    path = write(tmp_path, "a dog, on a t-shirt.\nthe dog's bed..\n")
+    corpus = build_text_corpus("punct", path, level="punct", plan=SplitPlan(fractions=(1.0, 0.0, 0.0)))
+    rows = sorted(corpus.symbols(row)[:corpus.symbols(row).index(END)] for row in corpus.splits["train"])
+    assert rows == [["a", "dog", ",", "on", "a", "t-shirt", "."], ["the", "dog", "'s", "bed", ".", "."]]
+    assert corpus.manifest["encoding"]["level"] == "punct" and corpus.decode(corpus.splits["train"][0]).count(" ") > 3
+
+
+def build_with_test_file(tmp_path, *options: str):
+    """`corpus build text FILE --test TEST` through the command line: 200 training lines, 30 test
+    lines (one of them also a training line, one with a word only the test file has)."""
+    from typer.testing import CliRunner
+
+    from seqgan_music.cli import app
+
+    train = [f"a line of words number {i}" for i in range(200)]
+    test = [f"a held out line {i}" for i in range(28)] + ["a line of words number 7", "zebra crossing"]
+    train_file, test_file = write(tmp_path, "\n".join(train) + "\n", "train.txt"), write(tmp_path, "\n".join(test), "test.txt")
+    result = CliRunner().invoke(app, ["corpus", "build", "text", str(train_file), "--test", str(test_file),
+                                      "--name", "held", *options, "--home", str(tmp_path / "home")])
+    return result, train, test
+
+
+def test_a_test_file_gives_exactly_the_test_split(tmp_path):
+    result, train, test = build_with_test_file(tmp_path, "--split", "80/20/50")
+    assert result.exit_code == 0, result.output
+    assert "train/valid/test" in result.output
+    corpus = load_corpus(tmp_path / "home", "held")
+    assert [corpus.decode(row) for row in corpus.splits["test"]] == test  # every line, in order, once
+    assert sorted(corpus.decode(row) for s in ("train", "valid") for row in corpus.splits[s]) == sorted(train)
+    valid = len(corpus.splits["valid"])
+    assert 20 <= valid <= 60  # the train/valid shares 80/20 of the 200 lines; the test share is unused
+    assert "zebra" in corpus.vocabulary.tokens  # the vocabulary covers both files, as Texygen's
+    counts = corpus.manifest["counts"]
+    assert counts["windows"] == {"train": 200 - valid, "valid": valid, "test": 30} and counts["lines"] == 230
+    assert counts["test_lines_also_in_train"] == ("a line of words number 7" in {corpus.decode(r) for r in corpus.splits["train"]})
+    assert corpus.manifest["source"]["test_path"].endswith("test.txt")
+
+
+@pytest.mark.parametrize("content, message", [(b"", "is empty or holds only blank lines"),
+                                              (b"\n \n", "is empty or holds only blank lines"),
+                                              ("caf\xe9\n".encode("latin-1"), "is not UTF-8 text")])
+def test_a_bad_test_file_is_one_line_and_builds_nothing(tmp_path, content, message):
+    from typer.testing import CliRunner
+
+    from seqgan_music.cli import app
+
+    write(tmp_path, "a b\nc d\n", "train.txt")
+    (tmp_path / "test.txt").write_bytes(content)
+    result = CliRunner().invoke(app, ["corpus", "build", "text", str(tmp_path / "train.txt"), "--test",
+                                      str(tmp_path / "test.txt"), "--name", "held", "--home", str(tmp_path / "home")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert message in result.output and "test.txt" in result.output
+    assert not (tmp_path / "home" / "corpora" / "held").exists()
+
+
+def test_image_coco_keeps_texygens_split(shared_data):
+    folder = shared_data / "text" / "image_coco"
+    if not (folder / "test.txt").is_file():
+        pytest.skip(f"COCO captions not found in {folder}")
+    corpus = build_text_corpus("coco", folder / "train.txt", level="punct", plan=SplitPlan(fractions=(0.9, 0.1, 0.0)),
+                               test_path=folder / "test.txt")
+    counts = corpus.manifest["counts"]
+    assert counts["windows"]["test"] == 10_000 and counts["windows"]["train"] + counts["windows"]["valid"] == 10_000
+    assert 900 < counts["windows"]["valid"] < 1100 and counts["unknown_tokens"] == 0
+    assert 20 <= corpus.length <= 30 and counts["truncated_lines"] <= 0.01 * counts["lines"]
+    assert "." in corpus.vocabulary.tokens and "bench." not in corpus.vocabulary.tokens

@@ -146,21 +146,27 @@ def build_folk(
 def build_text(
     file: Annotated[Path, typer.Argument(help="UTF-8 text file, one sequence per line.")],
     name: NameOption,
-    level: Annotated[str, typer.Option("--level", help="word (split on spaces) or char.")] = "word",
+    level: Annotated[str, typer.Option("--level", help="word (split on spaces), punct (words with punctuation split off, as Texygen's tokeniser) or char.")] = "word",
     max_vocab: Annotated[int | None, typer.Option("--max-vocab", help="Keep the N most frequent tokens; the rest become `<unk>`.")] = None,
     length: Annotated[int | None, typer.Option("--length", help="Sequence length including the end token (default: covers 99% of lines).")] = None,
+    test: Annotated[Path | None, typer.Option("--test", help="A held-out file whose lines are the test split; FILE's lines are then split between train and valid by their --split shares.")] = None,
     split: SplitOption = "80/10/10",
     seed: SeedOption = 0,
     home: HomeOption = None,
 ) -> None:
     """Build a corpus from a text file: one sequence per line, word- or character-level.
 
+    With --test, a benchmark's own split is kept: the test file's lines are exactly the test split
+    (the vocabulary and the default length cover both files).
+
     Example: seqgan-music corpus build text ../shared/data/text/chinese_quatrains/shi.txt --name poems
+
+    Example: seqgan-music corpus build text ../shared/data/text/image_coco/train.txt --test ../shared/data/text/image_coco/test.txt --level punct --name coco
     """
     from seqgan_music.corpora.text import build_text_corpus
 
     check_name(name)
-    corpus = build_text_corpus(name, file, level, max_vocab, length, _plan(split, seed))
+    corpus = build_text_corpus(name, file, level, max_vocab, length, _plan(split, seed), test)
     _save_and_report(corpus, home_path(home))
 
 

@@ -230,7 +230,7 @@ class SymbolEncoding(Encoding):
     name: ClassVar[str] = "symbols"
     separator: str = " "
     length: int = 20
-    level: str = "word"  # "word", "char" or "token"
+    level: str = "word"  # "word", "punct", "char" or "token"
     extras: dict = field(default_factory=dict)
 
     def decode(self, symbols: Sequence[str], metadata: dict | None = None) -> str:

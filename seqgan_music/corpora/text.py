@@ -2,13 +2,18 @@
 
 Each line becomes its token ids, an end token and padding up to a fixed length, the layout the
 SeqGAN family trains on. The split hashes each line's text, so duplicate lines never straddle
-train and test (no leakage) and adding lines never moves the others.
+train and test (no leakage) and adding lines never moves the others. A benchmark with a fixed
+held-out file (Texygen's COCO train.txt and test.txt) gives it as `test_path`: its lines are the
+test split, the main file's lines are hashed into train and valid only, and the vocabulary and
+the default length cover both files, as Texygen's do.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +24,11 @@ from seqgan_music.corpora.split import SPLITS, SplitPlan
 from seqgan_music.corpora.vocabulary import END, PAD, UNK, Vocabulary
 from seqgan_music.errors import SeqganError
 
-LEVELS = {"word": " ", "char": ""}  # level -> the separator that joins its tokens back into a line
+# level -> the separator that joins its tokens back into a line. "punct": words with punctuation split
+# off ("a dog." -> a, dog, .), as the nltk tokeniser Texygen reads COCO with (the same tokens on 99.3% of
+# COCO's train lines; it differs on abbreviations such as "u.s.").
+LEVELS = {"word": " ", "punct": " ", "char": ""}
+_PUNCT_TOKENS = re.compile(r"\w+(?:[-/]\w+)*|'\w*|[^\w\s]")
 PAD_ID, END_ID, UNK_ID = 0, 1, 2
 
 
@@ -30,51 +39,55 @@ def build_text_corpus(
     max_vocab: int | None = None,
     length: int | None = None,
     plan: SplitPlan = SplitPlan(),
+    test_path: Path | None = None,
 ) -> Corpus:
-    """Tokenise every non-blank line, build the vocabulary by frequency, pad and split by line."""
+    """Tokenise every non-blank line, build the vocabulary by frequency, pad and split by line;
+    with `test_path`, that file's lines are the test split and `plan`'s test share is unused."""
     started = time.perf_counter()
     if level not in LEVELS:
-        raise SeqganError(f"unknown text level {level!r}: choose word or char")
+        raise SeqganError(f"unknown text level {level!r}: choose {', '.join(LEVELS)}")
     if max_vocab is not None and max_vocab < 1:
         raise SeqganError(f"--max-vocab must be at least 1, got {max_vocab}")
     if length is not None and length < 2:
         raise SeqganError(f"--length must be at least 2 (a token and the end token), got {length}")
     raw_lines = _read_lines(path)
-    lines = [_tokens(line, level) for line in raw_lines if line.strip()]
-    if not lines:
-        raise SeqganError(f"{path} is empty or holds only blank lines: give a text file with one sequence per line")
+    lines = _non_blank(raw_lines, path, level)
+    raw_test = _read_lines(test_path) if test_path is not None else []
+    test_lines = _non_blank(raw_test, test_path, level) if test_path is not None else []
+    if test_path is not None:
+        plan = _without_test_share(plan)
 
-    frequencies = Counter(token for line in lines for token in line)
+    frequencies = Counter(token for line in lines + test_lines for token in line)
     vocabulary = _vocabulary(frequencies, max_vocab)
     if length is None:
-        length = max(2, int(np.percentile([len(line) for line in lines], 99, method="higher")) + 1)
+        length = max(2, int(np.percentile([len(line) for line in lines + test_lines], 99, method="higher")) + 1)
     encoding = SymbolEncoding(separator=LEVELS[level], length=length, level=level)
 
     rows: dict[str, list[list[int]]] = {s: [] for s in SPLITS}
-    truncated = 0
-    for line in lines:
-        ids = vocabulary.ids(line)
-        if len(ids) > length - 1:
-            truncated += 1
-            row = ids[:length]
-        else:
-            row = ids + [END_ID] + [PAD_ID] * (length - 1 - len(ids))
-        rows[plan.split_of(encoding.separator.join(line))].append(row)
+    assigned = [(plan.split_of(encoding.separator.join(line)), line) for line in lines]
+    for split, line in assigned + [("test", line) for line in test_lines]:
+        rows[split].append(_row(vocabulary.ids(line), length))
     splits = {s: np.array(rows[s], dtype=np.int32).reshape(-1, length) for s in SPLITS}
     if len(splits["train"]) == 0:
         raise SeqganError("the train split holds no lines: use a larger file or other split shares")
 
+    every = lines + test_lines
     counts = {
-        "lines": len(lines),
+        "lines": len(every),
         "windows": {s: int(len(splits[s])) for s in SPLITS},
         "tokens": sum(frequencies.values()),
         "vocabulary": len(vocabulary),
         "unknown_tokens": sum(c for t, c in frequencies.items() if t not in vocabulary),
-        "truncated_lines": truncated,
-        "blank_lines": len(raw_lines) - len(lines),
+        "truncated_lines": sum(len(line) > length - 1 for line in every),
+        "blank_lines": len(raw_lines) + len(raw_test) - len(every),
     }
     source = {"kind": "text", "path": str(path), "level": level, "max_vocab": max_vocab}
     split = {"method": "hash of each line's text", **plan.describe()}
+    if test_path is not None:
+        trained = {encoding.separator.join(line) for split_name, line in assigned if split_name == "train"}
+        source["test_path"] = str(test_path)
+        split["method"] = "the test file's lines are the test split; hash of each other line's text"
+        counts["test_lines_also_in_train"] = sum(encoding.separator.join(line) in trained for line in test_lines)
     manifest = new_manifest(name, source, encoding, split, counts, [], time.perf_counter() - started)
     return Corpus(name, splits, vocabulary, encoding, manifest, [], {})
 
@@ -99,7 +112,30 @@ def _read_lines(path: Path) -> list[str]:
     return lines[:-1] if lines[-1] == "" else lines
 
 
+def _non_blank(raw_lines: list[str], path: Path, level: str) -> list[list[str]]:
+    """The tokens of each non-blank line; a file without one is a user error."""
+    lines = [_tokens(line, level) for line in raw_lines if line.strip()]
+    if not lines:
+        raise SeqganError(f"{path} is empty or holds only blank lines: give a text file with one sequence per line")
+    return lines
+
+
+def _without_test_share(plan: SplitPlan) -> SplitPlan:
+    """`plan` splitting between train and valid only, in its shares of those two."""
+    train, valid, _ = plan.fractions
+    return replace(plan, fractions=(train / (train + valid), valid / (train + valid), 0.0))
+
+
+def _row(ids: list[int], length: int) -> list[int]:
+    """The ids, the end token and padding to `length`; a longer line is cut to `length`, without an end."""
+    if len(ids) > length - 1:
+        return ids[:length]
+    return ids + [END_ID] + [PAD_ID] * (length - 1 - len(ids))
+
+
 def _tokens(line: str, level: str) -> list[str]:
+    if level == "punct":
+        return _PUNCT_TOKENS.findall(line)
     return line.split() if level == "word" else list(line.strip())
 
 
