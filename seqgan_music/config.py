@@ -167,9 +167,11 @@ class RankGANConfig:
     `gamma`, of its cosine relevance to each of `reference_size` real sequences against a comparison
     set of `comparison_size` (real sequences for a generated one, generated ones for a real one)."""
 
-    gamma: float = 1.0  # the authors' code, as TextBox's RankGAN runs it
-    reference_size: int = 16  # |U|, the same source
-    comparison_size: int = 64  # |C|: the batch of 64 those implementations rank within
+    # The authors' code (github.com/cookielee77/RankGan-NIPS2017) softmaxes 1 x the sum of the cosines
+    # to its 16 references: logits of 16 per unit of cosine, what gamma = 16 gives per reference here.
+    gamma: float = 16.0
+    reference_size: int = 16  # |U|, the authors' code
+    comparison_size: int = 64  # |C|: the authors' code ranks within batches of 64
 
 
 @dataclass

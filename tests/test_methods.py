@@ -23,7 +23,7 @@ from training_helpers import TINY
 SHARED_KEYS = {"format", "generator", "discriminator", "optimizers", "rng", "position", "best_mle", "metrics_lines",
                "elapsed", "corpus_hash", "config"}
 METHOD_KEYS = {"seqgan": {"rollout"}, "pg-bleu": {"rollout"}, "reinforce": {"moving_baseline"},
-               "rebar": {"relaxation"}, "relax": {"relaxation"}, "mle": set(), "ss": set(),
+               "rebar": {"relaxation"}, "relax": {"relaxation"}, "mle": set(), "ss": set(), "rankgan": {"rollout"},
                "maligan": set()}
 
 

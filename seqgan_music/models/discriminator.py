@@ -84,12 +84,16 @@ class Discriminator(nn.Module):
         # ReLU commutes with the max over time, so it runs on the pooled (B, C) rather than (B, C, T').
         return torch.cat([torch.relu(torch.amax(conv(embedded), dim=2)) for conv in self.convs], dim=1)  # (B, F)
 
-    def forward(self, sequences: Tensor) -> Tensor:
-        """The logit (B,) that each sequence of `sequences` (ids (B, T) or weights (B, T, V)) is real."""
+    def highway_features(self, sequences: Tensor) -> Tensor:
+        """The highway layer's output (B, F): the feature vector the output layer reads (and RankGAN's
+        ranker compares by cosine)."""
         pooled = self.features(sequences)  # (B, F)
         gate = torch.sigmoid(self.highway_gate(pooled))  # (B, F)
-        highway = gate * torch.relu(self.highway_transform(pooled)) + (1.0 - gate) * pooled  # (B, F)
-        return self.output(self.dropout(highway)).squeeze(1)
+        return gate * torch.relu(self.highway_transform(pooled)) + (1.0 - gate) * pooled
+
+    def forward(self, sequences: Tensor) -> Tensor:
+        """The logit (B,) that each sequence of `sequences` (ids (B, T) or weights (B, T, V)) is real."""
+        return self.output(self.dropout(self.highway_features(sequences))).squeeze(1)
 
     def probability_real(self, sequences: Tensor) -> Tensor:
         """sigmoid(logit) (B,); the caller chooses eval mode (no dropout) when scoring rewards.

@@ -12,6 +12,7 @@ from seqgan_music.training.methods.base import AdversarialMethod, Method
 from seqgan_music.training.methods.maligan import MaliGAN
 from seqgan_music.training.methods.mle import MaximumLikelihood
 from seqgan_music.training.methods.pg_bleu import PgBleu
+from seqgan_music.training.methods.rankgan import RankGAN
 from seqgan_music.training.methods.reinforce import Reinforce
 from seqgan_music.training.methods.relaxed import Rebar, Relax
 from seqgan_music.training.methods.scheduled_sampling import ScheduledSampling
@@ -20,7 +21,7 @@ from seqgan_music.training.methods.seqgan import SeqGAN
 # In the order people meet them: the baselines, then the estimators, then SeqGAN and its successors.
 METHOD_CLASSES: dict[str, type[Method]] = {
     method.name: method
-    for method in (MaximumLikelihood, ScheduledSampling, PgBleu, Reinforce, Rebar, Relax, SeqGAN, MaliGAN)
+    for method in (MaximumLikelihood, ScheduledSampling, PgBleu, Reinforce, Rebar, Relax, SeqGAN, MaliGAN, RankGAN)
 }
 
 __all__ = ["METHOD_CLASSES", "AdversarialMethod", "Method", "method_class", "method_phases", "settings_read"]
