@@ -92,14 +92,27 @@ def drive(home: Path, test, size: tuple[int, int] = (80, 24)) -> None:
     tui_helpers.drive(home, lambda app, pilot: test(pilot, app), size)
 
 
+def pane_focused(app: SeqganApp) -> bool:
+    """The shown pane's main widget (its FOCUS) holds the focus, as it does once a tab switch has settled."""
+    pane = active_pane(app)
+    pane_class = next(p for p in app.panes if p.PANE_ID == pane)
+    return app.focused is app.query_one(f"#{pane} {pane_class.FOCUS}")
+
+
+def footer_follows_focus(app: SeqganApp) -> bool:
+    """The footer offers the keys of the focused widget and its parents (it redraws a moment after the focus moves)."""
+    shown = {key.action for key in app.query_one(Footer).query("FooterKey")}
+    return shown == {binding.action for _, binding, _, _ in app.screen.active_bindings.values() if binding.show}
+
+
 async def show(pilot: Pilot, pane: str) -> None:
-    """Open a pane's tab and wait for its workers and for the footer to show its keys (after the
-    start's own focus has settled: a late focus event in the first tab would switch back to it)."""
-    await pilot.pause(0.1)
+    """Open a pane's tab and wait for its workers, its main widget's focus and the footer's keys. Only once
+    the messages in flight are handled: a focus event of the first tab still on its way would switch back to it."""
+    await tui_helpers.settle(pilot)
     pilot.app.query_one("#panes", TabbedContent).active = f"tab-{pane}"
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause(0.3)
+    await wait_until(pilot, lambda: active_pane(pilot.app) == pane and pane_focused(pilot.app)
+                     and footer_follows_focus(pilot.app))
+    await tui_helpers.settle(pilot)
 
 
 # --- the shell ---------------------------------------------------------------------------------
@@ -157,12 +170,10 @@ def active_pane(app: SeqganApp) -> str:
 def test_number_keys_and_ctrl_page_keys_switch_tabs_from_anywhere(project: Path) -> None:
     async def test(pilot: Pilot, app: SeqganApp) -> None:
         async def press(key: str, pane: str) -> None:
-            pane_class = next(p for p in app.panes if p.PANE_ID == pane)
             await pilot.press(key)
-            await tui_helpers.wait_until(pilot, lambda: active_pane(app) == pane
-                                         and app.focused is app.query_one(f"#{pane} {pane_class.FOCUS}"))
+            await wait_until(pilot, lambda: active_pane(app) == pane and pane_focused(app))
 
-        await pilot.pause(0.1)
+        await wait_until(pilot, lambda: pane_focused(app))  # the start's focus is given
         await press("2", "train")
         await press("3", "compose")  # its focus is the model drop-down: digits still switch tabs
         await press("4", "evaluate")
@@ -335,16 +346,14 @@ def test_nothing_important_is_cut_at_80_by_24(crowded: Path) -> None:
 
         for pane in PANE_IDS:  # the footer stays on screen with its keys, wherever the focus is
             await show(pilot, pane)
-            for _ in range(len(app.screen.focus_chain)):  # round the pane's focus chain once
+            chain = app.screen.focus_chain
+            first = chain.index(app.focused)
+            for step in range(1, len(chain) + 1):  # round the pane's focus chain once
                 await pilot.press("tab")
-                await pilot.pause(0.05)
+                await wait_until(pilot, lambda: app.focused is chain[(first + step) % len(chain)])
                 footer = app.query_one(Footer)
                 assert footer.region.bottom == 24 and footer.region.height == 1 and footer.display
-                for _ in range(100):  # the footer follows the focus after a moment
-                    if "Help" in screen_lines(app)[-1]:
-                        break
-                    await pilot.pause(0.05)
-                assert "Help" in screen_lines(app)[-1], (pane, app.focused, screen_lines(app)[-1])
+                await wait_until(pilot, lambda: "Help" in screen_lines(app)[-1])  # the footer follows the focus
 
     drive(crowded, test)
 
