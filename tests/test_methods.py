@@ -82,9 +82,15 @@ def test_settings_read_leave_out_only_the_sections_of_other_methods():
 @pytest.mark.parametrize("name", METHODS)
 def test_every_method_resumes_exactly_and_keeps_the_checkpoint_keys_of_older_runs(home, name):
     extra = ["adversarial.baseline=true"] if name == "reinforce" else []
-    whole = start_run(home, "grammar", tiny(name, *extra), f"{name}-whole")
-    assert whole.run() == "finished"
+    whole = assert_resumes_exactly(home, name, name, *extra)
     assert set(load_checkpoint(whole.folder / STATE_FILE)) == SHARED_KEYS | METHOD_KEYS[name]
+
+
+def assert_resumes_exactly(home: Path, method: str, run: str, *extra: str):
+    """Train `method` (with the `extra` settings) whole, and again stopped after the first unit of its
+    last phase and resumed: the generators end bit-identical, the logs equal. Returns the whole run's trainer."""
+    whole = start_run(home, "grammar", tiny(method, *extra), f"{run}-whole")
+    assert whole.run() == "finished"
 
     class StopAfterFirstUnitOfLastPhase:
         trainer = None
@@ -94,12 +100,13 @@ def test_every_method_resumes_exactly_and_keeps_the_checkpoint_keys_of_older_run
                 self.trainer.request_stop()
 
     stopper = StopAfterFirstUnitOfLastPhase()
-    stopper.trainer = start_run(home, "grammar", tiny(name, *extra), f"{name}-stopped", stopper)
+    stopper.trainer = start_run(home, "grammar", tiny(method, *extra), f"{run}-stopped", stopper)
     assert stopper.trainer.run() == "interrupted"
-    resumed = resume_run(home, f"{name}-stopped")
+    resumed = resume_run(home, f"{run}-stopped")
     assert resumed.run() == "finished"
     for key, tensor in whole.generator.state_dict().items():
         assert torch.equal(tensor, resumed.generator.state_dict()[key]), key
     drop = {"elapsed"}
     assert [{k: v for k, v in r.items() if k not in drop} for r in read_metrics(resumed.folder)] == \
         [{k: v for k, v in r.items() if k not in drop} for r in read_metrics(whole.folder)]
+    return whole

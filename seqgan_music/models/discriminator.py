@@ -18,6 +18,9 @@ PAPER_FILTER_COUNTS = (100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 16
 INIT_STD = 0.1  # the reference draws conv and output weights from a normal truncated at 2 std...
 INIT_BIAS = 0.1  # ...and sets their biases to 0.1
 HIGHWAY_GATE_BIAS = 0.0  # the reference calls highway(..., num_layers=1, bias=0): the gate starts half open
+# The id of a position that holds no token (embedded as zeros): how a prefix is padded for a
+# discriminator of partial sequences (training/partial_rewards.py), whether or not the vocabulary has a pad.
+EMPTY = -1
 
 
 def filter_bank(length: int, scale: float = 1.0) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -70,9 +73,11 @@ class Discriminator(nn.Module):
         nn.init.constant_(self.highway_gate.bias, HIGHWAY_GATE_BIAS)
 
     def embed(self, sequences: Tensor) -> Tensor:
-        """Token ids (B, T) or token weights (B, T, V) -> embeddings (B, E, T) for the convolutions."""
+        """Token ids (B, T) or token weights (B, T, V) -> embeddings (B, E, T) for the convolutions.
+        An id of EMPTY (any negative id) is a position with no token: zeros, on any vocabulary."""
         if not sequences.is_floating_point():
-            return self.embedding(sequences).transpose(1, 2)
+            present = (sequences >= 0).unsqueeze(2)  # (B, T, 1)
+            return (self.embedding(sequences.clamp(min=0)) * present).transpose(1, 2)
         weight = self.embedding.weight  # (V, E)
         if sequences.ndim != 3 or sequences.shape[2] != weight.shape[0]:
             raise ValueError(f"token weights must be (B, T, {weight.shape[0]}), got {tuple(sequences.shape)}")

@@ -87,7 +87,7 @@ def estimate_memory(config: Config, vocab_size: int, length: int) -> MemoryEstim
     negatives = max(config.pretrain_d.negatives if PRETRAIN_D in method.phases and config.pretrain_d.rounds > 0 else 0,
                     a.negatives if adversarial else 0)
     rollout = 0
-    if adversarial and (method.uses_rollout or a.variance_estimates >= 2):
+    if adversarial and (method.uses_rollout or a.variance_estimates >= 2) and a.reward == "rollout":  # partial: none
         every = config.rollout.every
         prefixes = max(1, (length - 1) // _ROLLOUT_SHARE.get(every, int(every) if every.isdigit() else 1))
         rows = prefixes * a.rollouts * a.batch_size

@@ -1,4 +1,5 @@
-"""Training the discriminator on real windows against fresh generated negatives."""
+"""Training the discriminator on real windows against fresh generated negatives (whole, or cut into
+prefixes for a discriminator of partial sequences)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import torch
 from torch import Tensor
 
 from seqgan_music.models.discriminator import Discriminator
+from seqgan_music.training.partial_rewards import padded_prefixes
 
 
 def train_discriminator(discriminator: Discriminator, optimizer: torch.optim.Optimizer, positives: Tensor,
@@ -47,3 +49,12 @@ def real_windows(data: Tensor, count: int, shuffle: torch.Generator) -> Tensor:
         extra = torch.randint(len(data), (count - len(data),), generator=shuffle)
         index = torch.cat([torch.randperm(len(data), generator=shuffle), extra])
     return data[index.to(data.device)]
+
+
+def random_prefixes(sequences: Tensor, mask: Tensor, shuffle: torch.Generator) -> Tensor:
+    """Each row cut at a length drawn uniformly from 1 to its own length (its tokens up to and
+    including the end token, where `mask` (B, T) is 1), padded as partial rewards pad the prefixes
+    they score: what D learns from when it rewards prefixes (adversarial.reward=partial)."""
+    lengths = mask.sum(dim=1).long().clamp(min=1).cpu()  # (B,)
+    cuts = (torch.rand(len(lengths), generator=shuffle) * lengths).long() + 1  # (B,) in 1..length
+    return padded_prefixes(sequences, cuts.to(sequences.device))

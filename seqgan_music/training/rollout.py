@@ -307,7 +307,7 @@ def naive_rollout_completions(policy: Generator, sequences: Tensor, rollouts: in
     return completions
 
 
-def _score(scorer: Scorer, rows: Tensor, chunk_size: int, precision: str) -> Tensor:
+def score_rows(scorer: Scorer, rows: Tensor, chunk_size: int, precision: str) -> Tensor:
     """D's P(real) of each row (R, T) -> (R,), `chunk_size` rows per call, under bf16 autocast if asked;
     any other scorer (PG-BLEU's) takes all the rows at once.
 
@@ -337,8 +337,8 @@ def score_completions(scorer: Scorer, policy: Generator, sequences: Tensor, comp
     with evaluating(*[scorer] if isinstance(scorer, nn.Module) else []):
         # Score rows in the vectorized layout (t, n, b) so each chunk shares a prefix length.
         rows = completions.transpose(0, 1).reshape(prefixes * rollouts * batch, length)  # (R, T)
-        scores = _score(scorer, rows, chunk_size, precision).view(prefixes, rollouts, batch)  # (T-1, N, B)
-        final = _score(scorer, sequences, chunk_size, precision)  # (B,)
+        scores = score_rows(scorer, rows, chunk_size, precision).view(prefixes, rollouts, batch)  # (T-1, N, B)
+        final = score_rows(scorer, sequences, chunk_size, precision)  # (B,)
     rewards = torch.cat([scores.mean(dim=1).transpose(0, 1), final.unsqueeze(1)], dim=1)  # (B, T)
     return rewards * policy.token_mask(sequences).to(rewards.dtype)
 
@@ -372,8 +372,8 @@ def rollout_rewards(policy: Generator, scorer: Scorer, sequences: Tensor, rollou
     completions = _complete_rows(policy, sequences, rows, _row_noise(noise, sequences, chosen, rows, rollouts, generator),
                                  chunk_size, temperature, top_k)  # (R, T)
     with evaluating(*[scorer] if isinstance(scorer, nn.Module) else []):
-        scores = _score(scorer, completions, chunk_size, precision)  # (R,)
-        final = _score(scorer, sequences, chunk_size, precision)  # (B,)
+        scores = score_rows(scorer, completions, chunk_size, precision)  # (R,)
+        final = score_rows(scorer, sequences, chunk_size, precision)  # (B,)
     # Every row's score in the full (T-1, N, B) layout (zero where not rolled out), averaged over n.
     laid_out = scores.new_zeros((length - 1, rollouts, batch))
     laid_out[prefix, n, sequence] = scores

@@ -23,7 +23,7 @@ from seqgan_music.corpora.corpus import Corpus
 from seqgan_music.corpora.grammar import sequence_goodness
 from seqgan_music.phases import Phase
 from seqgan_music.training.checkpoint import load_checkpoint, save_checkpoint
-from seqgan_music.training.discriminator_training import real_windows, train_discriminator
+from seqgan_music.training.discriminator_training import random_prefixes, real_windows, train_discriminator
 from seqgan_music.training.events import SilentObserver, TrainingEvent, TrainingObserver
 from seqgan_music.training.methods import method_class
 from seqgan_music.training.mle import per_token_nll
@@ -127,11 +127,15 @@ class Trainer:
         """Ask the run to stop after the current unit and save (what Ctrl-C does)."""
         self.stop_requested = True
 
-    def train_discriminator(self, negatives: int, epochs: int, batch_size: int) -> dict:
-        """D against `negatives` fresh samples of the generator and as many real sequences."""
+    def train_discriminator(self, negatives: int, epochs: int, batch_size: int, prefixes: bool = False) -> dict:
+        """D against `negatives` fresh samples of the generator and as many real sequences; with
+        `prefixes`, each cut at a random length (a discriminator of partial sequences)."""
         self.generator.eval()
         fakes = self.generator.sample(negatives, self.length, generator=self.sampling)  # (N, T)
         reals = real_windows(self.train_data, negatives, self.shuffle)  # (N, T)
+        if prefixes:
+            reals, fakes = (random_prefixes(rows, self.generator.token_mask(rows), self.shuffle)
+                            for rows in (reals, fakes))
         return train_discriminator(self.discriminator, self.optimizers["discriminator"], reals, fakes,
                                    epochs, batch_size, self.shuffle)
 

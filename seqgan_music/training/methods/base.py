@@ -22,12 +22,14 @@ from torch import Tensor, nn
 
 from seqgan_music.config import Config
 from seqgan_music.corpora.corpus import Corpus
+from seqgan_music.errors import SeqganError
 from seqgan_music.models.generator import Generator
 from seqgan_music.phases import ADVERSARIAL, MLE, PRETRAIN_D, Phase
 from seqgan_music.training.build import build_discriminator, build_generator
 from seqgan_music.training.estimators import gradient_estimates, log_gradient_variance
 from seqgan_music.training.mle import mle_epoch, per_token_nll
 from seqgan_music.training.optimization import descend
+from seqgan_music.training.partial_rewards import PARTIAL
 
 if TYPE_CHECKING:
     from seqgan_music.training.trainer import Trainer
@@ -47,6 +49,8 @@ class Method:
     phases: ClassVar[tuple[Phase, ...]]
     sections: ClassVar[tuple[str, ...]] = ()  # config sections that only this method reads
     uses_rollout: ClassVar[bool] = False  # rewards tokens by Monte Carlo rollout (what the memory estimate needs)
+    # Can reward token t by D of the prefix x_1..t (adversarial.reward=partial); other methods refuse it.
+    partial_rewards: ClassVar[bool] = False
 
     @classmethod
     def build_generator(cls, corpus: Corpus, config: Config) -> Generator:
@@ -62,6 +66,9 @@ class Method:
         # run's lock at once (run_lock.RunLock.__del__), not whenever a cycle collection comes.
         self.trainer: Trainer = weakref.proxy(trainer)
         self.config = trainer.config
+        if self.config.adversarial.reward == PARTIAL and not self.partial_rewards:
+            raise SeqganError(f"method {self.name} cannot use adversarial.reward=partial (D's reward for each "
+                              "prefix instead of for its rollouts; seqgan can): set adversarial.reward=rollout")
         self.runners: dict[str, UnitRunner] = self.unit_runners()
 
     def unit_runners(self) -> dict[str, UnitRunner]:
@@ -111,8 +118,10 @@ class Method:
         return self.train_discriminator(settings.negatives, settings.epochs, settings.batch_size)
 
     def train_discriminator(self, negatives: int, epochs: int, batch_size: int) -> dict:
-        """Fresh negatives from the generator against as many real sequences (what D learns from)."""
-        return self.trainer.train_discriminator(negatives, epochs, batch_size)
+        """Fresh negatives from the generator against as many real sequences (what D learns from):
+        prefixes of them when D rewards prefixes."""
+        return self.trainer.train_discriminator(negatives, epochs, batch_size,
+                                                prefixes=self.config.adversarial.reward == PARTIAL)
 
 
 class AdversarialMethod(Method):

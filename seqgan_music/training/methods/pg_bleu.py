@@ -48,6 +48,7 @@ class PgBleu(SeqGAN):
     phases = (MLE, ADVERSARIAL)
     sections = ("pg_bleu",)
     trains_discriminator = False
+    partial_rewards = False  # BLEU has no D to score prefixes
 
     def __init__(self, trainer: Trainer) -> None:
         super().__init__(trainer)

@@ -89,6 +89,7 @@ class RankGAN(SeqGAN):
     label = "RankGAN"
     summary = "RankGAN: policy gradient with rollout rewards from a ranker that ranks sequences against real ones"
     sections = ("rankgan",)
+    partial_rewards = False  # the ranker learns from whole sequences, not prefixes
     partial_rewards = False  # the ranker ranks whole sequences, never prefixes
 
     @classmethod
