@@ -23,6 +23,7 @@ from seqgan_music.corpora.grammar import build_grammar_corpus
 from seqgan_music.errors import SeqganError
 from seqgan_music.phases import Phase
 from seqgan_music.training.launch import start_run
+from seqgan_music.training.run_lock import RunLock
 from seqgan_music.training.methods.base import Method
 from seqgan_music.training.runs import METRICS_FILE, RUN_FILE, STATE_FILE, MetricsTail, read_metrics, read_run_info
 from seqgan_music.tui.app import create_app
@@ -278,6 +279,7 @@ def test_a_run_trained_elsewhere_is_followed_through_its_metrics(home: Path) -> 
     (folder / METRICS_FILE).write_text(records[0])
     (folder / RUN_FILE).write_text(json.dumps({**info, "status": "running",
                                                "progress": {**info["progress"], "phase": "mle", "unit": 1}}))
+    lock = RunLock(folder).acquire()  # and holding the run's lock, as its trainer does
 
     async def test(pilot: Pilot, pane: TrainPane) -> None:
         assert pane.shown == "cli-run" and pane.tail is not None
@@ -294,12 +296,16 @@ def test_a_run_trained_elsewhere_is_followed_through_its_metrics(home: Path) -> 
             stream.write(records[4][10:])
             stream.writelines(records[5:])
         (folder / RUN_FILE).write_text(json.dumps(info))
+        lock.release()
         await wait_until(pilot, lambda: len(history.records) > 4 and history.status == "finished")
         assert len(history.records) == UNITS
         assert "finished" in pane.query_one("#live-headline").content
         assert pane.query_one("#runs-table", DataTable).get_row("cli-run")[1] == "finished"
 
-    run_pane(home, test)
+    try:
+        run_pane(home, test)
+    finally:
+        lock.release()
 
 
 def test_an_interrupted_cli_run_is_resumed_from_the_screen(home: Path, monkeypatch) -> None:

@@ -266,6 +266,13 @@ def list_runs(home: Path) -> list[tuple[dict, dict | None]]:
     return survey_runs(home).runs
 
 
+def listed_runs(home: Path) -> list[dict]:
+    """Each readable run's run.json with its status as listings show it (a stale `running`: STALE)."""
+    survey = survey_runs(home)
+    return [{**info, "status": survey.statuses.get(str(info.get("name")), info.get("status", "?"))}
+            for info, _ in survey.runs]
+
+
 def create_run_folder(home: Path, name: str, info: dict, config_toml: str) -> Path:
     """A new run's folder with its config and run.json; an existing run is never overwritten."""
     folder = run_dir(home, name)

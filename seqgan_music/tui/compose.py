@@ -49,7 +49,7 @@ from seqgan_music.corpora.tunes import MAX_TUNE_BARS, UNKNOWN_TYPE
 from seqgan_music.errors import SeqganError
 from seqgan_music.export.wav import write_wav
 from seqgan_music.progress import Reporter
-from seqgan_music.training.runs import STATE_FILE, checkpoints_dir, list_runs
+from seqgan_music.training.runs import STATE_FILE, checkpoints_dir, listed_runs
 from seqgan_music.tui.project import ProjectChanged
 from seqgan_music.tui.widgets import FieldLabel, FitColumn, FitTable, FormSelect, PaneForm, PianoRoll, TaskProgress
 
@@ -86,7 +86,7 @@ def model_choices(home: Path) -> list[tuple[str, str]]:
     """
     encodings = {manifest.get("name"): (manifest.get("encoding") or {}).get("name") for manifest in list_corpora(home)}
     choices = [(DEFAULT_LABEL, DEFAULT_MODEL)]
-    for info, _ in list_runs(home):
+    for info in listed_runs(home):
         name, corpus = str(info.get("name", "")), info.get("corpus")
         if name and encodings.get(corpus) in MUSIC_ENCODINGS and (checkpoints_dir(home) / name / STATE_FILE).is_file():
             choices.append((f"{name} ({corpus}, {info.get('method', '?')}, {info.get('status', '?')})", name))

@@ -43,7 +43,7 @@ from seqgan_music.run_evaluation.sweep import (
     temperature_sweep,
 )
 from seqgan_music.training.device import pick_device
-from seqgan_music.training.runs import checkpoints_dir, list_runs
+from seqgan_music.training.runs import checkpoints_dir, listed_runs
 from seqgan_music.tui.corpora import PITCH_CLASSES
 from seqgan_music.tui.project import ProjectChanged
 from seqgan_music.tui.widgets import BarChart, FieldLabel, FormSelect, TaskProgress, plot_text
@@ -446,7 +446,7 @@ class EvaluatePane(Horizontal):
         highlighted run, so that space ticks one at once."""
         runs = self.query_one("#evaluate-runs", SelectionList)
         try:
-            infos = [info for info, _ in list_runs(self.home)]
+            infos = listed_runs(self.home)
         except OSError as error:
             self.notify(f"cannot read {checkpoints_dir(self.home)}: {error}", severity="error", markup=False)
             return

@@ -47,8 +47,10 @@ from seqgan_music.training.events import TrainingEvent
 from seqgan_music.training.methods import method_phases
 from seqgan_music.training.run_lock import lock_holder, locked_message
 from seqgan_music.training.runs import (
+    STALE,
     MetricsTail,
     default_run_name,
+    listed_status,
     read_run_config,
     read_run_info,
     run_dir,
@@ -253,14 +255,15 @@ def load_history(home: Path, name: str) -> tuple[RunHistory, MetricsTail]:
     tail = MetricsTail(folder)
     for record in tail.poll():
         history.add(record)
-    refresh_status(history, info)
+    refresh_status(history, folder, info)
     return history, tail
 
 
-def refresh_status(history: RunHistory, info: dict) -> None:
-    """The run's status from its run.json; its phase from run.json or the metrics, whichever is
-    further on (run.json is written at checkpoints, the metrics after every unit)."""
-    history.status = str(info.get("status", history.status))
+def refresh_status(history: RunHistory, folder: Path, info: dict) -> None:
+    """The run's status from its run.json as listings show it (STALE when its trainer has ended); its
+    phase from run.json or the metrics, whichever is further on (run.json is written at checkpoints,
+    the metrics after every unit)."""
+    history.status = listed_status(folder, info)
     phase = (info.get("progress") or {}).get("phase")
     if phase in history.phases and history.phases.index(phase) > history.phases.index(history.phase):
         history.phase = phase
@@ -541,7 +544,7 @@ class TrainPane(Horizontal):
         elif reload or keep != self.shown or keep not in self.histories:
             self.show_run(keep)
         elif self.session is None or self.session.name != keep:
-            refresh_status(self.histories[keep], infos[keep])  # a run resumed elsewhere is followed again
+            refresh_status(self.histories[keep], run_dir(self.home, keep), infos[keep])  # resumed elsewhere: followed
             self.redraw()
 
     def project_changed(self, change: ProjectChanged) -> None:
@@ -582,9 +585,10 @@ class TrainPane(Horizontal):
         history = self.histories[self.shown]
         if history.status != "running":
             return
+        folder = run_dir(self.home, self.shown)
         try:
             records = self.tail.poll()
-            info = read_run_info(run_dir(self.home, self.shown))
+            info = read_run_info(folder)
         except (SeqganError, OSError):
             return  # being rewritten this instant: the next poll reads it
         if self.tail.restarted:
@@ -592,7 +596,7 @@ class TrainPane(Horizontal):
         for record in records:
             history.add(record)
         before = history.status
-        refresh_status(history, info)
+        refresh_status(history, folder, info)
         if records or history.status != before:
             self.redraw()
             if history.status != before:
@@ -609,7 +613,7 @@ class TrainPane(Horizontal):
                                                                     (phases[-1] if phases else history.phase))
         ours = self.session is not None and self.session.name == history.name
         view.show(history, phase, can_stop=ours and not self.session.stopping,
-                  can_resume=self.session is None and history.status in ("interrupted", "running"))
+                  can_resume=self.session is None and history.status in ("interrupted", "running", STALE))
 
     # --- starting, stopping, resuming ---
 
