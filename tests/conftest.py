@@ -24,15 +24,26 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
-def nottingham_grid16(shared_data):
+def nottingham_midi(shared_data) -> list:
+    """Every Nottingham MIDI file read once per test session (a Melody, or a Skipped with its reason, each;
+    about 15 s): the corpora built from them and the reader's own tests share it (building a corpus
+    transposes copies, never the melodies themselves)."""
+    from seqgan_music.corpora.midi import read_midi_folder
+
+    folder = shared_data / "nottingham" / "MIDI"
+    if not folder.is_dir():
+        pytest.skip(f"Nottingham MIDI files not found at {folder}")
+    return list(read_midi_folder(folder))
+
+
+@pytest.fixture(scope="session")
+def nottingham_grid16(nottingham_midi):
     """The Nottingham MIDI files as a grid16 corpus (built once per test session, about 10 s)."""
     from seqgan_music.corpora.encodings import music_encoding
-    from seqgan_music.corpora.midi import read_midi_folder
     from seqgan_music.corpora.music import build_music_corpus
     from seqgan_music.corpora.split import SplitPlan
 
-    return build_music_corpus("nottingham", read_midi_folder(shared_data / "nottingham" / "MIDI"),
-                              music_encoding("grid16"), SplitPlan(), {"kind": "midi"})
+    return build_music_corpus("nottingham", nottingham_midi, music_encoding("grid16"), SplitPlan(), {"kind": "midi"})
 
 
 class RecordingReporter:
@@ -86,5 +97,29 @@ def window_model(nottingham_grid16, tmp_path_factory) -> Path:
     train(home, "nottingham", "tiny", epochs=2)
     result = CliRunner().invoke(app, ["pack", "tiny", "--out", str(home / "packed"), "--home", str(home),
                                       "--reproduce", "seqgan-music train nottingham --run tiny"])
+    assert result.exit_code == 0, result.output
+    return home / "packed"
+
+
+@pytest.fixture(scope="session")
+def tune_model(nottingham_grid16, tmp_path_factory) -> Path:
+    """A tiny lookback model with attention over bars trained for one epoch on the whole Nottingham
+    tunes, packed once per session in `<home>/packed` (run "tiny-tunes" in `<home>`; tests that change the
+    project work on a copy). Without header inputs (a window model cannot have them), so that a copy of
+    its run can pose as a window model (test_tui_compose_form.py)."""
+    from typer.testing import CliRunner
+
+    from seqgan_music.cli import app
+    from seqgan_music.config import apply_overrides, preset
+    from seqgan_music.training.launch import start_run
+
+    home = tmp_path_factory.mktemp("tune-model")
+    nottingham_grid16.save(home)
+    config = apply_overrides(preset("tunes-quick"), ["generator.header_inputs=false",
+                                                      "generator.embedding=8", "generator.hidden=16", "mle.epochs=1",
+                                                      "mle.batch_size=64", "run.method=mle", "run.eval_samples=4",
+                                                      "run.samples=1", "run.threads=1", "run.device=cpu"])
+    assert start_run(home, "nottingham", config, "tiny-tunes").run() == "finished"
+    result = CliRunner().invoke(app, ["pack", "tiny-tunes", "--out", str(home / "packed"), "--home", str(home)])
     assert result.exit_code == 0, result.output
     return home / "packed"

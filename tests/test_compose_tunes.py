@@ -27,13 +27,11 @@ from seqgan_music.composing.form import (
 from seqgan_music.composing.compose import compose_tunes, requested_settings
 from seqgan_music.composing.header import choose_header
 from seqgan_music.composing.model import load_model
-from seqgan_music.config import apply_overrides, preset
 from seqgan_music.corpora.encodings import BAR
 from seqgan_music.corpora.midi import read_midi_melody
 from seqgan_music.corpora.tunes import ENDING1, ENDING2, PART, REPEAT
 from seqgan_music.errors import SeqganError
 from seqgan_music.models.generator import Generator
-from seqgan_music.training.launch import start_run
 
 runner = CliRunner()
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -149,23 +147,6 @@ def test_an_unseen_value_is_refused_and_an_unseen_combination_is_honoured_with_a
 
 
 # --- compose end to end -----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tune_model(nottingham_grid16, tmp_path_factory) -> Path:
-    """A tiny lookback model with attention over bars trained for one epoch on the whole Nottingham
-    tunes, packed. Without header inputs (a window model cannot have them), so that a copy of its run
-    can pose as a window model (test_tui_compose_form.py)."""
-    home = tmp_path_factory.mktemp("home")
-    nottingham_grid16.save(home)
-    config = apply_overrides(preset("tunes-quick"), ["generator.header_inputs=false",
-                                                      "generator.embedding=8", "generator.hidden=16", "mle.epochs=1",
-                                                      "mle.batch_size=64", "run.method=mle", "run.eval_samples=4",
-                                                      "run.samples=1", "run.threads=1", "run.device=cpu"])
-    assert start_run(home, "nottingham", config, "tiny-tunes").run() == "finished"
-    result = runner.invoke(app, ["pack", "tiny-tunes", "--out", str(home / "packed"), "--home", str(home)])
-    assert result.exit_code == 0, result.output
-    return home / "packed"
 
 
 def compose(model: Path, out: Path, *args: str):

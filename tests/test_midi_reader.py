@@ -290,23 +290,15 @@ def test_read_midi_folder_yields_melodies_and_skips_with_relative_paths(tmp_path
 # --- Nottingham ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def nottingham(shared_data: Path) -> list[Melody | Skipped]:
-    folder = shared_data / "nottingham" / "MIDI"
-    if not folder.is_dir():
-        pytest.skip(f"Nottingham MIDI files not found at {folder}")
-    return list(read_midi_folder(folder))
-
-
 def tune(tunes: list[Melody | Skipped], source: str) -> Melody:
     return next(t for t in tunes if isinstance(t, Melody) and t.source == source)
 
 
 @pytest.mark.slow
-def test_every_nottingham_tune_is_read(nottingham: list[Melody | Skipped]) -> None:
-    skipped = [t for t in nottingham if isinstance(t, Skipped)]
-    assert len(nottingham) == 865 and skipped == []
-    melodies = [t for t in nottingham if isinstance(t, Melody)]
+def test_every_nottingham_tune_is_read(nottingham_midi: list[Melody | Skipped]) -> None:
+    skipped = [t for t in nottingham_midi if isinstance(t, Skipped)]
+    assert len(nottingham_midi) == 865 and skipped == []
+    melodies = [t for t in nottingham_midi if isinstance(t, Melody)]
     assert all(m.key is not None and m.key.source == "stored" for m in melodies)
     assert all(m.tempo == 120.0 and m.tempo_changes == [] and m.bars for m in melodies)
     assert all(21 <= n.pitch <= 108 for m in melodies for n in m.notes)
@@ -316,9 +308,9 @@ def test_every_nottingham_tune_is_read(nottingham: list[Melody | Skipped]) -> No
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Tempo, Key or Time signature:RuntimeWarning")
 @pytest.mark.parametrize("name", ["ashover1.mid", "jigs10.mid", "reelsd-g20.mid", "reelsa-c66.mid", "reelsh-l88.mid"])
-def test_a_known_tune_is_exactly_track_0(nottingham: list[Melody | Skipped], shared_data: Path, name: str) -> None:
+def test_a_known_tune_is_exactly_track_0(nottingham_midi: list[Melody | Skipped], shared_data: Path, name: str) -> None:
     path = shared_data / "nottingham" / "MIDI" / name
-    melody = tune(nottingham, name)
+    melody = tune(nottingham_midi, name)
     track0 = pretty_midi.PrettyMIDI(str(path)).instruments[0].notes  # track 0, read independently
     expected = monophonic([Note(n.pitch, n.start * 2, n.end * 2) for n in track0])  # 120 BPM; double stops -> top note
     assert [(n.pitch, n.start, n.end) for n in melody.notes] == [
@@ -327,16 +319,16 @@ def test_a_known_tune_is_exactly_track_0(nottingham: list[Melody | Skipped], sha
 
 
 @pytest.mark.slow
-def test_ashover1_metadata(nottingham: list[Melody | Skipped]) -> None:
-    melody = tune(nottingham, "ashover1.mid")
+def test_ashover1_metadata(nottingham_midi: list[Melody | Skipped]) -> None:
+    melody = tune(nottingham_midi, "ashover1.mid")
     assert melody.key is not None
     assert (melody.meter, melody.key.name, melody.notes[0]) == ("3/4", "G major", Note(76, 2.0, 3.0))
     assert melody.bars[:3] == [0.0, 3.0, 6.0]
 
 
 @pytest.mark.slow
-def test_encode_decode_encode_is_the_identity_on_real_tunes(nottingham: list[Melody | Skipped]) -> None:
-    melodies = [t for t in nottingham if isinstance(t, Melody)][::22]
+def test_encode_decode_encode_is_the_identity_on_real_tunes(nottingham_midi: list[Melody | Skipped]) -> None:
+    melodies = [t for t in nottingham_midi if isinstance(t, Melody)][::22]
     assert len(melodies) >= 39
     for encoding in (Grid16(), PaperEncoding()):
         for melody in melodies:

@@ -79,14 +79,12 @@ def test_degenerate_generators_do_not_crash():
 
 
 @pytest.mark.slow
-def test_real_held_out_nottingham_is_close_to_the_training_set_and_noise_is_not(shared_data):
+def test_real_held_out_nottingham_is_close_to_the_training_set_and_noise_is_not(nottingham_midi):
     from seqgan_music.corpora.encodings import music_encoding
-    from seqgan_music.corpora.midi import read_midi_folder
     from seqgan_music.corpora.music import build_music_corpus
     from seqgan_music.corpora.split import SplitPlan
 
-    corpus = build_music_corpus("nottingham", read_midi_folder(shared_data / "nottingham" / "MIDI"),
-                                music_encoding("paper"), SplitPlan(), {"kind": "midi"})
+    corpus = build_music_corpus("nottingham", nottingham_midi, music_encoding("paper"), SplitPlan(), {"kind": "midi"})
     train, test = corpus.splits["train"], corpus.splits["test"]
     real, _ = nearest_mse(test, train, corpus.vocabulary.tokens)
     noise, _ = nearest_mse(np.random.default_rng(0).integers(0, len(corpus.vocabulary), size=test.shape), train,

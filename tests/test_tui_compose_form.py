@@ -1,7 +1,7 @@
 """The Compose pane with a whole-tune model: the form, bars a strain, type and endings fields (hidden,
 with a hint, for a window model), composing in the form asked for, and each tune's parts shown.
 
-The whole-tune model is test_compose_tunes.py's tiny run on the Nottingham tunes (built once here).
+The whole-tune model is conftest.py's tune_model, the tiny run on the Nottingham tunes (built once a session).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_compose_tunes import tune_model  # noqa: F401 (a fixture: the tiny whole-tune run, packed)
 from textual.pilot import Pilot
 from textual.widgets import Checkbox, Input, Label, Select
 
@@ -33,9 +32,11 @@ drive = functools.partial(tui_helpers.drive, size=(110, 40), panes=(ComposePane,
 
 
 @pytest.fixture(scope="module")
-def tunes_home(tune_model: Path) -> Path:  # noqa: F811 (the imported fixture)
-    """The project of the whole-tune run, with a copy of it that says it learned windows."""
-    home = tune_model.parent
+def tunes_home(tune_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the whole-tune run's project (the session's stays as it is), with a copy of the run that
+    says it learned windows."""
+    home = tmp_path_factory.mktemp("tunes-home") / "home"
+    shutil.copytree(tune_model.parent, home)
     runs = home / "checkpoints"
     shutil.copytree(runs / RUN, runs / WINDOWS)
     config = runs / WINDOWS / "config.toml"
@@ -65,13 +66,13 @@ def fill(app: SeqganApp, **values: str) -> None:
         app.query_one(f"#{selector.replace('_', '-')}", Input).value = value
 
 
-def model_types(tune_model: Path) -> set[str]:  # noqa: F811
+def model_types(tune_model: Path) -> set[str]:
     info = json.loads((tune_model / "model.json").read_text())
     return {key.split(" ")[2] for key in info["headers"]} - {"unknown"}
 
 
 def test_a_whole_tune_model_offers_form_type_and_endings_and_a_window_model_says_why_not(
-        tunes_home: Path, tune_model: Path) -> None:  # noqa: F811
+        tunes_home: Path, tune_model: Path) -> None:
     async def script(app: SeqganApp, pilot: Pilot) -> None:
         await choose(app, pilot, WINDOWS)  # a window model composes strings of bars: its length, and a hint
         assert not shown(app, "#tune-form") and not shown(app, "#tune-type") and not shown(app, "#tune-endings")
