@@ -33,7 +33,7 @@ from seqgan_music.errors import SeqganError
 
 # Training methods `run.method` may name, in the order of the method table (training/methods/),
 # which says what each does; a test keeps the two the same.
-METHODS: tuple[str, ...] = ("mle", "ss", "pg-bleu", "reinforce", "rebar", "relax", "seqgan", "maligan", "rankgan")
+METHODS: tuple[str, ...] = ("mle", "ss", "pg-bleu", "reinforce", "rebar", "relax", "seqgan", "maligan", "rankgan", "leakgan")
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16")
 CONTROLS: tuple[str, ...] = ("token", "sequence")  # relaxation.control of rebar and relax
 REWARDS: tuple[str, ...] = ("rollout", "partial")  # adversarial.reward of the rollout methods
@@ -188,6 +188,21 @@ class MaliGANConfig:
 
 
 @dataclass
+class LeakGANConfig:
+    """Method `leakgan` (Guo et al. 2018): a Manager LSTM reads D's leaked feature vector of the
+    prefix and emits a goal; a Worker LSTM writes towards the goals of the last `horizon` steps,
+    projected to `goal_size` dims; rollout rewards every `horizon` steps, rank-rescaled with `delta`;
+    an MLE epoch every `interleave` adversarial rounds."""
+
+    horizon: int = 4  # c, the reference's step_size
+    goal_size: int = 16  # k, the reference's GOAL_SIZE
+    manager_hidden: int = 32  # the reference's HIDDEN_DIM for both LSTMs
+    worker_hidden: int = 32
+    delta: float = 16.0  # the rescaled activation's sharpness (the reference's 16)
+    interleave: int = 15  # adversarial rounds per interleaved MLE epoch (the reference's COCO run); 0: none
+
+
+@dataclass
 class RolloutConfig:
     """How the Monte Carlo search is computed (not what it computes)."""
 
@@ -244,6 +259,7 @@ class Config:
     relaxation: RelaxationConfig = field(default_factory=RelaxationConfig)
     rankgan: RankGANConfig = field(default_factory=RankGANConfig)
     maligan: MaliGANConfig = field(default_factory=MaliGANConfig)
+    leakgan: LeakGANConfig = field(default_factory=LeakGANConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     data: DataConfig = field(default_factory=DataConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
@@ -473,6 +489,9 @@ _RULES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
                 "reference_size": _between(1, _SIZE_LIMIT), "comparison_size": _between(1, _SIZE_LIMIT)},
     "maligan": {"continuations": _between(2, _ROLLOUTS_LIMIT), "sampled_start": _between(0, _SIZE_LIMIT),
                 "sampled_step": _between(0, _SIZE_LIMIT), "step_rounds": _between(1, _UNITS_LIMIT)},
+    "leakgan": {"horizon": _between(1, _SIZE_LIMIT), "goal_size": _POSITIVE_SIZE, "manager_hidden": _POSITIVE_SIZE,
+                "worker_hidden": _POSITIVE_SIZE, "delta": _finite(lambda v: 0 < v <= 1000, "a number > 0 and <= 1000"),
+                "interleave": _UNITS},
     "rollout": {"chunk_size": _POSITIVE_SIZE,
                 "precision": ((lambda v: v in PRECISIONS), f"one of {', '.join(PRECISIONS)}"),
                 "every": ((lambda v: v in ("token", "bar") or (v.isdigit() and len(v) <= 6 and int(v) >= 1)),
@@ -641,7 +660,7 @@ ADDED_LATER: dict[tuple[str, str], Any] = {("mle", "keep_best"): False, ("advers
                                           ("generator", "lookback_bars"): [1, 2], ("generator", "attention"): False,
                                           ("generator", "header_inputs"): False, ("adversarial", "reward"): "rollout"}
 # Sections added later: their defaults are what runs saved before them did (a run of another method never reads them).
-SECTIONS_ADDED_LATER = ("scheduled_sampling", "pg_bleu", "relaxation", "rankgan", "maligan", "data")  # data: windows, as before
+SECTIONS_ADDED_LATER = ("scheduled_sampling", "pg_bleu", "relaxation", "rankgan", "maligan", "leakgan", "data")  # data: windows, as before
 
 
 def config_from_dict(data: dict[str, Any]) -> Config:
