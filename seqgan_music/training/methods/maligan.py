@@ -90,7 +90,7 @@ class MaliGAN(AdversarialMethod):
     summary = "MaliGAN: MLE on real prefixes, sampled continuations weighted by D/(1-D) normalised"
     sections = ("maligan",)
 
-    current_round = 1  # the adversarial round under way (it sets N); every round sets it, so a resume needs no state
+    current_round = 1  # the adversarial round under way, which sets N (set by every round: nothing to checkpoint)
 
     def adversarial_round(self, unit: int) -> dict:
         self.current_round = unit
@@ -99,5 +99,5 @@ class MaliGAN(AdversarialMethod):
     def surrogate(self, noise: torch.Generator, training: bool) -> tuple[Tensor, dict]:
         trainer, settings = self.trainer, self.config.maligan
         reals = draw_real_rows(trainer.train_data, self.config.adversarial.batch_size, noise)
-        return maligan_surrogate(trainer.generator, trainer.discriminator, reals,
-                                 prefix_length(self.current_round, trainer.length, settings), settings.continuations, noise)
+        prefix = prefix_length(self.current_round, trainer.length, settings)
+        return maligan_surrogate(trainer.generator, trainer.discriminator, reals, prefix, settings.continuations, noise)
