@@ -98,6 +98,15 @@ def test_the_goal_of_each_step_sums_the_last_c_goals_the_same_stepping_as_teache
     assert transition_cosines(passed.features, passed.goals, horizon).shape == (3, math.ceil(LENGTH / horizon))
 
 
+def test_the_state_after_a_teacher_forced_prefix_continues_as_stepping_through_it_would():
+    generator, _ = model()
+    inputs = generator.shift_right(sequences())
+    stepped, _ = generator(inputs, generator.initial_state(3))
+    _, state = generator(inputs[:, :5])
+    continued, _ = generator(inputs[:, 5:], state)
+    assert torch.allclose(continued, stepped[:, 5:])
+
+
 def test_the_features_are_ds_highway_features_of_the_prefix_written_so_far():
     generator, discriminator = model()
     rows = sequences()
@@ -240,3 +249,17 @@ def test_a_leakgan_run_on_whole_tunes_reads_features_of_whole_tune_prefixes(tmp_
     assert trainer.generator.length == trainer.length == trainer.discriminator.length > 16  # whole tunes, not windows
     assert "mle_loss" in read_metrics(trainer.folder)[-1]
     assert (trainer.folder / "samples" / "final.txt").read_text().count("\n") == 2
+
+
+def test_compose_and_pack_refuse_a_leakgan_run_in_one_line(tmp_path):
+    home = tune_home(tmp_path)
+    settings = [*TINY, "mle.epochs=1", "mle.batch_size=4", "pretrain_d.negatives=8", "adversarial.rounds=0",
+                "run.eval_samples=4", "run.samples=1", "run.threads=1", "run.method=leakgan", "leakgan.goal_size=4",
+                "leakgan.manager_hidden=8", "leakgan.worker_hidden=8"]
+    assert start_run(home, "tunes", apply_overrides(preset("quick"), settings), "leak").run() == "finished"
+    for args in (["compose", "--run", "leak", "--n", "1", "--bars", "2", "--out", str(home / "composed")],
+                 ["pack", "leak", "--out", str(home / "packed")]):
+        result = invoke(home, *args)
+        assert result.exit_code == 1 and "trained with leakgan" in result.output, result.output
+        assert result.output.strip().count("\n") == 0 and "Traceback" not in result.output
+    assert not (home / "packed").exists() and not (home / "composed").exists()

@@ -27,6 +27,7 @@ from seqgan_music.corpora.tunes import PART, parse_tune_symbols, tune_only_token
 from seqgan_music.corpora.vocabulary import Vocabulary
 from seqgan_music.errors import SeqganError
 from seqgan_music.models.generator import Generator
+from seqgan_music.models.leakgan import LeakGANGenerator
 from seqgan_music.project_files import damage_as_error, expect, expect_fields, read_bytes, read_json, read_weights
 
 MODEL_FILE, WEIGHTS_FILE = "model.json", "generator.pt"
@@ -162,6 +163,10 @@ def _load_run(home: Path, run: str, device: torch.device) -> ComposerModel:
     if not isinstance(corpus.encoding, MusicEncoding):
         raise SeqganError(f"run {run!r} was trained on a {corpus.manifest.get('source', {}).get('kind', 'non-music')} "
                           f"corpus: compose writes music; sample it with `seqgan-music generate {run}`")
+    if isinstance(trained.generator, LeakGANGenerator):  # its Worker reads D's features of a bounded prefix
+        raise SeqganError(f"run {run!r} was trained with leakgan, which compose and pack do not take (they write "
+                          f"past the run's length and pack the LSTM generator): sample it with "
+                          f"`seqgan-music generate {run}`")
     meters = dict(corpus.manifest.get("counts", {}).get("meters") or {})
     unit = trained.config.data.unit
     headers = header_counts(parse_tune_symbols(corpus.symbols(tune[:3])).header

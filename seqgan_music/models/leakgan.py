@@ -156,27 +156,32 @@ class LeakGANGenerator(Generator):
         logits = self.worker_logits(out.squeeze(1), goals.sum(dim=1))
         return self._allowed(logits), LeakState(worker, manager, goals, prefix, state.consumed + 1)
 
-    def forward(self, inputs: Tensor, state: LeakState | None = None) -> tuple[Tensor, LeakState | None]:
-        """Teacher forcing: inputs (B, T), the start token first, -> logits (B, T, V). Without a
-        state, in one pass (no state is returned); with one, step by step from it."""
+    def forward(self, inputs: Tensor, state: LeakState | None = None) -> tuple[Tensor, LeakState]:
+        """Teacher forcing: inputs (B, T), the start token first, -> logits (B, T, V) and the state
+        after them. Without a state, in one pass; with one, step by step from it."""
         if state is not None:
             logits = inputs.new_empty((*inputs.shape, self.vocab_size), dtype=self.output.weight.dtype)
             for t in range(inputs.shape[1]):
                 logits[:, t], state = self.step(inputs[:, t], state)
             return logits, state
-        features = self.prefix_features(inputs[:, 1:])  # (B, T, F): f_0 .. f_{T-1}
-        goals, _ = self.goals_along(features)
-        return self._worker_pass(inputs, goals), None
+        consumed = inputs[:, 1:]  # (B, T - 1): the prefix never holds the start token
+        goals, manager = self.goals_along(self.prefix_features(consumed))  # (B, T, F) from f_0 .. f_{T-1}
+        logits, worker = self._worker_pass(inputs, goals)
+        recent = functional.pad(goals.detach(), (0, 0, self.horizon, 0))[:, -self.horizon:]  # (B, c, F), zeros before g_0
+        prefix = torch.full((len(inputs), self.length), EMPTY, dtype=torch.long, device=inputs.device)
+        prefix[:, :consumed.shape[1]] = consumed
+        return logits, LeakState(worker, manager, recent, prefix, inputs.shape[1])
 
     def teacher_forced(self, sequences: Tensor) -> TeacherForced:
         """Logits, every prefix's features and the goals for given sequences (B, T)."""
         features = self.prefix_features(sequences)  # (B, T + 1, F)
         goals, _ = self.goals_along(features[:, :-1])  # (B, T, F)
-        return TeacherForced(self._worker_pass(self.shift_right(sequences), goals), features, goals)
+        return TeacherForced(self._worker_pass(self.shift_right(sequences), goals)[0], features, goals)
 
-    def _worker_pass(self, inputs: Tensor, goals: Tensor) -> Tensor:
-        out, _ = self.lstm(self.embedding(inputs))  # (B, T, H)
-        return self.worker_logits(out, self.goal_sums(goals.detach()))
+    def _worker_pass(self, inputs: Tensor, goals: Tensor) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """The Worker over inputs (B, T) towards the goals (B, T, F) (detached): logits, final (h, c)."""
+        out, worker = self.lstm(self.embedding(inputs))  # (B, T, H)
+        return self.worker_logits(out, self.goal_sums(goals.detach())), worker
 
     def mle_loss(self, sequences: Tensor) -> Tensor:
         """The Worker's cross-entropy per counted token plus the Manager's supervised loss: minus the
