@@ -207,3 +207,15 @@ def test_train_generate_and_evaluate_maligan_from_the_command_line(tmp_path: Pat
     evaluated = runner.invoke(app, ["evaluate", "mali", "--samples", "20", "--metrics", "goodness,nll-test",
                                     "--home", str(tmp_path)])
     assert evaluated.exit_code == 0, evaluated.output
+
+
+def test_the_memory_estimate_counts_every_continuation_a_step_back_propagates_through():
+    from seqgan_music.training.budget import estimate_memory
+
+    def batch_bytes(method: str, continuations: int) -> int:
+        config = apply_overrides(preset("quick"), [f"run.method={method}", f"maligan.continuations={continuations}",
+                                                   "adversarial.batch_size=64", "mle.batch_size=8"])
+        return estimate_memory(config, 100, 20).parts["one training batch's activations"]
+
+    assert batch_bytes("maligan", 128) > 30 * batch_bytes("maligan", 2)  # n continuations of each of m rows
+    assert batch_bytes("seqgan", 128) == batch_bytes("seqgan", 2)  # a setting SeqGAN never reads

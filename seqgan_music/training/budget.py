@@ -81,7 +81,7 @@ def estimate_memory(config: Config, vocab_size: int, length: int) -> MemoryEstim
     method = method_class(config.run.method)
     adversarial = ADVERSARIAL in method.phases and a.rounds > 0
     step = g.layers * 6 * g.hidden + g.embedding + 3 * vocab_size  # per token: gates, h and c; logits and their grads
-    batch = max(config.mle.batch_size, a.batch_size if adversarial else 0)
+    batch = max(config.mle.batch_size, method.generator_batch_rows(config) if adversarial else 0)
     d_batch = max(config.pretrain_d.batch_size if PRETRAIN_D in method.phases else 0, a.batch_size if adversarial else 0)
     d_step = length * d.embedding + 2 * sum(c * (length - w + 1) for w, c in filters)
     negatives = max(config.pretrain_d.negatives if PRETRAIN_D in method.phases and config.pretrain_d.rounds > 0 else 0,

@@ -61,6 +61,12 @@ class Method:
     def build_discriminator(cls, corpus: Corpus, config: Config, length: int) -> nn.Module:
         return build_discriminator(corpus, config, length)
 
+    @classmethod
+    def generator_batch_rows(cls, config: Config) -> int:
+        """How many sequences one adversarial generator step back-propagates through (what the
+        memory estimate, training/budget.py, sizes its activations by)."""
+        return config.adversarial.batch_size
+
     def __init__(self, trainer: Trainer) -> None:
         # A weak reference: the trainer owns the method, and a trainer dropped unrun must free its
         # run's lock at once (run_lock.RunLock.__del__), not whenever a cycle collection comes.

@@ -29,7 +29,7 @@ import math
 import torch
 from torch import Tensor
 
-from seqgan_music.config import MaliGANConfig
+from seqgan_music.config import Config, MaliGANConfig
 from seqgan_music.models.discriminator import Discriminator
 from seqgan_music.models.generator import Generator
 from seqgan_music.training.methods.base import AdversarialMethod
@@ -89,6 +89,10 @@ class MaliGAN(AdversarialMethod):
     label = "MaliGAN"
     summary = "MaliGAN: MLE on real prefixes, sampled continuations weighted by D/(1-D) normalised"
     sections = ("maligan",)
+
+    @classmethod
+    def generator_batch_rows(cls, config: Config) -> int:
+        return config.adversarial.batch_size * config.maligan.continuations  # n continuations of m prefixes
 
     current_round = 1  # the adversarial round under way, which sets N (set by every round: nothing to checkpoint)
 
