@@ -166,12 +166,14 @@ def test_the_memory_estimate_counts_no_rollout_rows_with_partial_rewards():
 
 def test_train_with_partial_rewards_from_the_command_line(home):
     runner = CliRunner()
-    settings = [arg for setting in [*TINY, "mle.epochs=1", "adversarial.rounds=2", PARTIAL] for arg in ("--set", setting)]
+    settings = [arg for setting in [*TINY, "mle.epochs=1", "adversarial.rounds=2", PARTIAL]
+                for arg in ("--set", setting)]
     result = runner.invoke(app, ["train", "grammar", "--method", "seqgan", *settings, "--run", "cli-partial",
                                  "--home", str(home)])
     assert result.exit_code == 0, result.output
     assert "finished" in result.output
-    generated = runner.invoke(app, ["generate", "cli-partial", "--n", "3", "--out", str(home / "out"), "--home", str(home)])
+    generated = runner.invoke(app, ["generate", "cli-partial", "--n", "3", "--out", str(home / "out"),
+                                    "--home", str(home)])
     assert generated.exit_code == 0, generated.output
 
     refused = runner.invoke(app, ["train", "grammar", "--method", "pg-bleu", *settings, "--run", "bleu-partial",

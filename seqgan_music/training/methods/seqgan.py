@@ -56,7 +56,7 @@ def policy_gradient_step(generator: Generator, optimizer: torch.optim.Optimizer,
                          scorer: Scorer, length: int, settings: AdversarialConfig, chunk_size: int, precision: str,
                          sampling: torch.Generator, every: str = "token", bar_token: int | None = None) -> dict[str, float]:
     """One SeqGAN (or PG-BLEU) generator step: the surrogate's gradient step, then the rollout
-    network follows the generator."""
+    network (if any) follows the generator."""
     loss, metrics = policy_gradient_surrogate(generator, policy, scorer, length, settings, chunk_size, precision,
                                               sampling, every, bar_token)
     descend(loss, list(generator.parameters()), optimizer, settings.grad_clip)
