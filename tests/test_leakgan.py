@@ -20,6 +20,7 @@ from seqgan_music.corpora.grammar import build_grammar_corpus
 from seqgan_music.errors import SeqganError
 from seqgan_music.models.discriminator import EMPTY, Discriminator
 from seqgan_music.models.leakgan import LeakGANGenerator, intrinsic_rewards, manager_loss, transition_cosines
+from seqgan_music.models.prefix_features import features_along, features_step, initial_running_max, padded_to
 from seqgan_music.training.generation import load_trained_run
 from seqgan_music.training.launch import start_run
 from seqgan_music.training.methods.leakgan import block_rewards, rescaled_ranks
@@ -121,6 +122,23 @@ def test_the_features_are_ds_highway_features_of_the_prefix_written_so_far():
     assert torch.equal(generator.prefix_features(rows), features)  # a copy: D's training reaches it only...
     generator.leak_from(discriminator)
     assert not torch.allclose(generator.prefix_features(rows), features)  # ...when copied in
+
+
+@pytest.mark.parametrize("count", [0, 1, 4, 9])
+def test_prefix_features_pooled_incrementally_are_ds_own_of_each_padded_prefix(count):
+    torch.manual_seed(3)
+    discriminator = Discriminator(VOCAB, 9, 6, (1, 2, 4, 9), (2, 3, 4, 2)).double().eval()
+    tokens = torch.randint(VOCAB, (4, count))
+    along, running = features_along(discriminator, tokens)
+    prefix, stepped = padded_to(tokens[:, :0], 9), initial_running_max(discriminator, 4)
+    for t in range(count + 1):
+        expected = discriminator.highway_features(padded_to(tokens[:, :t], 9))
+        assert torch.allclose(along[:, t], expected)
+        if t:
+            prefix[:, t - 1] = tokens[:, t - 1]
+        step, stepped = features_step(discriminator, prefix, t, stepped)
+        assert torch.allclose(step, expected)
+    assert torch.equal(running, stepped)
 
 
 def test_the_leaked_copy_is_saved_with_the_generator_and_is_none_of_its_parameters():

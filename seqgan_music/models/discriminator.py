@@ -92,8 +92,11 @@ class Discriminator(nn.Module):
     def highway_features(self, sequences: Tensor) -> Tensor:
         """The highway layer's output (B, F): the feature vector the output layer reads (and RankGAN's
         ranker compares by cosine)."""
-        pooled = self.features(sequences)  # (B, F)
-        gate = torch.sigmoid(self.highway_gate(pooled))  # (B, F)
+        return self.highway(self.features(sequences))
+
+    def highway(self, pooled: Tensor) -> Tensor:
+        """The highway layer over pooled features (..., F) (LeakGAN pools its prefixes incrementally)."""
+        gate = torch.sigmoid(self.highway_gate(pooled))  # (..., F)
         return gate * torch.relu(self.highway_transform(pooled)) + (1.0 - gate) * pooled
 
     def forward(self, sequences: Tensor) -> Tensor:

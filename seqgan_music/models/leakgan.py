@@ -18,6 +18,8 @@ The Worker's logits read the goals detached: the Manager learns only from its ow
 This is a `Generator` (its embedding and LSTM are the Worker's, `output` the Worker's O_t layer), so
 sampling, masks, NLL and MLE work as for the LSTM generator; lookback, attention and header inputs
 it does not have. The step state carries the prefix, so prefixes up to `length` (D's) tokens.
+The features of the prefixes are pooled incrementally (models/prefix_features.py): O(w^2) per token
+for a filter of width w, whatever the length, rather than D over the whole padded length each step.
 """
 
 from __future__ import annotations
@@ -29,21 +31,22 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional
 
-from seqgan_music.models.discriminator import EMPTY, Discriminator
+from seqgan_music.models.discriminator import Discriminator
 from seqgan_music.models.generator import INIT_STD, Generator
-
-_FEATURE_ROWS_BUDGET = 1 << 24  # conv outputs (rows x filters x length) per chunk of prefixes: ~64 MB in float32
+from seqgan_music.models.prefix_features import features_along, features_step, initial_running_max, padded_to
 
 
 class LeakState(NamedTuple):
     """The state between steps: the Worker's and the Manager's (h, c), each (1, B, H); the goals
     of the last c steps (B, c, F), oldest first; the prefix written so far (B, length), EMPTY where
-    nothing is yet; how many tokens have been consumed (the start token first)."""
+    nothing is yet; each of D's filters' max over the windows the prefix fills (B, F); how many
+    tokens have been consumed (the start token first)."""
 
     worker: tuple[Tensor, Tensor]
     manager: tuple[Tensor, Tensor]
     goals: Tensor
     prefix: Tensor
+    running: Tensor
     consumed: int
 
 
@@ -95,24 +98,14 @@ class LeakGANGenerator(Generator):
         self.leak.load_state_dict(discriminator.state_dict())
 
     # ------------------------------------------------------------------ the two modules
-    def features_of(self, prefixes: Tensor) -> Tensor:
-        """D's feature vectors (R, F) of prefixes (R, length), EMPTY where nothing is written."""
-        with torch.no_grad():
-            return self.leak.highway_features(prefixes)
-
     def prefix_features(self, sequences: Tensor) -> Tensor:
         """f_0 .. f_T (B, T + 1, F): the features of every prefix of `sequences` (B, T), T <= length."""
-        batch, count = sequences.shape
-        self._check_length(count)
-        padded = sequences.new_full((batch, self.length), EMPTY)
-        padded[:, :count] = sequences
-        written = torch.arange(self.length, device=sequences.device) < torch.arange(
-            count + 1, device=sequences.device).unsqueeze(1)  # (T + 1, length)
-        prefixes = torch.where(written, padded.unsqueeze(1), EMPTY).flatten(0, 1)  # (B (T + 1), length)
-        channels = sum(conv.out_channels for conv in self.leak.convs)
-        chunk = max(1, _FEATURE_ROWS_BUDGET // (channels * self.length))
-        features = torch.cat([self.features_of(part) for part in prefixes.split(chunk)])
-        return features.view(batch, count + 1, -1)
+        return self._features_along(sequences)[0]
+
+    def _features_along(self, sequences: Tensor) -> tuple[Tensor, Tensor]:
+        self._check_length(sequences.shape[1])
+        with torch.no_grad():
+            return features_along(self.leak, sequences)
 
     def goals_along(self, features: Tensor, state: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, tuple]:
         """The Manager over features (B, n, F): unit goals (B, n, F) and its final (h, c)."""
@@ -140,8 +133,9 @@ class LeakGANGenerator(Generator):
         worker = weight.new_zeros((1, batch, self.lstm.hidden_size))
         manager = weight.new_zeros((1, batch, self.manager.hidden_size))
         goals = weight.new_zeros((batch, self.horizon, self.goal.out_features))
-        prefix = torch.full((batch, self.length), EMPTY, dtype=torch.long, device=weight.device)
-        return LeakState((worker, worker.clone()), (manager, manager.clone()), goals, prefix, 0)
+        prefix = padded_to(torch.empty((batch, 0), dtype=torch.long, device=weight.device), self.length)
+        running = initial_running_max(self.leak, batch)
+        return LeakState((worker, worker.clone()), (manager, manager.clone()), goals, prefix, running, 0)
 
     def step(self, tokens: Tensor, state: LeakState) -> tuple[Tensor, LeakState]:
         """Consume one token per row (B,) (the start token first, which the prefix never holds)."""
@@ -150,11 +144,13 @@ class LeakGANGenerator(Generator):
             self._check_length(state.consumed)
             prefix = prefix.clone()
             prefix[:, state.consumed - 1] = tokens
-        goal, manager = self.goals_along(self.features_of(prefix).unsqueeze(1), state.manager)  # (B, 1, F)
+        with torch.no_grad():
+            features, running = features_step(self.leak, prefix, state.consumed, state.running)
+        goal, manager = self.goals_along(features.unsqueeze(1), state.manager)  # (B, 1, F)
         goals = torch.cat([state.goals[:, 1:], goal.detach()], dim=1)  # (B, c, F)
         out, worker = self.lstm(self.embedding(tokens).unsqueeze(1), state.worker)  # (B, 1, H)
         logits = self.worker_logits(out.squeeze(1), goals.sum(dim=1))
-        return self._allowed(logits), LeakState(worker, manager, goals, prefix, state.consumed + 1)
+        return self._allowed(logits), LeakState(worker, manager, goals, prefix, running, state.consumed + 1)
 
     def forward(self, inputs: Tensor, state: LeakState | None = None) -> tuple[Tensor, LeakState]:
         """Teacher forcing: inputs (B, T), the start token first, -> logits (B, T, V) and the state
@@ -165,12 +161,12 @@ class LeakGANGenerator(Generator):
                 logits[:, t], state = self.step(inputs[:, t], state)
             return logits, state
         consumed = inputs[:, 1:]  # (B, T - 1): the prefix never holds the start token
-        goals, manager = self.goals_along(self.prefix_features(consumed))  # (B, T, F) from f_0 .. f_{T-1}
+        features, running = self._features_along(consumed)  # f_0 .. f_{T-1}
+        goals, manager = self.goals_along(features)  # (B, T, F)
         logits, worker = self._worker_pass(inputs, goals)
         recent = functional.pad(goals.detach(), (0, 0, self.horizon, 0))[:, -self.horizon:]  # (B, c, F), zeros before g_0
-        prefix = torch.full((len(inputs), self.length), EMPTY, dtype=torch.long, device=inputs.device)
-        prefix[:, :consumed.shape[1]] = consumed
-        return logits, LeakState(worker, manager, recent, prefix, inputs.shape[1])
+        prefix = padded_to(consumed, self.length)
+        return logits, LeakState(worker, manager, recent, prefix, running, inputs.shape[1])
 
     def teacher_forced(self, sequences: Tensor) -> TeacherForced:
         """Logits, every prefix's features and the goals for given sequences (B, T)."""
