@@ -75,9 +75,10 @@ def test_training_stops_at_the_step_budget():
 def test_reproducible_by_seed():
     rng = np.random.default_rng(2)
     real, generated = markov_sequences(rng, 30, chain(rng, 1.0)), markov_sequences(rng, 25, chain(rng, 2.0))
-    first, again = (c2st(real, generated, VOCAB, PAD, seed=7, settings=SMALL) for _ in range(2))
+    settings = replace(SMALL, max_steps=50)  # ten epochs of five batches (a fold's best may be an earlier one)
+    first, again = (c2st(real, generated, VOCAB, PAD, seed=7, settings=settings) for _ in range(2))
     assert first.to_dict() | {"seconds": 0} == again.to_dict() | {"seconds": 0}
-    other = c2st(real, generated, VOCAB, PAD, seed=8, settings=SMALL)
+    other = c2st(real, generated, VOCAB, PAD, seed=8, settings=settings)
     assert not np.array_equal(first.real_indices, other.real_indices)
     assert not np.array_equal(first.real_scores[:5], other.real_scores[:5])
 
