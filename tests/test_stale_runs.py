@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 from pathlib import Path
 
@@ -42,8 +43,6 @@ def project(tmp_path_factory) -> Path:
 def home(project: Path, tmp_path: Path) -> Path:
     """The project with run `left` marked running by this process on this machine, its lock free:
     as a trainer leaves it when it is killed (this process stands in: it is alive, the lock decides)."""
-    import shutil
-
     copy = Path(shutil.copytree(project, tmp_path / "home"))
     run_json = copy / "checkpoints" / "left" / "run.json"
     info = json.loads(run_json.read_text())
