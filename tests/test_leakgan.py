@@ -214,10 +214,14 @@ def test_an_mle_epoch_interleaves_every_so_many_rounds_and_the_generator_reads_t
 
 
 def test_settings_leakgan_cannot_use_are_refused_in_one_line(home):
-    for setting, message in (("generator.lookback=true", "set generator.lookback=false"),
+    for setting, message in (("generator.lookback=true", "set generator.lookback=false$"),
                              ("adversarial.variance_estimates=2", "set adversarial.variance_estimates=0")):
         with pytest.raises(SeqganError, match=message):
             start_run(home, "grammar", tiny(setting), f"refused-{setting.split('.')[0]}")
+    with pytest.raises(SeqganError, match="set generator.lookback=false, generator.attention=false, "
+                                          "generator.header_inputs=false$"):  # all at once: tunes-quick sets them
+        start_run(home, "grammar", tiny("generator.lookback=true", "generator.attention=true",
+                                        "generator.header_inputs=true", "data.unit=window"), "refused-all")
     with pytest.raises(SeqganError, match="leakgan.horizon must be"):
         tiny("leakgan.horizon=0")
 

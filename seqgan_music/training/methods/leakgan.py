@@ -75,9 +75,10 @@ class LeakGAN(AdversarialMethod):
         """The Manager and Worker over a discriminator of the run's length (a frozen copy, which
         a finished run's checkpoint restores with the generator)."""
         shape, settings, vocabulary = config.generator, config.leakgan, corpus.vocabulary
-        for option in ("lookback", "attention", "header_inputs"):
-            if getattr(shape, option):
-                raise SeqganError(f"leakgan's Worker reads tokens only: set generator.{option}=false")
+        inputs = [f"generator.{option}=false" for option in ("lookback", "attention", "header_inputs")
+                  if getattr(shape, option)]
+        if inputs:
+            raise SeqganError(f"leakgan's Worker reads tokens only: set {', '.join(inputs)}")
         if shape.layers != 1:
             raise SeqganError("leakgan's Manager and Worker are one LSTM layer each: set generator.layers=1")
         discriminator = build_discriminator(corpus, config, sample_length(corpus, config.data.unit))
