@@ -33,8 +33,8 @@ from tui_helpers import drive, messages, settle
 
 runner = CliRunner()
 PAGE = 4096
-TRAIN = ("train", "tunes", "--run", "full", "--preset", "quick", *(f"--set={s}" for s in TINY),
-         "--set=mle.epochs=2", "--set=run.checkpoint_every=1")
+TRAIN = ("train", "tunes", "--run", "full", "--preset", "quick", "--method", "mle", *(f"--set={s}" for s in TINY),
+         "--set=mle.epochs=2", "--set=run.checkpoint_every=1")  # the sizes of the project's run `tiny`
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +121,10 @@ def test_a_corpus_build_on_a_full_disk_is_one_line_and_leaves_no_corpus(project,
 def test_training_on_a_full_disk_ends_interrupted_and_resumes_once_there_is_room(project, disk):
     home = disk / "home"
     shutil.copytree(project / "corpora", home / "corpora")
-    filler = fill(disk, leave=300 * 1024)  # the first epoch's samples and checkpoint fit, the second's do not
+    checkpoint = (project / "checkpoints" / "tiny" / "state.pt").stat().st_size
+    # Room for the run's small files (4 pages), two epochs' samples (about 10 pages each) and one and a
+    # half checkpoints: the first epoch's checkpoint fits, the second's (written beside the first) does not.
+    filler = fill(disk, leave=checkpoint * 3 // 2 + 24 * PAGE)
     result = invoke(home, *TRAIN)
     assert_one_line_no_space(result)
     folder = home / "checkpoints" / "full"
