@@ -54,7 +54,7 @@ checkpoint_every = 1
 # few milliseconds of each other, well inside the time a trainer takes to build its models.
 AT_ONCE = """
 import pathlib, sys, time
-from seqgan_music.cli.app import main
+from seqgan_music.cli.commands import main
 import seqgan_music.cli.live, seqgan_music.training.launch
 go, ready = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
 ready.touch()

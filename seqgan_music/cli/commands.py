@@ -1,4 +1,4 @@
-"""The `seqgan-music` command: the root Typer app and its entry point."""
+"""The `seqgan-music` command: the root Typer app with every command, and what runs it."""
 
 from __future__ import annotations
 
