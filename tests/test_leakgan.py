@@ -138,7 +138,7 @@ def test_prefix_features_pooled_incrementally_are_ds_own_of_each_padded_prefix(c
             prefix[:, t - 1] = tokens[:, t - 1]
         step, stepped = features_step(discriminator, prefix, t, stepped)
         assert torch.allclose(step, expected)
-    assert torch.equal(running, stepped)
+    assert torch.allclose(running, stepped)  # the same windows, summed another way
 
 
 def test_the_leaked_copy_is_saved_with_the_generator_and_is_none_of_its_parameters():

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torch.nn import functional
 
 from seqgan_music.models.discriminator import EMPTY, Discriminator
 
@@ -31,23 +30,29 @@ def padded_to(tokens: Tensor, length: int) -> Tensor:
 
 def features_along(discriminator: Discriminator, tokens: Tensor) -> tuple[Tensor, Tensor]:
     """f_0 .. f_n (B, n + 1, F): D's feature vector of each prefix of `tokens` (B, n), padded to D's
-    length; and the running max over the windows the n tokens fill (B, F), as `features_step` keeps it."""
+    length; and the running max over the windows the n tokens fill (B, F), as `features_step` keeps it.
+
+    Each filter's taps meet each token once (one matrix product, as much work as D's own convolution);
+    a window's value with its first k taps on tokens is then a cumulative sum along the taps."""
     length, count = discriminator.length, tokens.shape[1]
     embedded = discriminator.embed(padded_to(tokens, length))  # (B, E, L)
     steps = torch.arange(count + 1, device=tokens.device)  # prefix lengths t
     pooled, maxima = [], []
     for conv in discriminator.convs:
         width, last = conv.kernel_size[0], length - conv.kernel_size[0]  # last: the last window's start
-        full = torch.cummax(conv(embedded), dim=2).values  # (B, C, last + 1): max over full windows up to p
+        taps = torch.einsum("bel,cej->bcjl", embedded, conv.weight)  # (B, C, w, L): tap j on position l
+        # sums[:, :, k - 1, p]: the window at p with its first k taps on tokens, the rest on nothing
+        sums = torch.stack([taps[:, :, j, j:j + last + 1] for j in range(width)], dim=2).cumsum(dim=2)
+        sums = sums + conv.bias.view(1, -1, 1, 1)  # (B, C, w, last + 1)
+        full = torch.cummax(sums[:, :, -1], dim=2).values  # (B, C, last + 1): max over full windows up to p
         best = full.new_full((*full.shape[:2], count + 1), float("-inf"))  # (B, C, n + 1)
         filled = steps >= width
         best[:, :, filled] = full[:, :, steps[filled] - width]
         maxima.append(best[:, :, -1].clone())
-        for taps in range(1, width):  # the mixed window that starts `taps` tokens before t
-            partial = functional.conv1d(embedded, conv.weight[:, :, :taps], conv.bias)  # (B, C, L - taps + 1)
-            starts = steps - taps
+        for taps_on in range(1, width):  # the mixed window that starts `taps_on` tokens before t
+            starts = steps - taps_on
             there = (starts >= 0) & (starts <= last)
-            best[:, :, there] = torch.maximum(best[:, :, there], partial[:, :, starts[there]])
+            best[:, :, there] = torch.maximum(best[:, :, there], sums[:, :, taps_on - 1, starts[there]])
         empty = steps <= last
         best[:, :, empty] = torch.maximum(best[:, :, empty], conv.bias.view(1, -1, 1))
         pooled.append(torch.relu(best))
