@@ -53,7 +53,7 @@ def test_defaults_are_the_reference_implementation_schedule():
 
 def test_presets_are_valid_described_and_named():
     assert set(PRESETS) == set(PRESET_DESCRIPTIONS) == {"paper-oracle", "cpu-oracle", "folk", "quick", "grammar",
-                                                        "folk-tunes", "tunes-quick"}
+                                                        "folk-tunes", "tunes-quick", "coco"}
     for name in PRESETS:
         c = preset(name)
         validate(c)

@@ -1,5 +1,6 @@
-"""`seqgan-music experiment oracle|nottingham|grammar|tunes`: the SeqGAN paper's tables, the ReGAN
-paper's estimator comparison and MLE against SeqGAN on whole tunes, in one command each."""
+"""`seqgan-music experiment oracle|text|nottingham|grammar|tunes`: the SeqGAN paper's tables, Texygen's
+COCO benchmark, the ReGAN paper's estimator comparison and MLE against SeqGAN on whole tunes, in one
+command each."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from seqgan_music.experiments.definitions import Experiment
 
 experiment_app = typer.Typer(
-    help=("Reproduce the SeqGAN paper's tables and the ReGAN paper's estimator comparison, or compare MLE "
+    help=("Reproduce the SeqGAN paper's tables, Texygen's COCO benchmark and the ReGAN paper's estimator comparison, or compare MLE "
           "with SeqGAN on whole tunes: train every method, evaluate, and write report.md and report.json to `<home>/checkpoints/<experiment>/`.\n\n"
           "Example: seqgan-music experiment nottingham --encoding paper --midi ../shared/data/nottingham/MIDI"),
     no_args_is_help=True,
@@ -70,6 +71,63 @@ def oracle(
                        ("--methods", methods), ("--tag", tag), ("--seed", seed),
                        *[("--set", a) for a in assignments or ()])
     _run_experiment(root, experiment, command, device)
+
+
+@experiment_app.command("text")
+@user_errors
+def text(
+    data: Annotated[Path | None, typer.Option("--data", help="Build the corpus first, when it does not exist yet, from this folder holding train.txt and test.txt (Texygen's COCO split, e.g. ../shared/data/text/image_coco).")] = None,
+    corpus: Annotated[str, typer.Option("--corpus", help="The text corpus to use (built from --data when missing).")] = "coco",
+    samples: Annotated[int, typer.Option("--samples", help="Captions sampled from each run for BLEU and self-BLEU.")] = 1000,
+    methods: Annotated[str | None, typer.Option("--methods", help="Comma-separated rows of the table: random (the untrained generator) or any training method (see `train --help`); default: each of Texygen's rows (mle, seqgan, maligan, rankgan, leakgan) that the method table holds.")] = None,
+    tag: TagOption = None,
+    seed: SeedOption = 0,
+    assignments: SetOption = None,
+    device: DeviceOption = "auto",
+    home: HomeOption = None,
+) -> None:
+    """Texygen's COCO benchmark: each method trained on the image captions (the `coco` preset) and
+    scored by BLEU-2, 3, 4 and 5 of its sampled captions against the test captions, self-BLEU-4 and
+    NLL_test, next to Texygen's published BLEU, with p-values of SeqGAN against each row.
+
+    The corpus (test.txt's captions are the test split; train.txt's are split 90/10 into train and
+    valid) is built from --data when it does not exist. Runs `text-coco-mle`, `-seqgan`, ... are
+    ordinary runs: a stopped experiment goes on from their checkpoints when the same command is given again.
+
+    Example: seqgan-music experiment text --data ../shared/data/text/image_coco
+
+    Example: seqgan-music experiment text --methods mle,seqgan --tag short --set adversarial.rounds=10
+    """
+    from seqgan_music.experiments.definitions import text_experiment
+
+    root = home_path(home)
+    experiment = text_experiment(corpus, tag, seed, assignments or (), samples,
+                                 methods.split(",") if methods is not None else None)
+    _ensure_text_corpus(root, corpus, data)
+    command = _command("text", ("--corpus", corpus), ("--samples", samples), ("--methods", methods),
+                       ("--tag", tag), ("--seed", seed), *[("--set", a) for a in assignments or ()])
+    _run_experiment(root, experiment, command, device)
+
+
+def _ensure_text_corpus(root: Path, name: str, data: Path | None) -> None:
+    """Use the corpus when it is a text corpus with test lines; build it from `data` when missing."""
+    from seqgan_music.corpora.corpus import load_corpus
+    from seqgan_music.corpora.text import build_benchmark_corpus
+
+    if _corpus_exists(root, name):
+        corpus = load_corpus(root, name)
+        if corpus.manifest.get("source", {}).get("kind") != "text" or len(corpus.splits["test"]) == 0:
+            raise SeqganError(f"corpus {name!r} is not a text corpus with test lines: pick another --corpus, "
+                              "or build one with --data DIR")
+        return
+    if data is None:
+        raise SeqganError(f"no corpus named {name!r}: pass --data DIR (the folder with train.txt and test.txt, "
+                          "e.g. ../shared/data/text/image_coco) to build it")
+    built = build_benchmark_corpus(name, data)
+    built.save(root)
+    windows = built.manifest["counts"]["windows"]
+    console.print(f"built corpus [bold]{name}[/] (captions train/valid/test {windows['train']}/{windows['valid']}/"
+                  f"{windows['test']}, vocabulary {len(built.vocabulary)}, length {built.length})", highlight=False)
 
 
 @experiment_app.command("nottingham")

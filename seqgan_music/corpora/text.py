@@ -92,6 +92,23 @@ def build_text_corpus(
     return Corpus(name, splits, vocabulary, encoding, manifest, [], {})
 
 
+# A benchmark folder's split (Texygen's COCO: train.txt and test.txt): train.txt's lines are hashed
+# 90/10 into train and valid, so the valid split holds about as many captions as the experiments
+# sample (the real-data row's self-BLEU is then read at the same sample size).
+BENCHMARK_FILES = ("train.txt", "test.txt")
+BENCHMARK_SPLIT = SplitPlan(fractions=(0.9, 0.1, 0.0))
+
+
+def build_benchmark_corpus(name: str, folder: Path) -> Corpus:
+    """A text corpus from a benchmark folder holding train.txt and test.txt: test.txt's lines are the
+    test split, words with punctuation split off (`punct`, as Texygen reads COCO)."""
+    missing = [file for file in BENCHMARK_FILES if not (folder / file).is_file()]
+    if missing:
+        raise SeqganError(f"{folder} holds no {' or '.join(missing)}: give the folder with train.txt and test.txt "
+                          "(e.g. ../shared/data/text/image_coco)")
+    return build_text_corpus(name, folder / "train.txt", level="punct", plan=BENCHMARK_SPLIT, test_path=folder / "test.txt")
+
+
 def _read_lines(path: Path) -> list[str]:
     """The file's lines (a trailing newline adds none); unreadable or binary files are user errors."""
     if not path.exists():
