@@ -44,7 +44,7 @@ from seqgan_music.formatting import (
 from seqgan_music.paths import check_name
 from seqgan_music.phases import phase_label
 from seqgan_music.training.events import TrainingEvent
-from seqgan_music.training.methods import method_phases
+from seqgan_music.training.methods import METHOD_CLASSES, method_class, method_phases
 from seqgan_music.training.run_lock import lock_holder, locked_message
 from seqgan_music.training.runs import (
     STALE,
@@ -326,8 +326,9 @@ class NewRunForm(PaneForm):
         yield Static("", id="preset-hint", markup=False)
         with Horizontal(classes="field"):
             yield FieldLabel("method", classes="field-label")
-            yield FormSelect([(m, m) for m in METHODS], value="seqgan", allow_blank=False, compact=True,
-                             id="train-method")
+            yield FormSelect([(method.label, name) for name, method in METHOD_CLASSES.items()], value="seqgan",
+                             allow_blank=False, compact=True, id="train-method")
+        yield Static("", id="method-hint", markup=False)
         with Horizontal(classes="field"):
             yield FieldLabel("run name", classes="field-label")
             yield Input(placeholder="blank: CORPUS-METHOD-TIME", compact=True, id="train-name")
@@ -388,11 +389,17 @@ class NewRunForm(PaneForm):
         self.query_one("#train-method", Select).value = config.run.method
         self.query_one("#train-device", Select).value = config.run.device if config.run.device in DEVICES else "auto"
         self.query_one("#preset-hint", Static).update(PRESET_DESCRIPTIONS.get(config.preset, ""))
+        self.query_one("#method-hint", Static).update(method_class(config.run.method).summary)
 
     @on(Select.Changed, "#train-corpus")
     def _corpus_changed(self, event: Select.Changed) -> None:
         if event.value is not Select.NULL:
             self.query_one("#train-preset", Select).value = default_preset_name(self.kinds.get(str(event.value)))
+
+    @on(Select.Changed, "#train-method")
+    def _method_changed(self, event: Select.Changed) -> None:
+        if event.value in METHOD_CLASSES:
+            self.query_one("#method-hint", Static).update(method_class(str(event.value)).summary)
 
     @on(Select.Changed, "#train-preset")
     def _preset_changed(self, event: Select.Changed) -> None:

@@ -9,5 +9,5 @@ from seqgan_music.training.methods.base import Method
 class MaximumLikelihood(Method):
     name = "mle"
     label = "MLE"
-    summary = "maximum likelihood only (teacher forcing): the baseline every method starts from"
+    summary = "MLE: maximum likelihood only (teacher forcing): the baseline every method starts from"
     phases = (MLE,)

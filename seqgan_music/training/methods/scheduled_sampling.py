@@ -74,7 +74,7 @@ class ScheduledSampling(Method):
 
     name = "ss"
     label = "SS"
-    summary = "scheduled sampling after MLE: the model's own tokens replace more inputs each epoch"
+    summary = "SS: scheduled sampling after MLE: the model's own tokens replace more inputs each epoch"
     phases = (MLE, SCHEDULED_SAMPLING)
     sections = ("scheduled_sampling",)
 
