@@ -30,6 +30,7 @@ from seqgan_music.tui.app import create_app
 from seqgan_music.tui.train import (
     FORM_SETTINGS,
     LiveView,
+    NewRunForm,
     RunHistory,
     RunRequest,
     TrainPane,
@@ -458,3 +459,20 @@ def test_metrics_tail_reads_complete_lines_and_starts_over_when_cut_back(tmp_pat
     assert tail.poll() == []
     path.write_text('{"step": 1}\n')  # a resume cut it back to the checkpoint
     assert tail.poll() == [{"step": 1}] and tail.restarted
+
+
+def test_every_method_is_offered_by_its_label_and_says_what_it_does(home: Path) -> None:
+    from textual.widgets import Select, Static
+
+    from seqgan_music.training.methods import METHOD_CLASSES
+
+    async def test(pilot: Pilot, pane: TrainPane) -> None:
+        select = pane.query_one("#train-method", Select)
+        assert [value for _, value in select._options if value is not Select.NULL] == list(METHOD_CLASSES)
+        hint = pane.query_one("#method-hint", Static)
+        for name, method in METHOD_CLASSES.items():
+            select.value = name
+            await wait_until(pilot, lambda: str(hint.render()) == method.summary, seconds=10)
+        assert pane.query_one(NewRunForm).request().method == list(METHOD_CLASSES)[-1]
+
+    run_pane(home, test)
