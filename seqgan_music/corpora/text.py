@@ -52,15 +52,18 @@ def build_text_corpus(
         raise SeqganError(f"--length must be at least 2 (a token and the end token), got {length}")
     raw_lines = _read_lines(path)
     lines = _non_blank(raw_lines, path, level)
-    raw_test = _read_lines(test_path) if test_path is not None else []
-    test_lines = _non_blank(raw_test, test_path, level) if test_path is not None else []
+    raw_test: list[str] = []
+    test_lines: list[list[str]] = []
     if test_path is not None:
+        raw_test = _read_lines(test_path)
+        test_lines = _non_blank(raw_test, test_path, level)
         plan = _without_test_share(plan)
+    every = lines + test_lines
 
-    frequencies = Counter(token for line in lines + test_lines for token in line)
+    frequencies = Counter(token for line in every for token in line)
     vocabulary = _vocabulary(frequencies, max_vocab)
     if length is None:
-        length = max(2, int(np.percentile([len(line) for line in lines + test_lines], 99, method="higher")) + 1)
+        length = max(2, int(np.percentile([len(line) for line in every], 99, method="higher")) + 1)
     encoding = SymbolEncoding(separator=LEVELS[level], length=length, level=level)
 
     rows: dict[str, list[list[int]]] = {s: [] for s in SPLITS}
@@ -71,7 +74,6 @@ def build_text_corpus(
     if len(splits["train"]) == 0:
         raise SeqganError("the train split holds no lines: use a larger file or other split shares")
 
-    every = lines + test_lines
     counts = {
         "lines": len(every),
         "windows": {s: int(len(splits[s])) for s in SPLITS},
