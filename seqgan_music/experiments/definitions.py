@@ -129,8 +129,8 @@ TEXT_NOTES = (
     "nltk tokeniser), the end and padding tokens left out. Texygen's figures are read the same way: its "
     "Bleu class defaults to the first 500 test captions as references, but its MLE BLEU-2 of .731 is "
     "out of reach with those (held-out real captions score BLEU-2 .744 against all 10,000 COCO test "
-    "captions and .519 against the first 500, measured here). Splitting off punctuation matters as "
-    "much: the same real captions score .711 with words split on spaces only. The real-data row scores "
+    "captions and .519 against the first 500, measured here). Splitting off punctuation matters too: "
+    "the same real captions score BLEU-2 .711 with words split on spaces only. The real-data row scores "
     "held-out captions the same way: the scale every figure is read against.",
     "Self-BLEU-4 scores each sample against all the other samples (never itself): higher is less "
     "diverse. NLL_test is the generator's mean negative log-likelihood per token of the test captions "
