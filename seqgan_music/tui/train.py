@@ -328,7 +328,6 @@ class NewRunForm(PaneForm):
             yield FieldLabel("method", classes="field-label")
             yield FormSelect([(method.label, name) for name, method in METHOD_CLASSES.items()], value="seqgan",
                              allow_blank=False, compact=True, id="train-method")
-        yield Static("", id="method-hint", markup=False)
         with Horizontal(classes="field"):
             yield FieldLabel("run name", classes="field-label")
             yield Input(placeholder="blank: CORPUS-METHOD-TIME", compact=True, id="train-name")
@@ -345,6 +344,7 @@ class NewRunForm(PaneForm):
         with Horizontal(classes="field"):
             yield FieldLabel("more", classes="field-label")
             yield Input(placeholder="e.g. adversarial.d_steps=3 rollout.chunk_size=32", compact=True, id="train-more")
+        yield Static("", id="method-hint", markup=False)  # below the fields: at 80x24 they stay on screen
         with Horizontal(id="train-actions"):
             yield Button("Start", variant="primary", compact=True, id="start-button")
 
