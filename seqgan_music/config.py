@@ -384,8 +384,9 @@ def _coco() -> Config:
     a generator of embedding and hidden 32 and a discriminator with filters of widths 2 and 3 (100
     and 200 of them, embedding 32); the sequence length is the corpus's (99% of captions). Measured
     on COCO (9,000 training captions, 6,569 words: the output layer is most of the cost), one thread:
-    about 40 s of CPU per MLE epoch and 30 s per adversarial round (16 rollouts, as Texygen's), so
-    about 14 minutes of CPU for an MLE run and 20 for an adversarial one. D is refreshed on 2,000
+    about 30 s of CPU per MLE epoch and 20 s per adversarial round (16 rollouts, as Texygen's), so
+    about 10 minutes of CPU for an MLE run and 14 for SeqGAN (10 MLE epochs took 5 minutes of CPU,
+    18 of wall time on the 2-core machine shared with 8 other jobs). D is refreshed on 2,000
     negatives a round, nearer Texygen's light refreshes (15 x 3 batches) than the oracle's 5 x 3 epochs.
     One torch thread: on the shared 2-core machine, two threads made an MLE epoch four times slower."""
     return Config(
