@@ -14,6 +14,7 @@ class InterruptOnLoad(importlib.abc.MetaPathFinder):
             os.kill(os.getpid(), signal.SIGINT)
         return None
 
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (a background job inherits "ignore")
 sys.meta_path.insert(0, InterruptOnLoad())
 sys.argv = ["seqgan-music", "runs"]
 from seqgan_music.cli import main

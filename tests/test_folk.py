@@ -210,7 +210,7 @@ def test_ctrl_c_during_a_folk_build_stops_the_workers_at_once(tmp_path: Path) ->
         os.killpg(process.pid, signal.SIGINT)
         interrupted = time.monotonic()
         while "stopping: cancelling the parse workers" not in log.read_text():
-            assert time.monotonic() - interrupted < 2, log.read_text()
+            assert time.monotonic() - interrupted < 10, log.read_text()  # seconds, not the minutes the parse takes
             time.sleep(0.02)
         assert process.wait(timeout=10) == 130, log.read_text()
     finally:
