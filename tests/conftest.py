@@ -1,6 +1,7 @@
 """Shared test helpers: the real data in ../shared beside the repository, and torch on one thread."""
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,12 @@ def tune_model(nottingham_grid16, tmp_path_factory) -> Path:
     result = CliRunner().invoke(app, ["pack", "tiny-tunes", "--out", str(home / "packed"), "--home", str(home)])
     assert result.exit_code == 0, result.output
     return home / "packed"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Ctrl-C reaches the commands the tests start, however the suite was launched: a shell starts a
+    background job (`make test &`, a script's `&`) with SIGINT ignored, which every child would
+    inherit, and the tests that press Ctrl-C on a command would then test nothing but that."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
