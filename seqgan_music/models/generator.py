@@ -12,6 +12,10 @@ vectorised from the inputs, stepping carries a `LookbackState` as the third part
 With `attention` as well, the next token's distribution mixes the LSTM's with the tokens that the
 tune's earlier bars offer at the same place (models/bar_attention.py), and the state's fourth part
 is the keys of the bars begun so far. The logits are then log-probabilities of the mixture.
+
+The recurrent core is the LSTM, or with `core="relational"` RelGAN's relational memory
+(models/relational_memory.py), called the same way and with a state of the same form, so every
+path above works with either.
 """
 
 from __future__ import annotations
@@ -25,10 +29,12 @@ from torch.nn import functional
 from seqgan_music.models import lookback as lookback_inputs
 from seqgan_music.models.bar_attention import BarAttention, BarMemory
 from seqgan_music.models.lookback import LookbackIds, LookbackState
+from seqgan_music.models.relational_memory import RelationalMemory
 from seqgan_music.models.sampling import check_sampling, draw, uniforms
 
 INIT_STD = 0.1  # the reference implementation draws every generator weight and bias from N(0, 0.1^2)
 POSITION_DIM = 8  # embedding size of each lookback position (in the bar, in the part)
+CORES = ("lstm", "relational")  # the recurrent cores a generator can have (config.py's generator.core)
 
 # (h, c), each (layers, B, H); a lookback generator's state adds the lookback state (batch first),
 # one with attention also the bar memory.
@@ -51,16 +57,23 @@ class Generator(nn.Module):
     LSTM reads, beside each token's embedding, the embeddings of the lookback tokens (the same
     embedding, plus a row for "none") and small embeddings of the two positions. `attention` (which
     needs lookback) mixes in copies of the tune's earlier bars (models/bar_attention.py).
+    `core="relational"` replaces the LSTM (and `hidden_dim`, `layers`: one block) by a relational
+    memory of `memory_slots` slots of `memory_heads * memory_head_size`, the output its whole memory.
     """
 
     def __init__(self, vocab_size: int, embedding_dim: int = 32, hidden_dim: int = 32, layers: int = 1,
                  start_token: int | None = None, end_token: int | None = None, pad_token: int | None = None,
                  lookback: bool = False, bar_token: int | None = None, part_token: int | None = None,
-                 lookback_bars: Sequence[int] = (1, 2), attention: bool = False, header_tokens: int = 0) -> None:
+                 lookback_bars: Sequence[int] = (1, 2), attention: bool = False, header_tokens: int = 0,
+                 core: str = "lstm", memory_slots: int = 1, memory_heads: int = 2, memory_head_size: int = 32) -> None:
         super().__init__()
         if min(vocab_size, embedding_dim, hidden_dim, layers) < 1:
             raise ValueError(f"vocab_size, embedding_dim, hidden_dim and layers must be >= 1, got "
                              f"{vocab_size}, {embedding_dim}, {hidden_dim}, {layers}")
+        if core not in CORES:
+            raise ValueError(f"core must be one of {', '.join(CORES)}, got {core!r}")
+        if core == "relational" and layers != 1:
+            raise ValueError(f"the relational memory core is one block: layers must be 1, got {layers}")
         for name, token in (("start_token", start_token), ("end_token", end_token), ("pad_token", pad_token),
                             ("bar_token", bar_token), ("part_token", part_token)):
             if token is not None and not 0 <= token < vocab_size:
@@ -84,9 +97,13 @@ class Generator(nn.Module):
         # the token, bars back, a part back, the header
         looked = 0 if self.lookback is None else len(self.lookback.bars_back) + 2 + self.lookback.header
         inputs = embedding_dim if self.lookback is None else looked * embedding_dim + 2 * POSITION_DIM
-        self.lstm = nn.LSTM(inputs, hidden_dim, num_layers=layers, batch_first=True)
-        self.output = nn.Linear(hidden_dim, vocab_size)
-        self.attention = BarAttention(hidden_dim, vocab_size) if attention else None
+        self.core_kind = core
+        if core == "lstm":
+            self.lstm = nn.LSTM(inputs, hidden_dim, num_layers=layers, batch_first=True)
+        else:
+            self.relational_memory = RelationalMemory(inputs, memory_slots, memory_heads, memory_head_size)
+        self.output = nn.Linear(self.core.hidden_size, vocab_size)
+        self.attention = BarAttention(self.core.hidden_size, vocab_size) if attention else None
         # Tokens this model may never sample (a window model: the whole tunes' tokens); see `ban`.
         self.register_buffer("banned", torch.zeros(vocab_size, dtype=torch.bool), persistent=False)
         self.bans = False
@@ -94,24 +111,36 @@ class Generator(nn.Module):
             # torch's LSTM adds two bias vectors where the reference has one: zero the second.
             if name.startswith("lstm.bias_hh"):
                 nn.init.zeros_(parameter)
-            else:
+            elif not name.startswith("relational_memory."):  # its layer norms start at 1 and 0, as torch's
                 nn.init.normal_(parameter, std=INIT_STD)
 
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    @property
+    def core(self) -> nn.LSTM | RelationalMemory:
+        """The recurrent core: the LSTM, or the relational memory (one calling convention, `hidden_size`,
+        `num_layers`)."""
+        return self.lstm if self.core_kind == "lstm" else self.relational_memory
+
     def initial_state(self, batch: int) -> State:
         """Zero (h, c), each (layers, B, H), on the module's device and in its dtype; with lookback,
         also an empty lookback state (the next token consumed is the start token)."""
         weight = self.output.weight
-        h = torch.zeros((self.lstm.num_layers, batch, self.lstm.hidden_size), device=weight.device, dtype=weight.dtype)
+        if self.core_kind == "relational":
+            memory = self.relational_memory.initial_memory(batch, weight).flatten(1).unsqueeze(0)  # (1, B, H)
+            h, c = memory, memory.clone()
+        else:
+            h = torch.zeros((self.lstm.num_layers, batch, self.lstm.hidden_size), device=weight.device,
+                            dtype=weight.dtype)
+            c = h.clone()
         if self.lookback is None:
-            return h, h.clone()
+            return h, c
         memory = lookback_inputs.initial_state(batch, weight.device)
         if self.attention is None:
-            return h, h.clone(), memory
-        return h, h.clone(), memory, self.attention.empty_memory(batch, weight)
+            return h, c, memory
+        return h, c, memory, self.attention.empty_memory(batch, weight)
 
     def ban(self, token_ids: Sequence[int]) -> None:
         """Never sample these tokens: every step's logits for them are -inf (teacher forcing is unchanged).
@@ -123,12 +152,12 @@ class Generator(nn.Module):
     def step(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
         """Consume one token per row (B,): the logits (B, V) for the next token and the new state."""
         if self.lookback is None:
-            out, state = self.lstm(self.embedding(tokens).unsqueeze(1), state)  # out (B, 1, H)
+            out, state = self.core(self.embedding(tokens).unsqueeze(1), state)  # out (B, 1, H)
             return self._allowed(self.output(out.squeeze(1))), state
         h, c, memory, *bars = state
         memory = lookback_inputs.advance(memory, tokens, self.lookback)
         inputs = self._lookback_inputs(tokens, lookback_inputs.features(memory, self.lookback))  # (B, In)
-        out, (h, c) = self.lstm(inputs.unsqueeze(1), (h, c))  # out (B, 1, H)
+        out, (h, c) = self.core(inputs.unsqueeze(1), (h, c))  # out (B, 1, H)
         logits = self.output(out)  # (B, 1, V)
         if self.attention is None:
             return self._allowed(logits.squeeze(1)), (h, c, memory)
@@ -146,7 +175,7 @@ class Generator(nn.Module):
         does); with one, it continues from it step by step.
         """
         if self.lookback is None:
-            out, state = self.lstm(self.embedding(inputs), state)  # (B, T, H)
+            out, state = self.core(self.embedding(inputs), state)  # (B, T, H)
             return self.output(out), state
         if state is not None:
             logits = inputs.new_empty((*inputs.shape, self.vocab_size), dtype=self.output.weight.dtype)
@@ -155,7 +184,7 @@ class Generator(nn.Module):
             return logits, state
         consumed = inputs[:, 1:]  # (B, T - 1): the lookback history never holds the start token
         features = lookback_inputs.features_along(consumed, self.lookback)  # (B, T) each
-        out, (h, c) = self.lstm(self._lookback_inputs(inputs, features))  # (B, T, H)
+        out, (h, c) = self.core(self._lookback_inputs(inputs, features))  # (B, T, H)
         memory = lookback_inputs.state_after(consumed, self.lookback)
         if self.attention is None:
             return self.output(out), (h, c, memory)
@@ -271,7 +300,7 @@ class Generator(nn.Module):
             if self.lookback is not None:
                 memories.append(state[2])
         if not hs:
-            layers, hidden = self.lstm.num_layers, self.lstm.hidden_size
+            layers, hidden = self.core.num_layers, self.core.hidden_size
             empty = logits.new_empty((0, layers, batch, hidden))  # (0, layers, B, H)
             along = empty, empty.clone(), logits.new_empty((0, batch, self.vocab_size))
         else:
