@@ -33,11 +33,14 @@ from seqgan_music.errors import SeqganError
 
 # Training methods `run.method` may name, in the order of the method table (training/methods/),
 # which says what each does; a test keeps the two the same.
-METHODS: tuple[str, ...] = ("mle", "ss", "pg-bleu", "reinforce", "rebar", "relax", "seqgan", "maligan", "rankgan", "leakgan")
+METHODS: tuple[str, ...] = ("mle", "ss", "pg-bleu", "reinforce", "rebar", "relax", "seqgan", "maligan", "rankgan", "leakgan",
+                            "gsgan")
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16")
 CONTROLS: tuple[str, ...] = ("token", "sequence")  # relaxation.control of rebar and relax
+BETA_SCHEDULES: tuple[str, ...] = ("constant", "linear", "exponential")  # gumbel.schedule of gsgan and relgan
 REWARDS: tuple[str, ...] = ("rollout", "partial")  # adversarial.reward of the rollout methods
 UNITS: tuple[str, ...] = ("window", "tune")  # data.unit
+CORES: tuple[str, ...] = ("lstm", "relational")  # generator.core (models/generator.py's CORES)
 _DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")  # run.device: auto, cpu, mps, cuda, cuda:N
 _SEED_LIMIT = 2**32  # numpy's legacy seeding takes seeds below 2**32
 
@@ -45,11 +48,19 @@ _SEED_LIMIT = 2**32  # numpy's legacy seeding takes seeds below 2**32
 # ---------------------------------------------------------------------------------------- sections
 @dataclass
 class GeneratorConfig:
-    """The LSTM generator G_theta."""
+    """The generator G_theta: an embedding, a recurrent core and an output layer."""
 
     embedding: int = 32
-    hidden: int = 32
-    layers: int = 1
+    hidden: int = 32  # the LSTM's width
+    layers: int = 1  # LSTM layers
+    # The recurrent core: "lstm" (SeqGAN's), or "relational", RelGAN's relational memory
+    # (models/relational_memory.py): memory_slots slots of memory_heads * memory_head_size, read and
+    # written by self-attention at every step, its width the output's (hidden and layers unused).
+    # RelGAN's oracle setting: 1 slot, 2 heads of 256.
+    core: str = "lstm"
+    memory_slots: int = 1
+    memory_heads: int = 2
+    memory_head_size: int = 32
     # Also feed the tokens one bar, two bars and one part back and the position in the bar and in the
     # part (models/lookback.py): the inputs that let it repeat. Music corpora only (they have bar lines).
     lookback: bool = False
@@ -203,6 +214,28 @@ class LeakGANConfig:
 
 
 @dataclass
+class RelaxedGANConfig:
+    """Methods that back-propagate D's loss into the generator through relaxed one-hot tokens
+    (`gsgan`, `relgan`, `wgan`, `textgan`): their own Adam optimizers (RelGAN's learning rates),
+    and the weight of the gradient penalty where the loss takes one (WGAN-GP)."""
+
+    generator_learning_rate: float = 1e-4
+    discriminator_learning_rate: float = 1e-4
+    gradient_penalty: float = 10.0  # lambda of WGAN-GP (Gulrajani et al. 2017)
+
+
+@dataclass
+class GumbelConfig:
+    """Methods `gsgan` and `relgan`: D reads softmax(beta * (logits + Gumbel noise)), beta rising from 1
+    to `beta_max` over the adversarial steps by `schedule` (RelGAN's "maximum temperature", which
+    multiplies: a larger beta is closer to one-hot)."""
+
+    beta_max: float = 100.0  # RelGAN's best oracle setting; its paper also runs 1 and 1000
+    schedule: str = "exponential"  # constant (beta_max throughout) | linear | exponential (RelGAN's)
+    straight_through: bool = False  # D reads the one-hot token, the gradient is the relaxation's
+
+
+@dataclass
 class RolloutConfig:
     """How the Monte Carlo search is computed (not what it computes)."""
 
@@ -260,6 +293,8 @@ class Config:
     rankgan: RankGANConfig = field(default_factory=RankGANConfig)
     maligan: MaliGANConfig = field(default_factory=MaliGANConfig)
     leakgan: LeakGANConfig = field(default_factory=LeakGANConfig)
+    relaxed_gan: RelaxedGANConfig = field(default_factory=RelaxedGANConfig)
+    gumbel: GumbelConfig = field(default_factory=GumbelConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     data: DataConfig = field(default_factory=DataConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
@@ -474,6 +509,8 @@ _FILTERS = ((lambda v: 0 < len(v) <= 64 and all(1 <= x <= _FILTERS_LIMIT for x i
 _RULES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
     "generator": {"embedding": _POSITIVE_SIZE, "hidden": _POSITIVE_SIZE, "layers": _between(1, 64),
                   "lookback": _ANY_BOOL, "attention": _ANY_BOOL, "header_inputs": _ANY_BOOL,
+                  "core": ((lambda v: v in CORES), f"one of {', '.join(CORES)}"), "memory_slots": _between(1, 256),
+                  "memory_heads": _between(1, 256), "memory_head_size": _POSITIVE_SIZE,
                   "lookback_bars": ((lambda v: 0 < len(v) <= 8 and len(set(v)) == len(v) and all(1 <= x <= 16 for x in v)),
                                     "a list of 1 to 8 different bar counts from 1 to 16, e.g. [1, 2, 4]")},
     "discriminator": {
@@ -514,6 +551,11 @@ _RULES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
     "leakgan": {"horizon": _between(1, _SIZE_LIMIT), "goal_size": _POSITIVE_SIZE, "manager_hidden": _POSITIVE_SIZE,
                 "worker_hidden": _POSITIVE_SIZE, "delta": _finite(lambda v: 0 < v <= 1000, "a number > 0 and <= 1000"),
                 "interleave": _UNITS},
+    "relaxed_gan": {"generator_learning_rate": _POSITIVE_FLOAT, "discriminator_learning_rate": _POSITIVE_FLOAT,
+                    "gradient_penalty": _finite(lambda v: 0 <= v <= 1e6, "a number >= 0 and <= 1000000")},
+    "gumbel": {"beta_max": _finite(lambda v: 1 <= v <= 1e6, "a number >= 1 and <= 1000000"),
+               "schedule": ((lambda v: v in BETA_SCHEDULES), f"one of {', '.join(BETA_SCHEDULES)}"),
+               "straight_through": _ANY_BOOL},
     "rollout": {"chunk_size": _POSITIVE_SIZE,
                 "precision": ((lambda v: v in PRECISIONS), f"one of {', '.join(PRECISIONS)}"),
                 "every": ((lambda v: v in ("token", "bar") or (v.isdigit() and len(v) <= 6 and int(v) >= 1)),
@@ -680,9 +722,12 @@ ADDED_LATER: dict[tuple[str, str], Any] = {("mle", "keep_best"): False, ("advers
                                           ("relaxation", "control"): "sequence",  # what older runs used
                                           ("generator", "lookback"): False, ("rollout", "every"): "token",
                                           ("generator", "lookback_bars"): [1, 2], ("generator", "attention"): False,
-                                          ("generator", "header_inputs"): False, ("adversarial", "reward"): "rollout"}
+                                          ("generator", "header_inputs"): False, ("adversarial", "reward"): "rollout",
+                                          ("generator", "core"): "lstm", ("generator", "memory_slots"): 1,
+                                          ("generator", "memory_heads"): 2, ("generator", "memory_head_size"): 32}
 # Sections added later: their defaults are what runs saved before them did (a run of another method never reads them).
-SECTIONS_ADDED_LATER = ("scheduled_sampling", "pg_bleu", "relaxation", "rankgan", "maligan", "leakgan", "data")  # data: windows, as before
+SECTIONS_ADDED_LATER = ("scheduled_sampling", "pg_bleu", "relaxation", "rankgan", "maligan", "leakgan", "relaxed_gan",
+                        "gumbel", "data")  # data: windows, as before
 
 
 def config_from_dict(data: dict[str, Any]) -> Config:

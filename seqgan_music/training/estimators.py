@@ -285,18 +285,26 @@ def sample_relaxed(generator: Generator, batch: int, length: int,
                    noise_source: torch.Generator | None) -> tuple[Tensor, GumbelNoise]:
     """`batch` sequences b (B, T), each token the argmax of its z, and the noise that drew them.
 
-    Fed the start token first and then each drawn token, as `Generator.sample` does. Hand b and
-    the noise to `relax_sequences` for the differentiable z and z~.
+    Hand b and the noise to `relax_sequences` for the differentiable z and z~.
     """
     noise = draw_noise(batch, length, generator.vocab_size, noise_source, generator.device)
+    return gumbel_max_tokens(generator, noise.u), noise
+
+
+@torch.no_grad()
+def gumbel_max_tokens(generator: Generator, u: Tensor) -> Tensor:
+    """Sequences (B, T) whose every token is the argmax of log p + Gumbel(u[:, t]) (B, T, V): an exact
+    draw from the generator, by the Gumbel-max trick. Fed the start token first and then each drawn
+    token, as `Generator.sample` does; the tokens are not padded after an end token."""
+    batch, length, _ = u.shape
     previous = torch.full((batch,), generator.start_token, dtype=torch.long, device=generator.device)  # (B,)
     state = generator.initial_state(batch)
     tokens = torch.empty((batch, length), dtype=torch.long, device=generator.device)  # (B, T)
     for t in range(length):
         logits, state = generator.step(previous, state)
-        previous = perturb(logits, noise.u[:, t])[1].argmax(dim=-1)
+        previous = perturb(logits, u[:, t])[1].argmax(dim=-1)
         tokens[:, t] = previous
-    return tokens, noise
+    return tokens
 
 
 def relax_sequences(generator: Generator, tokens: Tensor, noise: GumbelNoise) -> Relaxation:

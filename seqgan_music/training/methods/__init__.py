@@ -9,6 +9,7 @@ from typing import Any
 from seqgan_music.config import Config, config_to_dict
 from seqgan_music.phases import Phase
 from seqgan_music.training.methods.base import AdversarialMethod, Method
+from seqgan_music.training.methods.gsgan import GSGAN
 from seqgan_music.training.methods.leakgan import LeakGAN
 from seqgan_music.training.methods.maligan import MaliGAN
 from seqgan_music.training.methods.mle import MaximumLikelihood
@@ -23,7 +24,7 @@ from seqgan_music.training.methods.seqgan import SeqGAN
 METHOD_CLASSES: dict[str, type[Method]] = {
     method.name: method
     for method in (MaximumLikelihood, ScheduledSampling, PgBleu, Reinforce, Rebar, Relax, SeqGAN, MaliGAN, RankGAN,
-                   LeakGAN)
+                   LeakGAN, GSGAN)
 }
 
 __all__ = ["METHOD_CLASSES", "AdversarialMethod", "Method", "method_class", "method_phases", "settings_read"]
