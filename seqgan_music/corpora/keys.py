@@ -10,6 +10,12 @@ from seqgan_music.corpora.melody import Key, Note
 # Krumhansl-Kessler key profiles, starting at the tonic.
 _MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 _MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+# Every (tonic, mode) the scores cover, major tonics 0-11 then minor 0-11, and its rotated profile
+# centred and scaled to unit length: a Pearson correlation with them is then one matrix product.
+_KEYS = [(tonic, mode) for mode in ("major", "minor") for tonic in range(12)]
+_PROFILES = np.stack([np.roll(_MAJOR if mode == "major" else _MINOR, tonic) for tonic, mode in _KEYS])
+_PROFILES = _PROFILES - _PROFILES.mean(axis=1, keepdims=True)
+_PROFILES /= np.linalg.norm(_PROFILES, axis=1, keepdims=True)
 
 
 def estimate_key(notes: list[Note]) -> Key:
@@ -33,9 +39,8 @@ def key_scores(notes: list[Note]) -> dict[tuple[int, str], float]:
         histogram[note.pitch % 12] += max(note.end - note.start, 0.0)
     if not histogram.any():
         return {}
-    scores = {}
-    for mode, profile in (("major", _MAJOR), ("minor", _MINOR)):
-        for tonic in range(12):
-            rotated = np.roll(profile, tonic)
-            scores[tonic, mode] = float(np.corrcoef(histogram, rotated)[0, 1]) if histogram.std() > 0 else 0.0
-    return scores
+    if histogram.std() == 0:
+        return dict.fromkeys(_KEYS, 0.0)
+    centred = histogram - histogram.mean()
+    correlations = np.clip(_PROFILES @ (centred / np.linalg.norm(centred)), -1.0, 1.0)
+    return dict(zip(_KEYS, correlations.tolist()))
