@@ -3,16 +3,34 @@ teacher forcing against stepping, rollouts from its states, and learning by MLE.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch import Tensor
+from typer.testing import CliRunner
 
+from seqgan_music.cli import app
+from seqgan_music.config import CORES, METHODS, apply_overrides, config_from_toml, config_to_toml, preset
+from seqgan_music.corpora.corpus import load_corpus
 from seqgan_music.corpora.grammar import build_grammar_corpus
+from seqgan_music.errors import SeqganError
 from seqgan_music.models.discriminator import Discriminator, filter_bank
+from seqgan_music.models.generator import CORES as GENERATOR_CORES
 from seqgan_music.models.generator import Generator
 from seqgan_music.models.relational_memory import RelationalMemory, relational_parameters
+from seqgan_music.training import budget
+from seqgan_music.training.budget import check_budget, estimate_memory, generator_parameters
+from seqgan_music.training.build import build_generator
+from seqgan_music.training.generation import load_trained_run
+from seqgan_music.training.launch import start_run
+from seqgan_music.training.methods import method_class
 from seqgan_music.training.rollout import naive_rollout_completions, naive_rollout_rewards, rollout_completions, \
     rollout_noise, rollout_rewards
+from test_methods import assert_resumes_exactly, tiny
+from training_helpers import TINY
+
+runner = CliRunner()
 
 SIZES = [(1, 2, 4), (3, 1, 8), (2, 4, 2)]  # (slots, heads, head_size)
 
@@ -174,3 +192,113 @@ def test_a_relational_generator_learns_the_grammar_by_mle() -> None:
     with torch.no_grad():
         last = float(model.nll(test).mean())
     assert first > 1.4 and last < 0.85, (first, last)
+
+
+# --- settings, building, the memory estimate, training runs ----------------------------------------
+
+RELATIONAL = ("generator.core=relational", "generator.memory_slots=2", "generator.memory_heads=2",
+              "generator.memory_head_size=4")
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("home")
+    build_grammar_corpus("grammar", 15, count=200, seed=1).save(folder)
+    return folder
+
+
+def test_the_core_is_a_setting_that_older_configs_read_as_the_lstm() -> None:
+    assert CORES == GENERATOR_CORES
+    config = apply_overrides(preset("quick"), list(RELATIONAL))
+    saved = config_from_toml(config_to_toml(config)).generator
+    assert (saved.core, saved.memory_slots, saved.memory_heads, saved.memory_head_size) == ("relational", 2, 2, 4)
+    older = "\n".join(line for line in config_to_toml(preset("folk")).splitlines()
+                      if not line.startswith(("core", "memory_")))
+    assert "core" not in older and "memory_slots" not in older
+    loaded = config_from_toml(older).generator
+    assert (loaded.core, loaded.memory_slots, loaded.memory_heads, loaded.memory_head_size) == ("lstm", 1, 2, 32)
+    for setting, rule in (("generator.core=gru", "one of lstm, relational"), ("generator.memory_slots=0", ">= 1"),
+                          ("generator.memory_heads=257", "<= 256"), ("generator.memory_head_size=1000001", "<= 1000000")):
+        with pytest.raises(SeqganError, match=rf"^{setting.split('=')[0]} must be .*{rule}"):
+            apply_overrides(preset("quick"), [setting])
+
+
+def test_the_run_builds_the_core_it_asks_for_and_refuses_what_does_not_fit(home) -> None:
+    corpus = load_corpus(home, "grammar")
+    generator = build_generator(corpus, apply_overrides(preset("quick"), list(RELATIONAL)))
+    assert isinstance(generator.core, RelationalMemory) and not hasattr(generator, "lstm")
+    assert (generator.core.slots, generator.core.heads, generator.core.head_size) == (2, 2, 4)
+    assert generator.output.in_features == 16
+    assert isinstance(build_generator(corpus, preset("quick")).core, torch.nn.LSTM)
+    with pytest.raises(SeqganError, match="set generator.layers=1"):
+        build_generator(corpus, apply_overrides(preset("quick"), [*RELATIONAL, "generator.layers=2"]))
+    with pytest.raises(SeqganError, match="leakgan's Worker is an LSTM: set generator.core=lstm"):
+        method_class("leakgan").build_generator(corpus, apply_overrides(preset("quick"), list(RELATIONAL)))
+
+
+def test_the_memory_estimate_counts_the_relational_core() -> None:
+    config = apply_overrides(preset("quick"), ["generator.core=relational", "generator.memory_slots=3"])
+    g = config.generator
+    built = Generator(40, g.embedding, g.hidden, core="relational", memory_slots=3, memory_heads=g.memory_heads,
+                      memory_head_size=g.memory_head_size)
+    spare_row = g.embedding  # the estimate counts an embedding row more than a start row needs
+    assert generator_parameters(config, 40) == sum(p.numel() for p in built.parameters()) + spare_row
+    lstm = estimate_memory(preset("quick"), 40, 20)
+    wide = estimate_memory(apply_overrides(config, ["generator.memory_head_size=256"]), 40, 20)
+    assert wide.generator_weights > 40 * lstm.generator_weights  # (2 x 256)^2 weights and more, against 64^2
+
+
+def test_a_too_large_memory_is_refused_naming_its_size_and_what_fits(monkeypatch) -> None:
+    monkeypatch.setattr(budget, "machine_memory", lambda: 2 * 10**9)
+    config = apply_overrides(preset("quick"), ["generator.core=relational", "generator.memory_head_size=20000",
+                                               "generator.hidden=64"])
+    with pytest.raises(SeqganError) as refused:
+        check_budget(config, 80, 64)
+    message = str(refused.value)
+    assert "generator.memory_head_size=20000" in message, message
+    fits = int(message.rsplit("generator.memory_head_size=", 1)[1])
+    assert estimate_memory(apply_overrides(config, [f"generator.memory_head_size={fits}"]), 80, 64).total <= 2e9
+    assert estimate_memory(apply_overrides(config, [f"generator.memory_head_size={fits + 1}"]), 80, 64).total > 2e9
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_with_the_standard_generator_trains_a_relational_one(home, method) -> None:
+    config = tiny(method, *RELATIONAL, "mle.epochs=1", "adversarial.rounds=1", "scheduled_sampling.epochs=1")
+    if method == "leakgan":  # its own generator: the Worker is an LSTM
+        with pytest.raises(SeqganError, match="generator.core=lstm"):
+            start_run(home, "grammar", config, f"every-{method}")
+        return
+    trainer = start_run(home, "grammar", config, f"every-{method}")
+    assert trainer.run() == "finished"
+    assert isinstance(trainer.generator.core, RelationalMemory)
+    assert isinstance(load_trained_run(home, f"every-{method}").generator.core, RelationalMemory)
+
+
+def test_a_relational_seqgan_run_resumes_bit_identically(home) -> None:
+    whole = assert_resumes_exactly(home, "seqgan", "relational", *RELATIONAL)
+    assert isinstance(whole.generator.core, RelationalMemory)
+
+
+def test_train_generate_and_evaluate_a_relational_run_from_the_command_line(home) -> None:
+    sets = [f"--set={setting}" for setting in (*TINY, *RELATIONAL, "mle.epochs=1", "adversarial.rounds=1",
+                                                "run.threads=1")]
+    result = runner.invoke(app, ["train", "grammar", "--method", "seqgan", "--preset", "quick", *sets,
+                                 "--run", "cli", "--home", str(home)])
+    assert result.exit_code == 0, result.output
+    saved = (home / "checkpoints" / "cli" / "config.toml").read_text()
+    assert 'core = "relational"' in saved and "memory_head_size = 4" in saved
+    outputs = []
+    for out in ("a", "b"):
+        generated = runner.invoke(app, ["generate", "cli", "--n", "4", "--seed", "3", "--out", str(home / out),
+                                        "--home", str(home)])
+        assert generated.exit_code == 0, generated.output
+        (listing,) = (home / out).glob("*.txt")
+        outputs.append(listing.read_text())
+    assert outputs[0] == outputs[1] and outputs[0].count("\n") == 4
+    evaluated = runner.invoke(app, ["evaluate", "cli", "--samples", "20", "--metrics", "goodness,nll-test",
+                                    "--home", str(home)])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "NLL" in evaluated.output
+    refused = runner.invoke(app, ["train", "grammar", "--method", "mle", "--preset", "quick", *sets,
+                                  "--set=generator.core=gru", "--run", "bad", "--home", str(home)])
+    assert refused.exit_code == 1 and "generator.core must be one of lstm, relational" in refused.output

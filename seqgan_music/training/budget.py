@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from seqgan_music.config import Config
 from seqgan_music.errors import SeqganError
+from seqgan_music.models.relational_memory import relational_parameters
 from seqgan_music.phases import ADVERSARIAL, PRETRAIN_D
 from seqgan_music.training.methods import method_class
 
@@ -52,15 +53,36 @@ def machine_memory() -> int | None:
         return None
 
 
+def core_width(config: Config) -> int:
+    """The width of the generator core's output, and of each of h and c per layer: the LSTM's hidden,
+    or the relational memory's slots * heads * head_size."""
+    g = config.generator
+    return g.hidden if g.core == "lstm" else g.memory_slots * g.memory_heads * g.memory_head_size
+
+
+def core_step_activations(config: Config) -> int:
+    """Floats the core keeps per token for the backward pass: the LSTM's gates, h and c per layer; the
+    relational memory's query-key-value rows, attention weights, MLP, norms and gates, roughly."""
+    g = config.generator
+    if g.core == "lstm":
+        return g.layers * 6 * g.hidden
+    slot, slots = g.memory_heads * g.memory_head_size, g.memory_slots
+    return (slots + 1) * 8 * slot + slots * 12 * slot + g.memory_heads * slots * (slots + 1)
+
+
 def generator_parameters(config: Config, vocab_size: int) -> int:
     """The generator's parameter count (models/generator.py), lookback and attention roughly."""
     g = config.generator
     width = g.embedding
     if g.lookback:  # the token, the bars back, a part back and the header, each embedded, and two positions
         width = (len(g.lookback_bars) + 2 + (4 if g.header_inputs else 0)) * g.embedding + _POSITIONS
-    lstm = sum(4 * g.hidden * ((width if layer == 0 else g.hidden) + g.hidden + 2) for layer in range(g.layers))
-    attention = 3 * g.hidden * g.hidden + g.hidden * vocab_size if g.attention else 0
-    return (vocab_size + 2) * g.embedding + lstm + (g.hidden + 1) * vocab_size + attention
+    hidden = core_width(config)
+    if g.core == "lstm":
+        core = sum(4 * g.hidden * ((width if layer == 0 else g.hidden) + g.hidden + 2) for layer in range(g.layers))
+    else:
+        core = relational_parameters(width, g.memory_heads, g.memory_head_size)
+    attention = 3 * hidden * hidden + hidden * vocab_size if g.attention else 0
+    return (vocab_size + 2) * g.embedding + core + (hidden + 1) * vocab_size + attention
 
 
 def discriminator_filters(config: Config, length: int) -> list[tuple[int, int]]:
@@ -80,7 +102,7 @@ def estimate_memory(config: Config, vocab_size: int, length: int) -> MemoryEstim
                      + 2 * features * (features + 1) + features + 1)
     method = method_class(config.run.method)
     adversarial = ADVERSARIAL in method.phases and a.rounds > 0
-    step = g.layers * 6 * g.hidden + g.embedding + 3 * vocab_size  # per token: gates, h and c; logits and their grads
+    step = core_step_activations(config) + g.embedding + 3 * vocab_size  # per token: the core's; logits and their grads
     batch = max(config.mle.batch_size, method.generator_batch_rows(config) if adversarial else 0)
     d_batch = max(config.pretrain_d.batch_size if PRETRAIN_D in method.phases else 0, a.batch_size if adversarial else 0)
     d_step = length * d.embedding + 2 * sum(c * (length - w + 1) for w, c in filters)
@@ -91,8 +113,9 @@ def estimate_memory(config: Config, vocab_size: int, length: int) -> MemoryEstim
         every = config.rollout.every
         prefixes = max(1, (length - 1) // _ROLLOUT_SHARE.get(every, int(every) if every.isdigit() else 1))
         rows = prefixes * a.rollouts * a.batch_size
-        rollout = (rows * (2 * g.layers * g.hidden * _FLOAT + length * (_LONG + _FLOAT) + 5 * _LONG)
-                   + length * a.batch_size * (2 * g.layers * g.hidden + vocab_size) * _FLOAT)
+        state = 2 * g.layers * core_width(config)  # h and c of a row (the relational core has one layer)
+        rollout = (rows * (state * _FLOAT + length * (_LONG + _FLOAT) + 5 * _LONG)
+                   + length * a.batch_size * (state + vocab_size) * _FLOAT)
     working = {
         "one training batch's activations": batch * length * step * _FLOAT + d_batch * d_step * 2 * _FLOAT,
         "the rollout's rows": rollout,
@@ -109,15 +132,17 @@ def estimate_memory(config: Config, vocab_size: int, length: int) -> MemoryEstim
 
 
 # The settings an estimate grows with, by the part it puts them in; the one furthest above its
-# default is named in the refusal.
+# default is named in the refusal (of the core's own settings, those of the core the run has).
+_MEMORY_SIZES = ("generator.memory_slots", "generator.memory_heads", "generator.memory_head_size")
+_CORE_SETTINGS = {"lstm": ("generator.hidden", "generator.layers"), "relational": _MEMORY_SIZES}
 _DRIVERS = {
     "the generator's weights, gradients and optimizer state": ("generator.hidden", "generator.embedding",
-                                                               "generator.layers"),
+                                                               "generator.layers", *_MEMORY_SIZES),
     "the discriminator's weights, gradients and optimizer state": ("discriminator.embedding",),
     "one training batch's activations": ("mle.batch_size", "adversarial.batch_size", "pretrain_d.batch_size",
                                          "generator.hidden", "generator.embedding", "generator.layers",
-                                         "discriminator.embedding"),
-    "the rollout's rows": ("adversarial.rollouts", "adversarial.batch_size", "generator.hidden"),
+                                         "discriminator.embedding", *_MEMORY_SIZES),
+    "the rollout's rows": ("adversarial.rollouts", "adversarial.batch_size", "generator.hidden", *_MEMORY_SIZES),
     "the evaluation samples": ("run.eval_samples",),
     "the discriminator's negatives": ("adversarial.negatives", "pretrain_d.negatives"),
 }
@@ -137,7 +162,9 @@ def check_budget(config: Config, vocab_size: int, length: int) -> None:
     if estimate.total <= memory:
         return
     part = max(estimate.parts, key=lambda name: estimate.parts[name])
-    setting = max(_DRIVERS[part], key=lambda name: _value(config, name) / _value(Config(), name))
+    unused = {name for core, names in _CORE_SETTINGS.items() if core != config.generator.core for name in names}
+    drivers = [name for name in _DRIVERS[part] if name not in unused]
+    setting = max(drivers, key=lambda name: _value(config, name) / _value(Config(), name))
     value = _value(config, setting)
     if estimate.generator_weights > memory and part.startswith("the generator"):
         need = f"needs about {_gigabytes(estimate.generator_weights)} for its weights alone"

@@ -13,7 +13,8 @@ from seqgan_music.models.generator import Generator
 
 def build_generator(corpus: Corpus, config: Config) -> Generator:
     """Oracle corpora feed their start token 0 (a normal token); others get an extra start row.
-    Lookback reads the corpus's bar lines (and parts, where its tunes have them)."""
+    Lookback reads the corpus's bar lines (and parts, where its tunes have them). The core is the
+    LSTM or the relational memory (generator.core), with lookback and attention or without."""
     settings, vocabulary = config.generator, corpus.vocabulary
     if settings.lookback and BAR not in vocabulary:
         raise SeqganError(f"generator.lookback needs bar lines, and corpus {corpus.name!r} has none: "
@@ -23,13 +24,18 @@ def build_generator(corpus: Corpus, config: Config) -> Generator:
             raise SeqganError(f"generator.{option} reads what lookback finds: set generator.lookback=true too")
     if settings.header_inputs and config.data.unit != "tune":
         raise SeqganError('generator.header_inputs reads the header of whole tunes: set data.unit="tune" too')
+    if settings.core == "relational" and settings.layers != 1:
+        raise SeqganError("generator.core=relational is one memory block: set generator.layers=1 "
+                          "(its size is generator.memory_slots, memory_heads and memory_head_size)")
     generator = Generator(len(vocabulary), settings.embedding, settings.hidden, settings.layers,
                           start_token=corpus.manifest.get("source", {}).get("start_token"),
                           end_token=vocabulary.end, pad_token=vocabulary.pad, lookback=settings.lookback,
                           bar_token=vocabulary.id(BAR) if BAR in vocabulary else None,
                           part_token=vocabulary.id(PART) if PART in vocabulary else None,
                           lookback_bars=settings.lookback_bars, attention=settings.attention,
-                          header_tokens=len(HEADER_FIELDS) if settings.header_inputs else 0)
+                          header_tokens=len(HEADER_FIELDS) if settings.header_inputs else 0, core=settings.core,
+                          memory_slots=settings.memory_slots, memory_heads=settings.memory_heads,
+                          memory_head_size=settings.memory_head_size)
     if config.data.unit == "window":
         generator.ban(tune_only_tokens(corpus.vocabulary))
     return generator

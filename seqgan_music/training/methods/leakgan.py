@@ -81,6 +81,8 @@ class LeakGAN(AdversarialMethod):
             raise SeqganError(f"leakgan's Worker reads tokens only: set {', '.join(inputs)}")
         if shape.layers != 1:
             raise SeqganError("leakgan's Manager and Worker are one LSTM layer each: set generator.layers=1")
+        if shape.core != "lstm":
+            raise SeqganError("leakgan's Worker is an LSTM: set generator.core=lstm")
         discriminator = build_discriminator(corpus, config, sample_length(corpus, config.data.unit))
         generator = LeakGANGenerator(len(vocabulary), discriminator, shape.embedding, settings.worker_hidden,
                                      settings.manager_hidden, settings.goal_size, settings.horizon,
