@@ -34,10 +34,11 @@ from seqgan_music.errors import SeqganError
 # Training methods `run.method` may name, in the order of the method table (training/methods/),
 # which says what each does; a test keeps the two the same.
 METHODS: tuple[str, ...] = ("mle", "ss", "pg-bleu", "reinforce", "rebar", "relax", "seqgan", "maligan", "rankgan", "leakgan",
-                            "gsgan")
+                            "gsgan", "relgan")
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16")
 CONTROLS: tuple[str, ...] = ("token", "sequence")  # relaxation.control of rebar and relax
 BETA_SCHEDULES: tuple[str, ...] = ("constant", "linear", "exponential")  # gumbel.schedule of gsgan and relgan
+GAN_LOSSES: tuple[str, ...] = ("relativistic", "standard", "hinge", "wasserstein")  # relgan.loss (adversarial_losses.LOSSES)
 REWARDS: tuple[str, ...] = ("rollout", "partial")  # adversarial.reward of the rollout methods
 UNITS: tuple[str, ...] = ("window", "tune")  # data.unit
 CORES: tuple[str, ...] = ("lstm", "relational")  # generator.core (models/generator.py's CORES)
@@ -236,6 +237,19 @@ class GumbelConfig:
 
 
 @dataclass
+class RelGANConfig:
+    """Method `relgan` (Nie et al., ICLR 2019): D embeds the input `representations` times, each
+    `representation_size` wide, and scores each representation (models/multi_representation.py);
+    both players follow `loss`."""
+
+    # The authors' oracle and text runs: --num-rep 64 with --dis-emb-dim 64, the TOTAL width (their
+    # help text), so 64 representations of 1 dimension each.
+    representations: int = 64
+    representation_size: int = 1
+    loss: str = "relativistic"  # RelGAN's (RSGAN) | standard | hinge | wasserstein (with relaxed_gan.gradient_penalty)
+
+
+@dataclass
 class RolloutConfig:
     """How the Monte Carlo search is computed (not what it computes)."""
 
@@ -295,6 +309,7 @@ class Config:
     leakgan: LeakGANConfig = field(default_factory=LeakGANConfig)
     relaxed_gan: RelaxedGANConfig = field(default_factory=RelaxedGANConfig)
     gumbel: GumbelConfig = field(default_factory=GumbelConfig)
+    relgan: RelGANConfig = field(default_factory=RelGANConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     data: DataConfig = field(default_factory=DataConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
@@ -556,6 +571,8 @@ _RULES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
     "gumbel": {"beta_max": _finite(lambda v: 1 <= v <= 1e6, "a number >= 1 and <= 1000000"),
                "schedule": ((lambda v: v in BETA_SCHEDULES), f"one of {', '.join(BETA_SCHEDULES)}"),
                "straight_through": _ANY_BOOL},
+    "relgan": {"representations": _between(1, 4096), "representation_size": _between(1, 4096),
+               "loss": ((lambda v: v in GAN_LOSSES), f"one of {', '.join(GAN_LOSSES)}")},
     "rollout": {"chunk_size": _POSITIVE_SIZE,
                 "precision": ((lambda v: v in PRECISIONS), f"one of {', '.join(PRECISIONS)}"),
                 "every": ((lambda v: v in ("token", "bar") or (v.isdigit() and len(v) <= 6 and int(v) >= 1)),
@@ -727,7 +744,7 @@ ADDED_LATER: dict[tuple[str, str], Any] = {("mle", "keep_best"): False, ("advers
                                           ("generator", "memory_heads"): 2, ("generator", "memory_head_size"): 32}
 # Sections added later: their defaults are what runs saved before them did (a run of another method never reads them).
 SECTIONS_ADDED_LATER = ("scheduled_sampling", "pg_bleu", "relaxation", "rankgan", "maligan", "leakgan", "relaxed_gan",
-                        "gumbel", "data")  # data: windows, as before
+                        "gumbel", "relgan", "data")  # data: windows, as before
 
 
 def config_from_dict(data: dict[str, Any]) -> Config:

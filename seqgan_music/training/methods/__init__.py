@@ -17,6 +17,7 @@ from seqgan_music.training.methods.pg_bleu import PgBleu
 from seqgan_music.training.methods.rankgan import RankGAN
 from seqgan_music.training.methods.reinforce import Reinforce
 from seqgan_music.training.methods.relaxed import Rebar, Relax
+from seqgan_music.training.methods.relgan import RelGAN
 from seqgan_music.training.methods.scheduled_sampling import ScheduledSampling
 from seqgan_music.training.methods.seqgan import SeqGAN
 
@@ -24,7 +25,7 @@ from seqgan_music.training.methods.seqgan import SeqGAN
 METHOD_CLASSES: dict[str, type[Method]] = {
     method.name: method
     for method in (MaximumLikelihood, ScheduledSampling, PgBleu, Reinforce, Rebar, Relax, SeqGAN, MaliGAN, RankGAN,
-                   LeakGAN, GSGAN)
+                   LeakGAN, GSGAN, RelGAN)
 }
 
 __all__ = ["METHOD_CLASSES", "AdversarialMethod", "Method", "method_class", "method_phases", "settings_read"]
