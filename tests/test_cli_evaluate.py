@@ -120,6 +120,9 @@ def test_oracle_experiment_trains_evaluates_reports_and_reuses_its_runs(tmp_path
     report = json.loads((folder / "report.json").read_text())
     assert list(report["results"]) == ["MLE", "SeqGAN"] and report["focus"] == "SeqGAN"
     assert {c["label"] for c in report["comparisons"]} == {"MLE"}
+    sweep = report["sweep"]  # every row swept by default
+    assert sweep["temperatures"] == [0.6, 0.8, 1.0, 1.2, 1.5] and sweep["quality"] == "nll_oracle"
+    assert [p["method"] for p in sweep["points"]] == ["MLE"] * 5 + ["SeqGAN"] * 5
 
 
 def test_nottingham_experiment_on_a_small_music_corpus(nottingham_grid16, tmp_path):

@@ -85,6 +85,15 @@ def test_text_experiment_builds_the_corpus_trains_evaluates_and_reports(tmp_path
     mle = next(line for line in markdown.splitlines() if line.startswith("| MLE |"))
     assert "0.7310 | 0.4970 | 0.3050 | 0.1890" in mle
     assert "| LeakGAN (not run) |" not in markdown and "against the first 500" in markdown
+    sweep = json.loads((folder / "sweep.json").read_text())  # every row swept by default: BLEU-4 against self-BLEU-4
+    assert (sweep["quality"], sweep["diversity"], sweep["floor"]) == ("bleu4", "self_bleu4", None)
+    assert [(p["method"], p["temperature"]) for p in sweep["points"]] == [
+        (label, t) for label in ("MLE", "SeqGAN") for t in (0.6, 0.8, 1.0, 1.2, 1.5)]
+    assert all(0 < p["quality"] <= 1 and 0 < p["diversity"] <= 1 for p in sweep["points"])
+    at_one = {p["method"]: (p["quality"], p["diversity"]) for p in sweep["points"] if p["temperature"] == 1.0}
+    assert at_one == {label: (report["results"][label]["bleu4"], report["results"][label]["self_bleu4"])
+                      for label in ("MLE", "SeqGAN")}
+    assert "## Quality against diversity" in markdown and "● MLE" in markdown and "oracle entropy" not in markdown
     corpus = json.loads((tmp_path / "corpora" / "coco" / "manifest.json").read_text())
     assert corpus["counts"]["windows"]["test"] == 60 and corpus["source"]["level"] == "punct"
     again = invoke(tmp_path, *args)

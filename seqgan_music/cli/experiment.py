@@ -29,6 +29,10 @@ experiment_app = typer.Typer(
 TagOption = Annotated[str | None, typer.Option("--tag", help="Suffix for the experiment and its run names, to keep several versions apart.")]
 SetOption = Annotated[list[str] | None, typer.Option("--set", help="Override one setting of every run, e.g. --set adversarial.rounds=10 (repeatable; give a --tag too).")]
 SeedOption = Annotated[int, typer.Option("--seed", help="Seed of every run and of the evaluation samples.")]
+SWEEP_DEFAULT = "0.6,0.8,1.0,1.2,1.5"  # definitions.SWEEP_TEMPERATURES, as typed
+SweepOption = Annotated[str, typer.Option("--sweep", help=(
+    "Comma-separated sampling temperatures at which every run is evaluated again, for the quality-diversity "
+    "curves of all methods (drawn in the report, the points in sweep.json and sweep.csv); none turns the sweep off."))]
 
 
 @experiment_app.command("oracle")
@@ -39,6 +43,7 @@ def oracle(
     params: Annotated[Path | None, typer.Option("--params", help="Build the corpus first from these oracle parameters (.npz) when it does not exist yet.")] = None,
     samples: Annotated[int, typer.Option("--samples", help="Samples from each run for NLL_oracle and NLL_test (the paper's 10,000).")] = 10_000,
     methods: Annotated[str | None, typer.Option("--methods", help="Comma-separated rows of the table: random (the untrained generator) or any training method (see `train --help`); default: the paper's rows, random,mle,ss,pg-bleu,seqgan.")] = None,
+    sweep: SweepOption = SWEEP_DEFAULT,
     tag: TagOption = None,
     seed: SeedOption = 0,
     assignments: SetOption = None,
@@ -46,7 +51,9 @@ def oracle(
     home: HomeOption = None,
 ) -> None:
     """Table 1 of the SeqGAN paper: NLL_oracle and NLL_test of Random, MLE, SS, PG-BLEU and SeqGAN
-    on the oracle (or the methods --methods names), next to each method's published figure.
+    on the oracle (or the methods --methods names), next to each method's published figure, and
+    every method swept over the --sweep temperatures: NLL_oracle (quality) against NLL_test
+    (diversity), with the oracle's own entropy drawn as the floor no honest generator goes below.
 
     Runs `oracle-cpu-random`, `-mle`, `-ss`, `-pg-bleu` and `-seqgan` (for --preset cpu-oracle) are
     ordinary runs: a stopped experiment goes on from their checkpoints when the same command is
@@ -55,20 +62,22 @@ def oracle(
     Example: seqgan-music experiment oracle --params ../shared/oracle/seqgan_oracle.npz
 
     Example: seqgan-music experiment oracle --methods mle,seqgan,rankgan --tag family
+
+    Example: seqgan-music experiment oracle --sweep 0.5,0.75,1.0,1.25 (or --sweep none)
     """
     from seqgan_music.corpora.oracle import build_oracle_corpus
     from seqgan_music.experiments.definitions import ORACLE_METHODS, oracle_experiment
 
     root = home_path(home)
     experiment = oracle_experiment(preset_name, corpus, tag, seed, assignments or (), samples,
-                                   methods.split(",") if methods is not None else ORACLE_METHODS)
+                                   methods.split(",") if methods is not None else ORACLE_METHODS, _sweep(sweep))
     if not _corpus_exists(root, corpus):
         if params is None:
             raise SeqganError(f"no corpus named {corpus!r}: pass --params FILE (the paper's oracle, e.g. "
                               "../shared/oracle/seqgan_oracle.npz) to build it, or build it with `seqgan-music corpus build oracle`")
         build_oracle_corpus(corpus, params=params, reporter=RichReporter()).save(root)
     command = _command("oracle", ("--preset", preset_name), ("--corpus", corpus), ("--samples", samples),
-                       ("--methods", methods), ("--tag", tag), ("--seed", seed),
+                       ("--methods", methods), ("--sweep", sweep), ("--tag", tag), ("--seed", seed),
                        *[("--set", a) for a in assignments or ()])
     _run_experiment(root, experiment, command, device)
 
@@ -80,6 +89,7 @@ def text(
     corpus: Annotated[str, typer.Option("--corpus", help="The text corpus to use (built from --data when missing).")] = "coco",
     samples: Annotated[int, typer.Option("--samples", help="Captions sampled from each run for BLEU and self-BLEU.")] = 1000,
     methods: Annotated[str | None, typer.Option("--methods", help="Comma-separated rows of the table: random (the untrained generator) or any training method (see `train --help`); default: each of Texygen's rows (mle, seqgan, maligan, rankgan, leakgan) that the method table holds.")] = None,
+    sweep: SweepOption = SWEEP_DEFAULT,
     tag: TagOption = None,
     seed: SeedOption = 0,
     assignments: SetOption = None,
@@ -88,7 +98,8 @@ def text(
 ) -> None:
     """Texygen's COCO benchmark: each method trained on the image captions (the `coco` preset) and
     scored by BLEU-2, 3, 4 and 5 of its sampled captions against the test captions, self-BLEU-4 and
-    NLL_test, next to Texygen's published BLEU, with p-values of SeqGAN against each row.
+    NLL_test, next to Texygen's published BLEU, with p-values of SeqGAN against each row, and every
+    method swept over the --sweep temperatures: BLEU-4 (quality) against self-BLEU-4 (diversity).
 
     The corpus (test.txt's captions are the test split; train.txt's are split 90/10 into train and
     valid) is built from --data when it does not exist. Runs `text-coco-mle`, `-seqgan`, ... are
@@ -97,15 +108,17 @@ def text(
     Example: seqgan-music experiment text --data ../shared/data/text/image_coco
 
     Example: seqgan-music experiment text --methods mle,seqgan --tag short --set adversarial.rounds=10
+
+    Example: seqgan-music experiment text --sweep none (the table alone)
     """
     from seqgan_music.experiments.definitions import text_experiment
 
     root = home_path(home)
     experiment = text_experiment(corpus, tag, seed, assignments or (), samples,
-                                 methods.split(",") if methods is not None else None)
+                                 methods.split(",") if methods is not None else None, _sweep(sweep))
     _ensure_text_corpus(root, corpus, data)
     command = _command("text", ("--corpus", corpus), ("--samples", samples), ("--methods", methods),
-                       ("--tag", tag), ("--seed", seed), *[("--set", a) for a in assignments or ()])
+                       ("--sweep", sweep), ("--tag", tag), ("--seed", seed), *[("--set", a) for a in assignments or ()])
     _run_experiment(root, experiment, command, device)
 
 
@@ -265,11 +278,13 @@ def _run_experiment(root: Path, experiment: Experiment, command: str, device: st
 
     chosen = pick_device(device)
     _train_runs(root, experiment, command)
-    with console.status(f"evaluating {len(experiment.runs)} runs..."):
-        results = evaluate_experiment(root, experiment, chosen)
+    with console.status(f"evaluating {len(experiment.runs)} runs...") as status:
+        results = evaluate_experiment(root, experiment, chosen, progress=lambda label, temperature: status.update(
+            f"sweeping: {label} at temperature {temperature:g}..."))
     folder = write_report(results, root, command)
     console.print(Markdown((folder / REPORT_MD).read_text(encoding="utf-8")))
-    console.print(f"[green]wrote[/] {folder / REPORT_MD} and report.json", highlight=False)
+    written = "report.json, sweep.json and sweep.csv" if results.sweep else "report.json"
+    console.print(f"[green]wrote[/] {folder / REPORT_MD} and {written}", highlight=False)
 
 
 def _train_runs(root: Path, experiment: Experiment, command: str) -> None:
@@ -286,6 +301,13 @@ def _train_runs(root: Path, experiment: Experiment, command: str) -> None:
             continue
         console.print(f"[bold]{entry.label}[/] ({entry.run})", highlight=False)
         drive_training(trainer, view, f"{command} (the experiment goes on where it stopped)")
+
+
+def _sweep(text: str) -> list[float]:
+    """The --sweep temperatures; none (or nothing) turns the sweep off."""
+    from seqgan_music.run_evaluation.sweep import parse_temperatures
+
+    return [] if text.strip().lower() in ("", "none") else parse_temperatures(text, "--sweep")
 
 
 def _corpus_exists(root: Path, name: str) -> bool:

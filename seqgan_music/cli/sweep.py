@@ -46,7 +46,9 @@ def sweep(
     A lower temperature trades diversity for quality, so a fair comparison of two generators sets
     their whole curves side by side, not one point each. Every point is a cached evaluation; the
     real columns give the real data's own values of both metrics (as `evaluate`'s real column:
-    real windows, or the real tunes for a whole-tune run's form metrics and C2ST).
+    real windows, or the real tunes for a whole-tune run's form metrics and C2ST). On an oracle
+    corpus the plot draws the oracle's own entropy (its NLL_oracle of its own held-out samples, the
+    real nll_oracle) as a floor line: no honest generator goes below it.
 
     Example: seqgan-music sweep folk-mle folk-seqgan --temperatures 0.7,0.85,1.0,1.15
 
@@ -54,7 +56,15 @@ def sweep(
     """
     from seqgan_music.run_evaluation.comparison import check_runs_share_a_corpus
     from seqgan_music.run_evaluation.runs import EvaluationSettings
-    from seqgan_music.run_evaluation.sweep import default_axes, parse_temperatures, run_corpus, sweep_plot, temperature_sweep
+    from seqgan_music.run_evaluation.sweep import (
+        FLOOR_LABEL,
+        default_axes,
+        oracle_floor,
+        parse_temperatures,
+        run_corpus,
+        sweep_plot,
+        temperature_sweep,
+    )
     from seqgan_music.training.device import pick_device
 
     values = parse_temperatures(temperatures)
@@ -76,10 +86,15 @@ def sweep(
                       format_number(point.real_quality), format_number(point.real_diversity))
     console.print(table)
     console.print(Text(sweep_plot(points, quality, diversity)))
+    floor = oracle_floor(points, quality)
+    if floor is not None:
+        console.print(f"{FLOOR_LABEL} {format_number(floor)}: the oracle's NLL_oracle of its own held-out samples; "
+                      "a generator below it has traded diversity for the oracle's likeliest sequences", highlight=False)
     if json_file is not None:
         from seqgan_music.atomic import write_text_atomic
 
         data = {"quality": quality, "diversity": diversity, "settings": {**asdict(base), "temperatures": values},
+                "floor": None if floor is None else {"label": FLOOR_LABEL, "value": floor},
                 "points": [p.to_dict() for p in points]}
         try:
             write_text_atomic(json_file, json.dumps(data, indent=1))

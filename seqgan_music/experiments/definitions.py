@@ -36,6 +36,19 @@ PAPER_GRAMMAR_15 = {"REINFORCE": {"goodness": round(12.4 / WINDOWS_OF_15, 4)},
 REGAN_CONTROL = ("relaxation.control=sequence", "relaxation.scale=1")
 # What the grammar experiment draws per adversarial round, from each run's metrics.jsonl.
 GRAMMAR_CURVES = ("goodness", "log_variance_output", "log_variance_weight")
+# The temperatures at which the oracle and text experiments sweep every run (quality against diversity):
+# the fair comparison (Caccia et al., "Language GANs falling short"), so it is on unless asked off.
+SWEEP_TEMPERATURES = (0.6, 0.8, 1.0, 1.2, 1.5)
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """Every run of an experiment sampled at each temperature: `quality` against `diversity`
+    (metric names of run_evaluation.sweep), through the cached evaluations of `seqgan-music sweep`."""
+
+    quality: str
+    diversity: str
+    temperatures: tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -61,14 +74,17 @@ class Experiment:
     focus: str = "SeqGAN"
     curves: tuple[str, ...] = ()  # logged metrics drawn against the adversarial round
     notes: tuple[str, ...] = ()  # how to read the table against the paper
+    sweep: SweepPlan | None = None  # the quality-diversity sweep of every run, when there is one
 
 
 def oracle_experiment(preset_name: str = "cpu-oracle", corpus: str = "oracle", tag: str | None = None,
                       seed: int = 0, overrides: Sequence[str] = (), samples: int = 10_000,
-                      methods: Sequence[str] = ORACLE_METHODS) -> Experiment:
+                      methods: Sequence[str] = ORACLE_METHODS,
+                      temperatures: Sequence[float] = SWEEP_TEMPERATURES) -> Experiment:
     """Table 1 of the SeqGAN paper, one row per method (by default the paper's: Random, the untrained
     generator, MLE, SS, PG-BLEU and SeqGAN) on the oracle, each scored on `samples` samples (the
-    paper's 10,000). SeqGAN, when it is a row, is compared against every other row; else the last row."""
+    paper's 10,000). SeqGAN, when it is a row, is compared against every other row; else the last row.
+    Every row is also swept over `temperatures` (none: no sweep): NLL_oracle against NLL_test."""
     if preset_name not in ORACLE_PRESETS:
         raise SeqganError(f"--preset must be one of {', '.join(ORACLE_PRESETS)}, got {preset_name!r}")
     rows = _method_rows(methods)
@@ -77,7 +93,18 @@ def oracle_experiment(preset_name: str = "cpu-oracle", corpus: str = "oracle", t
     runs = tuple(_method_run(name, method, base) for method in rows)
     evaluation = EvaluationSettings(references="test", samples=samples, seed=seed, metrics=("nll-oracle", "nll-test"))
     return Experiment(name, f"Synthetic data: the SeqGAN oracle ({preset_name} preset)", corpus, runs, evaluation,
-                      ("nll_oracle", "nll_test"), _published(PAPER_ORACLE, runs), focus=_focus(runs))
+                      ("nll_oracle", "nll_test"), _published(PAPER_ORACLE, runs), focus=_focus(runs),
+                      sweep=_sweep_plan("nll_oracle", "nll_test", temperatures))
+
+
+def _sweep_plan(quality: str, diversity: str, temperatures: Sequence[float]) -> SweepPlan | None:
+    """The sweep over `temperatures` (checked: above 0, none twice), or None when there are none."""
+    values = tuple(float(t) for t in temperatures)
+    if any(not t > 0 for t in values):
+        raise SeqganError(f"--sweep: temperatures must be above 0, got {','.join(f'{t:g}' for t in values)}")
+    if len(set(values)) != len(values):
+        raise SeqganError("--sweep: each temperature may be named once")
+    return SweepPlan(quality, diversity, values) if values else None
 
 
 def _method_rows(methods: Sequence[str]) -> tuple[str, ...]:
@@ -148,11 +175,13 @@ def text_methods() -> tuple[str, ...]:
 
 
 def text_experiment(corpus: str = "coco", tag: str | None = None, seed: int = 0, overrides: Sequence[str] = (),
-                    samples: int = 1000, methods: Sequence[str] | None = None) -> Experiment:
+                    samples: int = 1000, methods: Sequence[str] | None = None,
+                    temperatures: Sequence[float] = SWEEP_TEMPERATURES) -> Experiment:
     """Texygen's COCO benchmark: one row per method (by default each of Texygen's rows this version
     can train) on the captions, scored by BLEU-2..5 of `samples` generated captions against the test
     captions, self-BLEU-4 and NLL_test, each next to Texygen's published BLEU. SeqGAN, when it is a
-    row, is compared against every other row; else the last row."""
+    row, is compared against every other row; else the last row. Every row is also swept over
+    `temperatures` (none: no sweep): BLEU-4 against self-BLEU-4, the same n on both axes."""
     rows = _method_rows(text_methods() if methods is None else methods)
     name = _name(f"text-{corpus}", tag)
     base = apply_overrides(preset(TEXT_PRESET), [*overrides, f"run.seed={seed}"])
@@ -160,7 +189,8 @@ def text_experiment(corpus: str = "coco", tag: str | None = None, seed: int = 0,
     evaluation = EvaluationSettings(references="test", samples=samples, seed=seed, metrics=("bleu", "self-bleu", "nll-test"))
     evaluation.check()
     return Experiment(name, f"Text: image captions ({TEXT_PRESET} preset), next to Texygen's benchmark", corpus, runs,
-                      evaluation, TEXT_HEADLINE, _published(PAPER_COCO, runs), focus=_focus(runs), notes=TEXT_NOTES)
+                      evaluation, TEXT_HEADLINE, _published(PAPER_COCO, runs), focus=_focus(runs), notes=TEXT_NOTES,
+                      sweep=_sweep_plan("bleu4", "self_bleu4", temperatures))
 
 
 def nottingham_experiment(encoding: str = "paper", preset_name: str = "folk", corpus: str | None = None,

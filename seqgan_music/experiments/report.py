@@ -1,8 +1,12 @@
 """An experiment's report: `report.json` (every number) and `report.md` (the tables a reader wants:
-results next to the paper's, p-values, music statistics, settings, wall times, the machine)."""
+results next to the paper's, p-values, music statistics, settings, wall times, the machine), and
+for an experiment with a sweep, its quality-against-diversity curves drawn in report.md with the
+points in `sweep.json` and `sweep.csv` (method, run, temperature, quality, diversity)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import os
@@ -20,9 +24,12 @@ from seqgan_music.experiments.runner import ExperimentResults
 from seqgan_music.formatting import format_number, format_p
 from seqgan_music.plotting import line_plot
 from seqgan_music.run_evaluation.comparison import METRICS_BY_NAME, shown_metrics
+from seqgan_music.run_evaluation.sweep import FLOOR_LABEL, SweepPoint, oracle_floor, sweep_plot
 from seqgan_music.training.runs import checkpoints_dir, read_metrics, run_dir
 
 REPORT_MD, REPORT_JSON, CURVES_CSV = "report.md", "report.json", "curves.csv"
+SWEEP_JSON, SWEEP_CSV = "sweep.json", "sweep.csv"
+SWEEP_COLUMNS = ("method", "run", "temperature", "quality", "diversity")
 CURVE_LABELS = {"goodness": "goodness", "log_variance_output": "ln Var (output layer)",
                 "log_variance_weight": "ln Var (one weight)", "d_acc_real": "D accuracy on real",
                 "d_acc_fake": "D accuracy on generated", "mean_reward": "mean reward", "nll_test": "NLL_test"}
@@ -76,6 +83,28 @@ def report_data(results: ExperimentResults, home: Path, command: str) -> dict:
         "notes": list(experiment.notes),
         "curves": {entry.label: run_curve(run_dir(home, entry.run), experiment.curves)
                    for entry in experiment.runs} if experiment.curves else {},
+        "sweep": sweep_data(results),
+    }
+
+
+def sweep_data(results: ExperimentResults) -> dict | None:
+    """The sweep as plain data: its axes and temperatures, the real data's value of each axis, the
+    oracle's entropy (the floor under NLL_oracle, else None), its wall time, and one point per run
+    and temperature, labelled by the run's method; None when the experiment had no sweep."""
+    plan = results.experiment.sweep
+    if plan is None or not results.sweep:
+        return None
+    labels = {entry.run: entry.label for entry in results.experiment.runs}
+    first = results.sweep[0]
+    floor = oracle_floor(results.sweep, plan.quality)
+    return {
+        "quality": plan.quality, "diversity": plan.diversity, "temperatures": list(plan.temperatures),
+        "real": {"quality": json_number(first.real_quality), "diversity": json_number(first.real_diversity)},
+        "floor": None if floor is None else {"label": FLOOR_LABEL, "value": json_number(floor)},
+        "seconds": results.sweep_seconds,
+        "points": [{"method": labels[point.run], "run": point.run, "temperature": point.temperature,
+                    "quality": json_number(point.quality), "diversity": json_number(point.diversity)}
+                   for point in results.sweep],
     }
 
 
@@ -120,6 +149,7 @@ def report_markdown(data: dict) -> str:
     if data.get("notes"):
         lines += ["", *[f"- {note}" for note in data["notes"]]]
     lines += curves_markdown(data.get("curves", {}))
+    lines += sweep_markdown(data.get("sweep"), data["evaluation"]["samples"])
     if data["comparisons"]:
         others = list(dict.fromkeys(c["label"] for c in data["comparisons"]))
         lines += ["", f"## p-values: {data['focus']} against each", "",
@@ -188,6 +218,63 @@ def curve_plots(curves: dict[str, list[dict]], metrics: Sequence[str]) -> list[s
     return lines
 
 
+def sweep_markdown(sweep: dict | None, samples: int) -> list[str]:
+    """The sweep's curves drawn (the `sweep` command's plot, the floor included), what they show,
+    and a table of each method's points by temperature."""
+    if not sweep:
+        return []
+    quality, diversity = sweep["quality"], sweep["diversity"]
+    temperatures = ", ".join(f"{t:g}" for t in sweep["temperatures"])
+    lines = ["", "## Quality against diversity", "",
+             f"Every run sampled at each temperature ({temperatures}; "
+             f"{samples:,} samples per point): {_axis(quality)} against {_axis(diversity)}, one curve per "
+             "method. A lower temperature buys quality with diversity, so one point per method hides the "
+             "trade-off; a method is better only where its curve lies beyond another's (Caccia et al., "
+             "'Language GANs falling short')."]
+    if sweep["floor"] is not None:
+        lines[-1] += (f" The line {sweep['floor']['label']} ({format_number(sweep['floor']['value'])} nats per "
+                      "token) is the oracle's NLL_oracle of its own held-out samples (the real-data row), the "
+                      "floor no honest generator goes below: a generator that matches the oracle scores it, and "
+                      "one below it has traded diversity for the oracle's likeliest sequences.")
+    elif sweep["real"]["quality"] is not None:
+        lines[-1] += (f" Real held-out data scores {metric_label(quality)} {format_number(sweep['real']['quality'])} "
+                      f"and {metric_label(diversity)} {format_number(sweep['real']['diversity'])}.")
+    lines[-1] += f" The points are in {SWEEP_JSON} and {SWEEP_CSV}; the sweep took {format_duration(sweep['seconds'])}."
+    points = [SweepPoint(p["run"], p["temperature"], _finite_or_nan(p["quality"]), _finite_or_nan(p["diversity"]),
+                         _finite_or_nan(sweep["real"]["quality"]), _finite_or_nan(sweep["real"]["diversity"]))
+              for p in sweep["points"]]
+    names = {p["run"]: p["method"] for p in sweep["points"]}
+    lines += ["", "```", sweep_plot(points, quality, diversity, names=names), "```", ""]
+    header = ["method", *[f"T {t:g}: {metric_label(quality)} / {metric_label(diversity)}" for t in sweep["temperatures"]]]
+    lines += [markdown_row(header), markdown_row(["---"] * len(header))]
+    cells: dict[str, dict[float, str]] = {}
+    for p in sweep["points"]:
+        cells.setdefault(p["method"], {})[p["temperature"]] = f"{format_number(p['quality'])} / {format_number(p['diversity'])}"
+    for method, row in cells.items():
+        lines.append(markdown_row([method, *[row.get(t, "") for t in sweep["temperatures"]]]))
+    return lines
+
+
+def _axis(metric: str) -> str:
+    """A metric's label with which way is better."""
+    better = METRICS_BY_NAME[metric].better if metric in METRICS_BY_NAME else ""
+    return f"{metric_label(metric)} ({better} is better)" if better in ("higher", "lower") else metric_label(metric)
+
+
+def _finite_or_nan(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def sweep_csv(sweep: dict) -> str:
+    """The sweep's points as one CSV table: method, run, temperature, quality, diversity (empty where
+    a value is missing), the numbers as sweep.json holds them, so both read back equal."""
+    table = io.StringIO()
+    writer = csv.writer(table, lineterminator="\n")
+    writer.writerow(SWEEP_COLUMNS)
+    writer.writerows([point[column] for column in SWEEP_COLUMNS] for point in sweep["points"])
+    return table.getvalue()
+
+
 def _curve_value(metric: str, value: float) -> str:
     """Logs of variances to two decimals (their noise is larger), scores as every other metric."""
     return f"{value:.2f}" if metric.startswith("log_") else format_number(value)
@@ -210,14 +297,22 @@ def write_report(results: ExperimentResults, home: Path, command: str) -> Path:
 
 
 def write_report_files(results: ExperimentResults, home: Path, data: dict, markdown: str) -> Path:
-    """`data` as report.json, `markdown` as report.md and its curves as curves.csv (when it has any),
-    each written atomically to `<home>/checkpoints/<experiment>/`; returns the folder."""
+    """`data` as report.json, `markdown` as report.md, its curves as curves.csv (when it has any) and
+    its sweep as sweep.json and sweep.csv (when it has one; an earlier sweep's are removed when it
+    has none), each written atomically to `<home>/checkpoints/<experiment>/`; returns the folder."""
     folder = checkpoints_dir(home) / results.experiment.name
     folder.mkdir(parents=True, exist_ok=True)
     write_text_atomic(folder / REPORT_JSON, json.dumps(data, indent=1, allow_nan=False))
     write_text_atomic(folder / REPORT_MD, markdown)
     if data["curves"]:
         write_text_atomic(folder / CURVES_CSV, curves_csv(data["curves"]))
+    if data.get("sweep"):
+        write_text_atomic(folder / SWEEP_JSON, json.dumps({"experiment": data["experiment"], **data["sweep"]},
+                                                          indent=1, allow_nan=False))
+        write_text_atomic(folder / SWEEP_CSV, sweep_csv(data["sweep"]))
+    else:  # an earlier report's sweep would be read as this one's
+        for name in (SWEEP_JSON, SWEEP_CSV):
+            (folder / name).unlink(missing_ok=True)
     return folder
 
 
