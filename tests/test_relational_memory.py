@@ -11,6 +11,7 @@ from torch import Tensor
 from typer.testing import CliRunner
 
 from seqgan_music.cli import app
+from seqgan_music.composing.model import load_packed, pack_run
 from seqgan_music.config import CORES, METHODS, apply_overrides, config_from_toml, config_to_toml, preset
 from seqgan_music.corpora.corpus import load_corpus
 from seqgan_music.corpora.grammar import build_grammar_corpus
@@ -28,6 +29,7 @@ from seqgan_music.training.methods import method_class
 from seqgan_music.training.rollout import naive_rollout_completions, naive_rollout_rewards, rollout_completions, \
     rollout_noise, rollout_rewards
 from test_methods import assert_resumes_exactly, tiny
+from tests.test_lookback import music_corpus
 from training_helpers import TINY
 
 runner = CliRunner()
@@ -302,3 +304,24 @@ def test_train_generate_and_evaluate_a_relational_run_from_the_command_line(home
     refused = runner.invoke(app, ["train", "grammar", "--method", "mle", "--preset", "quick", *sets,
                                   "--set=generator.core=gru", "--run", "bad", "--home", str(home)])
     assert refused.exit_code == 1 and "generator.core must be one of lstm, relational" in refused.output
+
+
+def test_with_lookback_and_bar_attention_it_trains_on_whole_tunes_steps_as_it_is_forced_and_packs(tmp_path) -> None:
+    corpus = music_corpus()
+    corpus.save(tmp_path)
+    config = apply_overrides(preset("tunes-quick"), [
+        *RELATIONAL, "generator.embedding=8", "mle.epochs=1", "mle.batch_size=16", "run.eval_samples=16",
+        "run.samples=2", "run.device=cpu", "run.threads=1", "run.method=mle"])
+    assert config.generator.lookback and config.generator.attention and config.generator.header_inputs
+    assert start_run(tmp_path, "tunes", config, "remembering").run() == "finished"
+    trained = load_trained_run(tmp_path, "remembering").generator
+    assert isinstance(trained.core, RelationalMemory) and trained.attention is not None
+    tunes = torch.as_tensor(corpus.splits["train"][:3], dtype=torch.long)
+    with torch.no_grad():
+        forced, _ = trained(trained.shift_right(tunes))
+        by_step, _ = stepped(trained, trained.shift_right(tunes))
+    torch.testing.assert_close(by_step, forced, rtol=1e-4, atol=1e-5)
+    packed = load_packed(pack_run(tmp_path, "remembering", tmp_path / "packed")).generator
+    assert isinstance(packed.core, RelationalMemory) and (packed.core.slots, packed.core.head_size) == (2, 4)
+    drawn = [model.sample(4, 34, generator=torch.Generator().manual_seed(3)) for model in (trained, packed)]
+    assert torch.equal(*drawn)

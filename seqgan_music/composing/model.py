@@ -127,7 +127,8 @@ def read_model_info(folder: Path) -> dict:
             expect(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
                    and value > 0, f"compose {name.replace('_', ' ')} {value!r} is not above 0")
         expect_fields(info["generator"], {"embedding": int, "hidden": int, "layers": int, "start_token": (int, type(None))},
-                      {"lookback": bool, "lookback_bars": list, "attention": bool, "header_tokens": int})
+                      {"lookback": bool, "lookback_bars": list, "attention": bool, "header_tokens": int, "core": str,
+                       "memory_slots": int, "memory_heads": int, "memory_head_size": int})
         counts = [*info.get("meters", {}).values(), *info.get("headers", {}).values()]
         expect(all(isinstance(count, int) for count in counts), "'meters' or 'headers' hold something else than counts")
     return info
@@ -149,10 +150,21 @@ def _packed_generator(shape: dict, vocabulary: Vocabulary, unit: str) -> Generat
                           part_token=vocabulary.id(PART) if PART in vocabulary else None,
                           lookback_bars=tuple(shape.get("lookback_bars", (1, 2))),
                           attention=bool(shape.get("attention", False)),
-                          header_tokens=int(shape.get("header_tokens", 0)))
+                          header_tokens=int(shape.get("header_tokens", 0)), core=shape.get("core", "lstm"),
+                          memory_slots=shape.get("memory_slots", 1), memory_heads=shape.get("memory_heads", 2),
+                          memory_head_size=shape.get("memory_head_size", 32))
     if unit == "window":
         generator.ban(tune_only_tokens(vocabulary))
     return generator
+
+
+def _relational_shape(generator: Generator) -> dict:
+    """A relational core's kind and sizes for model.json (an LSTM's model.json stays as it was)."""
+    if generator.core_kind != "relational":
+        return {}
+    core = generator.relational_memory
+    return {"core": "relational", "memory_slots": core.slots, "memory_heads": core.heads,
+            "memory_head_size": core.head_size}
 
 
 def _load_run(home: Path, run: str, device: torch.device) -> ComposerModel:
@@ -190,8 +202,9 @@ def pack_run(home: Path, run: str, out: Path, extra: dict | None = None) -> Path
         "name": run,
         "vocabulary": json.loads(model.vocabulary.to_json()),
         "encoding": model.encoding.params(),
-        "generator": {"embedding": generator.embedding.embedding_dim, "hidden": generator.lstm.hidden_size,
-                      "layers": generator.lstm.num_layers, "lookback": generator.lookback is not None,
+        "generator": {"embedding": generator.embedding.embedding_dim, "hidden": generator.core.hidden_size,
+                      "layers": generator.core.num_layers, **_relational_shape(generator),
+                      "lookback": generator.lookback is not None,
                       "lookback_bars": list(generator.lookback.bars_back) if generator.lookback else [],
                       "attention": generator.attention is not None,
                       "header_tokens": generator.lookback.header if generator.lookback else 0,
