@@ -34,7 +34,7 @@ from seqgan_music.errors import SeqganError
 # Training methods `run.method` may name, in the order of the method table (training/methods/),
 # which says what each does; a test keeps the two the same.
 METHODS: tuple[str, ...] = ("mle", "ss", "pg-bleu", "reinforce", "rebar", "relax", "seqgan", "maligan", "rankgan", "leakgan",
-                            "gsgan", "relgan")
+                            "gsgan", "relgan", "wgan")
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16")
 CONTROLS: tuple[str, ...] = ("token", "sequence")  # relaxation.control of rebar and relax
 BETA_SCHEDULES: tuple[str, ...] = ("constant", "linear", "exponential")  # gumbel.schedule of gsgan and relgan
