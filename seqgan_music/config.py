@@ -34,7 +34,7 @@ from seqgan_music.errors import SeqganError
 # Training methods `run.method` may name, in the order of the method table (training/methods/),
 # which says what each does; a test keeps the two the same.
 METHODS: tuple[str, ...] = ("mle", "ss", "pg-bleu", "reinforce", "rebar", "relax", "seqgan", "maligan", "rankgan", "leakgan",
-                            "gsgan", "relgan", "wgan")
+                            "gsgan", "relgan", "wgan", "textgan")
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16")
 CONTROLS: tuple[str, ...] = ("token", "sequence")  # relaxation.control of rebar and relax
 BETA_SCHEDULES: tuple[str, ...] = ("constant", "linear", "exponential")  # gumbel.schedule of gsgan and relgan
@@ -250,6 +250,17 @@ class RelGANConfig:
 
 
 @dataclass
+class TextGANConfig:
+    """Method `textgan` (Zhang et al. 2017): the generator matches D's highway features of real and of
+    generated sequences by a kernel MMD; D reads the generated ones by TextGAN's soft-argmax,
+    softmax(scale * (log p + Gumbel noise)), close to the one-hot of each drawn token."""
+
+    # Gaussian kernels' bandwidths, as multiples of the median distance between the features
+    bandwidths: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
+    scale: float = 1000.0  # TextGAN's L
+
+
+@dataclass
 class RolloutConfig:
     """How the Monte Carlo search is computed (not what it computes)."""
 
@@ -310,6 +321,7 @@ class Config:
     relaxed_gan: RelaxedGANConfig = field(default_factory=RelaxedGANConfig)
     gumbel: GumbelConfig = field(default_factory=GumbelConfig)
     relgan: RelGANConfig = field(default_factory=RelGANConfig)
+    textgan: TextGANConfig = field(default_factory=TextGANConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     data: DataConfig = field(default_factory=DataConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
@@ -319,7 +331,7 @@ class Config:
 
 SECTIONS: dict[str, type] = {f.name: f.default_factory for f in dataclasses.fields(Config)  # type: ignore[misc]
                              if f.name != "preset"}
-# The type of every field, by section: int, float, bool, str or list[int].
+# The type of every field, by section: int, float, bool, str, list[int] or list[float].
 _FIELD_TYPES: dict[str, dict[str, Any]] = {name: get_type_hints(cls) for name, cls in SECTIONS.items()}
 
 
@@ -571,6 +583,9 @@ _RULES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
     "gumbel": {"beta_max": _finite(lambda v: 1 <= v <= 1e6, "a number >= 1 and <= 1000000"),
                "schedule": ((lambda v: v in BETA_SCHEDULES), f"one of {', '.join(BETA_SCHEDULES)}"),
                "straight_through": _ANY_BOOL},
+    "textgan": {"bandwidths": ((lambda v: 0 < len(v) <= 16 and all(math.isfinite(x) and 0 < x <= 1000 for x in v)),
+                               "a list of 1 to 16 numbers > 0 and <= 1000, e.g. [0.5, 1.0, 2.0]"),
+                "scale": _finite(lambda v: 1 <= v <= 1e6, "a number >= 1 and <= 1000000")},
     "relgan": {"representations": _between(1, 4096), "representation_size": _between(1, 4096),
                "loss": ((lambda v: v in GAN_LOSSES), f"one of {', '.join(GAN_LOSSES)}")},
     "rollout": {"chunk_size": _POSITIVE_SIZE,
@@ -612,8 +627,8 @@ def validate(config: Config) -> None:
 
 # ---------------------------------------------------------------------------------- types, coercion
 def _type_name(kind: Any) -> str:
-    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
-        kind, "a list of integers such as [1, 2, 3]")
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string",
+            list[float]: "a list of numbers such as [0.5, 1.0, 2.0]"}.get(kind, "a list of integers such as [1, 2, 3]")
 
 
 def _show(value: Any) -> str:
@@ -636,6 +651,10 @@ def _coerce(name: str, kind: Any, value: Any) -> Any:
         value = float(value) if ok else value
     elif kind is str:
         ok = isinstance(value, str)
+    elif kind == list[float]:
+        ok = isinstance(value, (list, tuple)) and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                                      for x in value)
+        value = [float(x) for x in value] if ok else value
     else:  # list[int]
         ok = isinstance(value, (list, tuple)) and all(isinstance(x, int) and not isinstance(x, bool) for x in value)
         value = list(value) if ok else value
@@ -681,6 +700,7 @@ def config_copy(config: Config) -> Config:
     result.discriminator.filter_widths = list(result.discriminator.filter_widths)
     result.discriminator.filter_counts = list(result.discriminator.filter_counts)
     result.generator.lookback_bars = list(result.generator.lookback_bars)
+    result.textgan.bandwidths = list(result.textgan.bandwidths)
     return result
 
 
@@ -744,7 +764,7 @@ ADDED_LATER: dict[tuple[str, str], Any] = {("mle", "keep_best"): False, ("advers
                                           ("generator", "memory_heads"): 2, ("generator", "memory_head_size"): 32}
 # Sections added later: their defaults are what runs saved before them did (a run of another method never reads them).
 SECTIONS_ADDED_LATER = ("scheduled_sampling", "pg_bleu", "relaxation", "rankgan", "maligan", "leakgan", "relaxed_gan",
-                        "gumbel", "relgan", "data")  # data: windows, as before
+                        "gumbel", "relgan", "textgan", "data")  # data: windows, as before
 
 
 def config_from_dict(data: dict[str, Any]) -> Config:

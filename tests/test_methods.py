@@ -25,7 +25,8 @@ SHARED_KEYS = {"format", "generator", "discriminator", "optimizers", "rng", "pos
 METHOD_KEYS = {"seqgan": {"rollout"}, "pg-bleu": {"rollout"}, "reinforce": {"moving_baseline"},
                "rebar": {"relaxation"}, "relax": {"relaxation"}, "mle": set(), "ss": set(), "rankgan": {"rollout"},
                "maligan": set(), "leakgan": set(), "gsgan": {"relaxed_gan"},
-               "relgan": {"relaxed_gan"}, "wgan": {"relaxed_gan"}}
+               "relgan": {"relaxed_gan"}, "wgan": {"relaxed_gan"},
+               "textgan": {"relaxed_gan"}}
 
 
 @pytest.fixture(scope="module")

@@ -20,13 +20,14 @@ from seqgan_music.training.methods.relaxed import Rebar, Relax
 from seqgan_music.training.methods.relgan import RelGAN
 from seqgan_music.training.methods.scheduled_sampling import ScheduledSampling
 from seqgan_music.training.methods.seqgan import SeqGAN
+from seqgan_music.training.methods.textgan import TextGAN
 from seqgan_music.training.methods.wgan import WGAN
 
 # In the order people meet them: the baselines, then the estimators, then SeqGAN and its successors.
 METHOD_CLASSES: dict[str, type[Method]] = {
     method.name: method
     for method in (MaximumLikelihood, ScheduledSampling, PgBleu, Reinforce, Rebar, Relax, SeqGAN, MaliGAN, RankGAN,
-                   LeakGAN, GSGAN, RelGAN, WGAN)
+                   LeakGAN, GSGAN, RelGAN, WGAN, TextGAN)
 }
 
 __all__ = ["METHOD_CLASSES", "AdversarialMethod", "Method", "method_class", "method_phases", "settings_read"]
