@@ -15,6 +15,7 @@ from seqgan_music.config import GAN_LOSSES, apply_overrides, preset
 from seqgan_music.corpora.corpus import load_corpus
 from seqgan_music.corpora.grammar import build_grammar_corpus
 from seqgan_music.errors import SeqganError
+from seqgan_music.experiments.definitions import oracle_experiment
 from seqgan_music.models.generator import Generator
 from seqgan_music.models.multi_representation import MultiRepresentationDiscriminator
 from seqgan_music.training.adversarial_losses import LOSSES, discriminator_loss, generator_loss
@@ -164,3 +165,8 @@ def test_train_generate_and_evaluate_relgan_from_the_command_line(home: Path, tm
     evaluated = runner.invoke(app, ["evaluate", "rel", "--samples", "20", "--metrics", "goodness,nll-test,self-bleu",
                                     "--home", str(home)])
     assert evaluated.exit_code == 0, evaluated.output
+
+
+def test_the_oracle_experiment_sets_relgan_against_its_published_nll_oracle():
+    experiment = oracle_experiment(methods=("mle", "relgan"))
+    assert experiment.paper["RelGAN"] == {"nll_oracle": 6.680}  # Nie et al. 2019, Table 1, beta_max 100

@@ -22,7 +22,8 @@ ORACLE_METHODS = (RANDOM, "mle", "ss", "pg-bleu", "seqgan")  # the SeqGAN paper'
 # baseline); RankGAN (Lin et al. 2017, Table 2) and LeakGAN (Guo et al. 2018, Table 2) on the same oracle.
 PAPER_ORACLE = {"Random": {"nll_oracle": 10.310}, "MLE": {"nll_oracle": 9.038}, "SS": {"nll_oracle": 8.985},
                 "PG-BLEU": {"nll_oracle": 8.946}, "SeqGAN": {"nll_oracle": 8.736},
-                "RankGAN": {"nll_oracle": 8.247}, "LeakGAN": {"nll_oracle": 7.038}}
+                "RankGAN": {"nll_oracle": 8.247}, "LeakGAN": {"nll_oracle": 7.038},
+                "RelGAN": {"nll_oracle": 6.680}}  # Nie et al. 2019, Table 1 (beta_max 100)
 # SeqGAN paper, the Nottingham table (BLEU-4 and MSE; its MSE has no published formula).
 PAPER_NOTTINGHAM = {"MLE": {"bleu4": 0.9210, "mse": 22.38}, "SeqGAN": {"bleu4": 0.9406, "mse": 20.62}}
 # ReGAN paper (Balagopalan et al. 2018), length 15: goodness as valid three-token windows out of 13
