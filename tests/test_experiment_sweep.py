@@ -84,6 +84,16 @@ def test_oracle_experiment_saves_one_point_per_method_and_temperature_with_the_o
     assert drawn.split("│")[0].strip() == f"{floor['value']:.3g}"  # ticked at its own value
     assert f"{LEVEL * 2} {FLOOR_LABEL} {floor['value']:.3g}" in markdown  # and named in the legend
 
+    swept = invoke(oracle_home, "sweep", "oracle-cpu-tiny-mle", "oracle-cpu-tiny-seqgan", "--temperatures", "0.7,1.0",
+                   "--samples", "200", "--json", str(oracle_home / "sweep.json"))
+    assert swept.exit_code == 0, swept.output  # `sweep` draws the same floor, from the experiment's cached points
+    assert f"│{LEVEL * 2} {FLOOR_LABEL} {LEVEL}" in swept.output and f"{FLOOR_LABEL} {floor['value']:.4f}:" in swept.output
+    cli = json.loads((oracle_home / "sweep.json").read_text())
+    assert cli["floor"]["value"] == pytest.approx(floor["value"], abs=1e-6)
+    assert [p[axis] for p in cli["points"] for axis in ("quality", "diversity")] == pytest.approx(
+        [p[axis] for p in points for axis in ("quality", "diversity")], abs=1e-6)
+    assert len(json.loads((oracle_home / "checkpoints" / "oracle-cpu-tiny-mle" / "evaluations.json").read_text())["entries"]) == 2
+
     again = invoke(oracle_home, *args[:-len(TINY_SETS)], *TINY_SETS, "--sweep", "none")
     assert again.exit_code == 0 and again.output.count("finished earlier, reused") == 2, again.output
     assert json.loads((folder / "report.json").read_text())["sweep"] is None
