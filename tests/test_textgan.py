@@ -66,13 +66,14 @@ def textgan_trainer(home: Path, run: str, *extra: str):
     return start_run(home, "grammar", config, run)
 
 
-def test_d_reads_the_soft_argmax_of_the_drawn_tokens(home: Path):
-    trainer = textgan_trainer(home, "softargmax")
+@pytest.mark.parametrize("scale", [10, 1000])
+def test_d_reads_the_soft_argmax_of_the_drawn_tokens(home: Path, scale: int):
+    trainer = textgan_trainer(home, f"softargmax-{scale}", f"textgan.scale={scale}")
     relaxed = trainer.method.relaxed_batch(torch.Generator().manual_seed(2))
     weights = relaxed.weights.detach()
     assert torch.equal(weights.argmax(-1), relaxed.tokens)  # the drawn tokens, not the greedy ones
-    assert float((weights - one_hot(relaxed.tokens, trainer.generator.vocab_size)).abs().max()) < 0.5
-    assert float((weights - one_hot(relaxed.tokens, trainer.generator.vocab_size)).abs().mean()) < 1e-3
+    distance = float((weights - one_hot(relaxed.tokens, trainer.generator.vocab_size)).abs().mean())
+    assert distance < (1e-3 if scale == 1000 else 0.1)  # TextGAN's L: one-hot but for near ties
 
 
 def test_the_feature_matching_loss_reaches_every_generator_parameter(home: Path):
@@ -86,8 +87,7 @@ def test_the_feature_matching_loss_reaches_every_generator_parameter(home: Path)
 
 
 def test_generator_steps_lower_the_mmd_against_a_fixed_d(home: Path):
-    """At TextGAN's L = 1000 (the default): 20 steps take the MMD from .60 to .41 (ascending the same
-    gradient takes it above 1.5)."""
+    """20 steps take the MMD from .54 to .24 (ascending the same gradient instead takes it to 1.76)."""
     trainer = textgan_trainer(home, "descend", "adversarial.batch_size=64", "relaxed_gan.generator_learning_rate=0.01")
     method = trainer.method
     fixed = {name: p.detach().clone() for name, p in trainer.discriminator.named_parameters()}

@@ -8,14 +8,21 @@ What differs from the paper, and why:
 - TextGAN's generator is deterministic given a latent code z (greedy decoding, fed its own
   soft-argmax). Ours has no latent code; its noise is the Gumbel noise of each drawn token: the
   token is argmax(log p + g), fed back as TextGAN feeds its argmax, and D reads the soft-argmax
-  softmax(L * (log p + g)) with TextGAN's large L (`textgan.scale`, 1000). Without the noise,
-  softmax(L * log p) would be the greedy token after a sampled prefix: a sequence the generator never
-  produces, whose features would differ from the data's even for a perfect generator.
+  softmax(L * (log p + g)) (L: `textgan.scale`). Without the noise, softmax(L * log p) would be the
+  greedy token after a sampled prefix: a sequence the generator never produces, whose features would
+  differ from the data's even for a perfect generator (measured after MLE on the toy grammar, at
+  L = 1000: an MMD of 2.3 against a real batch's features, where the drawn sequences' is 0.03).
+- L is 10, not TextGAN's 1000 (`textgan.scale=1000` gives the paper's). At 1000 the soft-argmax is
+  one-hot to float precision wherever the two largest perturbed log-probabilities differ by more
+  than about 0.02: after MLE on the toy grammar 1% of positions pass any gradient (33% at L = 10).
+  On the grammar preset with the generator's learning rate at 1e-3, 100 rounds took goodness from
+  .29 to .32 and from .30 to .30 at L = 1000 (seeds 0 and 1), to .90 and .85 at L = 10 (NLL_test
+  1.30 to 0.70 and 1.27 to 0.74); .45 at L = 100.
 - TextGAN's D also reconstructs the latent code (its L_recon) and is trained to enlarge the MMD; with
   no latent code there is nothing to reconstruct, and D here keeps the standard loss alone.
 - The Gaussian kernels' bandwidths are multiples of the median feature distance (feature_matching.py
   says why), not TextGAN's fixed ones.
-- MLE pre-training first (TextGAN pre-trains its generator as an autoencoder's decoder), no D
+- MLE pre-training first (TextGAN pre-trains its generator too), no D
   pre-training, Adam at the `relaxed_gan` learning rates, as every relaxed method here.
 """
 
