@@ -53,7 +53,7 @@ class RelationalMemory(nn.Module):
 
     def forward(self, inputs: Tensor, state: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         """inputs (B, T, In) -> the memory after each step flattened (B, T, H), and (h, c), each (1, B, H)."""
-        batch, length = inputs.shape[:2]
+        batch = inputs.shape[0]
         if state is None:
             memory = self.initial_memory(batch, inputs)
         else:
@@ -61,8 +61,9 @@ class RelationalMemory(nn.Module):
         projected = self.input_projection(inputs)  # (B, T, M)
         gates_in = self.input_gates(projected)  # (B, T, 2M)
         outputs = []
-        for t in range(length):
-            memory = self._advance(memory, projected[:, t], gates_in[:, t])
+        # unbind, not [:, t]: the backward of T selections would zero-fill a (B, T, M) gradient at every step
+        for step_input, step_gates in zip(projected.unbind(1), gates_in.unbind(1)):
+            memory = self._advance(memory, step_input, step_gates)
             outputs.append(memory.flatten(1))
         out = torch.stack(outputs, dim=1) if outputs else inputs.new_empty((batch, 0, self.hidden_size))
         final = memory.flatten(1).unsqueeze(0)  # (1, B, H)
