@@ -2,6 +2,7 @@
 
 import os
 import signal
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 os.environ["OMP_NUM_THREADS"] = "1"
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
+HELD_OUT_TUNES = 16  # valid and test tunes tune_model measures its NLL on
 
 
 @pytest.fixture(scope="session")
@@ -107,7 +109,9 @@ def tune_model(nottingham_grid16, tmp_path_factory) -> Path:
     """A tiny lookback model with attention over bars trained for one epoch on the whole Nottingham
     tunes, packed once per session in `<home>/packed` (run "tiny-tunes" in `<home>`; tests that change the
     project work on a copy). Without header inputs (a window model cannot have them), so that a copy of
-    its run can pose as a window model (test_tui_compose_form.py)."""
+    its run can pose as a window model (test_tui_compose_form.py). It trains on every training tune, so
+    it knows every header, but measures its NLL on the first HELD_OUT_TUNES valid and test tunes only
+    (on all of them, that took as long as the epoch)."""
     from typer.testing import CliRunner
 
     from seqgan_music.cli import app
@@ -115,7 +119,12 @@ def tune_model(nottingham_grid16, tmp_path_factory) -> Path:
     from seqgan_music.training.launch import start_run
 
     home = tmp_path_factory.mktemp("tune-model")
-    nottingham_grid16.save(home)
+    corpus, held_out = nottingham_grid16, ("valid", "test")
+    replace(corpus, manifest=dict(corpus.manifest),
+            tune_sequences={s: tunes[:HELD_OUT_TUNES] if s in held_out else tunes
+                            for s, tunes in corpus.tune_sequences.items()},
+            tune_of_sequence={s: owners[:HELD_OUT_TUNES] if s in held_out else owners
+                              for s, owners in corpus.tune_of_sequence.items()}).save(home)
     config = apply_overrides(preset("tunes-quick"), ["generator.header_inputs=false",
                                                       "generator.embedding=8", "generator.hidden=16", "mle.epochs=1",
                                                       "mle.batch_size=64", "run.method=mle", "run.eval_samples=4",
