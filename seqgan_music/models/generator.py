@@ -125,12 +125,13 @@ class Generator(nn.Module):
         return self.lstm if self.core_kind == "lstm" else self.relational_memory
 
     def initial_state(self, batch: int) -> State:
-        """Zero (h, c), each (layers, B, H), on the module's device and in its dtype; with lookback,
-        also an empty lookback state (the next token consumed is the start token)."""
+        """(h, c), each (layers, B, H), on the module's device and in its dtype: zeros for the LSTM, the
+        initial memory (identity rows) flattened for the relational core; with lookback, also an empty
+        lookback state (the next token consumed is the start token)."""
         weight = self.output.weight
         if self.core_kind == "relational":
-            memory = self.relational_memory.initial_memory(batch, weight).flatten(1).unsqueeze(0)  # (1, B, H)
-            h, c = memory, memory.clone()
+            start = self.relational_memory.initial_memory(batch, weight).flatten(1).unsqueeze(0)  # (1, B, H)
+            h, c = start, start.clone()
         else:
             h = torch.zeros((self.lstm.num_layers, batch, self.lstm.hidden_size), device=weight.device,
                             dtype=weight.dtype)
