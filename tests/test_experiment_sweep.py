@@ -14,12 +14,13 @@ import torch
 from typer.testing import CliRunner
 
 from seqgan_music.cli import app
+from seqgan_music.cli.experiment import SWEEP_DEFAULT
 from seqgan_music.config import METHODS
 from seqgan_music.corpora.corpus import load_corpus
 from seqgan_music.corpora.oracle import build_oracle_corpus, corpus_oracle
 from seqgan_music.experiments.definitions import SWEEP_TEMPERATURES, SweepPlan, oracle_experiment, text_experiment
 from seqgan_music.plotting import LEVEL, MARKERS, line_plot
-from seqgan_music.run_evaluation.sweep import FLOOR_LABEL, SweepPoint, oracle_floor, sweep_plot
+from seqgan_music.run_evaluation.sweep import FLOOR_LABEL, SweepPoint, oracle_floor, parse_temperatures, sweep_plot
 from training_helpers import TINY
 
 runner = CliRunner()
@@ -42,6 +43,7 @@ def test_both_experiments_sweep_every_method_by_default():
     assert [run.run for run in oracle.runs] == ["oracle-cpu-random", *[f"oracle-cpu-{m}" for m in METHODS]]
     assert text_experiment().sweep == SweepPlan("bleu4", "self_bleu4", SWEEP_TEMPERATURES)
     assert oracle_experiment(temperatures=()).sweep is None
+    assert tuple(parse_temperatures(SWEEP_DEFAULT)) == SWEEP_TEMPERATURES  # the CLI's default is the same list
     assert len(set(MARKERS)) >= len(METHODS) + 1  # every row of the method table (and Random) has its own marker
 
 

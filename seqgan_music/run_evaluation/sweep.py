@@ -7,8 +7,8 @@ the curves is shared by the CLI's `sweep`, the terminal app and the experiments'
 
 On an oracle corpus the plot draws the oracle's own entropy as a floor under NLL_oracle: the
 oracle's per-token NLL of its own held-out samples (the real data's NLL_oracle, computed by the
-evaluation like every other real value), which no generator that matches the oracle without
-collapsing onto its likeliest sequences goes below.
+evaluation like every other real value). A generator that matches the oracle scores it; one below
+it has traded diversity for the oracle's likeliest sequences, so no honest generator goes below.
 """
 
 from __future__ import annotations
