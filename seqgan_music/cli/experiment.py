@@ -32,7 +32,8 @@ SeedOption = Annotated[int, typer.Option("--seed", help="Seed of every run and o
 SWEEP_DEFAULT = "0.6,0.8,1.0,1.2,1.5"  # definitions.SWEEP_TEMPERATURES, as typed
 SweepOption = Annotated[str, typer.Option("--sweep", help=(
     "Comma-separated sampling temperatures at which every run is evaluated again, for the quality-diversity "
-    "curves of all methods (drawn in the report, the points in sweep.json and sweep.csv); none turns the sweep off."))]
+    "curves of all methods (drawn in the report, the points in sweep.json and sweep.csv); each temperature other than "
+    "1.0 costs one more evaluation of every run (1.0 reuses the table's); none turns the sweep off."))]
 
 
 @experiment_app.command("oracle")
