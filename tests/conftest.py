@@ -15,6 +15,7 @@ os.environ["OMP_NUM_THREADS"] = "1"
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 HELD_OUT_TUNES = 16  # valid and test tunes tune_model measures its NLL on
+FEW_PERMUTATIONS = 1_000  # shuffles in the permutation tests of the experiments the tests run
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +48,22 @@ def nottingham_grid16(nottingham_midi):
     from seqgan_music.corpora.split import SplitPlan
 
     return build_music_corpus("nottingham", nottingham_midi, music_encoding("grid16"), SplitPlan(), {"kind": "midi"})
+
+
+@pytest.fixture
+def few_permutations(monkeypatch):
+    """Experiments run their permutation tests with FEW_PERMUTATIONS shuffles instead of the product's 10,000
+    (with 2,000 scores a side, each took 0.3 s): tests of an experiment check that its p-values are
+    computed and reported, which a thousand shuffles show as well; tests/test_significance.py tests the test."""
+    from seqgan_music.evaluation.significance import compare
+    from seqgan_music.experiments import tunes
+    from seqgan_music.run_evaluation import comparison
+
+    def fewer(a, b, permutations: int = FEW_PERMUTATIONS, seed: int = 0):
+        return compare(a, b, min(permutations, FEW_PERMUTATIONS), seed)
+
+    for module in (comparison, tunes):
+        monkeypatch.setattr(module, "compare", fewer)
 
 
 class RecordingReporter:

@@ -96,6 +96,7 @@ def test_runs_on_different_corpora_are_refused_before_any_sampling(tmp_path, mon
     assert not list((tmp_path / "checkpoints").glob("*/evaluations.json"))
 
 
+@pytest.mark.usefixtures("few_permutations")
 def test_oracle_experiment_trains_evaluates_reports_and_reuses_its_runs(tmp_path):
     build_oracle_corpus("oracle", seed=2, train=300, held_out=200, length=8).save(tmp_path)
     args = ["experiment", "oracle", "--tag", "tiny", "--samples", "1000", *TINY_SETS,
@@ -125,6 +126,7 @@ def test_oracle_experiment_trains_evaluates_reports_and_reuses_its_runs(tmp_path
     assert [p["method"] for p in sweep["points"]] == ["MLE"] * 5 + ["SeqGAN"] * 5
 
 
+@pytest.mark.usefixtures("few_permutations")
 def test_nottingham_experiment_on_a_small_music_corpus(nottingham_grid16, tmp_path):
     corpus = nottingham_grid16
     sizes = {"train": 200, "valid": 40, "test": 40}
@@ -141,6 +143,7 @@ def test_nottingham_experiment_on_a_small_music_corpus(nottingham_grid16, tmp_pa
     assert wrong.exit_code == 1 and "uses the grid16 encoding" in wrong.output
 
 
+@pytest.mark.usefixtures("few_permutations")
 def test_grammar_experiment_reports_goodness_and_variance_curves(tmp_path):
     build_grammar_corpus("grammar3", 3, count=400, seed=1).save(tmp_path)
     args = ["experiment", "grammar", "--length", "3", "--samples", "1000", *TINY_SETS, "--set", "adversarial.rounds=4",
