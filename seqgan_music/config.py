@@ -34,10 +34,11 @@ from seqgan_music.errors import SeqganError
 # Training methods `run.method` may name, in the order of the method table (training/methods/),
 # which says what each does; a test keeps the two the same.
 METHODS: tuple[str, ...] = ("mle", "ss", "pg-bleu", "reinforce", "rebar", "relax", "seqgan", "maligan", "rankgan", "leakgan",
-                            "gsgan", "relgan", "wgan", "textgan")
+                            "gsgan", "relgan", "wgan", "textgan", "vae", "arae")
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16")
 CONTROLS: tuple[str, ...] = ("token", "sequence")  # relaxation.control of rebar and relax
 BETA_SCHEDULES: tuple[str, ...] = ("constant", "linear", "exponential")  # gumbel.schedule of gsgan and relgan
+KL_SCHEDULES: tuple[str, ...] = ("logistic", "linear")  # vae.kl_schedule
 GAN_LOSSES: tuple[str, ...] = ("relativistic", "standard", "hinge", "wasserstein")  # relgan.loss (adversarial_losses.LOSSES)
 REWARDS: tuple[str, ...] = ("rollout", "partial")  # adversarial.reward of the rollout methods
 UNITS: tuple[str, ...] = ("window", "tune")  # data.unit
@@ -261,6 +262,37 @@ class TextGANConfig:
 
 
 @dataclass
+class VAEConfig:
+    """Method `vae` (Bowman et al. 2016): an LSTM encoder to a Gaussian posterior over a `latent`-dim
+    code that starts the LSTM decoder; the KL term's weight rises from 0 to 1 over `kl_anneal_steps`
+    optimizer steps by `kl_schedule`; `token_dropout` of the decoder's inputs are blanked while
+    training; NLL_test is the importance-weighted bound with `nll_samples` posterior draws (1: the ELBO)."""
+
+    latent: int = 16
+    kl_anneal_steps: int = 1000  # 0: the full KL weight from the first step
+    kl_schedule: str = "logistic"  # Bowman et al.'s sigmoid, or linear
+    token_dropout: float = 0.25  # Bowman et al.'s keep rate 0.75
+    nll_samples: int = 8
+
+
+@dataclass
+class ARAEConfig:
+    """Method `arae` (Zhao et al. 2018): an autoencoder with unit-length `code_size` codes, a generator
+    MLP from `noise_size` Gaussian noise to codes and a WGAN-GP critic on codes, both `mlp_hidden` wide,
+    with their own Adam learning rates; the encoder also takes `encoder_scale` of the critic's gradient
+    on real codes; NLL_test is estimated with `nll_samples` generated codes."""
+
+    code_size: int = 32
+    noise_size: int = 32
+    mlp_hidden: int = 64
+    generator_learning_rate: float = 1e-4
+    critic_learning_rate: float = 1e-4
+    gradient_penalty: float = 1.0  # the authors' gan_gp_lambda
+    encoder_scale: float = 0.01  # the authors' gan_toenc
+    nll_samples: int = 8
+
+
+@dataclass
 class RolloutConfig:
     """How the Monte Carlo search is computed (not what it computes)."""
 
@@ -322,6 +354,8 @@ class Config:
     gumbel: GumbelConfig = field(default_factory=GumbelConfig)
     relgan: RelGANConfig = field(default_factory=RelGANConfig)
     textgan: TextGANConfig = field(default_factory=TextGANConfig)
+    vae: VAEConfig = field(default_factory=VAEConfig)
+    arae: ARAEConfig = field(default_factory=ARAEConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     data: DataConfig = field(default_factory=DataConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
@@ -588,6 +622,15 @@ _RULES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
                 "scale": _finite(lambda v: 1 <= v <= 1e6, "a number >= 1 and <= 1000000")},
     "relgan": {"representations": _between(1, 4096), "representation_size": _between(1, 4096),
                "loss": ((lambda v: v in GAN_LOSSES), f"one of {', '.join(GAN_LOSSES)}")},
+    "vae": {"latent": _POSITIVE_SIZE, "kl_anneal_steps": _between(0, _UNITS_LIMIT),
+            "kl_schedule": ((lambda v: v in KL_SCHEDULES), f"one of {', '.join(KL_SCHEDULES)}"),
+            "token_dropout": _finite(lambda v: 0 <= v <= 1, "a share in [0, 1]"),
+            "nll_samples": _between(1, _ROLLOUTS_LIMIT)},
+    "arae": {"code_size": _POSITIVE_SIZE, "noise_size": _POSITIVE_SIZE, "mlp_hidden": _POSITIVE_SIZE,
+             "generator_learning_rate": _POSITIVE_FLOAT, "critic_learning_rate": _POSITIVE_FLOAT,
+             "gradient_penalty": _finite(lambda v: 0 <= v <= 1e6, "a number >= 0 and <= 1000000"),
+             "encoder_scale": _finite(lambda v: 0 <= v <= 1e6, "a number >= 0 and <= 1000000"),
+             "nll_samples": _between(1, _ROLLOUTS_LIMIT)},
     "rollout": {"chunk_size": _POSITIVE_SIZE,
                 "precision": ((lambda v: v in PRECISIONS), f"one of {', '.join(PRECISIONS)}"),
                 "every": ((lambda v: v in ("token", "bar") or (v.isdigit() and len(v) <= 6 and int(v) >= 1)),
@@ -764,7 +807,7 @@ ADDED_LATER: dict[tuple[str, str], Any] = {("mle", "keep_best"): False, ("advers
                                           ("generator", "memory_heads"): 2, ("generator", "memory_head_size"): 32}
 # Sections added later: their defaults are what runs saved before them did (a run of another method never reads them).
 SECTIONS_ADDED_LATER = ("scheduled_sampling", "pg_bleu", "relaxation", "rankgan", "maligan", "leakgan", "relaxed_gan",
-                        "gumbel", "relgan", "textgan", "data")  # data: windows, as before
+                        "gumbel", "relgan", "textgan", "vae", "arae", "data")  # data: windows, as before
 
 
 def config_from_dict(data: dict[str, Any]) -> Config:

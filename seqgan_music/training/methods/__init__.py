@@ -8,6 +8,7 @@ from typing import Any
 
 from seqgan_music.config import Config, config_to_dict
 from seqgan_music.phases import Phase
+from seqgan_music.training.methods.arae import ARAE
 from seqgan_music.training.methods.base import AdversarialMethod, Method
 from seqgan_music.training.methods.gsgan import GSGAN
 from seqgan_music.training.methods.leakgan import LeakGAN
@@ -21,13 +22,15 @@ from seqgan_music.training.methods.relgan import RelGAN
 from seqgan_music.training.methods.scheduled_sampling import ScheduledSampling
 from seqgan_music.training.methods.seqgan import SeqGAN
 from seqgan_music.training.methods.textgan import TextGAN
+from seqgan_music.training.methods.vae import VAE
 from seqgan_music.training.methods.wgan import WGAN
 
-# In the order people meet them: the baselines, then the estimators, then SeqGAN and its successors.
+# In the order people meet them: the baselines, then the estimators, then SeqGAN and its successors, then
+# the latent-variable models.
 METHOD_CLASSES: dict[str, type[Method]] = {
     method.name: method
     for method in (MaximumLikelihood, ScheduledSampling, PgBleu, Reinforce, Rebar, Relax, SeqGAN, MaliGAN, RankGAN,
-                   LeakGAN, GSGAN, RelGAN, WGAN, TextGAN)
+                   LeakGAN, GSGAN, RelGAN, WGAN, TextGAN, VAE, ARAE)
 }
 
 __all__ = ["METHOD_CLASSES", "AdversarialMethod", "Method", "method_class", "method_phases", "settings_read"]
