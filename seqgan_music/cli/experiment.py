@@ -43,7 +43,7 @@ def oracle(
     corpus: Annotated[str, typer.Option("--corpus", help="The oracle corpus to use.")] = "oracle",
     params: Annotated[Path | None, typer.Option("--params", help="Build the corpus first from these oracle parameters (.npz) when it does not exist yet.")] = None,
     samples: Annotated[int, typer.Option("--samples", help="Samples from each run for NLL_oracle and NLL_test (the paper's 10,000).")] = 10_000,
-    methods: Annotated[str | None, typer.Option("--methods", help="Comma-separated rows of the table: random (the untrained generator) or any training method (see `train --help`); default: the paper's rows, random,mle,ss,pg-bleu,seqgan.")] = None,
+    methods: Annotated[str | None, typer.Option("--methods", help="Comma-separated rows of the table: random (the untrained generator) or any training method (see `train --help`); default: the paper's rows, random,mle,ss,pg-bleu,seqgan. Every method other than mle starts from the MLE row's finished generator (added, and trained first, when missing); one with a generator of another shape (leakgan, relgan, vae, arae) trains its own MLE phase.")] = None,
     sweep: SweepOption = SWEEP_DEFAULT,
     tag: TagOption = None,
     seed: SeedOption = 0,
@@ -58,7 +58,8 @@ def oracle(
 
     Runs `oracle-cpu-random`, `-mle`, `-ss`, `-pg-bleu` and `-seqgan` (for --preset cpu-oracle) are
     ordinary runs: a stopped experiment goes on from their checkpoints when the same command is
-    given again, and a run another --methods list shares is trained once.
+    given again, and a run another --methods list shares is trained once. MLE is trained once:
+    every other method starts from the MLE row's generator (`train --init`), its MLE phase skipped.
 
     Example: seqgan-music experiment oracle --params ../shared/oracle/seqgan_oracle.npz
 
@@ -89,7 +90,7 @@ def text(
     data: Annotated[Path | None, typer.Option("--data", help="Build the corpus first, when it does not exist yet, from this folder holding train.txt and test.txt (Texygen's COCO split, e.g. ../shared/data/text/image_coco).")] = None,
     corpus: Annotated[str, typer.Option("--corpus", help="The text corpus to use (built from --data when missing).")] = "coco",
     samples: Annotated[int, typer.Option("--samples", help="Captions sampled from each run for BLEU and self-BLEU.")] = 1000,
-    methods: Annotated[str | None, typer.Option("--methods", help="Comma-separated rows of the table: random (the untrained generator) or any training method (see `train --help`); default: each of Texygen's rows (mle, seqgan, maligan, rankgan, leakgan) that the method table holds.")] = None,
+    methods: Annotated[str | None, typer.Option("--methods", help="Comma-separated rows of the table: random (the untrained generator) or any training method (see `train --help`); default: each of Texygen's rows (mle, seqgan, maligan, rankgan, leakgan) that the method table holds. Every method other than mle starts from the MLE row's finished generator (added, and trained first, when missing); one with a generator of another shape (leakgan, relgan, vae, arae) trains its own MLE phase.")] = None,
     sweep: SweepOption = SWEEP_DEFAULT,
     tag: TagOption = None,
     seed: SeedOption = 0,
@@ -105,6 +106,7 @@ def text(
     The corpus (test.txt's captions are the test split; train.txt's are split 90/10 into train and
     valid) is built from --data when it does not exist. Runs `text-coco-mle`, `-seqgan`, ... are
     ordinary runs: a stopped experiment goes on from their checkpoints when the same command is given again.
+    MLE is trained once: every other method starts from the MLE row's generator, its MLE phase skipped.
 
     Example: seqgan-music experiment text --data ../shared/data/text/image_coco
 

@@ -46,15 +46,18 @@ def train(
     resume: Annotated[str | None, typer.Option("--resume", help="Continue this run from its last checkpoint.")] = None,
     force: Annotated[bool, typer.Option("--force", help="With --resume: resume a run marked running on another machine (whose lock this one may not see) when nothing trains it there; a run a process here trains is always refused.")] = False,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed for weights, sampling and shuffling.")] = None,
+    init: Annotated[str | None, typer.Option("--init", help="Start from this finished run's generator (same corpus and generator settings) and skip the MLE phase: methods compared from one MLE start.")] = None,
     home: HomeOption = None,
 ) -> None:
     """Train a generator on a corpus: MLE pre-training, then SeqGAN's adversarial training.
 
     Ctrl-C (or SIGTERM) stops after the current epoch or round and saves a checkpoint; `--resume RUN`
     goes on. While a process trains a run it holds the run's lock, and a second --resume is refused
-    with the process's id; a run left marked running by a killed process is taken over.
+    with the process's id; a run left marked running by a killed process is taken over. `--init RUN`
+    starts from RUN's finished generator (and its MLE optimizer) and skips the MLE phase.
 
     Example: seqgan-music train folk --preset quick --run demo
+    Example: seqgan-music train oracle --method seqgan --init oracle-mle
     """
     from seqgan_music.cli.live import training_view
     from seqgan_music.corpora.corpus import load_corpus
@@ -71,6 +74,8 @@ def train(
             if resume is not None:
                 if corpus is not None:
                     raise SeqganError("give either a corpus (new run) or --resume RUN, not both")
+                if init is not None:
+                    raise SeqganError("--init starts a new run: a resumed run goes on from where it started")
                 requested = None
                 if changed:  # settings given with --resume must not change the run: they are laid over its own config
                     saved = read_run_config(run_dir(root, resume))
@@ -85,7 +90,7 @@ def train(
                 config = _requested_config(preset(preset_name or default_preset_name(kind)), config_file, assignments,
                                            method, device, seed)
                 view = training_view()
-                trainer = start_run(root, corpus, config, run, view)  # removes the run folder if interrupted
+                trainer = start_run(root, corpus, config, run, view, init)  # removes the run folder if interrupted
             signals.trainer = trainer  # from here on, a signal stops after the current unit and saves
         except KeyboardInterrupt:
             if trainer is not None and resume is None:
@@ -226,7 +231,7 @@ def runs(home: HomeOption = None) -> None:
         table.add_column(column, no_wrap=True, justify="right" if column.startswith(("time", "NLL")) else "left")
     for info, last in survey.runs:
         values = last or {}
-        table.add_row(info.get("name", "?"), info.get("corpus", "?"), info.get("method", "?"),
+        table.add_row(info.get("name", "?"), info.get("corpus", "?"), _method_and_start(info),
                       survey.statuses.get(str(info.get("name")), info.get("status", "?")),
                       format_run_progress(info), format_duration(info.get("elapsed")), _number(values.get("nll_test")),
                       _number(values.get("nll_oracle")))
@@ -240,6 +245,13 @@ def runs(home: HomeOption = None) -> None:
                           f"`seqgan-music train --resume {info.get('name')}` takes it over", highlight=False, markup=False)
     for name, lines in survey.damaged_lines.items():
         console.print(f"run {name}: {lines} damaged line(s) of {METRICS_FILE} left out", highlight=False, markup=False)
+
+
+def _method_and_start(info: dict) -> str:
+    """The run's method, and the run whose generator it started from (`train --init`) after a `<`."""
+    init = info.get("init")
+    start = f" < {init.get('run')}" if isinstance(init, dict) else ""
+    return f"{info.get('method', '?')}{start}"
 
 
 def _number(value: object) -> str:

@@ -18,6 +18,7 @@ ORACLE_PRESETS = ("cpu-oracle", "paper-oracle")
 # The rows of the oracle table: "random" (the untrained generator) or a training method.
 RANDOM = "random"
 ORACLE_METHODS = (RANDOM, "mle", "ss", "pg-bleu", "seqgan")  # the SeqGAN paper's Table 1
+START = "mle"  # the row every other training method of the oracle and text experiments starts from
 # NLL_oracle of 10,000 samples at length 20. SeqGAN paper, Table 1 (p < 1e-6 for SeqGAN against each
 # baseline); RankGAN (Lin et al. 2017, Table 2) and LeakGAN (Guo et al. 2018, Table 2) on the same oracle.
 PAPER_ORACLE = {"Random": {"nll_oracle": 10.310}, "MLE": {"nll_oracle": 9.038}, "SS": {"nll_oracle": 8.985},
@@ -54,11 +55,13 @@ class SweepPlan:
 
 @dataclass(frozen=True)
 class ExperimentRun:
-    """One row of the table: a label, the run's name and its full settings."""
+    """One row of the table: a label, the run's name and its full settings; `init`, the run whose
+    finished generator it starts from, its MLE phase skipped (`train --init`), where it can."""
 
     label: str
     run: str
     config: Config
+    init: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,7 @@ def oracle_experiment(preset_name: str = "cpu-oracle", corpus: str = "oracle", t
     Every row is also swept over `temperatures` (none: no sweep): NLL_oracle against NLL_test."""
     if preset_name not in ORACLE_PRESETS:
         raise SeqganError(f"--preset must be one of {', '.join(ORACLE_PRESETS)}, got {preset_name!r}")
-    rows = _method_rows(methods)
+    rows = _shared_start(_method_rows(methods))
     name = _name(f"oracle-{preset_name.removesuffix('-oracle')}", tag)
     base = apply_overrides(preset(preset_name), [*overrides, f"run.seed={seed}"])
     runs = tuple(_method_run(name, method, base) for method in rows)
@@ -122,6 +125,17 @@ def _method_rows(methods: Sequence[str]) -> tuple[str, ...]:
     return rows
 
 
+def _shared_start(rows: tuple[str, ...]) -> tuple[str, ...]:
+    """The rows in training order with the shared start: every training method other than MLE starts
+    from the MLE row's generator (the papers compare methods from one pre-trained generator, and
+    the MLE phase is trained once), so the MLE row comes before them, added when --methods lacks it
+    (its scores are the baseline each method moved from). Random stays first."""
+    trained = [row for row in rows if row not in (RANDOM, START)]
+    if not trained:
+        return rows
+    return (*[row for row in rows if row == RANDOM], START, *trained)
+
+
 def _published(paper: dict[str, dict[str, float]], runs: Sequence[ExperimentRun]) -> dict[str, dict[str, float]]:
     """The published figures of the rows that are run, by label."""
     return {run.label: paper[run.label] for run in runs if run.label in paper}
@@ -134,11 +148,14 @@ def _focus(runs: Sequence[ExperimentRun]) -> str:
 
 
 def _method_run(experiment: str, method: str, base: Config) -> ExperimentRun:
-    """The row of `method` ("random": MLE with no epochs, the untrained generator)."""
+    """The row of `method` ("random": MLE with no epochs, the untrained generator); a training method
+    other than MLE starts from the MLE row's run (a method whose generator has another shape, such as
+    leakgan's or relgan's, trains its own MLE phase instead: experiments.runner decides)."""
     if method == RANDOM:
         return ExperimentRun("Random", f"{experiment}-random", apply_overrides(base, ["run.method=mle", "mle.epochs=0"]))
     return ExperimentRun(method_class(method).label, f"{experiment}-{method}",
-                         apply_overrides(base, [f"run.method={method}"]))
+                         apply_overrides(base, [f"run.method={method}"]),
+                         None if method == START else f"{experiment}-{START}")
 
 
 # Texygen's benchmark (Zhu et al., SIGIR 2018) on COCO image captions: BLEU-2..5 of generated captions
@@ -183,7 +200,7 @@ def text_experiment(corpus: str = "coco", tag: str | None = None, seed: int = 0,
     captions, self-BLEU-4 and NLL_test, each next to Texygen's published BLEU. SeqGAN, when it is a
     row, is compared against every other row; else the last row. Every row is also swept over
     `temperatures` (none: no sweep): BLEU-4 against self-BLEU-4, the same n on both axes."""
-    rows = _method_rows(text_methods() if methods is None else methods)
+    rows = _shared_start(_method_rows(text_methods() if methods is None else methods))
     name = _name(f"text-{corpus}", tag)
     base = apply_overrides(preset(TEXT_PRESET), [*overrides, f"run.seed={seed}"])
     runs = tuple(_method_run(name, method, base) for method in rows)

@@ -72,6 +72,7 @@ def report_data(results: ExperimentResults, home: Path, command: str) -> dict:
         "runs": [{"label": entry.label, "run": entry.run, "method": entry.config.run.method,
                   "preset": entry.config.preset, "device": results.run_info[entry.label].get("device"),
                   "wall_seconds": results.run_info[entry.label].get("elapsed"),
+                  "init": (results.run_info[entry.label].get("init") or {}).get("run"),
                   "evaluation_seconds": results.evaluations[entry.label].seconds}
                  for entry in experiment.runs],
         "results": {label: {m: json_number(e.value(m)) for m in metrics} for label, e in results.evaluations.items()},
@@ -146,6 +147,7 @@ def report_markdown(data: dict) -> str:
     for label, values in data["paper"].items():
         if label not in data["results"]:
             lines.append(markdown_row([f"{label} (not run)", *[""] * len(headline), *[format_number(values.get(m)) for m in paper_metrics], ""]))
+    lines += start_markdown(data["runs"])
     if data.get("notes"):
         lines += ["", *[f"- {note}" for note in data["notes"]]]
     lines += curves_markdown(data.get("curves", {}))
@@ -176,7 +178,8 @@ def report_markdown(data: dict) -> str:
               f"vocabulary {data['corpus']['vocabulary']}, encoding {data['corpus']['encoding']}, "
               f"content hash {str(data['corpus']['content_hash'])[:12]}"]
     for run in data["runs"]:
-        lines.append(f"- {run['label']}: run `{run['run']}`, method {run['method']}, preset {run['preset']}, "
+        start = f" from run `{run['init']}`'s generator (its MLE phase skipped)" if run.get("init") else ""
+        lines.append(f"- {run['label']}: run `{run['run']}`, method {run['method']}, preset {run['preset']}{start}, "
                      f"device {run['device']}, trained in {format_duration(run['wall_seconds'])}, "
                      f"evaluated in {run['evaluation_seconds']:.1f} s (its config.toml is in the run folder)")
     evaluation = data["evaluation"]
@@ -187,6 +190,23 @@ def report_markdown(data: dict) -> str:
     lines += ["", "## Machine", "", f"{machine['cpu']}, {machine['cores']} cores{', ' + machine['gpu'] if 'gpu' in machine else ''}; "
               f"{machine['system']}; Python {machine['python']}, torch {machine['torch']}.", ""]
     return "\n".join(lines)
+
+
+def start_markdown(runs: list[dict]) -> list[str]:
+    """Which rows started from another run's generator (their MLE phase skipped, so their training
+    time leaves it out) and which trained their own MLE phase; nothing when no row started from one."""
+    started = [run for run in runs if run.get("init")]
+    if not started:
+        return []
+    starts = list(dict.fromkeys(run["init"] for run in started))
+    by_run = {run["run"]: run["label"] for run in runs}
+    names = ", ".join(f"run `{start}`" + (f" (the {by_run[start]} row)" if start in by_run else "") for start in starts)
+    own = [run["label"] for run in runs if not run.get("init") and run["run"] not in starts and run["label"] != "Random"]
+    line = (f"Shared start: {', '.join(run['label'] for run in started)} started from the finished generator of {names}, "
+            "their MLE phase skipped (their training time leaves it out): every difference between them comes after MLE.")
+    if own:
+        line += f" {', '.join(own)} trained their own MLE phase (a generator of another shape than the start's)."
+    return ["", line]
 
 
 def curves_markdown(curves: dict[str, list[dict]]) -> list[str]:

@@ -22,7 +22,7 @@ from seqgan_music.run_evaluation.comparison import PairComparison, compare_pair
 from seqgan_music.run_evaluation.runs import RunEvaluation, evaluate_run
 from seqgan_music.run_evaluation.sweep import SweepPoint, temperature_sweep
 from seqgan_music.training.events import TrainingObserver
-from seqgan_music.training.launch import resume_run, start_run
+from seqgan_music.training.launch import OtherGeneratorError, check_init, resume_run, start_run
 from seqgan_music.training.methods import settings_read
 from seqgan_music.training.runs import read_run_config, read_run_info, run_dir
 from seqgan_music.training.trainer import Trainer
@@ -49,7 +49,8 @@ def trainer_for(home: Path, experiment: Experiment, entry: ExperimentRun,
     """
     folder = run_dir(home, entry.run)
     if not folder.exists():
-        return start_run(home, experiment.corpus, entry.config, entry.run, observer)
+        return start_run(home, experiment.corpus, entry.config, entry.run, observer,
+                         shared_start(home, experiment, entry))
     saved = read_run_config(folder)
     if read_run_info(folder).get("corpus") != experiment.corpus:
         raise SeqganError(f"run {entry.run!r} exists but was trained on another corpus than {experiment.corpus!r}: "
@@ -60,6 +61,20 @@ def trainer_for(home: Path, experiment: Experiment, entry: ExperimentRun,
     if read_run_info(folder).get("status") == "finished":
         return None
     return resume_run(home, entry.run, None, observer)
+
+
+def shared_start(home: Path, experiment: Experiment, entry: ExperimentRun) -> str | None:
+    """The run `entry` starts from: its `init` (the MLE row, trained before it), unless its method
+    builds a generator of another shape (leakgan's Manager and Worker, relgan's relational core over
+    an LSTM start), which then trains its own MLE phase; every other refusal (the start unfinished,
+    other generator settings) stops the experiment in one line."""
+    if entry.init is None:
+        return None
+    try:
+        check_init(home, experiment.corpus, entry.config, entry.init)
+    except OtherGeneratorError:
+        return None
+    return entry.init
 
 
 def evaluate_experiment(home: Path, experiment: Experiment, device: torch.device = torch.device("cpu"),

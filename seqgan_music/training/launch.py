@@ -6,14 +6,16 @@ from pathlib import Path
 
 import torch
 
-from seqgan_music.config import Config, config_to_toml
+from seqgan_music.config import Config, config_to_dict, config_to_toml
 from seqgan_music.corpora.corpus import load_corpus
 from seqgan_music.errors import SeqganError
+from seqgan_music.phases import MLE
 from seqgan_music.project_files import damage_as_error
 from seqgan_music.training.budget import check_budget
-from seqgan_music.training.checkpoint import checkpoint_remedy
+from seqgan_music.training.checkpoint import checkpoint_remedy, load_checkpoint
 from seqgan_music.training.device import configure_threads, pick_device, resolve_precision, seed_everything
 from seqgan_music.training.events import TrainingEvent, TrainingObserver
+from seqgan_music.training.methods import method_class
 from seqgan_music.training.run_lock import RunLock
 from seqgan_music.training.runs import (
     STATE_FILE,
@@ -27,26 +29,35 @@ from seqgan_music.training.runs import (
     truncate_metrics,
 )
 from seqgan_music.training.sequences import check_held_out, sample_length
-from seqgan_music.training.trainer import Trainer
+from seqgan_music.training.trainer import Position, Trainer
+
+# The config sections that shape the generator: a run started from another run's generator must match them.
+_GENERATOR_SECTIONS = ("generator", "data")
 
 
 def start_run(home: Path, corpus_name: str, config: Config, name: str | None = None,
-              observer: TrainingObserver | None = None) -> Trainer:
-    """Create `<home>/checkpoints/<name>/` and a trainer ready to run from the start."""
+              observer: TrainingObserver | None = None, init: str | None = None) -> Trainer:
+    """Create `<home>/checkpoints/<name>/` and a trainer ready to run from the start; with `init`,
+    from the finished run `init`'s generator, its MLE phase skipped (see `check_init`)."""
     corpus = load_corpus(home, corpus_name)
     # Before anything is written or a thread started: what cannot run is refused with no run folder.
     check_budget(config, len(corpus.vocabulary), sample_length(corpus, config.data.unit))
-    note = check_held_out(corpus, config.data.unit, config.mle.keep_best and config.mle.epochs > 0)
+    start = check_init(home, corpus_name, config, init) if init is not None else None
+    note = check_held_out(corpus, config.data.unit, config.mle.keep_best and config.mle.epochs > 0 and start is None)
     device = _prepare(config)
     name = name or default_run_name(corpus_name, config.run.method)
     info = {"corpus": corpus_name, "corpus_hash": corpus.manifest["content_hash"], "method": config.run.method,
             "preset": config.preset, "seed": config.run.seed, "device": str(device),
             "precision": resolve_precision(config.rollout.precision, device)}
+    if start is not None:
+        info["init"] = start.record
     folder = create_run_folder(home, name, info, config_to_toml(config))
     lock = RunLock(folder)  # held while the trainer runs: a resume elsewhere is refused
     try:
         lock.acquire()
         trainer = Trainer(corpus, config, folder, device, observer)
+        if start is not None:
+            start.apply(trainer)
     except BaseException:  # Ctrl-C, a full disk (the lock's note), an error building the models: no run behind
         lock.release()
         remove_run(folder)
@@ -97,17 +108,93 @@ def _restored_trainer(home: Path, folder: Path, requested: Config | None, observ
     if info.get("status") == "finished":
         raise SeqganError(f"run {name!r} has already finished: start a new run to train more")
     notice = check_takeover(folder, info, force)
+    restart = not (folder / STATE_FILE).is_file()  # stopped before its first checkpoint: start again from the beginning
+    init = info.get("init")
+    # Checked before seeding, as start_run does (building a generator to compare draws random numbers).
+    start = check_init(home, info["corpus"], saved, str(init.get("run"))) if restart and isinstance(init, dict) else None
     device = _prepare(saved)
     trainer = Trainer(corpus, saved, folder, device, observer)
     trainer.resumed = True
     if notice:
         trainer.observer.on_event(TrainingEvent("note", message=notice))
-    if (folder / STATE_FILE).is_file():
+    if not restart:
         with damage_as_error(folder / STATE_FILE, checkpoint_remedy(folder / STATE_FILE)):
             trainer.restore()  # a checkpoint of the right format holding the wrong things fails here
-    else:  # stopped before its first checkpoint: start again from the beginning
+    else:
         truncate_metrics(folder, 0)
+        if start is not None:
+            start.apply(trainer)
     return trainer
+
+
+class OtherGeneratorError(SeqganError):
+    """--init refused because the new run's method builds a generator of another shape than the start's."""
+
+
+class InitStart:
+    """A finished run's generator (and its MLE optimizer) as a new run's start, read and checked."""
+
+    def __init__(self, run: str, method: str, state: dict) -> None:
+        self.run, self.method, self.state = run, method, state
+        self.record = {"run": run, "method": method, "skipped": [MLE.name]}  # run.json's "init"
+
+    def apply(self, trainer: Trainer) -> None:
+        """Load the weights into the new trainer's generator and place it past its MLE phase.
+
+        The MLE optimizer's Adam moments come too: they are part of where MLE left the generator,
+        and a phase that goes on with MLE-like steps on that optimizer (scheduled sampling's
+        epochs) then continues as it would have in a run that did the MLE epochs itself. The
+        random streams stay the new run's own (its seed), and so does everything else: the
+        discriminator and the adversarial optimizer have not been trained in the start run."""
+        trainer.generator.load_state_dict(self.state["generator"])
+        mle_optimizer = (self.state.get("optimizers") or {}).get(MLE.name)
+        if mle_optimizer:
+            trainer.optimizers[MLE.name].load_state_dict(mle_optimizer)
+        trainer.position = Position(1, 0)
+
+
+def check_init(home: Path, corpus_name: str, config: Config, init: str) -> InitStart:
+    """The finished run `init` as the start of a new run of `config` on `corpus_name`, or a one-line
+    refusal: a run that has not finished, another corpus (or the same name rebuilt), a generator
+    setting that differs, a method with no MLE phase to skip, a generator of another shape (a
+    method with a generator of its own, such as leakgan's Manager and Worker or relgan's relational
+    core, on either side), a damaged checkpoint. Weights are read with the safe checkpoint reader."""
+    folder = run_dir(home, init)
+    info = read_run_info(folder)
+    if info.get("status") != "finished":
+        raise SeqganError(f"--init {init}: the run has not finished (status {info.get('status')}): "
+                          f"finish it with `seqgan-music train --resume {init}`, or start from a finished run")
+    corpus = load_corpus(home, corpus_name)
+    if info["corpus"] != corpus_name or info["corpus_hash"] != corpus.manifest["content_hash"]:
+        raise SeqganError(f"--init {init}: the run was trained on corpus {info['corpus']!r} "
+                          f"({info['corpus_hash'][:12]}), not on {corpus_name!r} "
+                          f"({corpus.manifest['content_hash'][:12]}): start from a run of the same corpus")
+    method = method_class(config.run.method)
+    difference = generator_difference(read_run_config(folder), config)
+    if difference:
+        raise SeqganError(f"--init {init}: generator settings differ ({difference}): "
+                          "start from a run with the same generator settings")
+    state = load_checkpoint(folder / STATE_FILE)
+    theirs = {key: tuple(value.shape) for key, value in state["generator"].items() if hasattr(value, "shape")}
+    ours = {key: tuple(value.shape) for key, value in method.build_generator(corpus, config).state_dict().items()}
+    if theirs != ours:
+        raise OtherGeneratorError(f"--init {init}: method {config.run.method} builds a generator of another shape "
+                                  f"than run {init!r}'s ({info['method']}): it trains its own MLE phase; start it without --init")
+    if method.phases[0] != MLE or len(method.phases) == 1:
+        raise SeqganError(f"--init {init}: method {config.run.method} has no phase after MLE to train: "
+                          "--init skips the MLE phase, so give a method with an adversarial or other phase")
+    return InitStart(init, str(info["method"]), state)
+
+
+def generator_difference(start: Config, config: Config) -> str:
+    """The first generator-shaping setting (generator.*, data.*) that differs between two configs,
+    as `section.field=start's value, this run's value`; "" when none does."""
+    theirs, ours = config_to_dict(start), config_to_dict(config)
+    for section in _GENERATOR_SECTIONS:
+        for field, value in ours[section].items():
+            if theirs[section].get(field) != value:
+                return f"{section}.{field} is {theirs[section].get(field)!r} in the run, {value!r} here"
+    return ""
 
 
 def _prepare(config: Config) -> torch.device:

@@ -66,7 +66,7 @@ def read_run_info(folder: Path) -> dict:
     with damage_as_error(path, run_remedy(folder)):
         info = expect_fields(read_json(path), {"corpus": str, "corpus_hash": str, "method": str, "status": str},
                              {"name": str, "progress": (dict, type(None)), "elapsed": (int, float, type(None)),
-                              "owner": (dict, type(None))})
+                              "owner": (dict, type(None)), "init": (dict, type(None))})
         expect_fields(info.get("progress") or {}, {}, {"phase": str, "unit": int, "units": int, "phases": list})
     return info
 
