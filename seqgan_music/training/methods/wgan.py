@@ -13,6 +13,12 @@ What the papers leave open for an autoregressive LSTM generator, decided here:
   hold one of them to the 1-Lipschitz constraint while the loss reads another. Its output is the
   logit itself, unbounded, with no sigmoid; it has no batch normalisation (WGAN-GP's critics have
   none) and, as in every relaxed method, no L2 term (`discriminator.l2` is not read).
+- The critic's embedding, the linear map of the V-dimensional rows it reads, is drawn as a linear
+  layer over V inputs is (U(+-1/sqrt(V)), PyTorch's default), not as SeqGAN's reference draws it
+  (U(-1, 1)). With the reference's, the critic starts far from 1-Lipschitz: measured on the oracle
+  (V = 5,000), a first gradient penalty of 7,780 (a gradient norm of 88 at the interpolates), still
+  119 after 30 rounds of 5 critic steps, the critic ranking every real sequence above every
+  generated one and then below it in alternate rounds; with this one the first penalty is about 1.
 - WGAN-GP's optimiser: Adam at 1e-4 (`relaxed_gan` learning rates) with betas (0.5, 0.9), and
   `adversarial.d_steps` critic steps per generator step (its default 5 is WGAN-GP's n_critic).
 - MLE pre-training first, no D pre-training (as every relaxed method here). The papers train from
@@ -21,6 +27,7 @@ What the papers leave open for an autoregressive LSTM generator, decided here:
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import torch
@@ -47,6 +54,8 @@ class WGAN(RelaxedGAN):
     def build_discriminator(cls, corpus: Corpus, config: Config, length: int) -> nn.Module:
         critic = super().build_discriminator(corpus, config, length)
         critic.dropout.p = 0.0  # one deterministic function for the loss and the penalty alike
+        bound = 1.0 / math.sqrt(critic.embedding.num_embeddings)  # a linear layer's over V inputs
+        nn.init.uniform_(critic.embedding.weight, -bound, bound)
         return critic
 
     def __init__(self, trainer: Trainer) -> None:
