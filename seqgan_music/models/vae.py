@@ -12,8 +12,8 @@ Gaussian posterior q(z | x) = N(mu, sigma^2), word (token) dropout on the decode
 sampling from the prior N(0, I). Its NLL is not tractable: `log_probs` gives the importance-weighted
 bound of Burda et al. (2016) with K samples of q (K = 1: the ELBO), an upper bound on the true NLL
 in expectation, spread evenly over each sequence's counted tokens so that the per-token NLL_test
-and the per-sequence sums the app computes read the bound. The K draws come from a fixed seed,
-so the same weights always give the same figure.
+and the per-sequence sums the app computes read the bound. The K draws come from a fixed seed and
+are the same for every sequence, so the same weights always give the same figure, whatever the batch.
 """
 
 from __future__ import annotations
@@ -201,7 +201,8 @@ class SentenceVAE(CodeConditionedGenerator):
 
         def draw(rows: Tensor, noise: torch.Generator) -> tuple[Tensor, Tensor]:
             mu, log_variance = self.posterior(rows)
-            epsilon = torch.randn(mu.shape, generator=noise, device=mu.device, dtype=mu.dtype)
+            # one draw for every row, so that a sequence's figure does not depend on its batch
+            epsilon = torch.randn((1, self.latent), generator=noise, device=mu.device, dtype=mu.dtype).expand_as(mu)
             z = mu + torch.exp(0.5 * log_variance) * epsilon
             log_prior = -0.5 * z.square().sum(dim=1)
             log_posterior = -0.5 * (epsilon.square() + log_variance).sum(dim=1)  # the 2 pi terms cancel
