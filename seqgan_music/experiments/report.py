@@ -205,7 +205,8 @@ def start_markdown(runs: list[dict]) -> list[str]:
     line = (f"Shared start: {', '.join(run['label'] for run in started)} started from the finished generator of {names}, "
             "their MLE phase skipped (their training time leaves it out): every difference between them comes after MLE.")
     if own:
-        line += f" {', '.join(own)} trained their own MLE phase (a generator of another shape than the start's)."
+        line += (f" {', '.join(own)} trained their own MLE phase (a method whose generator has another shape than "
+                 "the start's, or a run trained before the shared start)."
     return ["", line]
 
 
