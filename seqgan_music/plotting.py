@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-MARKERS = "●▲■◆★✚▼○△□◇☆✖▽◉✱"  # one per series: every method of an experiment gets its own
+MARKERS = "●▲■◆★✚▼○△□◇☆✖▽◉✱◐◑"  # one per series: every method of an experiment gets its own
 LEVEL = "┈"
 _JOIN = "·"
 
