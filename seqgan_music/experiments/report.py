@@ -206,7 +206,7 @@ def start_markdown(runs: list[dict]) -> list[str]:
             "their MLE phase skipped (their training time leaves it out): every difference between them comes after MLE.")
     if own:
         line += (f" {', '.join(own)} trained their own MLE phase (a method whose generator has another shape than "
-                 "the start's, or a run trained before the shared start)."
+                 "the start's, or a run trained before the shared start).")
     return ["", line]
 
 
