@@ -17,6 +17,12 @@ Not the authors' tricks: the encoder's adversarial gradient is added to the auto
 scaled by a constant (theirs is a separate step, its gradient rescaled to the autoencoder's norm),
 real codes get no annealed noise, the autoencoder uses Adam instead of SGD at rate 1, and the
 decoder reads the code only through its initial state.
+
+Measured on the toy grammar (2,000 sequences of 15, hidden 32, 10 autoencoder epochs then 100
+rounds): the teacher-forced decoder learns the grammar without the code, and the reconstruction
+NLL stays at the data's entropy (0.647 nats per token) all run long, so the codes carry little of
+each sequence; feeding the code at every decoder input as well did not change that within 8
+epochs. On 16 sequences the same autoencoder does learn to reconstruct (0.04 after 300 steps).
 """
 
 from __future__ import annotations
