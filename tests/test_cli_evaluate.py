@@ -1,6 +1,7 @@
 """`evaluate`, `sweep` and `experiment` through the command line on tiny runs and corpora."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -17,11 +18,20 @@ runner = CliRunner()
 TINY_SETS = [part for setting in TINY for part in ("--set", setting)]
 
 
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A grammar corpus and two tiny runs on it, "first" (one epoch) and "second" (six), trained once."""
+    root = tmp_path_factory.mktemp("trained")
+    build_grammar_corpus("grammar", 15, count=300, seed=1).save(root)
+    train(root, "grammar", "first", epochs=1)
+    train(root, "grammar", "second", epochs=6)
+    return root
+
+
 @pytest.fixture
-def home(tmp_path: Path) -> Path:
-    build_grammar_corpus("grammar", 15, count=300, seed=1).save(tmp_path)
-    train(tmp_path, "grammar", "first", epochs=1)
-    train(tmp_path, "grammar", "second", epochs=6)
+def home(trained: Path, tmp_path: Path) -> Path:
+    """A copy of `trained` for each test: evaluating writes caches and files into the project."""
+    shutil.copytree(trained, tmp_path, dirs_exist_ok=True)
     return tmp_path
 
 
