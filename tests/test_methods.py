@@ -112,3 +112,27 @@ def assert_resumes_exactly(home: Path, method: str, run: str, *extra: str):
     assert [{k: v for k, v in r.items() if k not in drop} for r in read_metrics(resumed.folder)] == \
         [{k: v for k, v in r.items() if k not in drop} for r in read_metrics(whole.folder)]
     return whole
+
+
+
+def test_seqgan_rolls_out_the_pretrained_generator_in_its_first_round(home, monkeypatch):
+    """The rollout copy is taken when adversarial training starts, not when the method is built
+    (before MLE): the first round's rollouts use the generator MLE left."""
+    import seqgan_music.training.methods.seqgan as seqgan_module
+
+    pairs = []
+    real = seqgan_module.rollout_rewards
+
+    def watching(network, *args, **kwargs):
+        pairs.append(({k: v.clone() for k, v in network.state_dict().items()},
+                      {k: v.clone() for k, v in trainer.generator.state_dict().items()}))
+        return real(network, *args, **kwargs)
+
+    monkeypatch.setattr(seqgan_module, "rollout_rewards", watching)
+    config = tiny("seqgan", "adversarial.rounds=1", "adversarial.g_steps=1", "adversarial.variance_estimates=0")
+    trainer = start_run(home, "grammar", config, "rollout-sync")
+    assert trainer.run() == "finished"
+    rollout, generator = pairs[0]  # the first round's first step, before the generator's update
+    assert set(rollout) == set(generator)
+    for name, value in generator.items():
+        torch.testing.assert_close(rollout[name], value, rtol=0, atol=0)

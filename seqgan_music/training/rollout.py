@@ -82,6 +82,12 @@ class RolloutPolicy:
         for name, mine in our_buffers.items():
             mine.copy_(their_buffers[name])
 
+    @torch.no_grad()
+    def copy_from(self, generator: Generator) -> None:
+        """Start again as an exact copy of the generator (the reference builds its rollout network
+        only after pre-training, so the first adversarial round rolls out the pre-trained policy)."""
+        self.network.load_state_dict(generator.state_dict())
+
     def state_dict(self) -> dict:
         """beta and the network's weights: plain floats and tensors (loads with weights_only=True)."""
         return {"beta": self.beta, "network": self.network.state_dict()}

@@ -86,6 +86,11 @@ class SeqGAN(AdversarialMethod):
                        else RolloutPolicy(trainer.generator, config.adversarial.beta))
         self.precision = resolve_precision(config.rollout.precision, trainer.device)
 
+    def adversarial_round(self, unit: int) -> dict:
+        if unit == 1 and self.policy is not None:
+            self.policy.copy_from(self.trainer.generator)  # MLE (or --init) has changed it since the copy was made
+        return super().adversarial_round(unit)
+
     def scorer(self) -> Scorer:
         """What rewards a completed sequence."""
         return self.trainer.discriminator
