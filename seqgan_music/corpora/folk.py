@@ -168,6 +168,23 @@ def _parse_file(path: str) -> list[dict]:
     return entries
 
 
+def read_abc_tune(text: bytes, source: str, number: str | None = None) -> Melody:
+    """One tune of an ABC file's bytes, read as the corpus reads its tunes: the tune whose `X:` field
+    is `number`, else the first. SkippedInput (with the reason) when there is no such tune or it
+    cannot be read."""
+    header, *tunes = _TUNE_START.split(_decode(text))
+    numbers = [tune.splitlines()[0][2:].strip() for tune in tunes]
+    if not tunes or (number is not None and number not in numbers):
+        raise SkippedInput(f"no tune X:{number}" if tunes else "no tunes (no X: field)")
+    index = numbers.index(number) if number is not None else 0
+    try:
+        return _parse_tune(header + tunes[index], f"{source}#{numbers[index]}")
+    except SkippedInput:
+        raise
+    except Exception as error:  # music21 raises many exception types on malformed ABC
+        raise SkippedInput(f"music21 cannot parse it ({f'{type(error).__name__}: {error}'.splitlines()[0][:100]})") from None
+
+
 def _decode(data: bytes) -> str:
     """ABC files are ASCII or UTF-8 by the standard; older ones are often Latin-1."""
     try:
