@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 import numpy as np
 
 from seqgan_music.corpora.corpus import Corpus, Skipped, new_manifest
+from seqgan_music.corpora.encoded import BATCH_TUNES, EncodedBatch, EncodedTune
 from seqgan_music.corpora.encodings import Grid16, MusicEncoding, token_pitch
 from seqgan_music.corpora.keys import estimate_key
 from seqgan_music.corpora.melody import Melody, check_tune_length
@@ -35,62 +36,105 @@ def build_music_corpus(
     test split holds no tune the model trained on; the manifest counts them as `duplicate_tunes`.
     """
     started = time.perf_counter()
-    skipped: list[Skipped] = []
-    encoded: list[tuple[Melody, list[str], list[int] | None, dict]] = []
-    totals: Counter[str] = Counter()
+    batches: list[EncodedBatch] = []
+    pending: list[EncodedTune | Skipped] = []
     for tune in tunes:
-        if isinstance(tune, Skipped):
-            skipped.append(tune)
-            continue
-        try:
-            check_tune_length(tune.end)
-        except SkippedInput as error:
-            skipped.append(Skipped(tune.source, str(error)))
-            continue
-        prepared, facts = _prepare(tune, encoding)
-        result = encoding.encode(prepared)
-        if not result.symbols:
-            skipped.append(Skipped(tune.source, "no notes left after encoding"))
-            continue
-        totals.update(off_grid_notes=result.off_grid_notes, dropped_notes=result.dropped_notes,
-                      steps=len(result.symbols), **facts)
-        encoded.append((prepared, result.symbols, result.window_starts, facts))
-    if not encoded:
+        pending.append(tune if isinstance(tune, Skipped) else encode_tune(tune, encoding))
+        if len(pending) == BATCH_TUNES:
+            batches.append(EncodedBatch.of(pending))
+            pending = []
+    batches.append(EncodedBatch.of(pending))
+    return assemble_music_corpus(name, lambda: batches, encoding, plan, source, started)
+
+
+def encode_tune(melody: Melody, encoding: MusicEncoding) -> EncodedTune | Skipped:
+    """What the corpus keeps of one melody (its tokens and facts), or why it is skipped.
+
+    Runs where the melody was read (a parse worker), so that no Melody has to reach the builder.
+    """
+    try:
+        check_tune_length(melody.end)
+    except SkippedInput as error:
+        return Skipped(melody.source, str(error))
+    prepared, facts = _prepare(melody, encoding)
+    result = encoding.encode(prepared)
+    if not result.symbols:
+        return Skipped(melody.source, "no notes left after encoding")
+    tune_symbols: list[str] = []
+    if isinstance(encoding, Grid16):
+        tune, cut_bars = whole_tune(prepared, result.symbols)
+        tune_symbols = [*tune.symbols(), END]
+        facts = {**facts, **tune_facts(tune, cut_bars)}
+    pitches = [note.pitch for note in prepared.notes]
+    return EncodedTune(
+        symbols=result.symbols, window_starts=result.window_starts, tune_symbols=tune_symbols,
+        metadata=prepared.metadata(), facts=facts, pitch_range=(min(pitches), max(pitches)),
+        off_grid_notes=result.off_grid_notes, dropped_notes=result.dropped_notes,
+    )
+
+
+def assemble_music_corpus(
+    name: str,
+    batches: Callable[[], Iterable[EncodedBatch]],
+    encoding: MusicEncoding,
+    plan: SplitPlan,
+    source: dict,
+    started: float,
+) -> Corpus:
+    """The corpus of the encoded tunes in `batches` (see `build_music_corpus`), in two passes over
+    them: the vocabulary first, then the windows. `batches()` starts a pass; batches may be read
+    from disk one at a time (a sharded build), so that only token ids stay in memory."""
+    skipped: list[Skipped] = []
+    seen: set[str] = set()
+    tune_tokens: set[str] = set()
+    totals: Counter[str] = Counter()
+    meters: Counter[str] = Counter()
+    low, high = None, None
+    for batch in batches():
+        skipped.extend(batch.skipped)
+        seen.update(batch.window_symbols())
+        tune_tokens.update(batch.tune_symbols())
+        totals.update(batch.totals())
+        meters.update(head["meter"] for head in batch.metadata)
+        if len(batch):
+            low = min(low if low is not None else 1 << 30, int(batch.pitch_ranges[:, 0].min()))
+            high = max(high if high is not None else -1, int(batch.pitch_ranges[:, 1].max()))
+    if not totals["tunes"]:
         first = f" (first: {skipped[0].path}: {skipped[0].reason})" if skipped else ""
         raise SeqganError(f"no usable tunes: {len(skipped)} input(s) skipped{first}")
 
-    whole = [whole_tune(melody, symbols) for melody, symbols, _, _ in encoded] if isinstance(encoding, Grid16) else []
-    tune_symbols = [[*tune.symbols(), END] for tune, _ in whole]
-    vocabulary = _music_vocabulary(encoding, (symbols for _, symbols, _, _ in encoded), tune_symbols)
+    whole = isinstance(encoding, Grid16)
+    vocabulary = _music_vocabulary(encoding, seen, tune_tokens)
     pad_id, end_id = (vocabulary.pad, vocabulary.end) if encoding.pads_tail else (None, None)
-    windows: dict[str, list[list[int]]] = {s: [] for s in SPLITS}
+    windows: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
     owners: dict[str, list[int]] = {s: [] for s in SPLITS}
     sequences: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS} if whole else {}
     sequence_owners: dict[str, list[int]] = {s: [] for s in SPLITS}
     tune_records: list[dict] = []
     tunes_per_split: Counter[str] = Counter()
-    first_copies: dict[str, str] = {}  # hash of a tune's tokens -> the split of its first copy
-    for index, (melody, symbols, starts, facts) in enumerate(encoded):
-        digest = hashlib.sha256("\n".join(symbols).encode()).hexdigest()
-        split = first_copies.setdefault(digest, plan.split_of(melody.source))
-        cut = cut_windows(vocabulary.ids(symbols), encoding.length, encoding.stride, starts, end_id, pad_id)
-        windows[split].extend(cut)
-        owners[split].extend([index] * len(cut))
-        tunes_per_split[split] += 1
-        record = {**melody.metadata(), "split": split, "windows": len(cut), **facts}
-        if whole:
-            tune, cut_bars = whole[index]
-            sequences[split].append(np.array(vocabulary.ids(tune_symbols[index]), dtype=np.int32))
-            sequence_owners[split].append(index)
-            record.update(tune_facts(tune, cut_bars))
-        tune_records.append(record)
+    first_copies: dict[bytes, str] = {}  # hash of a tune's tokens -> the split of its first copy
+    for batch in batches():
+        ids_of = np.array(vocabulary.ids(batch.symbols.tolist()), dtype=np.int32)
+        for position in range(len(batch)):
+            ids = ids_of[batch.tokens_of(position)]
+            index = len(tune_records)
+            metadata = batch.metadata[position]
+            split = first_copies.setdefault(hashlib.sha256(ids.tobytes()).digest(), plan.split_of(metadata["source"]))
+            cut = cut_windows(ids.tolist(), encoding.length, encoding.stride, batch.window_starts_of(position),
+                              end_id, pad_id)
+            windows[split].append(np.array(cut, dtype=np.int32).reshape(-1, encoding.length))
+            owners[split].extend([index] * len(cut))
+            tunes_per_split[split] += 1
+            if whole:
+                sequences[split].append(ids_of[batch.tune_tokens_of(position)])
+                sequence_owners[split].append(index)
+            tune_records.append({**metadata, "split": split, "windows": len(cut), **batch.facts[position]})
 
-    splits = {s: np.array(windows[s], dtype=np.int32).reshape(-1, encoding.length) for s in SPLITS}
+    splits = {s: np.concatenate([np.empty((0, encoding.length), np.int32), *windows[s]]) for s in SPLITS}
     if len(splits["train"]) == 0:
         raise SeqganError("the train split holds no windows: use more tunes, a shorter --length, or other split shares")
-    pitches = [n.pitch for melody, _, _, _ in encoded for n in melody.notes]
     counts = {
-        "tunes": len(encoded),
+        "tunes": len(tune_records),
         "tunes_per_split": {s: tunes_per_split[s] for s in SPLITS},
         "windows": {s: int(len(splits[s])) for s in SPLITS},
         "steps": totals["steps"],
@@ -99,10 +143,10 @@ def build_music_corpus(
         "keys_estimated": totals["key_estimated"],
         "transposed": totals["transposed"],
         "skipped": len(skipped),
-        "duplicate_tunes": len(encoded) - len(first_copies),
+        "duplicate_tunes": len(tune_records) - len(first_copies),
         "vocabulary": len(vocabulary),
-        "pitch_range": [min(pitches), max(pitches)],
-        "meters": dict(Counter(m.meter for m, _, _, _ in encoded).most_common()),
+        "pitch_range": [low, high],
+        "meters": dict(meters.most_common()),
     }
     if whole:
         counts["whole_tunes"] = whole_tune_counts(tune_records)
@@ -129,21 +173,14 @@ def _prepare(melody: Melody, encoding: MusicEncoding) -> tuple[Melody, dict]:
     return melody, facts
 
 
-def _music_vocabulary(encoding: MusicEncoding, all_symbols: Iterable[list[str]],
-                      tune_symbols: Iterable[list[str]] = ()) -> Vocabulary:
-    """Specials, the encoding's fixed tokens, every pitch that occurs low to high, then the
-    whole tunes' structure and header tokens (after the pitches, so that adding whole tunes
-    leaves every window's ids as they were)."""
+def _music_vocabulary(encoding: MusicEncoding, seen: set[str], tune_tokens: set[str]) -> Vocabulary:
+    """Specials, the encoding's fixed tokens, every pitch that occurs (`seen`: the windows'
+    symbols) low to high, then the whole tunes' structure and header tokens (after the pitches, so
+    that adding whole tunes leaves every window's ids as they were)."""
     specials = (PAD, END) if encoding.pads_tail else ()
     fixed = set(encoding.fixed_tokens)
-    seen: set[str] = set()
-    for symbols in all_symbols:
-        seen.update(symbols)
     pitches = sorted((s for s in seen - fixed), key=lambda s: (token_pitch(s) or -1, s))
-    tune_tokens: set[str] = set()
-    for symbols in tune_symbols:
-        tune_tokens.update(symbols)
-    tune_tokens -= {*seen, *fixed, *specials}
-    structure = [s for s in STRUCTURE_TOKENS if s in tune_tokens]
-    header = sorted(tune_tokens - set(structure))
+    tune_only = tune_tokens - {*seen, *fixed, *specials}
+    structure = [s for s in STRUCTURE_TOKENS if s in tune_only]
+    header = sorted(tune_only - set(structure))
     return Vocabulary.build((), specials, (*encoding.fixed_tokens, *pitches, *structure, *header))
