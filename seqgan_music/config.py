@@ -34,11 +34,12 @@ from seqgan_music.errors import SeqganError
 # Training methods `run.method` may name, in the order of the method table (training/methods/),
 # which says what each does; a test keeps the two the same.
 METHODS: tuple[str, ...] = ("mle", "ss", "pg-bleu", "reinforce", "rebar", "relax", "seqgan", "maligan", "rankgan", "leakgan",
-                            "gsgan", "relgan", "wgan", "textgan", "vae", "arae")
+                            "gsgan", "relgan", "wgan", "textgan", "vae", "arae", "maskgan")
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16")
 CONTROLS: tuple[str, ...] = ("token", "sequence")  # relaxation.control of rebar and relax
 BETA_SCHEDULES: tuple[str, ...] = ("constant", "linear", "exponential")  # gumbel.schedule of gsgan and relgan
 KL_SCHEDULES: tuple[str, ...] = ("logistic", "linear")  # vae.kl_schedule
+MASK_KINDS: tuple[str, ...] = ("contiguous", "random")  # maskgan.mask (models/maskgan.py's MASK_KINDS)
 GAN_LOSSES: tuple[str, ...] = ("relativistic", "standard", "hinge", "wasserstein")  # relgan.loss (adversarial_losses.LOSSES)
 REWARDS: tuple[str, ...] = ("rollout", "partial")  # adversarial.reward of the rollout methods
 UNITS: tuple[str, ...] = ("window", "tune")  # data.unit
@@ -293,6 +294,23 @@ class ARAEConfig:
 
 
 @dataclass
+class MaskGANConfig:
+    """Method `maskgan` (Fedus et al. 2018): each training sequence is masked by `mask` (one contiguous
+    span of `mask_rate` of its tokens, or each token with probability `mask_rate`), a share
+    `full_mask_share` of them whole (free generation's input), and in-filled; the adversarial rounds'
+    rewards log D(x_t) at the filled tokens are discounted by `gamma`, less the critic's value (its own
+    Adam at `critic_learning_rate`, a `critic_hidden` layer); the encoders are bidirectional or not."""
+
+    mask: str = "contiguous"  # the authors' mask_strategy
+    mask_rate: float = 0.5  # the authors' is_present_rate 0.5: half the tokens masked
+    full_mask_share: float = 0.25  # free generation (the family's rows) is in-filling from nothing kept
+    gamma: float = 0.89  # the authors' rl_discount_rate 0.89072
+    critic_learning_rate: float = 5e-4  # theirs, 5.2e-7 for 650-wide networks, leaves a small critic unlearnt
+    critic_hidden: int = 32
+    bidirectional: bool = True
+
+
+@dataclass
 class RolloutConfig:
     """How the Monte Carlo search is computed (not what it computes)."""
 
@@ -356,6 +374,7 @@ class Config:
     textgan: TextGANConfig = field(default_factory=TextGANConfig)
     vae: VAEConfig = field(default_factory=VAEConfig)
     arae: ARAEConfig = field(default_factory=ARAEConfig)
+    maskgan: MaskGANConfig = field(default_factory=MaskGANConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     data: DataConfig = field(default_factory=DataConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
@@ -631,6 +650,11 @@ _RULES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
              "gradient_penalty": _finite(lambda v: 0 <= v <= 1e6, "a number >= 0 and <= 1000000"),
              "encoder_scale": _finite(lambda v: 0 <= v <= 1e6, "a number >= 0 and <= 1000000"),
              "nll_samples": _between(1, _ROLLOUTS_LIMIT)},
+    "maskgan": {"mask": ((lambda v: v in MASK_KINDS), f"one of {', '.join(MASK_KINDS)}"),
+                "mask_rate": _finite(lambda v: 0 < v <= 1, "a share in (0, 1]"),
+                "full_mask_share": _finite(lambda v: 0 <= v <= 1, "a share in [0, 1]"),
+                "gamma": _finite(lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+                "critic_learning_rate": _POSITIVE_FLOAT, "critic_hidden": _POSITIVE_SIZE, "bidirectional": _ANY_BOOL},
     "rollout": {"chunk_size": _POSITIVE_SIZE,
                 "precision": ((lambda v: v in PRECISIONS), f"one of {', '.join(PRECISIONS)}"),
                 "every": ((lambda v: v in ("token", "bar") or (v.isdigit() and len(v) <= 6 and int(v) >= 1)),
@@ -807,7 +831,7 @@ ADDED_LATER: dict[tuple[str, str], Any] = {("mle", "keep_best"): False, ("advers
                                           ("generator", "memory_heads"): 2, ("generator", "memory_head_size"): 32}
 # Sections added later: their defaults are what runs saved before them did (a run of another method never reads them).
 SECTIONS_ADDED_LATER = ("scheduled_sampling", "pg_bleu", "relaxation", "rankgan", "maligan", "leakgan", "relaxed_gan",
-                        "gumbel", "relgan", "textgan", "vae", "arae", "data")  # data: windows, as before
+                        "gumbel", "relgan", "textgan", "vae", "arae", "maskgan", "data")  # data: windows, as before
 
 
 def config_from_dict(data: dict[str, Any]) -> Config:

@@ -26,7 +26,8 @@ METHOD_KEYS = {"seqgan": {"rollout"}, "pg-bleu": {"rollout"}, "reinforce": {"mov
                "rebar": {"relaxation"}, "relax": {"relaxation"}, "mle": set(), "ss": set(), "rankgan": {"rollout"},
                "maligan": set(), "leakgan": set(), "gsgan": {"relaxed_gan"},
                "relgan": {"relaxed_gan"}, "wgan": {"relaxed_gan"},
-               "textgan": {"relaxed_gan"}, "vae": {"vae"}, "arae": {"arae"}}
+               "textgan": {"relaxed_gan"}, "vae": {"vae"}, "arae": {"arae"},
+               "maskgan": {"maskgan"}}
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ from seqgan_music.training.methods.base import AdversarialMethod, Method
 from seqgan_music.training.methods.gsgan import GSGAN
 from seqgan_music.training.methods.leakgan import LeakGAN
 from seqgan_music.training.methods.maligan import MaliGAN
+from seqgan_music.training.methods.maskgan import MaskGAN
 from seqgan_music.training.methods.mle import MaximumLikelihood
 from seqgan_music.training.methods.pg_bleu import PgBleu
 from seqgan_music.training.methods.rankgan import RankGAN
@@ -30,7 +31,7 @@ from seqgan_music.training.methods.wgan import WGAN
 METHOD_CLASSES: dict[str, type[Method]] = {
     method.name: method
     for method in (MaximumLikelihood, ScheduledSampling, PgBleu, Reinforce, Rebar, Relax, SeqGAN, MaliGAN, RankGAN,
-                   LeakGAN, GSGAN, RelGAN, WGAN, TextGAN, VAE, ARAE)
+                   LeakGAN, GSGAN, RelGAN, WGAN, TextGAN, VAE, ARAE, MaskGAN)
 }
 
 __all__ = ["METHOD_CLASSES", "AdversarialMethod", "Method", "method_class", "method_phases", "settings_read"]

@@ -1,0 +1,241 @@
+"""MaskGAN (Fedus, Goodfellow and Dai, ICLR 2018, "MaskGAN: Better text generation via filling in
+the ______"; models/maskgan.py): an in-filling generator trained by maximum likelihood, then by an
+actor-critic against a discriminator of each filled token.
+
+Every batch is masked afresh (`maskgan.mask`, `maskgan.mask_rate`; `maskgan.full_mask_share` of the
+sequences whole, so free generation, which is in-filling from nothing kept, is trained too).
+- MLE phase (the MLE settings): cross-entropy of the masked tokens given the masked input and the
+  tokens before them. A run with adversarial.rounds=0 is MLE in-filling, MaskGAN's baseline (its D
+  pre-training is skipped then: nothing would use D).
+- D pre-training rounds and each adversarial round's `d_steps` refreshes: D learns, at the masked
+  positions, real tokens (label 1) against the generator's fills of the same masks (label 0), given
+  the masked context; `negatives` sequences, `epochs` passes in batches (the trainer's D optimizer).
+- Adversarial generator steps (`g_steps` a round): a batch of `adversarial.batch_size` training
+  sequences is masked and filled; each filled token's reward is log D(x_t), the return its rewards
+  from t on discounted by `maskgan.gamma`, the advantage the return less the critic's value of the
+  state the token was chosen from; REINFORCE with that advantage moves the generator (the
+  adversarial optimizer), and the critic regresses the returns (squared error, its own Adam).
+Kept positions earn no reward and are never trained on; padding after a sequence's end neither.
+
+Not the authors': the decoder reads the encoder's state at its own position instead of attending,
+the critic is a head on the decoder's output instead of a network sharing D's encoder, and no
+variational dropout. Evaluation adds NLL_infill: the NLL per masked token of the test data under
+masks drawn from a fixed seed, so in-filling itself is measured beside free generation's NLL_test.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional
+
+from seqgan_music.config import Config
+from seqgan_music.corpora.corpus import Corpus
+from seqgan_music.models.maskgan import MaskGANDiscriminator, MaskGANGenerator, draw_keep
+from seqgan_music.phases import ADVERSARIAL, MLE, PRETRAIN_D
+from seqgan_music.training.methods.base import AdversarialMethod, UnitRunner
+from seqgan_music.training.methods.vae import epoch_batches, plain_lstm_shape, ready
+from seqgan_music.training.optimization import descend
+
+if TYPE_CHECKING:
+    from seqgan_music.training.trainer import Trainer
+
+_INFILL_SEED_OFFSET = 3_000_017  # the evaluation masks' seed, after run.seed
+_EVALUATION_BATCH = 1024  # test rows scored at once (as training/mle.py's sequence_nlls)
+
+
+def infill_loss(generator: MaskGANGenerator, tokens: Tensor, keep: Tensor) -> Tensor:
+    """Cross-entropy per masked counted token of the batch (nats)."""
+    weight = masked_positions(generator, tokens, keep)
+    return -(generator.infill_log_probs(tokens, keep) * weight).sum() / weight.sum().clamp(min=1)
+
+
+def masked_positions(generator: MaskGANGenerator, tokens: Tensor, keep: Tensor) -> Tensor:
+    """(B, T) in the generator's dtype: 1 where a token was masked and counts (up to its end token)."""
+    return generator.token_mask(tokens) * (~keep)
+
+
+def discounted_returns(rewards: Tensor, gamma: float) -> Tensor:
+    """R_t = r_t + gamma R_{t+1} along each row of `rewards` (B, T)."""
+    returns = torch.zeros_like(rewards)
+    later = torch.zeros_like(rewards[:, 0])
+    for t in range(rewards.shape[1] - 1, -1, -1):
+        later = rewards[:, t] + gamma * later
+        returns[:, t] = later
+    return returns
+
+
+class MaskGAN(AdversarialMethod):
+    """In-filling MLE epochs, D pre-training, then actor-critic rounds against a per-token D."""
+
+    name = "maskgan"
+    label = "MaskGAN"
+    summary = ("MaskGAN (Fedus et al. 2018): an in-filling seq2seq generator, actor-critic on log D of each "
+               "filled token; adversarial.rounds=0 is MLE in-filling")
+    phases = (MLE, PRETRAIN_D, ADVERSARIAL)
+    sections = ("maskgan",)
+
+    @classmethod
+    def build_generator(cls, corpus: Corpus, config: Config) -> MaskGANGenerator:
+        plain_lstm_shape(config, cls.name)
+        shape, settings, vocabulary = config.generator, config.maskgan, corpus.vocabulary
+        generator = MaskGANGenerator(len(vocabulary), shape.embedding, shape.hidden, shape.layers,
+                                     settings.bidirectional, settings.critic_hidden,
+                                     start_token=corpus.manifest.get("source", {}).get("start_token"),
+                                     end_token=vocabulary.end, pad_token=vocabulary.pad)
+        ready(generator, config, corpus)
+        return generator
+
+    @classmethod
+    def build_discriminator(cls, corpus: Corpus, config: Config, length: int) -> nn.Module:
+        shape = config.generator
+        return MaskGANDiscriminator(len(corpus.vocabulary), shape.embedding, shape.hidden, shape.layers,
+                                    config.maskgan.bidirectional)
+
+    def __init__(self, trainer: Trainer) -> None:
+        super().__init__(trainer)
+        generator: MaskGANGenerator = trainer.generator
+        self.critic_optimizer = torch.optim.Adam(generator.critic.parameters(), lr=self.config.maskgan.critic_learning_rate)
+
+    def unit_runners(self) -> dict[str, UnitRunner]:
+        return {**super().unit_runners(), MLE.name: self.infill_epoch}
+
+    def actor_parameters(self) -> list[nn.Parameter]:
+        return [p for name, p in self.trainer.generator.named_parameters() if not name.startswith("critic.")]
+
+    def keep_mask(self, tokens: Tensor, noise: torch.Generator) -> Tensor:
+        """A fresh training mask of `tokens` (B, T) by the run's settings, drawn with `noise`."""
+        settings = self.config.maskgan
+        return draw_keep(tokens, self.trainer.generator.token_mask(tokens), settings.mask, settings.mask_rate,
+                         settings.full_mask_share, noise)
+
+    # ------------------------------------------------------------------ the MLE phase
+    def infill_epoch(self, unit: int) -> dict:
+        trainer, settings = self.trainer, self.config.mle
+        generator: MaskGANGenerator = trainer.generator
+        generator.train()
+        parameters = self.actor_parameters()
+        losses = []
+        for batch in epoch_batches(trainer, settings.batch_size):
+            loss = infill_loss(generator, batch, self.keep_mask(batch, trainer.sampling))
+            descend(loss, parameters, trainer.optimizers["mle"], settings.grad_clip)
+            losses.append(float(loss.detach()))
+        metrics: dict = {"g_loss": sum(losses) / max(len(losses), 1)}
+        if settings.keep_best and len(trainer.valid_data):
+            metrics.update(self._keep_best_epoch(unit, last=unit == settings.epochs))
+        if unit % settings.eval_every == 0 or unit == settings.epochs:
+            metrics.update(self.trainer.evaluate(MLE, unit))
+            metrics.update(self.infill_nll())
+        return metrics
+
+    def infill_nll(self) -> dict:
+        """NLL_infill: the NLL per masked token of the test data under masks of a fixed seed (none
+        without test data)."""
+        test = self.trainer.test_data
+        if not len(test):
+            return {}
+        generator: MaskGANGenerator = self.trainer.generator
+        noise = torch.Generator(device=self.trainer.device).manual_seed(self.config.run.seed + _INFILL_SEED_OFFSET)
+        keep = self.keep_mask(test, noise)
+        total, counted = 0.0, 0.0
+        with torch.no_grad():
+            for rows in torch.arange(len(test), device=test.device).split(_EVALUATION_BATCH):
+                weight = masked_positions(generator, test[rows], keep[rows])
+                total -= float((generator.infill_log_probs(test[rows], keep[rows]) * weight).sum())
+                counted += float(weight.sum())
+        return {"nll_infill": total / max(counted, 1.0)}
+
+    # ------------------------------------------------------------------ D
+    def pretrain_d_round(self, unit: int) -> dict:
+        """A D pre-training round; none when no adversarial round follows (MLE in-filling alone)."""
+        if self.config.adversarial.rounds == 0:
+            return {}
+        return super().pretrain_d_round(unit)
+
+    def filled_batch(self, rows: int, noise: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
+        """`rows` training sequences drawn with `noise`, their masks and the generator's fills (B, T) each."""
+        trainer = self.trainer
+        data = trainer.train_data
+        index = torch.randint(len(data), (rows,), generator=noise, device=noise.device)
+        real = data[index.to(data.device)]
+        keep = self.keep_mask(real, noise)
+        trainer.generator.eval()
+        filled = trainer.generator.infill(real, keep, generator=noise)
+        trainer.generator.train()
+        return real, keep, filled
+
+    def train_discriminator(self, negatives: int, epochs: int, batch_size: int) -> dict:
+        """D on `negatives` masked training sequences: their real tokens against the generator's fills,
+        at the masked positions, `epochs` passes in shuffled batches."""
+        trainer = self.trainer
+        generator: MaskGANGenerator = trainer.generator
+        discriminator = trainer.discriminator
+        real, keep, filled = self.filled_batch(negatives, trainer.sampling)
+        parameters = list(discriminator.parameters())
+        losses = []
+        for _ in range(epochs):
+            for index in torch.randperm(negatives, generator=trainer.shuffle).split(batch_size):
+                index = index.to(real.device)
+                loss = self.discriminator_loss(generator, real[index], filled[index], keep[index])
+                descend(loss, parameters, trainer.optimizers["discriminator"], self.config.adversarial.grad_clip)
+                losses.append(float(loss.detach()))
+        return {"d_loss": sum(losses) / max(len(losses), 1)}
+
+    def discriminator_loss(self, generator: MaskGANGenerator, real: Tensor, filled: Tensor, keep: Tensor) -> Tensor:
+        """Binary cross-entropy of D at the masked counted positions: real tokens 1, filled ones 0."""
+        discriminator = self.trainer.discriminator
+        real_weight, fake_weight = masked_positions(generator, real, keep), masked_positions(generator, filled, keep)
+        real_loss = functional.binary_cross_entropy_with_logits(discriminator(real, keep), torch.ones_like(real_weight),
+                                                                weight=real_weight, reduction="sum")
+        fake_loss = functional.binary_cross_entropy_with_logits(discriminator(filled, keep), torch.zeros_like(fake_weight),
+                                                                weight=fake_weight, reduction="sum")
+        return (real_loss + fake_loss) / (real_weight.sum() + fake_weight.sum()).clamp(min=1)
+
+    # ------------------------------------------------------------------ the actor-critic
+    def actor_critic(self, noise: torch.Generator) -> tuple[Tensor, Tensor, dict]:
+        """The actor's REINFORCE loss with the critic's baseline and the critic's squared error, on a
+        fresh batch masked, filled and scored with `noise`, and what to log."""
+        generator: MaskGANGenerator = self.trainer.generator
+        _, keep, filled = self.filled_batch(self.config.adversarial.batch_size, noise)
+        weight = masked_positions(generator, filled, keep)
+        logits, out = generator(filled, keep)
+        log_probs = -functional.cross_entropy(logits.flatten(0, 1), filled.flatten(), reduction="none").view(filled.shape)
+        with torch.no_grad():
+            rewards = functional.logsigmoid(self.trainer.discriminator(filled, keep)) * weight  # log D(x_t)
+            returns = discounted_returns(rewards, self.config.maskgan.gamma)
+        values = generator.values(out)
+        advantages = (returns - values).detach()
+        scored = weight.sum().clamp(min=1)
+        actor = -(advantages * log_probs * weight).sum() / scored
+        critic = ((values - returns).square() * weight).sum() / scored
+        metrics = {"g_loss": float(actor.detach()), "critic_loss": float(critic.detach()),
+                   "reward": float(rewards.sum() / scored), "advantage": float((advantages * weight).sum() / scored)}
+        return actor, critic, metrics
+
+    def surrogate(self, noise: torch.Generator, training: bool) -> tuple[Tensor, dict]:
+        actor, _, metrics = self.actor_critic(noise)
+        return actor, metrics
+
+    def generator_step(self) -> dict:
+        """One actor step (the adversarial optimizer) and one critic step on the same batch."""
+        actor, critic, metrics = self.actor_critic(self.trainer.sampling)
+        grad_clip = self.config.adversarial.grad_clip
+        descend(actor, self.actor_parameters(), self.trainer.optimizers["adversarial"], grad_clip)
+        descend(critic, list(self.trainer.generator.critic.parameters()), self.critic_optimizer, grad_clip)
+        return metrics
+
+    def adversarial_round(self, unit: int) -> dict:
+        """AdversarialMethod's round, NLL_infill beside its evaluation."""
+        metrics = super().adversarial_round(unit)
+        settings = self.config.adversarial
+        if unit % settings.eval_every == 0 or unit == settings.rounds:
+            metrics.update(self.infill_nll())
+        return metrics
+
+    def state_dict(self) -> dict:
+        return {"maskgan": {"critic_optimizer": self.critic_optimizer.state_dict()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.critic_optimizer.load_state_dict(state["maskgan"]["critic_optimizer"])
