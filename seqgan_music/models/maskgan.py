@@ -6,11 +6,11 @@ The generator is a sequence-to-sequence model over sequences of one length T. Th
 (bidirectional by default), reads the masked sequence: each position either its token (kept) or the
 MASK input, an embedding row of its own, so vocabularies and corpora stay as they are. The decoder,
 an LSTM, writes the sequence left to right; at step t it reads the previous token and the encoder's
-output at position t (the in-filling is aligned, so the encoder's state at the same place is the
-context; the authors' decoder attends over every encoder state). At a kept position it is fed the
-real token, at a masked one it samples. A critic head on the decoder's output (read without
-gradient, so the critic never moves the actor) estimates the value of the state each token is
-chosen from, the baseline of MaskGAN's actor-critic.
+output at position t (the in-filling is aligned), and its output attends over every encoder state
+(Luong's dot-product attention, as the authors' attention_option=luong), so a kept token far away is
+one look away. At a kept position it is fed the real token, at a masked one it samples. A critic
+head on the decoder's attended output (read without gradient, so the critic never moves the actor)
+estimates the value of the state each token is chosen from, the baseline of MaskGAN's actor-critic.
 
 Free generation is in-filling with nothing kept, and `log_probs` is the exact likelihood of a
 sequence given a fully masked input of its length, so NLL_test, NLL_oracle, evaluation, generation
@@ -58,8 +58,9 @@ class MaskedContext(nn.Module):
 
 class MaskGANGenerator(Generator):
     """The in-filling generator: `context` (the encoder), the Generator's embedding, `lstm` (the
-    decoder, whose input is a token's embedding and the context at its position) and `output`, and
-    `critic` (hidden -> `critic_hidden` -> 1, on the detached decoder output)."""
+    decoder, whose input is a token's embedding and the context at its position), the attention
+    (`attention_key`, `attention_combine`) and `output`, and `critic` (hidden -> `critic_hidden` ->
+    1, on the detached attended output)."""
 
     def __init__(self, vocab_size: int, embedding_dim: int = 32, hidden_dim: int = 32, layers: int = 1,
                  bidirectional: bool = True, critic_hidden: int = 32, start_token: int | None = None,
@@ -71,10 +72,11 @@ class MaskGANGenerator(Generator):
         self.bidirectional = bidirectional
         self.context = MaskedContext(self.embedding.num_embeddings, embedding_dim, hidden_dim, layers, bidirectional)
         self.lstm = nn.LSTM(embedding_dim + self.context.width, hidden_dim, num_layers=layers, batch_first=True)
+        self.attention_key = nn.Linear(self.context.width, hidden_dim, bias=False)
+        self.attention_combine = nn.Linear(hidden_dim + self.context.width, hidden_dim)
         self.critic = nn.Sequential(nn.Linear(hidden_dim, critic_hidden), nn.Tanh(), nn.Linear(critic_hidden, 1))
-        _initialise(self.context)
-        _initialise(self.lstm)
-        _initialise(self.critic)
+        for module in (self.context, self.lstm, self.attention_key, self.attention_combine, self.critic):
+            _initialise(module)
 
     # ------------------------------------------------------------------ teacher forcing
     def forward(self, tokens: Tensor, keep: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
@@ -84,7 +86,15 @@ class MaskGANGenerator(Generator):
         context = self.context(tokens, keep)  # (B, T, C)
         inputs = torch.cat([self.embedding(self.shift_right(tokens)), context], dim=-1)  # (B, T, E + C)
         out, _ = self.lstm(inputs)  # (B, T, H)
-        return self.output(out), out
+        attended = self.attend(out, context, self.attention_key(context))
+        return self.output(attended), attended
+
+    def attend(self, out: Tensor, context: Tensor, keys: Tensor) -> Tensor:
+        """Luong's attention: each decoder output (B, t, H) scores the encoder states by their keys
+        (B, T, H), and tanh(W [output; the states weighted by the softmax]) (B, t, H) is what the
+        output layer and the critic read."""
+        weights = torch.softmax(out @ keys.transpose(1, 2), dim=-1)  # (B, t, T)
+        return torch.tanh(self.attention_combine(torch.cat([out, weights @ context], dim=-1)))
 
     def infill_log_probs(self, tokens: Tensor, keep: Tensor, temperature: float = 1.0) -> Tensor:
         """log p(x_t | masked input, x_<t) of every token (B, T) under the logits / `temperature`."""
@@ -99,7 +109,8 @@ class MaskGANGenerator(Generator):
         return self.infill_log_probs(sequences, torch.zeros_like(sequences, dtype=torch.bool), temperature)
 
     def values(self, decoder_out: Tensor) -> Tensor:
-        """The critic's value of each decoder state (B, T), read without gradient into the decoder."""
+        """The critic's value (B, T) of each attended decoder output (`forward`'s second), read
+        without gradient into the decoder."""
         return self.critic(decoder_out.detach()).squeeze(-1)
 
     def step(self, tokens: Tensor, state):  # type: ignore[override]
@@ -133,13 +144,14 @@ class MaskGANGenerator(Generator):
         if rows == 0 or length == 0:
             return filled
         context = self.context(tokens, keep)  # (n, T, C): a masked position's id is never read
+        keys = self.attention_key(context)  # (n, T, H)
         previous = torch.full((rows,), self.start_token, dtype=torch.long, device=device)
         state = None
         for t in range(length):
             inputs = torch.cat([self.embedding(previous), context[:, t]], dim=-1).unsqueeze(1)  # (n, 1, E + C)
             out, state = self.lstm(inputs, state)
             if not bool(keep[:, t].all()):
-                logits = self._allowed(self.output(out.squeeze(1)))  # (n, V)
+                logits = self._allowed(self.output(self.attend(out, context, keys).squeeze(1)))  # (n, V)
                 if banned is not None:
                     logits = logits.masked_fill(banned.to(device), float("-inf"))
                 filled[:, t] = torch.where(keep[:, t], tokens[:, t], draw(logits, noise[t], temperature, top_k or None))
