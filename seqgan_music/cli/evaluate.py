@@ -18,7 +18,7 @@ from seqgan_music.errors import SeqganError
 METRICS_HELP = (
     "Comma-separated metric groups (default: all that apply to the corpus, c2st only when named): bleu "
     "(BLEU-2..5 against the references), self-bleu (self-BLEU-4 among the samples), nll-test (the generator's "
-    "NLL per token of the test split: its windows, or its whole tunes for a whole-tune run), nll-oracle (the "
+    "NLL per token of the test split: its windows, or its whole tunes for a whole-tune run; for vae and arae, whose likelihood is intractable, an upper bound, shown as ≤ and named in the JSON's nll_test_bound), nll-oracle (the "
     "oracle's NLL of the samples; oracle corpora), mse (semitones² to the nearest reference melody; music), "
     "music (histogram distances, scale consistency, range, empty beats, novelty, longest copy; music), "
     "goodness (valid grammar windows; toy grammar), form (per tune as played: the share of bars, after the "

@@ -22,6 +22,7 @@ from torch import Tensor
 
 from seqgan_music.models.generator import Generator
 from seqgan_music.models.sampling import draw, uniforms
+from seqgan_music.models.vae import CodeConditionedGenerator
 
 
 HoldState = tuple[Tensor, Tensor]  # per row: the sounding pitch's token (-1: none) and the steps it has sounded
@@ -149,17 +150,24 @@ class Constraints:
 @torch.no_grad()
 def continue_prefix(generator: Generator, prefix: Sequence[int], constraints: Constraints, rows: int,
                     temperature: float = 1.0, top_k: int | None = None,
-                    noise_source: torch.Generator | None = None) -> Tensor:
+                    noise_source: torch.Generator | None = None, codes: Tensor | None = None) -> Tensor:
     """`rows` sequences (rows, len(prefix) + len(layout)): the prefix, then one token per layout entry,
     each forced or sampled under the constraints.
 
     Noise is drawn for every position, forced or not, so the same seed gives the same tokens
-    whatever the layout.
+    whatever the layout. A latent-variable decoder (VAE, ARAE) writes each row from a code (rows, C):
+    `codes` where given, else drawn as it samples (its prior, its code generator) with `noise_source`
+    first.
     """
     device = generator.device
     layout = constraints.layout
     start = torch.tensor([generator.start_token, *prefix], dtype=torch.long, device=device)
-    logits, state = generator(start.unsqueeze(0).expand(rows, -1))  # (rows, P + 1, V)
+    state = None
+    if isinstance(generator, CodeConditionedGenerator):
+        state = generator.state_from(generator.prior_codes(rows, noise_source) if codes is None else codes)
+    elif codes is not None:
+        raise ValueError(f"a {type(generator).__name__} reads no code")
+    logits, state = generator(start.unsqueeze(0).expand(rows, -1), state)  # (rows, P + 1, V)
     logits = logits[:, -1]  # (rows, V)
     noise = uniforms((len(layout), rows), noise_source, device)  # (L, rows)
     sounding = constraints.start(prefix, rows, device)

@@ -27,12 +27,16 @@ from seqgan_music.corpora.tunes import PART, parse_tune_symbols, tune_only_token
 from seqgan_music.corpora.vocabulary import Vocabulary
 from seqgan_music.errors import SeqganError
 from seqgan_music.models.generator import Generator
+from seqgan_music.models.arae import ARAEGenerator
 from seqgan_music.models.leakgan import LeakGANGenerator
+from seqgan_music.models.vae import CodeConditionedGenerator, SentenceVAE
 from seqgan_music.project_files import damage_as_error, expect, expect_fields, read_bytes, read_json, read_weights
 
 MODEL_FILE, WEIGHTS_FILE = "model.json", "generator.pt"
 PACKED_FORMAT = 1
 DEFAULT_MODEL = "default"
+# A latent-variable model's sizes in model.json's generator.latent, by method
+LATENT_SIZES = {"vae": ("code_size", "nll_samples"), "arae": ("code_size", "nll_samples", "noise_size", "mlp_hidden")}
 
 
 @dataclass
@@ -128,7 +132,9 @@ def read_model_info(folder: Path) -> dict:
                    and value > 0, f"compose {name.replace('_', ' ')} {value!r} is not above 0")
         expect_fields(info["generator"], {"embedding": int, "hidden": int, "layers": int, "start_token": (int, type(None))},
                       {"lookback": bool, "lookback_bars": list, "attention": bool, "header_tokens": int, "core": str,
-                       "memory_slots": int, "memory_heads": int, "memory_head_size": int})
+                       "memory_slots": int, "memory_heads": int, "memory_head_size": int, "latent": dict})
+        if "latent" in info["generator"]:
+            _check_latent_shape(info["generator"]["latent"])
         counts = [*info.get("meters", {}).values(), *info.get("headers", {}).values()]
         expect(all(isinstance(count, int) for count in counts), "'meters' or 'headers' hold something else than counts")
     return info
@@ -143,19 +149,53 @@ def _packed_remedy(folder: Path) -> str:
 
 def _packed_generator(shape: dict, vocabulary: Vocabulary, unit: str) -> Generator:
     """The generator model.json describes; a window model is kept from writing whole tunes' tokens."""
-    generator = Generator(len(vocabulary), shape["embedding"], shape["hidden"], shape["layers"],
-                          start_token=shape["start_token"], end_token=vocabulary.end, pad_token=vocabulary.pad,
-                          lookback=bool(shape.get("lookback", False)),
-                          bar_token=vocabulary.id(BAR) if BAR in vocabulary else None,
-                          part_token=vocabulary.id(PART) if PART in vocabulary else None,
-                          lookback_bars=tuple(shape.get("lookback_bars", (1, 2))),
-                          attention=bool(shape.get("attention", False)),
-                          header_tokens=int(shape.get("header_tokens", 0)), core=shape.get("core", "lstm"),
-                          memory_slots=shape.get("memory_slots", 1), memory_heads=shape.get("memory_heads", 2),
-                          memory_head_size=shape.get("memory_head_size", 32))
+    if "latent" in shape:
+        generator: Generator = _latent_generator(shape, vocabulary)
+    else:
+        generator = Generator(len(vocabulary), shape["embedding"], shape["hidden"], shape["layers"],
+                              start_token=shape["start_token"], end_token=vocabulary.end, pad_token=vocabulary.pad,
+                              lookback=bool(shape.get("lookback", False)),
+                              bar_token=vocabulary.id(BAR) if BAR in vocabulary else None,
+                              part_token=vocabulary.id(PART) if PART in vocabulary else None,
+                              lookback_bars=tuple(shape.get("lookback_bars", (1, 2))),
+                              attention=bool(shape.get("attention", False)),
+                              header_tokens=int(shape.get("header_tokens", 0)), core=shape.get("core", "lstm"),
+                              memory_slots=shape.get("memory_slots", 1), memory_heads=shape.get("memory_heads", 2),
+                              memory_head_size=shape.get("memory_head_size", 32))
     if unit == "window":
         generator.ban(tune_only_tokens(vocabulary))
     return generator
+
+
+def _latent_shape(generator: Generator) -> dict:
+    """A VAE's or ARAE's method and sizes for model.json (other generators': nothing)."""
+    if isinstance(generator, SentenceVAE):
+        return {"latent": {"method": "vae", "code_size": generator.code_size, "nll_samples": generator.nll_samples,
+                           "token_dropout": generator.token_dropout}}
+    if isinstance(generator, ARAEGenerator):
+        return {"latent": {"method": "arae", "code_size": generator.code_size, "nll_samples": generator.nll_samples,
+                           "noise_size": generator.noise_size,
+                           "mlp_hidden": generator.code_generator[0].out_features}}
+    return {}
+
+
+def _check_latent_shape(latent: dict) -> None:
+    """model.json's latent section holds a method compose knows and positive sizes."""
+    expect(latent.get("method") in LATENT_SIZES, f"unknown latent method {latent.get('method')!r}")
+    sizes = expect_fields(latent, {"method": str, **dict.fromkeys(LATENT_SIZES[latent["method"]], int)},
+                          {"token_dropout": (int, float)})
+    expect(all(sizes[name] >= 1 for name in LATENT_SIZES[latent["method"]]), "a latent size is below 1")
+
+
+def _latent_generator(shape: dict, vocabulary: Vocabulary) -> CodeConditionedGenerator:
+    """The VAE or ARAE model.json describes (its encoder and, for ARAE, its code generator included)."""
+    latent, sizes = shape["latent"], (len(vocabulary), shape["embedding"], shape["hidden"], shape["layers"])
+    tokens = {"start_token": shape["start_token"], "end_token": vocabulary.end, "pad_token": vocabulary.pad}
+    if latent["method"] == "vae":
+        return SentenceVAE(*sizes, latent["code_size"], float(latent.get("token_dropout", 0.0)),
+                           latent["nll_samples"], **tokens)
+    return ARAEGenerator(*sizes, latent["code_size"], latent["noise_size"], latent["mlp_hidden"],
+                         latent["nll_samples"], **tokens)
 
 
 def _relational_shape(generator: Generator) -> dict:
@@ -203,7 +243,7 @@ def pack_run(home: Path, run: str, out: Path, extra: dict | None = None) -> Path
         "vocabulary": json.loads(model.vocabulary.to_json()),
         "encoding": model.encoding.params(),
         "generator": {"embedding": generator.embedding.embedding_dim, "hidden": generator.core.hidden_size,
-                      "layers": generator.core.num_layers, **_relational_shape(generator),
+                      "layers": generator.core.num_layers, **_relational_shape(generator), **_latent_shape(generator),
                       "lookback": generator.lookback is not None,
                       "lookback_bars": list(generator.lookback.bars_back) if generator.lookback else [],
                       "attention": generator.attention is not None,

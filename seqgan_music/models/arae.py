@@ -64,18 +64,19 @@ class ARAEGenerator(CodeConditionedGenerator):
         return self.code_generator(torch.randn((n, self.noise_size), generator=noise, device=weight.device,
                                                dtype=weight.dtype))
 
+    def prior_codes(self, n: int, noise: torch.Generator | None) -> Tensor:
+        """ARAE samples from its code generator."""
+        return self.generated_codes(n, noise)
+
+    @property
+    def nll_bound(self) -> str:
+        return f"an upper bound in expectation: estimated from {self.nll_samples} generated code" \
+               f"{'s' if self.nll_samples != 1 else ''}"
+
     def reconstruction_nll(self, sequences: Tensor) -> Tensor:
         """-log p(x | enc(x)) per counted token of the batch: the autoencoder's loss."""
         mask = self.token_mask(sequences)
         return -(self.teacher_forced_log_probs(sequences, self.encode(sequences)) * mask).sum() / mask.sum()
-
-    @torch.no_grad()
-    def sample(self, n: int, length: int, temperature: float = 1.0, top_k: int | None = None,
-               generator: torch.Generator | None = None, batch_size: int = 1024, prefix: Tensor | None = None) -> Tensor:
-        """`n` sequences decoded from generated codes (noise and tokens drawn with `generator`)."""
-        if prefix is not None:
-            raise ValueError("ARAE decodes whole sequences from generated codes: it continues no prefix")
-        return self.decode(self.generated_codes(n, generator), length, temperature, top_k, generator, batch_size)
 
     def log_probs(self, sequences: Tensor, temperature: float = 1.0) -> Tensor:
         """log (1/K sum_k p(x | G(n_k))) over K = `nll_samples` generated codes, spread over the

@@ -5,7 +5,8 @@ decoder starts from that code and writes the sequence again.
 package's Generator (embedding, LSTM, output layer, stepping and sampling), whose initial hidden
 state is a linear map of the code (Bowman et al. 2016: z initialises the decoder). Outside a
 `conditioned_on` block the code is zero, the prior's mean, so every path that steps a generator
-from its initial state (continuation, rollouts) still works.
+from its initial state (rollouts) still works; composing (composing/continuation.py) decodes each
+tune from a code of `prior_codes`, drawn with the tune's seed, or from a code it is given.
 
 `SentenceVAE` (Bowman et al. 2016, "Generating sentences from a continuous space") adds the
 Gaussian posterior q(z | x) = N(mu, sigma^2), word (token) dropout on the decoder's inputs and
@@ -65,6 +66,20 @@ class CodeConditionedGenerator(Generator):
         h = h.transpose(0, 1).contiguous()
         return h, torch.zeros_like(h)
 
+    def forward(self, inputs: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        """Teacher forcing as Generator's, but without a state from `initial_state` (the code of
+        `conditioned_on`, else code zero), as stepping starts, never from the LSTM's zeros."""
+        return super().forward(inputs, self.initial_state(len(inputs)) if state is None else state)
+
+    def prior_codes(self, n: int, noise: torch.Generator | None) -> Tensor:
+        """`n` codes (n, C) drawn as the model samples them (its prior, or its code generator) with `noise`."""
+        raise NotImplementedError
+
+    @property
+    def nll_bound(self) -> str:
+        """What `log_probs` gives instead of the exact log-likelihood, in words."""
+        raise NotImplementedError
+
     def initial_state(self, batch: int) -> State:
         """The state of the codes set by `conditioned_on` (as many rows as `batch`), else of code zero."""
         codes = self._codes
@@ -112,6 +127,14 @@ class CodeConditionedGenerator(Generator):
         if not batches:
             return torch.empty((0, length), dtype=torch.long, device=self.device)
         return torch.cat(batches)
+
+    @torch.no_grad()
+    def sample(self, n: int, length: int, temperature: float = 1.0, top_k: int | None = None,
+               generator: torch.Generator | None = None, batch_size: int = 1024, prefix: Tensor | None = None) -> Tensor:
+        """`n` sequences decoded from `prior_codes` (codes and tokens drawn with `generator`)."""
+        if prefix is not None:
+            raise ValueError(f"{type(self).__name__} decodes whole sequences from drawn codes: it continues no prefix")
+        return self.decode(self.prior_codes(n, generator), length, temperature, top_k, generator, batch_size)
 
     # ------------------------------------------------------------------ the encoder
     def encoder_output(self, sequences: Tensor) -> Tensor:
@@ -185,15 +208,15 @@ class SentenceVAE(CodeConditionedGenerator):
         kl = 0.5 * (mu.square() + log_variance.exp() - 1.0 - log_variance).sum(dim=1)
         return reconstruction, kl
 
-    @torch.no_grad()
-    def sample(self, n: int, length: int, temperature: float = 1.0, top_k: int | None = None,
-               generator: torch.Generator | None = None, batch_size: int = 1024, prefix: Tensor | None = None) -> Tensor:
-        """`n` sequences decoded from codes drawn from the prior N(0, I) with `generator`."""
-        if prefix is not None:
-            raise ValueError("a VAE samples whole sequences from its prior: it continues no prefix")
+    def prior_codes(self, n: int, noise: torch.Generator | None) -> Tensor:
+        """`n` codes from the prior N(0, I), drawn with `noise`."""
         weight = self.output.weight
-        codes = torch.randn((n, self.latent), generator=generator, device=weight.device, dtype=weight.dtype)
-        return self.decode(codes, length, temperature, top_k, generator, batch_size)
+        return torch.randn((n, self.latent), generator=noise, device=weight.device, dtype=weight.dtype)
+
+    @property
+    def nll_bound(self) -> str:
+        return (f"an upper bound: importance-weighted over {self.nll_samples} posterior draw"
+                f"{'s' if self.nll_samples != 1 else ' (the ELBO)'}")
 
     def log_probs(self, sequences: Tensor, temperature: float = 1.0) -> Tensor:
         """The importance-weighted bound on log p(x) with `nll_samples` draws of q (1: the ELBO),

@@ -190,8 +190,11 @@ def comparison_grid(evaluations: Sequence[RunEvaluation],
     for metric in shown_metrics(evaluations):
         values = [e.value(metric.name) for e in evaluations]
         results = [pair.get(metric.name) for pair in p_values]
+        bounds = [metric.name == "nll_test" and e.nll_test_bound is not None for e in evaluations]
         rows.append(GridRow(
-            metric.label, [_shown(e.generated, e.value(metric.name), metric.name) for e in evaluations],
+            metric.label + (" (bound)" if any(bounds) else ""),
+            [("≤ " if bound else "") + _shown(e.generated, e.value(metric.name), metric.name)
+             for e, bound in zip(evaluations, bounds)],
             _best(values, metric.better),
             [_shown(e.real, e.real_value(metric.name), metric.name) for e in calibrations],
             [f"{format_p(r.welch_p)} / {format_p(r.permutation_p)}" if r else "" for r in results]))

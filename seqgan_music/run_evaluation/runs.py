@@ -36,6 +36,7 @@ from seqgan_music.evaluation.scores import (
     score_windows,
 )
 from seqgan_music.models.sampling import check_sampling
+from seqgan_music.models.vae import CodeConditionedGenerator
 from seqgan_music.project_files import damage_as_error, expect_fields, read_json
 from seqgan_music.run_evaluation.units import (
     chosen_rows,
@@ -92,6 +93,8 @@ class RunEvaluation:
     unit: str = "window"  # what the run samples: windows, or whole tunes (its form and C2ST read those)
     nll_test: float | None = None  # per token over the test split, under the same temperature
     nll_test_per_window: list[float] = field(default_factory=list)
+    # What NLL_test is where the model's likelihood is intractable (VAE, ARAE: an upper bound); None: exact
+    nll_test_bound: str | None = None
     seconds: float = 0.0
     cached: bool = False
     cache_error: str = ""  # why the result could not be cached (a full disk): it is shown all the same
@@ -111,7 +114,8 @@ class RunEvaluation:
             groups=tuple(data["groups"]), generated=ScoreSet.from_dict(data["generated"]),
             real=ScoreSet.from_dict(data["real"]), real_split=data["real_split"], unit=data.get("unit", "window"),
             nll_test=data.get("nll_test"),
-            nll_test_per_window=list(data.get("nll_test_per_window", [])), seconds=data.get("seconds", 0.0))
+            nll_test_per_window=list(data.get("nll_test_per_window", [])), nll_test_bound=data.get("nll_test_bound"),
+            seconds=data.get("seconds", 0.0))
 
     def per_window(self, metric: str) -> np.ndarray:
         """Per-window scores of the generated set (NLL_test: per held-out window)."""
@@ -144,14 +148,23 @@ def evaluate_run(home: Path, run: str, settings: EvaluationSettings, device: tor
     if use_cache and key in cache and _is_complete(cache[key]):
         evaluation = RunEvaluation.from_dict(cache[key])
         evaluation.cached = True
+        evaluation.nll_test_bound = _nll_bound(trained, evaluation)  # entries cached before it was recorded
         return evaluation
     evaluation = _evaluate(trained, settings, groups, device)
+    evaluation.nll_test_bound = _nll_bound(trained, evaluation)
     cache[key] = evaluation.to_dict()
     try:
         write_text_atomic(trained.folder / CACHE_FILE, json.dumps({"version": EVALUATION_VERSION, "entries": cache}))
     except OSError as error:  # the numbers are computed: a cache that cannot be written must not lose them
         evaluation.cache_error = f"{error.strerror or error} ({error.filename or trained.folder / CACHE_FILE})"
     return evaluation
+
+
+def _nll_bound(trained: TrainedRun, evaluation: RunEvaluation) -> str | None:
+    """What the run's NLL_test is when its likelihood is intractable (VAE, ARAE); None: exact, or none."""
+    generator = trained.generator
+    return generator.nll_bound if isinstance(generator, CodeConditionedGenerator) and evaluation.nll_test is not None \
+        else None
 
 
 def real_split_for(references: str) -> str:
@@ -245,6 +258,7 @@ def cached_evaluations(folder: Path) -> list[dict]:
             "settings": evaluation.settings, "real_split": evaluation.real_split, "unit": evaluation.unit,
             "generated": {m: _finite(evaluation.value(m)) for m in metrics},
             "real": {m: _finite(evaluation.real_value(m)) for m in metrics},
+            **({"nll_test_bound": evaluation.nll_test_bound} if evaluation.nll_test_bound else {}),
         })
     return summaries
 
