@@ -30,7 +30,7 @@ def compose(
     tune_type: Annotated[str | None, typer.Option("--type", help="Whole-tune models: the tune type the model is conditioned on: jig, reel, hornpipe, polka, waltz, slip-jig, march, strathspey, air... (those its corpus has; default: drawn with the meter). Sets the meter when --meter is not given.")] = None,
     endings: Annotated[bool, typer.Option("--endings", help="Whole-tune models: repeated strains get first and second endings (|1 ... :|2 ...).")] = False,
     bars: Annotated[int | None, typer.Option("--bars", help="Length in bars, the primer's included (default 16); on a whole-tune model, the length of a --form free tune.")] = None,
-    steps: Annotated[int | None, typer.Option("--steps", help="Length in steps instead (sixteenths for grid16 models), the primer's included; window models only.")] = None,
+    steps: Annotated[int | None, typer.Option("--steps", help="Length in steps instead (sixteenths for grid16 models), the primer's included; window models only. With --interpolate: the number of tunes on the path, A and B included (default 5).")] = None,
     temperature: Annotated[float | None, typer.Option("--temperature", help="Sampling temperature: lower is safer and plainer, higher is bolder (default: the model's own; 1.0 for a run).")] = None,
     copy_temperature: Annotated[float | None, typer.Option("--copy-temperature", help="Models with attention over bars: the temperature of choosing between a new note and one copied from an earlier bar; lower repeats motifs more (default: the model's own, 0.5 for the default model, where its tunes repeat their bars as often as its training tunes; 1.0 for a run).")] = None,
     top_k: Annotated[int, typer.Option("--top-k", help="Sample among the K most likely tokens only (0: all).")] = 0,
@@ -49,6 +49,10 @@ def compose(
     synth: SynthOption = "additive",
     overwrite: OverwriteOption = False,
     device: Annotated[str, typer.Option("--device", help="cpu (the default: reproducible), auto (CUDA when available), cuda or mps.")] = "cpu",
+    fill: Annotated[str | None, typer.Option("--fill", help="Write these bars of the --from tune again and keep every other bar, its meter and key: 5-8, or one bar: 5 (numbered as notated from 1; a pickup is bar 0 and stays). A MaskGAN model fills from both sides of the gap; any other model continues the tune up to it and keeps the fill under which the bars after it are likeliest (of --candidates).")] = None,
+    from_tune: Annotated[str | None, typer.Option("--from", help="With --fill: the tune to fill, a composed tune's .json sidecar, a .mid file or an .abc file (its first tune, or tune N with tunes.abc#N).")] = None,
+    candidates: Annotated[int | None, typer.Option("--candidates", help="With --fill on a left-context model: fills drawn, of which the one the bars after the gap are likeliest under is written (default 16).")] = None,
+    interpolate: Annotated[tuple[str, str] | None, typer.Option("--interpolate", metavar="A B", help="Walk from tune A to tune B (each a composed tune's .json sidecar, a .mid or an .abc file) through a vae or arae model's codes (--run): --steps tunes, A's and B's reconstructions at the ends, decoded greedily (--temperature samples every point with --seed). Tunes longer than the model's windows: their opening.")] = None,
     home: HomeOption = None,
 ) -> None:
     """Compose folk tunes and write them with a JSON sidecar saying how each was made.
@@ -66,6 +70,10 @@ def compose(
     A lead sheet of a reel with first and second endings: seqgan-music compose --type reel --key D --endings --chords --format abc
 
     Continuing an opening: seqgan-music compose --primer-notes "D4 F#4 A4:4 B4 A4 F#4:4" --meter 4/4 --key D --bars 8
+
+    Bars 5-8 of a tune written again, four ways: seqgan-music compose --fill 5-8 --from tunes/01-s42-the-windy-harbour.json --n 4 --format mid,abc
+
+    Five tunes on the way from one tune to another through a VAE's codes: seqgan-music compose --interpolate first.mid second.abc --steps 5 --run folk-vae
     """
     from seqgan_music.composing.compose import compose_tunes, model_warning, requested_settings, tune_piece
     from seqgan_music.composing.model import load_model
@@ -74,8 +82,30 @@ def compose(
     from seqgan_music.errors import SeqganError
     from seqgan_music.training.device import pick_device
 
-    chosen_formats = parse_formats(formats)
     check_synth(synth)
+    if interpolate is not None:
+        from seqgan_music.cli.compose_interpolate import interpolate_command
+
+        refused = {"--n": None if n == 8 else n, "--form": form, "--part-bars": part_bars, "--type": tune_type,
+                   "--endings": endings, "--bars": bars, "--copy-temperature": copy_temperature, "--primer": primer,
+                   "--primer-notes": primer_notes, "--primer-bars": None if primer_bars == DEFAULT_PRIMER_BARS else primer_bars,
+                   "--key": key, "--meter": meter, "--fill": fill, "--from": from_tune, "--candidates": candidates}
+        interpolate_command(interpolate, refused, run, steps, seed, temperature, top_k, max_hold, tempo, chords, program,
+                            formats, out, synth, overwrite, device, home_path(home))
+        return
+    if fill is not None or from_tune is not None:
+        from seqgan_music.cli.compose_fill import fill_command
+
+        refused = {"--form": form, "--part-bars": part_bars, "--type": tune_type, "--endings": endings, "--bars": bars,
+                   "--steps": steps, "--copy-temperature": copy_temperature, "--primer": primer,
+                   "--primer-notes": primer_notes, "--primer-bars": None if primer_bars == DEFAULT_PRIMER_BARS else primer_bars,
+                   "--key": key, "--meter": meter, "--tempo": tempo}
+        fill_command(fill, from_tune, refused, run, n, seed, temperature, top_k, max_hold, candidates, chords, program,
+                     formats, out, synth, overwrite, device, home_path(home))
+        return
+    if candidates is not None:
+        raise SeqganError("--candidates sets how many fills --fill draws: give it with --fill and --from")
+    chosen_formats = parse_formats(formats)
     if primer is not None and primer_notes is not None:
         raise SeqganError("give either --primer FILE or --primer-notes, not both")
     settings = requested_settings(n, bars, steps, temperature, top_k, seed, key, meter, tempo, chords, program,

@@ -125,7 +125,7 @@ def _sidecar_melody(data: bytes, name: str, role: str) -> Melody:
                       else encoding.decode(tokens, {"meter": meter})).transposed(shift)
         return replace(melody, key=replace(key, source="stored"), meter=meter,
                        title=str(record.get("title", "")), tempo=float(record.get("tempo", 120.0)),
-                       tempo_changes=[], source=name)
+                       tempo_changes=[], source=name, rhythm=str(record.get("tune", {}).get("type", {}).get("written", "")))
     except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError, SeqganError) as error:
         detail = str(error).splitlines()[0][:120] if str(error) else type(error).__name__
         raise SeqganError(f"{role} {name} is not a composed tune's sidecar ({detail})") from None
