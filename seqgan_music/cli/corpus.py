@@ -86,21 +86,32 @@ def build_midi(
     split: SplitOption = "80/10/10",
     seed: SeedOption = 0,
     split_file: SplitFileOption = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Parallel parsing processes (default: all cores).")] = None,
+    engine: Annotated[str, typer.Option("--engine", help="processes (this machine) or ray (the Ray cluster `ray.init()` finds; needs `pip install ray`).")] = "processes",
+    time_limit: Annotated[float, typer.Option("--time-limit", min=0.1, help="Seconds one file may take; a slower file is skipped.")] = 60.0,
+    memory_cap: Annotated[int, typer.Option("--memory-cap", min=16, help="Megabytes one file may take; a file needing more is skipped.")] = 1024,
     home: HomeOption = None,
 ) -> None:
     """Build a corpus from a folder of MIDI files (the melody of each file).
 
     The melody is the monophonic track with the highest voice (Nottingham's track 0), else the
-    highest note sounding at each moment; drums are ignored.
+    highest note sounding at each moment; drums are ignored. Files are parsed in parallel, each
+    under a time limit and a memory cap (a file over either is skipped with the reason); the
+    results are kept in shards as they come, so an interrupted build run again goes on from them.
 
     Example: seqgan-music corpus build midi ../shared/data/nottingham/MIDI --name nottingham
+
+    Example: seqgan-music corpus build midi ~/lakh --name lakh --workers 16 --time-limit 30
     """
-    from seqgan_music.corpora.building import build_midi_corpus
+    from seqgan_music.corpora.building import IngestOptions, build_midi_corpus
+    from seqgan_music.corpora.parallel_ingest import IngestLimits, check_engine
 
     check_name(name)
+    check_engine(engine)
     chosen = music_encoding(encoding, length, stride, transpose)
     plan = _plan(split, seed, split_file)
-    corpus = build_midi_corpus(name, folder, chosen, plan, RichReporter(), track, program)
+    ingest = IngestOptions(home_path(home), workers, engine, IngestLimits(time_limit, memory_cap << 20))
+    corpus = build_midi_corpus(name, folder, chosen, plan, RichReporter(), track, program, ingest)
     _save_and_report(corpus, home_path(home))
 
 
