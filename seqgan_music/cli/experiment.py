@@ -1,6 +1,6 @@
-"""`seqgan-music experiment oracle|text|nottingham|grammar|tunes`: the SeqGAN paper's tables, Texygen's
-COCO benchmark, the ReGAN paper's estimator comparison and MLE against SeqGAN on whole tunes, in one
-command each."""
+"""`seqgan-music experiment oracle|text|nottingham|grammar|tunes|infill`: the SeqGAN paper's tables,
+Texygen's COCO benchmark, the ReGAN paper's estimator comparison, MLE against SeqGAN on whole tunes
+and MaskGAN's in-filling against MLE in-filling, in one command each."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 experiment_app = typer.Typer(
     help=("Reproduce the SeqGAN paper's tables, Texygen's COCO benchmark and the ReGAN paper's estimator comparison, or compare MLE "
-          "with SeqGAN on whole tunes: train every method, evaluate, and write report.md and report.json to `<home>/checkpoints/<experiment>/`.\n\n"
+          "with SeqGAN on whole tunes, or MaskGAN's in-filling with MLE in-filling: train every method, evaluate, and write report.md and report.json to `<home>/checkpoints/<experiment>/`.\n\n"
           "Example: seqgan-music experiment nottingham --encoding paper --midi ../shared/data/nottingham/MIDI"),
     no_args_is_help=True,
     rich_markup_mode="markdown",
@@ -258,6 +258,78 @@ def tunes(
     folder = write_tune_report(results, root, command)
     console.print(Markdown((folder / REPORT_MD).read_text(encoding="utf-8")))
     console.print(f"[green]wrote[/] {folder / REPORT_MD} and report.json", highlight=False)
+
+
+@experiment_app.command("infill")
+@user_errors
+def infill(
+    quick: Annotated[bool, typer.Option("--quick", help="The quick schedule (small models, 2-3 epochs and rounds, 300 captions): about half an hour for both corpora on a loaded 2-core CPU. Default: the full schedule (the presets' sizes, 10-20 MLE epochs, 10 adversarial rounds).")] = False,
+    corpora: Annotated[str, typer.Option("--corpora", help="Which corpora: music (held-out Nottingham tunes), text (held-out COCO captions) or both, comma-separated.")] = "music,text",
+    midi: Annotated[Path | None, typer.Option("--midi", help="Build the music corpus first from this folder of Nottingham MIDI files when it does not exist yet.")] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="Build the text corpus first from this folder holding train.txt and test.txt when it does not exist yet (e.g. ../shared/data/text/image_coco).")] = None,
+    music_corpus: Annotated[str, typer.Option("--music-corpus", help="The music corpus (grid16, with whole tunes).")] = "nottingham",
+    text_corpus: Annotated[str, typer.Option("--text-corpus", help="The text corpus.")] = "coco",
+    items: Annotated[int | None, typer.Option("--items", help="Held-out tunes or captions to fill, per corpus (0: every one; default: every tune, 300 captions with --quick, else 1,000).")] = None,
+    candidates: Annotated[int, typer.Option("--candidates", help="Candidates the left-context row draws per gap, the one under which the kept tokens after the gap are likeliest kept.")] = 8,
+    tag: TagOption = None,
+    seed: SeedOption = 0,
+    assignments: SetOption = None,
+    device: DeviceOption = "auto",
+    home: HomeOption = None,
+) -> None:
+    """MaskGAN against MLE in-filling (and a plain MLE run filling from the left, the best of
+    --candidates by the likelihood of what follows the gap): bars 5-8 (and as many bars at random)
+    of held-out Nottingham tunes, and a span of half the words of held-out COCO captions, masked
+    and written again by every row. Scored by BLEU of the filled span against the real one, the
+    share filled exactly, and for tunes the form metrics of the filled tunes against the real
+    tunes'; p-values of MaskGAN against each row. Writes report.md, report.json and report.csv.
+
+    The rows are ordinary runs (`<experiment>-music-mle-infill`, `-maskgan`, `-mle`, and the same
+    for text): a stopped experiment goes on from their checkpoints when the command is given again.
+
+    Example: seqgan-music experiment infill --quick --midi ../shared/data/nottingham/MIDI --data ../shared/data/text/image_coco
+    """
+    import time
+
+    from seqgan_music.experiments.infill import infill_experiment
+    from seqgan_music.experiments.infill_report import REPORT_MD, write_infill_report
+    from seqgan_music.experiments.infill_run import evaluate_infill
+    from seqgan_music.training.device import pick_device
+
+    started = time.perf_counter()
+    root = home_path(home)
+    experiment = infill_experiment("quick" if quick else "full", corpora.split(","), music_corpus, text_corpus, tag,
+                                   seed, assignments or (), items, candidates)
+    for part in experiment.parts:
+        if part.task == "music" and _corpus_exists(root, music_corpus):
+            _check_whole_tunes(root, music_corpus)
+        elif part.task == "music":
+            _ensure_music_corpus(root, music_corpus, "grid16", midi)
+        else:
+            _ensure_text_corpus(root, text_corpus, data)
+    command = _command("infill --quick" if quick else "infill", ("--corpora", corpora),
+                       ("--music-corpus", music_corpus), ("--text-corpus", text_corpus), ("--items", items),
+                       ("--candidates", candidates), ("--tag", tag), ("--seed", seed),
+                       *[("--set", a) for a in assignments or ()])
+    chosen = pick_device(device)
+    for part in experiment.parts:
+        _train_runs(root, part.experiment, command)
+    results = []
+    for part in experiment.parts:
+        with console.status(f"filling held-out {part.task} with {len(part.experiment.runs)} rows..."):
+            results.append(evaluate_infill(root, part, chosen))
+    folder = write_infill_report(root, experiment, results, command, time.perf_counter() - started)
+    console.print(Markdown((folder / REPORT_MD).read_text(encoding="utf-8")))
+    console.print(f"[green]wrote[/] {folder / REPORT_MD}, report.json and report.csv", highlight=False)
+
+
+def _check_whole_tunes(root: Path, name: str) -> None:
+    """The music corpus must keep whole tunes (grid16): the in-filling masks bars of held-out tunes."""
+    from seqgan_music.corpora.corpus import load_corpus
+
+    if not load_corpus(root, name).has_whole_tunes:
+        raise SeqganError(f"corpus {name!r} keeps no whole tunes: the in-filling experiment masks bars of held-out "
+                          "tunes, so give a music corpus in the grid16 encoding (--music-corpus), or build one with --midi")
 
 
 def _check_tune_corpus(root: Path, name: str) -> None:
