@@ -2,7 +2,8 @@
 masked ones are drawn from the decoder's distribution, in-filling MLE learns to fill from the context on
 both sides, the training masks are what the settings say, gradients reach the actor, the critic and D,
 the critic learns the returns and the actor climbs D's reward, settings are checked, and runs from the
-command line (with adversarial.rounds=0: MLE in-filling)."""
+command line (with adversarial.rounds=0: MLE in-filling); a packed maskgan model loads back whole, and
+compose asks it for bars to fill."""
 
 import itertools
 import json
@@ -15,7 +16,9 @@ from torch import Tensor, nn
 from typer.testing import CliRunner
 
 from seqgan_music.cli import app
+from seqgan_music.composing.model import load_model
 from seqgan_music.config import apply_overrides, preset
+from seqgan_music.corpora.corpus import load_corpus
 from seqgan_music.corpora.grammar import build_grammar_corpus
 from seqgan_music.errors import SeqganError
 from seqgan_music.models.maskgan import MaskGANGenerator, draw_keep
@@ -23,6 +26,7 @@ from seqgan_music.training.launch import start_run
 from seqgan_music.training.methods.maskgan import discounted_returns, masked_positions
 from seqgan_music.training.optimization import descend
 from seqgan_music.training.runs import read_metrics
+from test_tune_training import tune_home
 from training_helpers import TINY
 
 SYMBOLS = 5  # the grammar's x + - * /
@@ -288,3 +292,31 @@ def test_train_generate_and_evaluate_maskgan_from_the_command_line(home: Path, t
     evaluated = runner.invoke(app, ["evaluate", "m", "--samples", "20", "--metrics", "goodness,nll-test",
                                     "--home", str(home)])
     assert evaluated.exit_code == 0, evaluated.output
+
+
+def test_a_packed_maskgan_model_loads_back_fills_as_its_run_and_compose_asks_for_fill(tmp_path: Path):
+    home = tune_home(tmp_path / "home")
+    config = apply_overrides(preset("quick"), [*TINY, "mle.epochs=1", "mle.batch_size=4", "adversarial.rounds=0",
+                                               "run.threads=1", "run.eval_samples=4", "run.samples=1",
+                                               "run.method=maskgan", "maskgan.bidirectional=false",
+                                               "maskgan.critic_hidden=4"])
+    assert start_run(home, "tunes", config, "mg").run() == "finished"
+    runner = CliRunner()
+    packed = tmp_path / "packed"
+    result = runner.invoke(app, ["pack", "mg", "--out", str(packed), "--home", str(home)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((packed / "model.json").read_text())["generator"]["maskgan"] == {"bidirectional": False,
+                                                                                      "critic_hidden": 4}
+    run, loaded = load_model(home, "mg"), load_model(home, str(packed))
+    assert type(loaded.generator) is MaskGANGenerator
+    for name, weights in run.generator.state_dict().items():  # encoder, attention and critic included
+        assert torch.equal(weights, loaded.generator.state_dict()[name]), name
+    window = torch.as_tensor(load_corpus(home, "tunes").splits["train"][:2]).long()
+    keep = torch.ones_like(window, dtype=torch.bool)
+    keep[:, 4:12] = False
+    fills = [model.generator.infill(window, keep, generator=torch.Generator().manual_seed(3)) for model in (run, loaded)]
+    assert torch.equal(fills[0], fills[1]) and torch.equal(fills[0][keep], window[keep])
+    composed = runner.invoke(app, ["compose", "--run", "mg", "--n", "1", "--bars", "2", "--out", str(tmp_path / "out"),
+                                   "--home", str(home)])
+    assert composed.exit_code == 1 and "compose --fill" in composed.output
+    assert "Traceback" not in composed.output and len(composed.output.strip().splitlines()) <= 2

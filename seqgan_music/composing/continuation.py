@@ -20,7 +20,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from seqgan_music.errors import SeqganError
 from seqgan_music.models.generator import Generator
+from seqgan_music.models.maskgan import MaskGANGenerator
 from seqgan_music.models.sampling import draw, uniforms
 from seqgan_music.models.vae import CodeConditionedGenerator
 
@@ -159,6 +161,9 @@ def continue_prefix(generator: Generator, prefix: Sequence[int], constraints: Co
     `codes` where given, else drawn as it samples (its prior, its code generator) with `noise_source`
     first.
     """
+    if isinstance(generator, MaskGANGenerator):  # its encoder reads the whole sequence's length up front
+        raise SeqganError("a MaskGAN model writes by in-filling, not left to right: give it bars to write again "
+                          "(compose --fill BARS --from TUNE), or sample it with `seqgan-music generate RUN`")
     device = generator.device
     layout = constraints.layout
     start = torch.tensor([generator.start_token, *prefix], dtype=torch.long, device=device)

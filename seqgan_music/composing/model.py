@@ -29,6 +29,7 @@ from seqgan_music.errors import SeqganError
 from seqgan_music.models.generator import Generator
 from seqgan_music.models.arae import ARAEGenerator
 from seqgan_music.models.leakgan import LeakGANGenerator
+from seqgan_music.models.maskgan import MaskGANGenerator
 from seqgan_music.models.vae import CodeConditionedGenerator, SentenceVAE
 from seqgan_music.project_files import damage_as_error, expect, expect_fields, read_bytes, read_json, read_weights
 
@@ -132,9 +133,13 @@ def read_model_info(folder: Path) -> dict:
                    and value > 0, f"compose {name.replace('_', ' ')} {value!r} is not above 0")
         expect_fields(info["generator"], {"embedding": int, "hidden": int, "layers": int, "start_token": (int, type(None))},
                       {"lookback": bool, "lookback_bars": list, "attention": bool, "header_tokens": int, "core": str,
-                       "memory_slots": int, "memory_heads": int, "memory_head_size": int, "latent": dict})
+                       "memory_slots": int, "memory_heads": int, "memory_head_size": int, "latent": dict,
+                       "maskgan": dict})
         if "latent" in info["generator"]:
             _check_latent_shape(info["generator"]["latent"])
+        if "maskgan" in info["generator"]:
+            shape = expect_fields(info["generator"]["maskgan"], {"bidirectional": bool, "critic_hidden": int})
+            expect(shape["critic_hidden"] >= 1, "the MaskGAN critic's size is below 1")
         counts = [*info.get("meters", {}).values(), *info.get("headers", {}).values()]
         expect(all(isinstance(count, int) for count in counts), "'meters' or 'headers' hold something else than counts")
     return info
@@ -151,6 +156,11 @@ def _packed_generator(shape: dict, vocabulary: Vocabulary, unit: str) -> Generat
     """The generator model.json describes; a window model is kept from writing whole tunes' tokens."""
     if "latent" in shape:
         generator: Generator = _latent_generator(shape, vocabulary)
+    elif "maskgan" in shape:
+        generator = MaskGANGenerator(len(vocabulary), shape["embedding"], shape["hidden"], shape["layers"],
+                                     shape["maskgan"]["bidirectional"], shape["maskgan"]["critic_hidden"],
+                                     start_token=shape["start_token"], end_token=vocabulary.end,
+                                     pad_token=vocabulary.pad)
     else:
         generator = Generator(len(vocabulary), shape["embedding"], shape["hidden"], shape["layers"],
                               start_token=shape["start_token"], end_token=vocabulary.end, pad_token=vocabulary.pad,
@@ -177,6 +187,13 @@ def _latent_shape(generator: Generator) -> dict:
                            "noise_size": generator.noise_size,
                            "mlp_hidden": generator.code_generator[0].out_features}}
     return {}
+
+
+def _maskgan_shape(generator: Generator) -> dict:
+    """A MaskGAN generator's encoder direction and critic size for model.json (other generators': nothing)."""
+    if not isinstance(generator, MaskGANGenerator):
+        return {}
+    return {"maskgan": {"bidirectional": generator.bidirectional, "critic_hidden": generator.critic[0].out_features}}
 
 
 def _check_latent_shape(latent: dict) -> None:
@@ -244,6 +261,7 @@ def pack_run(home: Path, run: str, out: Path, extra: dict | None = None) -> Path
         "encoding": model.encoding.params(),
         "generator": {"embedding": generator.embedding.embedding_dim, "hidden": generator.core.hidden_size,
                       "layers": generator.core.num_layers, **_relational_shape(generator), **_latent_shape(generator),
+                      **_maskgan_shape(generator),
                       "lookback": generator.lookback is not None,
                       "lookback_bars": list(generator.lookback.bars_back) if generator.lookback else [],
                       "attention": generator.attention is not None,
