@@ -329,17 +329,20 @@ def _left_context_fill(model: ComposerModel, context: _Context, temperature: flo
     whole = torch.cat([drawn, torch.tensor(following, dtype=torch.long, device=drawn.device).expand(rows, -1)], 1)
     scores = right_context_scores(model, whole, context.stop) if following else torch.zeros(1)
     best = int(torch.argmax(scores))
-    return [vocabulary.token(t) for t in whole[best].tolist()], [float(s) for s in scores], max_hold
+    written = whole[best, :len(symbols)]  # without the <end> scored after a whole tune
+    return [vocabulary.token(t) for t in written.tolist()], [float(s) for s in scores], max_hold
 
 
 @torch.no_grad()
 def right_context_scores(model: ComposerModel, tokens: Tensor, start: int) -> Tensor:
-    """log p(tokens[:, start:] | tokens[:, :start]) under the model (rows,): how likely the kept bars
-    after a gap are given each row's fill (its tokens before `start`)."""
+    """log p(tokens[:, start:] | tokens[:, :start]) under the model as it composes (its copy temperature,
+    for a model with attention over bars), (rows,): how likely the kept bars after a gap are given each
+    row's fill (its tokens before `start`)."""
     generator = model.generator
     inputs = torch.cat([torch.full((len(tokens), 1), generator.start_token, dtype=torch.long, device=tokens.device),
                         tokens[:, :-1]], 1)
-    logits, _ = generator(inputs)  # (rows, T, V)
+    with _copy_temperature(model, None if generator.attention is None else model.copy_temperature):
+        logits, _ = generator(inputs)  # (rows, T, V)
     picked = functional.log_softmax(logits.float(), -1).gather(2, tokens.unsqueeze(2)).squeeze(2)  # (rows, T)
     return picked[:, start:].sum(1).cpu()
 
