@@ -60,6 +60,7 @@ bench: install-dev
 	$(BIN)/python benchmarks/rollout_step.py
 	$(BIN)/python benchmarks/bleu_speed.py
 	$(BIN)/python benchmarks/compose_speed.py
+	$(BIN)/python benchmarks/ingest_scale.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -107,6 +107,7 @@ def test_results_come_back_in_input_order_whatever_finishes_first():
     delays = [0.4, 0.0, 0.2, 0.0, 0.3, 0.0]
     assert list(map_files(time.sleep, delays, workers=2)) == [None] * 6
     assert list(map_files(abs, [-3, 1, -2, 5, -7], workers=2, lookahead=2)) == [3, 1, 2, 5, 7]
+    assert list(map_files(abs, [], workers=2)) == []
     [abandoned] = map_files(time.sleep, [30], workers=1, limits=IngestLimits(seconds=0.5))
     assert abandoned == Abandoned("over the 0.5 s limit")
 

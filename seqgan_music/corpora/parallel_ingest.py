@@ -176,14 +176,17 @@ class _Worker:
 
 def _pool_map(work: Callable[[_T], _R], items: Sequence[_T], workers: int, limits: IngestLimits,
               lookahead: int) -> Iterator[_R | Abandoned]:
+    if not items:
+        return
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-    pool = [_Worker(context, work, limits) for _ in range(max(1, min(workers, len(items))))]
-    for worker in pool:
-        worker.wait_until_ready()
+    pool: list[_Worker] = []
     done: dict[int, Any] = {}
     given = emitted = 0
     try:
+        pool.extend(_Worker(context, work, limits) for _ in range(min(workers, len(items))))
+        for worker in pool:
+            worker.wait_until_ready()
         while emitted < len(items):
             for worker in pool:
                 if worker.task is None and given < min(len(items), emitted + lookahead):
