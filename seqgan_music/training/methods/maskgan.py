@@ -149,10 +149,16 @@ class MaskGAN(AdversarialMethod):
 
     # ------------------------------------------------------------------ D
     def pretrain_d_round(self, unit: int) -> dict:
-        """A D pre-training round; none when no adversarial round follows (MLE in-filling alone)."""
+        """D, then the critic on the same fills (so the first adversarial round's baseline is already
+        near the returns, not 0 against returns of -5 or less), `epochs` passes each over `negatives`
+        masked and filled training sequences; none when no adversarial round follows (MLE in-filling)."""
         if self.config.adversarial.rounds == 0:
             return {}
-        return super().pretrain_d_round(unit)
+        settings = self.config.pretrain_d
+        real, keep, filled = self.filled_batch(settings.negatives, self.trainer.sampling)
+        metrics = self.fit_discriminator(real, keep, filled, settings.epochs, settings.batch_size)
+        metrics.update(self.fit_critic(keep, filled, settings.epochs, settings.batch_size))
+        return metrics
 
     def filled_batch(self, rows: int, noise: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
         """`rows` training sequences drawn with `noise`, their masks and the generator's fills (B, T) each."""
@@ -167,21 +173,40 @@ class MaskGAN(AdversarialMethod):
         return real, keep, filled
 
     def train_discriminator(self, negatives: int, epochs: int, batch_size: int) -> dict:
-        """D on `negatives` masked training sequences: their real tokens against the generator's fills,
-        at the masked positions, `epochs` passes in shuffled batches."""
+        """D on `negatives` masked training sequences and the generator's fills of them."""
+        real, keep, filled = self.filled_batch(negatives, self.trainer.sampling)
+        return self.fit_discriminator(real, keep, filled, epochs, batch_size)
+
+    def fit_discriminator(self, real: Tensor, keep: Tensor, filled: Tensor, epochs: int, batch_size: int) -> dict:
+        """D learns the real tokens against the fills at the masked positions, `epochs` passes in shuffled batches."""
         trainer = self.trainer
-        generator: MaskGANGenerator = trainer.generator
-        discriminator = trainer.discriminator
-        real, keep, filled = self.filled_batch(negatives, trainer.sampling)
-        parameters = list(discriminator.parameters())
+        parameters = list(trainer.discriminator.parameters())
         losses = []
-        for _ in range(epochs):
-            for index in torch.randperm(negatives, generator=trainer.shuffle).split(batch_size):
-                index = index.to(real.device)
-                loss = self.discriminator_loss(generator, real[index], filled[index], keep[index])
-                descend(loss, parameters, trainer.optimizers["discriminator"], self.config.adversarial.grad_clip)
-                losses.append(float(loss.detach()))
+        for index in self.batches(len(real), epochs, batch_size, real.device):
+            loss = self.discriminator_loss(trainer.generator, real[index], filled[index], keep[index])
+            descend(loss, parameters, trainer.optimizers["discriminator"], self.config.adversarial.grad_clip)
+            losses.append(float(loss.detach()))
         return {"d_loss": sum(losses) / max(len(losses), 1)}
+
+    def fit_critic(self, keep: Tensor, filled: Tensor, epochs: int, batch_size: int) -> dict:
+        """The critic regresses the returns of the fills under the current D, `epochs` passes in shuffled batches."""
+        generator: MaskGANGenerator = self.trainer.generator
+        parameters = list(generator.critic.parameters())
+        losses = []
+        for index in self.batches(len(filled), epochs, batch_size, filled.device):
+            with torch.no_grad():
+                weight = masked_positions(generator, filled[index], keep[index])
+                _, out = generator(filled[index], keep[index])
+                returns = self.returns(filled[index], keep[index], weight)
+            loss = self.critic_loss(generator.values(out), returns, weight)
+            descend(loss, parameters, self.critic_optimizer, self.config.adversarial.grad_clip)
+            losses.append(float(loss.detach()))
+        return {"critic_loss": sum(losses) / max(len(losses), 1)}
+
+    def batches(self, rows: int, epochs: int, batch_size: int, device: torch.device) -> list[Tensor]:
+        """Row indices for `epochs` shuffled passes over `rows` rows (the run's shuffle stream)."""
+        return [index.to(device) for _ in range(epochs)
+                for index in torch.randperm(rows, generator=self.trainer.shuffle).split(batch_size)]
 
     def discriminator_loss(self, generator: MaskGANGenerator, real: Tensor, filled: Tensor, keep: Tensor) -> Tensor:
         """Binary cross-entropy of D at the masked counted positions: real tokens 1, filled ones 0."""
@@ -203,16 +228,28 @@ class MaskGAN(AdversarialMethod):
         logits, out = generator(filled, keep)
         log_probs = -functional.cross_entropy(logits.flatten(0, 1), filled.flatten(), reduction="none").view(filled.shape)
         with torch.no_grad():
-            rewards = functional.logsigmoid(self.trainer.discriminator(filled, keep)) * weight  # log D(x_t)
+            rewards = self.rewards(filled, keep, weight)
             returns = discounted_returns(rewards, self.config.maskgan.gamma)
         values = generator.values(out)
         advantages = (returns - values).detach()
         scored = weight.sum().clamp(min=1)
         actor = -(advantages * log_probs * weight).sum() / scored
-        critic = ((values - returns).square() * weight).sum() / scored
+        critic = self.critic_loss(values, returns, weight)
         metrics = {"g_loss": float(actor.detach()), "critic_loss": float(critic.detach()),
                    "reward": float(rewards.sum() / scored), "advantage": float((advantages * weight).sum() / scored)}
         return actor, critic, metrics
+
+    def rewards(self, filled: Tensor, keep: Tensor, weight: Tensor) -> Tensor:
+        """log D(x_t) at the masked counted positions (`weight`), 0 elsewhere (B, T)."""
+        return functional.logsigmoid(self.trainer.discriminator(filled, keep)) * weight
+
+    def returns(self, filled: Tensor, keep: Tensor, weight: Tensor) -> Tensor:
+        return discounted_returns(self.rewards(filled, keep, weight), self.config.maskgan.gamma)
+
+    @staticmethod
+    def critic_loss(values: Tensor, returns: Tensor, weight: Tensor) -> Tensor:
+        """The critic's squared error per masked counted token."""
+        return ((values - returns).square() * weight).sum() / weight.sum().clamp(min=1)
 
     def surrogate(self, noise: torch.Generator, training: bool) -> tuple[Tensor, dict]:
         actor, _, metrics = self.actor_critic(noise)
