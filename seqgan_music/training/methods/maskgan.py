@@ -10,6 +10,8 @@ sequences whole, so free generation, which is in-filling from nothing kept, is t
 - D pre-training rounds and each adversarial round's `d_steps` refreshes: D learns, at the masked
   positions, real tokens (label 1) against the generator's fills of the same masks (label 0), given
   the masked context; `negatives` sequences, `epochs` passes in batches (the trainer's D optimizer).
+  A pre-training round then fits the critic to the returns of the same fills, so the baseline is
+  ready when the actor starts (an untrained critic's 0 makes every advantage negative).
 - Adversarial generator steps (`g_steps` a round): a batch of `adversarial.batch_size` training
   sequences is masked and filled; each filled token's reward is log D(x_t), the return its rewards
   from t on discounted by `maskgan.gamma`, the advantage the return less the critic's value of the
@@ -17,9 +19,9 @@ sequences whole, so free generation, which is in-filling from nothing kept, is t
   adversarial optimizer), and the critic regresses the returns (squared error, its own Adam).
 Kept positions earn no reward and are never trained on; padding after a sequence's end neither.
 
-Not the authors': the decoder reads the encoder's state at its own position instead of attending,
-the critic is a head on the decoder's output instead of a network sharing D's encoder, and no
-variational dropout. Evaluation adds NLL_infill: the NLL per masked token of the test data under
+Not the authors': the decoder also reads the encoder's state at its own position (beside attending
+over all of them), the critic is a head on the decoder's attended output instead of a network sharing
+D's encoder, a share of the sequences is masked whole, and no variational dropout. Evaluation adds NLL_infill: the NLL per masked token of the test data under
 masks drawn from a fixed seed, so in-filling itself is measured beside free generation's NLL_test.
 """
 
