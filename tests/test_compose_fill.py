@@ -15,7 +15,7 @@ from seqgan_music.cli import app
 from seqgan_music.composing.fill import MASKGAN, FillSettings, _tokens_of, fill_tune, right_context_scores
 from seqgan_music.composing.model import load_model
 from seqgan_music.composing.source_tune import read_source_tune
-from seqgan_music.corpora.melody import PICKUP, Melody, Note, played_bar_order
+from seqgan_music.corpora.melody import PICKUP, Key, Melody, Note, played_bar_order
 from seqgan_music.corpora.midi import read_midi_melody
 from seqgan_music.export.midi import write_midi
 
@@ -207,6 +207,55 @@ def test_a_maskgan_model_fills_with_infill_from_both_sides(composed, tmp_path):
     filled = torch.tensor([vocabulary.ids(tune.tokens)])
     assert torch.equal(filled[keep], tokens[keep])
     assert_kept(tune.melody, source.melody, (5, 8))
+
+
+def test_a_latent_models_candidates_are_scored_under_the_codes_they_were_drawn_from(composed, tmp_path):
+    from dataclasses import replace
+
+    from seqgan_music.composing.fill import _left_context_fill
+    from seqgan_music.models.vae import SentenceVAE
+
+    default = load_model(tmp_path)
+    vocabulary = default.vocabulary
+    torch.manual_seed(0)
+    vae = SentenceVAE(len(vocabulary), 8, 16, 1, 4, end_token=vocabulary.end, pad_token=vocabulary.pad).eval()
+    with torch.no_grad():  # weights large enough that the code matters (untrained, it barely would)
+        for parameter in vae.parameters():
+            parameter.normal_(0, 0.5)
+    model = replace(default, generator=vae, name="tiny-vae")
+    source = read_source_tune(composed)
+    assert_kept(fill_tune(model, source, 1, 2, FillSettings(count=1, seed=5, candidates=4)).melody, source.melody, (1, 2))
+    context = _tokens_of(model, source, 1, 2)  # a gap at the start: the code still reaches the bars after it
+    written, scores, _ = _left_context_fill(model, context, 1.0, FillSettings(count=1, seed=5, candidates=4))
+    best = scores.index(max(scores))
+    codes = vae.prior_codes(4, torch.Generator().manual_seed(5))  # drawn first from the seed's noise, as compose does
+    tokens = torch.tensor([vocabulary.ids([*written, "<end>"])])
+    assert float(right_context_scores(model, tokens, context.stop, codes[best:best + 1])[0]) == pytest.approx(
+        scores[best], abs=1e-5)
+    assert abs(float(right_context_scores(model, tokens, context.stop)[0]) - scores[best]) > 1e-4  # code zero's
+
+
+def test_a_trained_maskgan_run_fills_a_tune_from_the_command_line(tmp_path):
+    from seqgan_music.config import apply_overrides, preset
+    from seqgan_music.training.launch import start_run
+    from test_tune_training import tune_home
+    from training_helpers import TINY
+
+    home = tune_home(tmp_path / "home")
+    config = apply_overrides(preset("quick"), [*TINY, "mle.epochs=1", "mle.batch_size=4", "adversarial.rounds=0",
+                                               "run.threads=1", "run.eval_samples=4", "run.samples=1",
+                                               "run.method=maskgan", "maskgan.critic_hidden=4"])
+    assert start_run(home, "tunes", config, "mg").run() == "finished"
+    notes = [Note(60 + j % 5, j * 1.0, j * 1.0 + 1.0) for j in range(16)]  # a tune like the corpus's, 4 bars
+    path = tmp_path / "tune.mid"
+    write_midi(Melody(notes, [0, 4, 8, 12], "4/4", Key(0)), path)  # C major: no move into the model's key
+    result = invoke("--fill", "2-3", "--from", str(path), "--run", "mg", "--n", "2", "--seed", "0", "--format", "mid",
+                    "--out", str(tmp_path / "out"), "--home", str(home))
+    assert result.exit_code == 0, result.output
+    for midi in sorted((tmp_path / "out").glob("*.mid")):
+        assert_kept(read_midi_melody(midi, midi.name), read_source_tune(path).melody, (2, 3))
+        sidecar = json.loads(midi.with_suffix(".json").read_text())
+        assert sidecar["fill"]["how"] == MASKGAN and "--run mg" in sidecar["command"]
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -66,6 +66,7 @@ from seqgan_music.corpora.tunes import (
 from seqgan_music.errors import SeqganError
 from seqgan_music.export.chords import harmonise
 from seqgan_music.models.sampling import check_sampling
+from seqgan_music.models.vae import CodeConditionedGenerator
 from seqgan_music.progress import Reporter, SilentReporter
 
 DEFAULT_CANDIDATES, MAX_CANDIDATES = 16, 256
@@ -324,25 +325,28 @@ def _left_context_fill(model: ComposerModel, context: _Context, temperature: flo
                                                           is not None else [])
     rows = settings.candidates if following else 1
     noise = torch.Generator(device=generator.device).manual_seed(settings.seed)
+    # A latent-variable decoder (VAE, ARAE) writes each candidate from a code: its fill is scored under that code.
+    codes = generator.prior_codes(rows, noise) if isinstance(generator, CodeConditionedGenerator) else None
     drawn = continue_prefix(generator, vocabulary.ids(symbols[:context.start]), constraints, rows, temperature,
-                            settings.top_k, noise)  # (rows, stop)
+                            settings.top_k, noise, codes)  # (rows, stop)
     whole = torch.cat([drawn, torch.tensor(following, dtype=torch.long, device=drawn.device).expand(rows, -1)], 1)
-    scores = right_context_scores(model, whole, context.stop) if following else torch.zeros(1)
+    scores = right_context_scores(model, whole, context.stop, codes) if following else torch.zeros(1)
     best = int(torch.argmax(scores))
     written = whole[best, :len(symbols)]  # without the <end> scored after a whole tune
     return [vocabulary.token(t) for t in written.tolist()], [float(s) for s in scores], max_hold
 
 
 @torch.no_grad()
-def right_context_scores(model: ComposerModel, tokens: Tensor, start: int) -> Tensor:
+def right_context_scores(model: ComposerModel, tokens: Tensor, start: int, codes: Tensor | None = None) -> Tensor:
     """log p(tokens[:, start:] | tokens[:, :start]) under the model as it composes (its copy temperature,
-    for a model with attention over bars), (rows,): how likely the kept bars after a gap are given each
-    row's fill (its tokens before `start`)."""
+    for a model with attention over bars; a latent-variable decoder from each row's code in `codes`),
+    (rows,): how likely the kept bars after a gap are given each row's fill (its tokens before `start`)."""
     generator = model.generator
+    state = generator.state_from(codes) if isinstance(generator, CodeConditionedGenerator) and codes is not None else None
     inputs = torch.cat([torch.full((len(tokens), 1), generator.start_token, dtype=torch.long, device=tokens.device),
                         tokens[:, :-1]], 1)
     with _copy_temperature(model, None if generator.attention is None else model.copy_temperature):
-        logits, _ = generator(inputs)  # (rows, T, V)
+        logits, _ = generator(inputs, state)  # (rows, T, V)
     picked = functional.log_softmax(logits.float(), -1).gather(2, tokens.unsqueeze(2)).squeeze(2)  # (rows, T)
     return picked[:, start:].sum(1).cpu()
 
