@@ -266,7 +266,7 @@ def test_a_too_large_memory_is_refused_naming_its_size_and_what_fits(monkeypatch
 @pytest.mark.parametrize("method", METHODS)
 def test_every_method_with_the_standard_generator_trains_a_relational_one(home, method) -> None:
     config = tiny(method, *RELATIONAL, "mle.epochs=1", "adversarial.rounds=1", "scheduled_sampling.epochs=1")
-    if method in ("leakgan", "vae", "arae"):  # their own generators: the Worker, the encoder and decoder are LSTMs
+    if method in ("leakgan", "vae", "arae", "maskgan"):  # their own generators: the Worker, the encoders and decoders are LSTMs
         with pytest.raises(SeqganError, match="generator.core=lstm"):
             start_run(home, "grammar", config, f"every-{method}")
         return
