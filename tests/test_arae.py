@@ -2,15 +2,12 @@
 falls where real and generated codes can be told apart and the code generator climbs the critic,
 the NLL estimate is deterministic, settings are checked, and a run from the command line."""
 
-import json
 import math
 from pathlib import Path
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from seqgan_music.cli import app
 from seqgan_music.config import apply_overrides, preset
 from seqgan_music.corpora.grammar import build_grammar_corpus
 from seqgan_music.errors import SeqganError
@@ -18,7 +15,7 @@ from seqgan_music.models.arae import ARAEGenerator
 from seqgan_music.training.budget import check_budget
 from seqgan_music.training.launch import start_run
 from seqgan_music.training.mle import sequence_nlls
-from training_helpers import TINY
+from training_helpers import TINY, train_generate_evaluate
 
 
 @pytest.fixture(scope="module")
@@ -120,19 +117,10 @@ def test_settings_are_checked(home: Path):
 def test_train_generate_and_evaluate_arae_from_the_command_line(home: Path, tmp_path: Path):
     settings = [*TINY, "mle.epochs=2", "adversarial.rounds=2", "adversarial.eval_every=1", "adversarial.d_steps=2",
                 "arae.code_size=8", "run.threads=1"]
-    runner = CliRunner()
-    result = runner.invoke(app, ["train", "grammar", "--method", "arae", "--preset", "quick", "--run", "a",
-                                 *(f"--set={s}" for s in settings), "--home", str(home)])
-    assert result.exit_code == 0, result.output
-    records = [json.loads(line) for line in (home / "checkpoints" / "a" / "metrics.jsonl").read_text().splitlines()]
+    records, _ = train_generate_evaluate(home, "arae", "a", settings, tmp_path / "out")
     assert [r["phase"] for r in records] == ["mle", "mle", "adversarial", "adversarial"]
     adversarial = [r for r in records if r["phase"] == "adversarial"]
     assert all(math.isfinite(r["d_loss"]) and r["gradient_penalty"] >= 0 and "reconstruction_nll" in r
                and r["nll_samples"] == 8 for r in adversarial)
-    generated = runner.invoke(app, ["generate", "a", "--n", "3", "--out", str(tmp_path / "out"), "--home", str(home)])
-    assert generated.exit_code == 0, generated.output
     lines = (tmp_path / "out" / "a-seed0.txt").read_text().splitlines()
     assert len(lines) == 3 and all(set(line.split()) <= {"x", "+", "-", "*", "/"} for line in lines)
-    evaluated = runner.invoke(app, ["evaluate", "a", "--samples", "20", "--metrics", "goodness,nll-test",
-                                    "--home", str(home)])
-    assert evaluated.exit_code == 0, evaluated.output

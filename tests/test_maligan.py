@@ -7,9 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 from torch import Tensor, nn
-from typer.testing import CliRunner
 
-from seqgan_music.cli import app
 from seqgan_music.config import MaliGANConfig, apply_overrides, config_from_dict, config_to_dict, preset
 from seqgan_music.corpora.grammar import build_grammar_corpus
 from seqgan_music.errors import SeqganError
@@ -23,7 +21,7 @@ from seqgan_music.training.methods.maligan import (
     prefix_length,
 )
 from seqgan_music.training.optimization import descend
-from training_helpers import TINY
+from training_helpers import TINY, train_generate_evaluate
 
 VOCAB, LENGTH, END, TARGET = 7, 6, 6, 2
 
@@ -191,22 +189,11 @@ def test_train_generate_and_evaluate_maligan_from_the_command_line(tmp_path: Pat
     build_grammar_corpus("grammar", 15, count=200, seed=1).save(tmp_path)
     settings = [*TINY, "mle.epochs=2", "adversarial.rounds=3", "adversarial.eval_every=1", "run.threads=1",
                 "maligan.continuations=4", "maligan.sampled_start=5", "maligan.sampled_step=5"]
-    runner = CliRunner()
-    result = runner.invoke(app, ["train", "grammar", "--method", "maligan", "--preset", "quick", "--run", "mali",
-                                 *(f"--set={s}" for s in settings), "--home", str(tmp_path)])
-    assert result.exit_code == 0, result.output
-    folder = tmp_path / "checkpoints" / "mali"
-    assert json.loads((folder / "run.json").read_text())["method"] == "maligan"
-    records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    records, _ = train_generate_evaluate(tmp_path, "maligan", "mali", settings, tmp_path / "out")
+    assert json.loads((tmp_path / "checkpoints" / "mali" / "run.json").read_text())["method"] == "maligan"
     adversarial = [r for r in records if r["phase"] == "adversarial"]
     assert [r["prefix"] for r in adversarial] == [10, 5, 0]  # 15 - 5, then K = 5 fewer each round
     assert all(0 <= r["goodness"] <= 1 and 0 < r["effective_share"] <= 1 for r in adversarial)
-    generated = runner.invoke(app, ["generate", "mali", "--n", "3", "--out", str(tmp_path / "out"),
-                                    "--home", str(tmp_path)])
-    assert generated.exit_code == 0, generated.output
-    evaluated = runner.invoke(app, ["evaluate", "mali", "--samples", "20", "--metrics", "goodness,nll-test",
-                                    "--home", str(tmp_path)])
-    assert evaluated.exit_code == 0, evaluated.output
 
 
 def test_the_memory_estimate_counts_every_continuation_a_step_back_propagates_through():

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from seqgan_music.cli import app
 from seqgan_music.config import apply_overrides, config_from_dict, config_to_dict, preset
 from seqgan_music.corpora.grammar import build_grammar_corpus
 from seqgan_music.errors import SeqganError
@@ -17,7 +15,7 @@ from seqgan_music.models.ranker import Ranker, set_probabilities
 from seqgan_music.training.launch import start_run
 from seqgan_music.training.methods.rankgan import RankScorer, draw_rows, train_ranker
 from seqgan_music.training.rollout import rollout_completions, rollout_noise, rollout_rewards, score_completions
-from training_helpers import TINY
+from training_helpers import TINY, train_generate_evaluate
 
 VOCAB, LENGTH = 12, 10
 
@@ -163,20 +161,9 @@ TINY_SETTINGS = [*TINY, "mle.epochs=2", "adversarial.rounds=2", "adversarial.eva
 
 def test_train_generate_and_evaluate_a_rankgan_run_from_the_command_line(tmp_path):
     build_grammar_corpus("grammar", 15, count=200, seed=1).save(tmp_path)
-    runner = CliRunner()
-    settings = [argument for setting in TINY_SETTINGS for argument in ("--set", setting)]
-    trained = runner.invoke(app, ["train", "grammar", "--method", "rankgan", "--preset", "quick", *settings,
-                                  "--run", "ranked", "--home", str(tmp_path)])
-    assert trained.exit_code == 0, trained.output
-    folder = tmp_path / "checkpoints" / "ranked"
-    records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    records, evaluation = train_generate_evaluate(tmp_path, "rankgan", "ranked", TINY_SETTINGS, tmp_path / "out",
+                                                  samples=30)
     assert [r["phase"] for r in records] == ["mle", "mle", "pretrain_d", "adversarial", "adversarial"]
     assert all(0 < r["mean_reward"] < 1 and "goodness" in r for r in records if r["phase"] == "adversarial")
-    assert json.loads((folder / "run.json").read_text())["method"] == "rankgan"
-    generated = runner.invoke(app, ["generate", "ranked", "--n", "3", "--out", str(tmp_path / "out"),
-                                    "--home", str(tmp_path)])
-    assert generated.exit_code == 0, generated.output
-    evaluated = runner.invoke(app, ["evaluate", "ranked", "--samples", "30", "--metrics", "goodness,nll-test",
-                                    "--home", str(tmp_path)])
-    assert evaluated.exit_code == 0, evaluated.output
-    assert "ranked" in evaluated.output
+    assert json.loads((tmp_path / "checkpoints" / "ranked" / "run.json").read_text())["method"] == "rankgan"
+    assert "ranked" in evaluation

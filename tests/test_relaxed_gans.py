@@ -2,16 +2,12 @@
 weights and their schedule, the GAN losses and the gradient penalty at interpolates, D's loss reaching
 every generator parameter, and a gsgan run from the command line."""
 
-import json
 import math
 from pathlib import Path
 
 import pytest
 import torch
-from torch import Tensor
-from typer.testing import CliRunner
 
-from seqgan_music.cli import app
 from seqgan_music.config import apply_overrides, preset
 from seqgan_music.corpora.grammar import build_grammar_corpus
 from seqgan_music.models.discriminator import Discriminator
@@ -20,7 +16,7 @@ from seqgan_music.training.adversarial_losses import discriminator_loss, generat
 from seqgan_music.training.estimators import gumbel_max_tokens
 from seqgan_music.training.launch import start_run
 from seqgan_music.training.relaxed_sequences import beta_at, one_hot, relaxed_sequences
-from training_helpers import TINY
+from training_helpers import TINY, train_generate_evaluate
 
 VOCAB, LENGTH, END, PAD = 6, 5, 4, 5
 
@@ -157,18 +153,8 @@ def test_a_gsgan_step_moves_the_generator_down_ds_loss(home: Path):
 def test_train_generate_and_evaluate_gsgan_from_the_command_line(home: Path, tmp_path: Path):
     settings = [*TINY, "mle.epochs=2", "adversarial.rounds=3", "adversarial.eval_every=1", "adversarial.d_steps=2",
                 "run.threads=1", "gumbel.beta_max=10"]
-    runner = CliRunner()
-    result = runner.invoke(app, ["train", "grammar", "--method", "gsgan", "--preset", "quick", "--run", "gs",
-                                 *(f"--set={s}" for s in settings), "--home", str(home)])
-    assert result.exit_code == 0, result.output
-    folder = home / "checkpoints" / "gs"
-    records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    records, _ = train_generate_evaluate(home, "gsgan", "gs", settings, tmp_path / "out")
     assert [r["phase"] for r in records if r["phase"] != "mle"] == ["adversarial"] * 3  # no D pre-training
     betas = [r["beta"] for r in records if r["phase"] == "adversarial"]
     assert betas == pytest.approx([1.0, 10 ** (1 / 3), 10 ** (2 / 3)])  # the exponential schedule, step by step
     assert all(math.isfinite(r["d_loss"]) and 0 <= r["d_accuracy"] <= 1 for r in records if r["phase"] == "adversarial")
-    generated = runner.invoke(app, ["generate", "gs", "--n", "3", "--out", str(tmp_path / "out"), "--home", str(home)])
-    assert generated.exit_code == 0, generated.output
-    evaluated = runner.invoke(app, ["evaluate", "gs", "--samples", "20", "--metrics", "goodness,nll-test",
-                                    "--home", str(home)])
-    assert evaluated.exit_code == 0, evaluated.output

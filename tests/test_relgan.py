@@ -2,15 +2,12 @@
 alike), D's loss reaching every parameter of the relational-memory generator, a step of each
 selectable loss, the beta maxima, the collapse signal, and a run from the command line."""
 
-import json
 import math
 from pathlib import Path
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from seqgan_music.cli import app
 from seqgan_music.config import GAN_LOSSES, apply_overrides, preset
 from seqgan_music.corpora.corpus import load_corpus
 from seqgan_music.corpora.grammar import build_grammar_corpus
@@ -22,7 +19,7 @@ from seqgan_music.training.adversarial_losses import LOSSES, discriminator_loss,
 from seqgan_music.training.launch import start_run
 from seqgan_music.training.methods.relgan import RelGAN, distinct_share
 from seqgan_music.training.relaxed_sequences import one_hot, relaxed_sequences
-from training_helpers import TINY
+from training_helpers import TINY, train_generate_evaluate
 
 VOCAB, LENGTH, END, PAD = 6, 5, 4, 5
 SMALL = [*TINY, "generator.memory_heads=2", "generator.memory_head_size=4", "relgan.representations=4",
@@ -150,21 +147,12 @@ def test_relgans_beta_maxima_are_reached_at_the_last_step(home: Path, beta_max: 
 def test_train_generate_and_evaluate_relgan_from_the_command_line(home: Path, tmp_path: Path):
     settings = [*SMALL, "mle.epochs=2", "adversarial.rounds=3", "adversarial.eval_every=1", "adversarial.d_steps=2",
                 "gumbel.beta_max=1000"]
-    runner = CliRunner()
-    result = runner.invoke(app, ["train", "grammar", "--method", "relgan", "--preset", "quick", "--run", "rel",
-                                 *(f"--set={s}" for s in settings), "--home", str(home)])
-    assert result.exit_code == 0, result.output
-    folder = home / "checkpoints" / "rel"
-    records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    records, _ = train_generate_evaluate(home, "relgan", "rel", settings, tmp_path / "out",
+                                         metrics="goodness,nll-test,self-bleu")
     adversarial = [r for r in records if r["phase"] == "adversarial"]
     assert [r["phase"] for r in records if r["phase"] != "mle"] == ["adversarial"] * 3  # no D pre-training
     assert [r["beta"] for r in adversarial] == pytest.approx([1.0, 10.0, 100.0])  # 1000 ** (step / 3)
     assert all(0 < r["distinct"] <= 1 and math.isfinite(r["d_loss"]) for r in adversarial)
-    generated = runner.invoke(app, ["generate", "rel", "--n", "3", "--out", str(tmp_path / "out"), "--home", str(home)])
-    assert generated.exit_code == 0, generated.output
-    evaluated = runner.invoke(app, ["evaluate", "rel", "--samples", "20", "--metrics", "goodness,nll-test,self-bleu",
-                                    "--home", str(home)])
-    assert evaluated.exit_code == 0, evaluated.output
 
 
 def test_the_oracle_experiment_sets_relgan_against_its_published_nll_oracle():

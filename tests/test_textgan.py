@@ -3,15 +3,12 @@ the sets, blind to their common scale), D's feature-matching loss reaching every
 and falling under generator steps against a fixed D, the soft-argmax batches, its settings, and a run
 from the command line."""
 
-import json
 import math
 from pathlib import Path
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from seqgan_music.cli import app
 from seqgan_music.config import (apply_overrides, config_from_dict, config_from_toml, config_to_dict, config_to_toml,
                                  preset)
 from seqgan_music.corpora.grammar import build_grammar_corpus
@@ -19,7 +16,7 @@ from seqgan_music.errors import SeqganError
 from seqgan_music.training.feature_matching import mmd_squared
 from seqgan_music.training.launch import start_run
 from seqgan_music.training.relaxed_sequences import one_hot
-from training_helpers import TINY
+from training_helpers import TINY, train_generate_evaluate
 
 BANDWIDTHS = (0.5, 1.0, 2.0)
 
@@ -130,18 +127,8 @@ def test_textgan_settings_read_check_and_round_trip():
 def test_train_generate_and_evaluate_textgan_from_the_command_line(home: Path, tmp_path: Path):
     settings = [*TINY, "mle.epochs=2", "adversarial.rounds=2", "adversarial.eval_every=1", "adversarial.d_steps=2",
                 "run.threads=1", "textgan.bandwidths=[1.0, 2.0]"]
-    runner = CliRunner()
-    result = runner.invoke(app, ["train", "grammar", "--method", "textgan", "--preset", "quick", "--run", "tg",
-                                 *(f"--set={s}" for s in settings), "--home", str(home)])
-    assert result.exit_code == 0, result.output
-    folder = home / "checkpoints" / "tg"
-    assert "bandwidths = [1.0, 2.0]" in (folder / "config.toml").read_text()
-    records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    records, _ = train_generate_evaluate(home, "textgan", "tg", settings, tmp_path / "out")
+    assert "bandwidths = [1.0, 2.0]" in (home / "checkpoints" / "tg" / "config.toml").read_text()
     adversarial = [r for r in records if r["phase"] == "adversarial"]
     assert [r["phase"] for r in records if r["phase"] != "mle"] == ["adversarial"] * 2  # no D pre-training
     assert all(r["g_loss"] >= 0 and math.isfinite(r["d_loss"]) for r in adversarial)
-    generated = runner.invoke(app, ["generate", "tg", "--n", "3", "--out", str(tmp_path / "out"), "--home", str(home)])
-    assert generated.exit_code == 0, generated.output
-    evaluated = runner.invoke(app, ["evaluate", "tg", "--samples", "20", "--metrics", "goodness,nll-test",
-                                    "--home", str(home)])
-    assert evaluated.exit_code == 0, evaluated.output

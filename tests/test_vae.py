@@ -3,15 +3,12 @@ decoder's inputs, the KL term stays above zero after training where a sequence h
 encode (and each sequence's own code reconstructs it better than a prior draw), sampling draws codes
 from the prior, the NLL bound is deterministic, the memory check passes, and a run from the command line."""
 
-import json
 import math
 from pathlib import Path
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from seqgan_music.cli import app
 from seqgan_music.config import apply_overrides, preset
 from seqgan_music.corpora.grammar import build_grammar_corpus
 from seqgan_music.errors import SeqganError
@@ -20,7 +17,7 @@ from seqgan_music.training.launch import start_run
 from seqgan_music.training.methods.vae import kl_weight
 from seqgan_music.training.mle import per_token_nll, sequence_nlls
 from seqgan_music.training.runs import read_metrics
-from training_helpers import TINY
+from training_helpers import TINY, train_generate_evaluate
 
 STEPS_PER_EPOCH = 6  # 161 training sequences in batches of 32
 
@@ -153,17 +150,8 @@ def test_the_memory_estimate_lets_a_tiny_run_start():
 
 def test_train_generate_and_evaluate_vae_from_the_command_line(home: Path, tmp_path: Path):
     settings = [*TINY, "mle.epochs=2", "mle.eval_every=1", "vae.latent=4", "vae.kl_anneal_steps=6", "run.threads=1"]
-    runner = CliRunner()
-    result = runner.invoke(app, ["train", "grammar", "--method", "vae", "--preset", "quick", "--run", "v",
-                                 *(f"--set={s}" for s in settings), "--home", str(home)])
-    assert result.exit_code == 0, result.output
-    records = [json.loads(line) for line in (home / "checkpoints" / "v" / "metrics.jsonl").read_text().splitlines()]
+    records, _ = train_generate_evaluate(home, "vae", "v", settings, tmp_path / "out")
     assert [r["phase"] for r in records] == ["mle", "mle"]
     assert all({"kl_per_token", "reconstruction_nll", "kl_weight", "nll_test"} <= set(r) for r in records)
-    generated = runner.invoke(app, ["generate", "v", "--n", "3", "--out", str(tmp_path / "out"), "--home", str(home)])
-    assert generated.exit_code == 0, generated.output
     lines = (tmp_path / "out" / "v-seed0.txt").read_text().splitlines()
     assert len(lines) == 3 and all(set(line.split()) <= {"x", "+", "-", "*", "/"} for line in lines)
-    evaluated = runner.invoke(app, ["evaluate", "v", "--samples", "20", "--metrics", "goodness,nll-test",
-                                    "--home", str(home)])
-    assert evaluated.exit_code == 0, evaluated.output

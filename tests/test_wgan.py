@@ -2,16 +2,13 @@
 the gradient penalty enters the critic's loss at its weight, the critic has no dropout, and a wgan run
 from the command line."""
 
-import json
 import math
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from seqgan_music.cli import app
 from seqgan_music.config import apply_overrides, preset
 from seqgan_music.corpora.grammar import build_grammar_corpus
 from seqgan_music.training.adversarial_losses import gradient_penalty
@@ -20,7 +17,7 @@ from seqgan_music.training.launch import start_run
 from seqgan_music.training.methods import relaxed_gan
 from seqgan_music.training.methods.wgan import WGAN
 from seqgan_music.training.relaxed_sequences import one_hot
-from training_helpers import TINY
+from training_helpers import TINY, train_generate_evaluate
 
 
 @pytest.fixture(scope="module")
@@ -111,16 +108,7 @@ def test_the_optimizers_are_wgan_gps_adam(home: Path):
 def test_train_generate_and_evaluate_wgan_from_the_command_line(home: Path, tmp_path: Path):
     settings = [*TINY, "mle.epochs=2", "adversarial.rounds=2", "adversarial.eval_every=1", "adversarial.d_steps=2",
                 "run.threads=1"]
-    runner = CliRunner()
-    result = runner.invoke(app, ["train", "grammar", "--method", "wgan", "--preset", "quick", "--run", "wg",
-                                 *(f"--set={s}" for s in settings), "--home", str(home)])
-    assert result.exit_code == 0, result.output
-    records = [json.loads(line) for line in (home / "checkpoints" / "wg" / "metrics.jsonl").read_text().splitlines()]
+    records, _ = train_generate_evaluate(home, "wgan", "wg", settings, tmp_path / "out")
     adversarial = [r for r in records if r["phase"] == "adversarial"]
     assert [r["phase"] for r in records if r["phase"] != "mle"] == ["adversarial"] * 2  # no D pre-training
     assert all(r["gradient_penalty"] >= 0 and math.isfinite(r["d_loss"]) for r in adversarial)
-    generated = runner.invoke(app, ["generate", "wg", "--n", "3", "--out", str(tmp_path / "out"), "--home", str(home)])
-    assert generated.exit_code == 0, generated.output
-    evaluated = runner.invoke(app, ["evaluate", "wg", "--samples", "20", "--metrics", "goodness,nll-test",
-                                    "--home", str(home)])
-    assert evaluated.exit_code == 0, evaluated.output
