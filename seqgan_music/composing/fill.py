@@ -53,6 +53,8 @@ from seqgan_music.corpora.form import folk_key, mode_of
 from seqgan_music.corpora.melody import Melody, Note
 from seqgan_music.corpora.tunes import (
     HEADER_FIELDS,
+    PART,
+    REPEAT,
     STRUCTURE_TOKENS,
     UNKNOWN_TYPE,
     Tune,
@@ -296,11 +298,11 @@ def _cadence(melody: Melody, last: int, symbols: Sequence[str], stop: int) -> tu
     """The degrees the gap closes on when bar `last` closes a strain (the tonic chord; the tonic when
     it closes the tune): the tune's last bar, a bar before an end repeat, a new strain or a second
     ending's end; None inside a strain."""
-    following = next((s for s in symbols[stop:] if not _is_step(s)), None)
-    marks = melody.repeat_marks
-    closes_strain = following in (None, *STRUCTURE_TOKENS[:2]) or last == len(melody.bars) or (
-        marks is not None and (marks[last - 1][1] or (last < len(marks) and marks[last][0])))
-    if not closes_strain:
+    following = next((s for s in symbols[stop:] if not _is_step(s)), None)  # after the gap's last step
+    marks = melody.repeat_marks or []
+    ends_repeat = last - 1 < len(marks) and marks[last - 1][1]
+    next_opens_repeat = last < len(marks) and marks[last][0]
+    if following not in (None, PART, REPEAT) and not ends_repeat and not next_opens_repeat:
         return None
     return cadence_degrees(mode_of(melody), final=last == len(melody.bars))
 
