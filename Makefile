@@ -52,8 +52,10 @@ default-model: install
 	  --reproduce "seqgan-music pack folk-tunes-default --out seqgan_music/default_model --copy-temperature 0.5" \
 	  --reproduce "(or all of it, with the MLE-only twin: make default-model)"
 
+# One worker per core, each test file on one worker (its module fixtures, some of which train runs, are
+# built once); the tests keep torch on one thread per worker (tests/conftest.py).
 test: install-dev
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 bench: install-dev
 	$(BIN)/python benchmarks/run.py

@@ -13,6 +13,11 @@ import pytest
 # 83 s on two). Set before torch is imported, so it holds in every thread (the terminal app's workers)
 # and in the subprocesses tests start, which inherit the environment.
 os.environ["OMP_NUM_THREADS"] = "1"
+# The CLI's rich consoles fix their width at import when COLUMNS is set, and pytest-xdist's workers start
+# with COLUMNS=80 LINES=24: the tests that give CliRunner a wider COLUMNS then read tables cut at 80
+# columns. Each test that cares about the width sets it itself.
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 HELD_OUT_TUNES = 16  # valid and test tunes tune_model measures its NLL on

@@ -1,13 +1,14 @@
 """The whole terminal app: its four panes as tabs, focus, help, the 80x24 layout, and SVG snapshots
 of every screen (pytest-textual-snapshot; `pytest --snapshot-update` accepts new ones after a look).
 
-The snapshot project lives at a fixed path and holds only files the tests write with fixed
-contents (a toy-grammar corpus, a finished run's records), so the screens are the same on every
-machine.
+The project holds only files the tests write with fixed contents (a toy-grammar corpus, a finished
+run's records); the snapshot tests copy it to a fixed path, one test at a time, so the screens are the
+same on every machine.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -37,7 +38,7 @@ from seqgan_music.tui.widgets import FitTable, fit_widths
 import tui_helpers
 from tui_helpers import screen_lines, wait_until
 
-SNAPSHOT_HOME = Path("/tmp/seqgan-music-snapshot-project")
+SNAPSHOT_HOME = Path("/tmp/seqgan-music-snapshot-project")  # the project folder the stored snapshots show
 PANE_IDS = ("corpora", "train", "compose", "evaluate")
 
 
@@ -77,15 +78,29 @@ def write_music_run(home: Path, name: str, corpus: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def project() -> Path:
-    """The snapshot project: a toy-grammar corpus and one finished run, with fixed contents."""
-    shutil.rmtree(SNAPSHOT_HOME, ignore_errors=True)
+def project(tmp_path_factory) -> Path:
+    """A toy-grammar corpus and one finished run, with fixed contents, in this process's own temporary folder
+    (so that parallel workers and concurrent test sessions never share it)."""
+    home = tmp_path_factory.mktemp("project")
     corpus = build_grammar_corpus("grammar15", 15, count=200)
     corpus.manifest.update(built="2026-11-23T12:00:00+00:00", build_seconds=0.01)
-    corpus.save(SNAPSHOT_HOME)
-    write_finished_run(SNAPSHOT_HOME, "grammar-seqgan", "grammar15")
-    yield SNAPSHOT_HOME
-    shutil.rmtree(SNAPSHOT_HOME, ignore_errors=True)
+    corpus.save(home)
+    write_finished_run(home, "grammar-seqgan", "grammar15")
+    return home
+
+
+@pytest.fixture
+def snapshot_project(project: Path):
+    """The project copied to SNAPSHOT_HOME, the path the stored snapshots show, under an exclusive lock
+    beside it: another worker or test session waits rather than replacing or removing it mid-snapshot."""
+    with open(SNAPSHOT_HOME.with_name(SNAPSHOT_HOME.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        shutil.rmtree(SNAPSHOT_HOME, ignore_errors=True)
+        shutil.copytree(project, SNAPSHOT_HOME)
+        try:
+            yield SNAPSHOT_HOME
+        finally:
+            shutil.rmtree(SNAPSHOT_HOME, ignore_errors=True)
 
 
 def drive(home: Path, test, size: tuple[int, int] = (80, 24)) -> None:
@@ -397,16 +412,16 @@ def open_tab(pane: str):
 
 
 @pytest.mark.parametrize("pane", PANE_IDS)
-def test_snapshot_of_each_pane_at_80_by_24(project: Path, snap_compare, pane: str) -> None:
-    assert snap_compare(create_app(project), terminal_size=(80, 24), run_before=open_tab(pane))
+def test_snapshot_of_each_pane_at_80_by_24(snapshot_project: Path, snap_compare, pane: str) -> None:
+    assert snap_compare(create_app(snapshot_project), terminal_size=(80, 24), run_before=open_tab(pane))
 
 
-def test_snapshot_of_the_train_pane_at_120_by_40(project: Path, snap_compare) -> None:
-    assert snap_compare(create_app(project), terminal_size=(120, 40), run_before=open_tab("train"))
+def test_snapshot_of_the_train_pane_at_120_by_40(snapshot_project: Path, snap_compare) -> None:
+    assert snap_compare(create_app(snapshot_project), terminal_size=(120, 40), run_before=open_tab("train"))
 
 
-def test_snapshot_of_the_help_screen(project: Path, snap_compare) -> None:
-    assert snap_compare(create_app(project), terminal_size=(80, 24), press=["question_mark"])
+def test_snapshot_of_the_help_screen(snapshot_project: Path, snap_compare) -> None:
+    assert snap_compare(create_app(snapshot_project), terminal_size=(80, 24), press=["question_mark"])
 
 
 # --- the pure parts ------------------------------------------------------------------------------
