@@ -47,6 +47,10 @@ def train(
     force: Annotated[bool, typer.Option("--force", help="With --resume: resume a run marked running on another machine (whose lock this one may not see) when nothing trains it there; a run a process here trains is always refused.")] = False,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed for weights, sampling and shuffling.")] = None,
     init: Annotated[str | None, typer.Option("--init", help="Start from this finished run's generator (same corpus and generator settings) and skip the MLE phase: methods compared from one MLE start.")] = None,
+    nproc: Annotated[int | None, typer.Option("--nproc", min=1, help="Train data-parallel in this many processes on this machine (one per GPU with CUDA, else CPU processes): starts torchrun itself. Batch sizes are per process. A run resumes with as many processes as trained it.")] = None,
+    nnodes: Annotated[int | None, typer.Option("--nnodes", min=1, help="With --nproc: machines in the job (torchrun's --nnodes); give each its --node-rank and the same --rdzv-endpoint.")] = None,
+    node_rank: Annotated[int | None, typer.Option("--node-rank", min=0, help="With --nproc and --nnodes: this machine's number, 0 to nnodes - 1 (machine 0 writes the run).")] = None,
+    rdzv_endpoint: Annotated[str | None, typer.Option("--rdzv-endpoint", help="With --nproc and --nnodes: HOST:PORT of machine 0, where the processes meet.")] = None,
     home: HomeOption = None,
 ) -> None:
     """Train a generator on a corpus: MLE pre-training, then SeqGAN's adversarial training.
@@ -56,18 +60,86 @@ def train(
     with the process's id; a run left marked running by a killed process is taken over. `--init RUN`
     starts from RUN's finished generator (and its MLE optimizer) and skips the MLE phase.
 
+    `--nproc N` trains in N processes (torchrun; also `torchrun --nproc-per-node N -m seqgan_music
+    train ...`): each takes its share of every batch, the gradients are averaged, and only the first
+    process writes the run. Several machines: the same command on each, with --nnodes, --node-rank
+    and --rdzv-endpoint.
+
     Example: seqgan-music train folk --preset quick --run demo
     Example: seqgan-music train oracle --method seqgan --init oracle-mle
+    Example: seqgan-music train oracle --method seqgan --nproc 2
     """
-    from seqgan_music.cli.live import training_view
-    from seqgan_music.corpora.corpus import load_corpus
-    from seqgan_music.training.launch import resume_run, start_run
-    from seqgan_music.training.runs import read_run_config, remove_run, run_dir
+    from seqgan_music.training import distributed
 
     root = home_path(home)
     changed = any(v is not None for v in (preset_name, method, config_file, device, seed)) or bool(assignments)
     if force and resume is None:
         raise SeqganError("--force goes with --resume RUN")
+    rendezvous = {"--nnodes": nnodes, "--node-rank": node_rank, "--rdzv-endpoint": rdzv_endpoint}
+    if nproc is None and any(value is not None for value in rendezvous.values()):
+        raise SeqganError("--nnodes, --node-rank and --rdzv-endpoint go with --nproc N")
+    if nproc is not None:
+        if distributed.launched():
+            raise SeqganError("--nproc starts torchrun itself: under torchrun, leave it out")
+        worker = [*([corpus] if corpus is not None else []), *_given({
+            "--preset": preset_name, "--method": method, "--config": config_file and config_file.resolve(),
+            "--device": device, "--run": run, "--resume": resume, "--seed": seed, "--init": init, "--home": root}),
+            *(f"--set={assignment}" for assignment in assignments or []), *(["--force"] if force else [])]
+        raise typer.Exit(launch_processes(nproc, rendezvous, worker))
+    if distributed.environment_rank() != 0:  # under torchrun the first process alone reports
+        console.quiet = error_console.quiet = True
+    try:
+        _train(root, corpus, preset_name, method, config_file, assignments, device, run, resume, force, seed, init,
+               changed)
+    finally:
+        distributed.leave()
+
+
+def _given(options: dict[str, object]) -> list[str]:
+    """`--option value` for each option that has a value."""
+    return [part for option, value in options.items() if value is not None for part in (option, str(value))]
+
+
+def launch_processes(nproc: int, rendezvous: dict[str, object], worker: list[str]) -> int:
+    """Run `torchrun --nproc-per-node N [rendezvous] -m seqgan_music train WORKER` in this process
+    (torch.distributed.run, as the torchrun command does); returns the exit status. The workers say
+    what went wrong themselves (the first one's lines); torchrun's own report is left out."""
+    import logging
+
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args
+    from torch.distributed.run import run as torchrun
+
+    several = rendezvous["--nnodes"] not in (None, 1)
+    if several and (rendezvous["--node-rank"] is None or rendezvous["--rdzv-endpoint"] is None):
+        raise SeqganError("--nnodes above 1 needs --node-rank (this machine's number) and --rdzv-endpoint "
+                          "HOST:PORT (machine 0's), the same endpoint on every machine")
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # its report repeats the workers'
+    meeting = _given(rendezvous) if several else ["--standalone"]
+    try:
+        # `--`: the worker's options are not torchrun's (it would read --run as its --run-path)
+        torchrun(parse_args([f"--nproc-per-node={nproc}", *meeting, "--module", "--", "seqgan_music", "train", *worker]))
+    except ChildFailedError as failure:
+        rank, first = min(failure.failures.items())
+        status = first.exitcode if first.exitcode > 0 else 128 - first.exitcode  # -15: killed by SIGTERM
+        if status not in (1, 130, 143):  # 1: a refusal the process has printed; 130/143: it stopped and said so
+            error_console.print(f"[bold red]error:[/] training process {rank} ended with status {status}", highlight=False)
+        return status
+    except SignalException as stop:  # Ctrl-C or SIGTERM reached torchrun, which passed it on and waited
+        return 128 + int(stop.sigval)
+    return 0
+
+
+def _train(root: Path, corpus: str | None, preset_name: str | None, method: str | None, config_file: Path | None,
+           assignments: list[str] | None, device: str | None, run: str | None, resume: str | None, force: bool,
+           seed: int | None, init: str | None, changed: bool) -> None:
+    """`train` in this process (one of several under torchrun)."""
+    from seqgan_music.cli.live import training_view
+    from seqgan_music.corpora.corpus import load_corpus
+    from seqgan_music.training.launch import resume_run, start_run
+    from seqgan_music.training.runs import read_run_config, remove_run, run_dir
+
     trainer = None
     with StopSignals() as signals:
         try:
@@ -165,7 +237,8 @@ def drive_training(trainer: Trainer, view: AbstractContextManager, resume_hint: 
     signals.trainer = trainer
     started = time.perf_counter()
     try:
-        console.print(f"run [bold]{trainer.folder.name}[/] on {trainer.device} ({trainer.config.preset} preset, "
+        where = f"{trainer.device}" + (f" in {trainer.world} processes" if trainer.world > 1 else "")
+        console.print(f"run [bold]{trainer.folder.name}[/] on {where} ({trainer.config.preset} preset, "
                       f"method {trainer.config.run.method}); Ctrl-C saves and stops", highlight=False)
         with view:
             status = trainer.run()

@@ -7,6 +7,7 @@ import torch
 from torch import Tensor
 
 from seqgan_music.models.discriminator import Discriminator
+from seqgan_music.training.optimization import descend
 from seqgan_music.training.partial_rewards import padded_prefixes
 
 
@@ -17,6 +18,7 @@ def train_discriminator(discriminator: Discriminator, optimizer: torch.optim.Opt
     Returns the last epoch's mean loss and its accuracy on real and on fake windows.
     """
     discriminator.train()
+    parameters = list(discriminator.parameters())
     data = torch.cat([positives, negatives])  # (P + N, T)
     labels = torch.cat([torch.ones(len(positives)), torch.zeros(len(negatives))]).to(data.device)  # (P + N,)
     summary: dict[str, float] = {}
@@ -27,9 +29,7 @@ def train_discriminator(discriminator: Discriminator, optimizer: torch.optim.Opt
             index = order[start:start + batch_size]
             logits = discriminator(data[index])
             loss = discriminator.loss_from_logits(logits, labels[index])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            descend(loss, parameters, optimizer, grad_clip=None)
             loss_sum += float(loss.detach())
             batches += 1
             predicted_real = logits.detach() > 0

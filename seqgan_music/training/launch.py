@@ -1,7 +1,12 @@
-"""Start a new run or resume one, checking that the corpus and the config still match."""
+"""Start a new run or resume one, checking that the corpus and the config still match.
+
+Under torchrun (training/distributed.py) every process comes through here: each reads the corpus
+and builds a trainer, while rank 0 alone creates or checks the run folder and holds its lock, and
+hands the others its verdict (a refusal is the same one line everywhere)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -10,9 +15,9 @@ from seqgan_music.config import Config, config_to_dict, config_to_toml
 from seqgan_music.corpora.corpus import load_corpus
 from seqgan_music.errors import SeqganError
 from seqgan_music.phases import MLE
-from seqgan_music.project_files import damage_as_error
 from seqgan_music.training.budget import check_budget
-from seqgan_music.training.checkpoint import checkpoint_remedy, load_checkpoint
+from seqgan_music.training import distributed
+from seqgan_music.training.checkpoint import load_checkpoint
 from seqgan_music.training.device import configure_threads, pick_device, resolve_precision, seed_everything
 from seqgan_music.training.events import TrainingEvent, TrainingObserver
 from seqgan_music.training.methods import method_class
@@ -41,26 +46,40 @@ def start_run(home: Path, corpus_name: str, config: Config, name: str | None = N
     from the finished run `init`'s generator, its MLE phase skipped (see `check_init`)."""
     corpus = load_corpus(home, corpus_name)
     # Before anything is written or a thread started: what cannot run is refused with no run folder.
+    _check_distributed(config)
     check_budget(config, len(corpus.vocabulary), sample_length(corpus, config.data.unit))
     start = check_init(home, corpus_name, config, init) if init is not None else None
     note = check_held_out(corpus, config.data.unit, config.mle.keep_best and config.mle.epochs > 0 and start is None)
     device = _prepare(config)
-    name = name or default_run_name(corpus_name, config.run.method)
     info = {"corpus": corpus_name, "corpus_hash": corpus.manifest["content_hash"], "method": config.run.method,
             "preset": config.preset, "seed": config.run.seed, "device": str(device),
-            "precision": resolve_precision(config.rollout.precision, device)}
+            "precision": resolve_precision(config.rollout.precision, device),
+            "world_size": distributed.world_size(), "backend": distributed.backend_for(device)}
     if start is not None:
         info["init"] = start.record
-    folder = create_run_folder(home, name, info, config_to_toml(config))
-    lock = RunLock(folder)  # held while the trainer runs: a resume elsewhere is refused
+    lock = None
+
+    def create() -> Path:  # rank 0's: the run folder and its lock (held while the trainer runs)
+        nonlocal lock
+        folder = create_run_folder(home, name or default_run_name(corpus_name, config.run.method), info,
+                                   config_to_toml(config))
+        lock = RunLock(folder)
+        try:
+            lock.acquire()
+        except BaseException:
+            remove_run(folder)
+            raise
+        return folder
+
+    folder = distributed.from_writer(create)
     try:
-        lock.acquire()
         trainer = Trainer(corpus, config, folder, device, observer)
         if start is not None:
             start.apply(trainer)
-    except BaseException:  # Ctrl-C, a full disk (the lock's note), an error building the models: no run behind
-        lock.release()
-        remove_run(folder)
+    except BaseException:  # Ctrl-C, an error building the models: no run behind
+        if lock is not None:
+            lock.release()
+            remove_run(folder)
         raise
     trainer.lock = lock
     if note:
@@ -80,20 +99,42 @@ def resume_run(home: Path, name: str, requested: Config | None = None,
     taken over from a process that has ended, with a note to the observer.
     """
     folder = run_dir(home, name)
-    read_run_info(folder)  # a missing run is named as such before a lock file is made in its place
-    lock = RunLock(folder).acquire()
+    saved = read_run_config(folder)  # a missing run is named as such before a lock file is made in its place
+    _check_distributed(saved)
+    device = _prepare(saved)  # under torchrun: joins the other processes, which read the same run folder
+    lock = RunLock(folder)
+
+    def checked() -> _Resume:  # rank 0's, under the run's lock
+        lock.acquire()
+        try:
+            return _resume_checks(home, folder, requested, force)
+        except BaseException:
+            lock.release()
+            raise
+
     try:
-        trainer = _restored_trainer(home, folder, requested, observer, force)
+        plan = distributed.from_writer(checked)
+        trainer = _restored_trainer(home, folder, plan, device, observer)
     except BaseException:
         lock.release()
         raise
-    trainer.lock = lock
+    trainer.lock = lock if distributed.is_writer() else None
     return trainer
 
 
-def _restored_trainer(home: Path, folder: Path, requested: Config | None, observer: TrainingObserver | None,
-                      force: bool) -> Trainer:
-    """resume_run's checks and restore, once this process holds the run's lock."""
+@dataclass(frozen=True)
+class _Resume:
+    """What rank 0's checks found: what the other processes need to build the same trainer."""
+
+    corpus: str
+    config: Config
+    notice: str
+    restart: bool  # stopped before its first checkpoint: start again from the beginning
+    init: str | None  # the run it started from (--init), when it starts again
+
+
+def _resume_checks(home: Path, folder: Path, requested: Config | None, force: bool) -> _Resume:
+    """resume_run's checks, once this process holds the run's lock."""
     name = folder.name
     info = read_run_info(folder)  # read again under the lock: another process may have moved it on
     saved = read_run_config(folder)
@@ -108,20 +149,27 @@ def _restored_trainer(home: Path, folder: Path, requested: Config | None, observ
     if info.get("status") == "finished":
         raise SeqganError(f"run {name!r} has already finished: start a new run to train more")
     notice = check_takeover(folder, info, force)
-    restart = not (folder / STATE_FILE).is_file()  # stopped before its first checkpoint: start again from the beginning
     init = info.get("init")
+    return _Resume(str(info["corpus"]), saved, notice, not (folder / STATE_FILE).is_file(),
+                   str(init.get("run")) if isinstance(init, dict) else None)
+
+
+def _restored_trainer(home: Path, folder: Path, plan: _Resume, device: torch.device,
+                      observer: TrainingObserver | None) -> Trainer:
+    """The trainer of a checked run, restored from its checkpoint (every process builds one)."""
+    corpus = load_corpus(home, plan.corpus)
     # Checked before seeding, as start_run does (building a generator to compare draws random numbers).
-    start = check_init(home, info["corpus"], saved, str(init.get("run"))) if restart and isinstance(init, dict) else None
-    device = _prepare(saved)
-    trainer = Trainer(corpus, saved, folder, device, observer)
+    start = check_init(home, plan.corpus, plan.config, plan.init) if plan.restart and plan.init else None
+    seed_everything(plan.config.run.seed)
+    trainer = Trainer(corpus, plan.config, folder, device, observer)
     trainer.resumed = True
-    if notice:
-        trainer.observer.on_event(TrainingEvent("note", message=notice))
-    if not restart:
-        with damage_as_error(folder / STATE_FILE, checkpoint_remedy(folder / STATE_FILE)):
-            trainer.restore()  # a checkpoint of the right format holding the wrong things fails here
+    if plan.notice:
+        trainer.observer.on_event(TrainingEvent("note", message=plan.notice))
+    if not plan.restart:
+        trainer.restore()  # refuses another number of processes than saved it
     else:
-        truncate_metrics(folder, 0)
+        if trainer.writer:
+            truncate_metrics(folder, 0)
         if start is not None:
             start.apply(trainer)
     return trainer
@@ -198,9 +246,18 @@ def generator_difference(start: Config, config: Config) -> str:
 
 
 def _prepare(config: Config) -> torch.device:
+    """Threads, seeds and the device; under torchrun, the process group joined (its device per local rank)."""
     configure_threads(config.run.threads)
     seed_everything(config.run.seed)
-    return pick_device(config.run.device)
+    return distributed.join(pick_device(config.run.device))
+
+
+def _check_distributed(config: Config) -> None:
+    """Under torchrun, refuse in one line a method that cannot train on several processes."""
+    refusal = method_class(config.run.method).distributed_refusal(config) if distributed.launched() else ""
+    if refusal:
+        raise SeqganError(f"method {config.run.method} cannot train on several processes: {refusal}; "
+                          "train it in one process")
 
 
 def _first_difference(saved: Config, requested: Config) -> str:

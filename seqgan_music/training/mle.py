@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 from seqgan_music.models.generator import Generator
+from seqgan_music.training.distributed import shares, world_size
 from seqgan_music.training.optimization import descend
 
 
@@ -15,20 +16,28 @@ def mle_epoch(generator: Generator, optimizer: torch.optim.Optimizer, data: Tens
 
     With `lengths` (padded whole tunes), each batch holds tunes of similar length, cut to its longest
     (the cut is all padding, masked anyway), and the batches come in shuffled order.
+    With several processes, `batch_size` is each one's: see `epoch_shares`.
     """
     generator.train()
     parameters = list(generator.parameters())
-    batches = (length_batches(lengths, batch_size, shuffle) if lengths is not None
-               else torch.randperm(len(data), generator=shuffle).split(batch_size))
     losses = []
-    for index in batches:
+    for index in epoch_shares(len(data), batch_size, shuffle, lengths):
         batch = data[index.to(data.device)]  # (B, T)
         if lengths is not None:
             batch = batch[:, :int(lengths[index.to(lengths.device)].max())]
         loss = generator.mle_loss(batch)
-        descend(loss, parameters, optimizer, grad_clip)
+        descend(loss, parameters, optimizer, grad_clip, weight=generator.token_mask(batch).sum())
         losses.append(float(loss.detach()))
     return sum(losses) / max(len(losses), 1)
+
+
+def epoch_shares(rows: int, batch_size: int, shuffle: torch.Generator, lengths: Tensor | None = None) -> list[Tensor]:
+    """An epoch's batches of row indices for this process: the shuffled order (or, with `lengths`,
+    batches of similar length) in global batches of world size x `batch_size`, this rank's share of
+    each (training/distributed.py); in one process, simply the batches."""
+    if lengths is not None:
+        return shares(length_batches(lengths, batch_size * world_size(), shuffle))
+    return shares(torch.randperm(rows, generator=shuffle).split(batch_size * world_size()))
 
 
 def length_batches(lengths: Tensor, batch_size: int, shuffle: torch.Generator) -> list[Tensor]:

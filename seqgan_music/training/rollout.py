@@ -221,12 +221,13 @@ def _complete_rows(policy: Generator, sequences: Tensor, rows: tuple[Tensor, Ten
         # Rows whose completion has its end token: what they would still draw is padding (_finish), so
         # a chunk of them is skipped (the chunks stay the same, so nothing else changes).
         ended = _ends_by(policy, tokens, prefix + 1)  # (R,)
+        skip_ended = skips_ended_chunks(tokens.device)
         for p in range(1, length):
             # Rows with t < p: feed the token drawn at p-1, draw position p from the new logits.
             running = starts[p - 1]
             for first in range(0, running, chunk_size):
                 chunk = slice(first, min(first + chunk_size, running))
-                if bool(ended[chunk].all()):
+                if skip_ended and bool(ended[chunk].all()):
                     continue
                 state = (h[chunk].transpose(0, 1).contiguous(), c[chunk].transpose(0, 1).contiguous(),  # (L, r, H)
                          *(memory.map(lambda field: field[chunk]) for memory in lookback))
@@ -247,6 +248,13 @@ def _complete_rows(policy: Generator, sequences: Tensor, rows: tuple[Tensor, Ten
                 if policy.end_token is not None:
                     ended[chunk] |= tokens[chunk, p] == policy.end_token
         return _finish(policy, tokens)
+
+
+def skips_ended_chunks(device: torch.device) -> bool:
+    """Whether the rollout tests each chunk for rows that have all ended, to skip it: on the CPU only.
+    On a GPU the test would make the host wait for the device at every chunk and position; there
+    every chunk is computed instead (the same tokens come out: _finish pads what follows an end)."""
+    return device.type == "cpu"
 
 
 def _ends_by(policy: Generator, tokens: Tensor, lengths: Tensor) -> Tensor:

@@ -7,6 +7,11 @@ it runs; the method says what its phases are and what a unit of each does.
 Every random draw comes from explicit torch generators (sampling, shuffling) or torch's global
 generator (dropout), and all three are saved, so a resumed run continues exactly as an
 uninterrupted one would on the CPU.
+
+Under torchrun every process runs a trainer (training/distributed.py): the same models, the same
+shuffle, sampling and dropout streams of its own; rank 0 alone evaluates, logs, writes samples
+and checkpoints (holding every rank's streams), and a stop asked for in any process stops all of
+them after the same unit.
 """
 
 from __future__ import annotations
@@ -22,7 +27,10 @@ from seqgan_music.config import Config, config_to_toml
 from seqgan_music.corpora.corpus import Corpus
 from seqgan_music.corpora.grammar import sequence_goodness
 from seqgan_music.phases import Phase
-from seqgan_music.training.checkpoint import load_checkpoint, save_checkpoint
+from seqgan_music.errors import SeqganError
+from seqgan_music.training import distributed
+from seqgan_music.project_files import damage_as_error
+from seqgan_music.training.checkpoint import checkpoint_remedy, load_checkpoint, save_checkpoint
 from seqgan_music.training.discriminator_training import random_prefixes, real_windows, train_discriminator
 from seqgan_music.training.events import SilentObserver, TrainingEvent, TrainingObserver
 from seqgan_music.training.methods import method_class
@@ -60,7 +68,8 @@ class Trainer:
     def __init__(self, corpus: Corpus, config: Config, folder: Path, device: torch.device,
                  observer: TrainingObserver | None = None) -> None:
         self.corpus, self.config, self.folder, self.device = corpus, config, folder, device
-        self.observer = observer or SilentObserver()
+        self.writer, self.world = distributed.is_writer(), distributed.world_size()  # rank 0 alone writes
+        self.observer = (observer if self.writer else None) or SilentObserver()
         method = method_class(config.run.method)
         self.phases: tuple[Phase, ...] = method.phases
         self.position = Position()
@@ -82,8 +91,12 @@ class Trainer:
             "adversarial": torch.optim.Adam(self.generator.parameters(), lr=config.adversarial.learning_rate),
             "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=config.pretrain_d.learning_rate),
         }
-        self.sampling = torch.Generator(device=device).manual_seed(seed)
+        # The models are the same on every rank (built from the run's seed); what is drawn from here
+        # on differs per rank, except the shuffle, which every rank shares (the same epoch order).
+        self.sampling = torch.Generator(device=device).manual_seed(distributed.rank_seed(seed))
         self.shuffle = torch.Generator().manual_seed(seed + 1)
+        if distributed.rank_seed(seed) != seed:
+            torch.manual_seed(distributed.rank_seed(seed))  # dropout
         self.best_mle: dict | None = None  # keep_best: {"nll_valid", "epoch", "generator"} of the best epoch so far
         self.oracle = _oracle_of(corpus, device)
 
@@ -98,6 +111,11 @@ class Trainer:
             with contextlib.suppress(OSError):
                 self._set_status("interrupted")
             raise
+        except distributed.PeerFailure as failure:  # another rank has gone: the job stops, resumable
+            with contextlib.suppress(OSError):
+                self._set_status("interrupted")
+            raise distributed.PeerFailure(f"{failure}; run {self.folder.name!r} is marked interrupted: resume it "
+                                          f"with the same number of processes") from None
         finally:
             if self.lock is not None:
                 self.lock.release()
@@ -112,7 +130,7 @@ class Trainer:
                 metrics = self.method.run_unit(phase, self.position.unit + 1)
                 self.position.unit += 1
                 self._log(phase.name, self.position.unit, total, metrics)
-                if self.stop_requested:
+                if distributed.agree(self.stop_requested):
                     self.save()
                     self._set_status("interrupted")
                     return "interrupted"
@@ -131,8 +149,10 @@ class Trainer:
         """D against `negatives` fresh samples of the generator and as many real sequences; with
         `prefixes`, each cut at a random length (a discriminator of partial sequences)."""
         self.generator.eval()
-        fakes = self.generator.sample(negatives, self.length, generator=self.sampling)  # (N, T)
-        reals = real_windows(self.train_data, negatives, self.shuffle)  # (N, T)
+        count = distributed.per_rank(negatives)  # with several processes, each its share
+        fakes = self.generator.sample(count, self.length, generator=self.sampling)  # (N, T)
+        reals = real_windows(self.train_data, count * self.world, self.shuffle)  # the same draw on every rank
+        reals = reals[distributed.rank() * count:(distributed.rank() + 1) * count]  # (N, T): this rank's own
         if prefixes:
             reals, fakes = (random_prefixes(rows, self.generator.token_mask(rows), self.shuffle)
                             for rows in (reals, fakes))
@@ -142,7 +162,9 @@ class Trainer:
     def evaluate(self, phase: Phase, unit: int) -> dict:
         """NLL_test (where there is held-out data), NLL_oracle for oracle corpora, the goodness score
         (the share of valid three-token windows) for toy-grammar corpora, from a generator of its own so that
-        evaluating never changes the training's random stream."""
+        evaluating never changes the training's random stream. Rank 0's alone (the others log nothing)."""
+        if not self.writer:
+            return {}
         # No held-out data (see check_held_out): NLL_test is left out, never logged as 0.
         metrics = {"nll_test": per_token_nll(self.generator, self.test_data)} if len(self.test_data) else {}
         evaluation = torch.Generator(device=self.device).manual_seed(
@@ -159,6 +181,8 @@ class Trainer:
 
     # ----------------------------------------------------------------- reporting
     def _log(self, phase: str, unit: int, total: int, metrics: dict) -> None:
+        if not self.writer:
+            return
         record = {"phase": phase, "step": unit, **{k: round(v, 6) for k, v in metrics.items()},
                   "elapsed": round(self.elapsed(), 2)}
         append_metrics(self.folder, record)
@@ -172,6 +196,8 @@ class Trainer:
         return self.elapsed_before + time.perf_counter() - self.started
 
     def _set_status(self, status: str) -> None:
+        if not self.writer:
+            return
         info = read_run_info(self.folder)
         done = self.position.phase >= len(self.phases)  # past the last phase: show it complete
         phase = self.phases[-1] if done else self.phases[self.position.phase]
@@ -186,6 +212,8 @@ class Trainer:
         write_run_info(self.folder, info)
 
     def _finish(self) -> None:
+        if not self.writer:
+            return
         self.generator.eval()
         final = torch.Generator(device=self.device).manual_seed(self.config.run.seed)
         samples = self.generator.sample(self.config.run.samples, self.length,
@@ -198,14 +226,18 @@ class Trainer:
 
     # ----------------------------------------------------------------- state
     def save(self) -> None:
+        """Write the checkpoint (rank 0; every rank must call it: it gathers their random streams)."""
+        streams = distributed.gather_objects(self._random_streams())
+        if not self.writer:
+            return
         state = {
             **self.method.state_dict(),
             "generator": self.generator.state_dict(),
             "discriminator": self.discriminator.state_dict(),
             "optimizers": {name: o.state_dict() for name, o in self.optimizers.items()},
-            "rng": {"torch": torch.get_rng_state(), "sampling": self.sampling.get_state(),
-                    "shuffle": self.shuffle.get_state(),
-                    "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else []},
+            "rng": streams[0],
+            # With several processes, their number and every one's streams (one process: the keys of old)
+            **({"world_size": self.world, "rng_ranks": streams} if self.world > 1 else {}),
             "position": {"phase": self.position.phase, "unit": self.position.unit},
             "best_mle": self.best_mle or {},
             "metrics_lines": len(read_metrics(self.folder)),
@@ -217,24 +249,42 @@ class Trainer:
         self._set_status("running" if self.position.phase < len(self.phases) else "finished")
         self._emit("checkpoint", "", self.position.unit, 0, message=f"saved {self.folder / STATE_FILE}")
 
+    def _random_streams(self) -> dict:
+        return {"torch": torch.get_rng_state(), "sampling": self.sampling.get_state(), "shuffle": self.shuffle.get_state(),
+                "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else []}
+
     def restore(self) -> None:
-        """Continue from the run's checkpoint (the caller has checked corpus and config)."""
-        state = load_checkpoint(self.folder / STATE_FILE)
+        """Continue from the run's checkpoint (the caller has checked corpus and config); rank 0 reads
+        it and hands it to the others. Refused in one line with another number of processes than
+        saved it: the ranks' random streams cannot be split or merged, so the resume would not be exact."""
+        path = self.folder / STATE_FILE
+        state = distributed.from_writer(lambda: load_checkpoint(path))
+        with damage_as_error(path, checkpoint_remedy(path)):
+            saved_world = int(state.get("world_size", 1))
+        if saved_world != self.world:
+            raise SeqganError(f"run {self.folder.name!r} was trained by {saved_world} process(es) and resumes "
+                              f"exactly only with as many: resume it with --nproc {saved_world} (now {self.world})")
+        with damage_as_error(path, checkpoint_remedy(path)):  # a checkpoint of the right format holding the wrong things
+            self._load_state(state)
+
+    def _load_state(self, state: dict) -> None:
         self.generator.load_state_dict(state["generator"])
         self.discriminator.load_state_dict(state["discriminator"])
         self.method.load_state_dict(state)
         for name, optimizer in self.optimizers.items():
             optimizer.load_state_dict(state["optimizers"][name])
-        torch.set_rng_state(state["rng"]["torch"])
-        self.sampling.set_state(state["rng"]["sampling"])
-        self.shuffle.set_state(state["rng"]["shuffle"])
-        if self.device.type == "cuda" and state["rng"]["cuda"]:
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        streams = state["rng_ranks"][distributed.rank()] if self.world > 1 else state["rng"]
+        torch.set_rng_state(streams["torch"])
+        self.sampling.set_state(streams["sampling"])
+        self.shuffle.set_state(streams["shuffle"])
+        if self.device.type == "cuda" and streams["cuda"]:
+            torch.cuda.set_rng_state_all(streams["cuda"])
         self.best_mle = state.get("best_mle") or None
         self.position = Position(int(state["position"]["phase"]), int(state["position"]["unit"]))
         self.elapsed_before = float(state["elapsed"])
         self.started = time.perf_counter()
-        truncate_metrics(self.folder, int(state["metrics_lines"]))
+        if self.writer:
+            truncate_metrics(self.folder, int(state["metrics_lines"]))
 
 
 def _oracle_of(corpus: Corpus, device: torch.device):

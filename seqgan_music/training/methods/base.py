@@ -62,6 +62,12 @@ class Method:
         return build_discriminator(corpus, config, length)
 
     @classmethod
+    def distributed_refusal(cls, config: Config) -> str:
+        """Why this method cannot train on several processes (training/distributed.py), or "" when it
+        can: every update goes through `descend`, and what it keeps besides the models is the same on every rank."""
+        return ""
+
+    @classmethod
     def generator_batch_rows(cls, config: Config) -> int:
         """How many sequences one adversarial generator step back-propagates through (what the
         memory estimate, training/budget.py, sizes its activations by)."""
@@ -147,7 +153,7 @@ class AdversarialMethod(Method):
             metrics = self.generator_step()
         for _ in range(settings.d_steps if self.trains_discriminator else 0):
             metrics.update(self.train_discriminator(settings.negatives, settings.d_epochs, settings.batch_size))
-        if unit % settings.eval_every == 0 or unit == settings.rounds:
+        if (unit % settings.eval_every == 0 or unit == settings.rounds) and self.trainer.writer:  # rank 0 evaluates
             metrics.update(self.gradient_variance(unit))
             metrics.update(self.trainer.evaluate(ADVERSARIAL, unit))
         return metrics

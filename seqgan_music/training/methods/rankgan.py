@@ -18,6 +18,7 @@ from seqgan_music.models.ranker import Ranker, comparison_mass, rank_logits, ran
 from seqgan_music.training.build import build_discriminator
 from seqgan_music.training.discriminator_training import real_windows
 from seqgan_music.training.methods.seqgan import SeqGAN, policy_gradient_surrogate
+from seqgan_music.training.optimization import descend
 from seqgan_music.training.rollout import evaluating
 
 
@@ -69,9 +70,7 @@ def train_ranker(ranker: Ranker, optimizer: torch.optim.Optimizer, reals: Tensor
             loss, real_scores, fake_scores = ranker.loss(reals[real_order[start:start + batch_size]],
                                                          fakes[fake_order[start:start + batch_size]],
                                                          references, generated, real)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            descend(loss, list(ranker.parameters()), optimizer, grad_clip=None)
             loss_sum += float(loss.detach())
             batches += 1
             right_real += int((real_scores > chance).sum())

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from seqgan_music.config import AdversarialConfig
+from seqgan_music.config import AdversarialConfig, Config
 from seqgan_music.models.discriminator import Discriminator
 from seqgan_music.models.generator import Generator
 from seqgan_music.training.estimators import MovingBaseline, reinforce_loss
@@ -49,6 +49,11 @@ class Reinforce(AdversarialMethod):
     name = "reinforce"
     label = "REINFORCE"
     summary = "REINFORCE: every token credited with D's score of its whole sequence, no rollout"
+
+    @classmethod
+    def distributed_refusal(cls, config: Config) -> str:
+        return ("its moving baseline would be folded from each process's own rewards and drift apart: "
+                "set adversarial.baseline=false" if config.adversarial.baseline else "")
 
     def __init__(self, trainer: Trainer) -> None:
         super().__init__(trainer)

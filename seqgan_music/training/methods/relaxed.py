@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, ClassVar
 import torch
 from torch import Tensor
 
-from seqgan_music.config import AdversarialConfig, RelaxationConfig
+from seqgan_music.config import AdversarialConfig, Config, RelaxationConfig
 from seqgan_music.models.discriminator import Discriminator
 from seqgan_music.models.generator import Generator
 from seqgan_music.training.estimators import (
@@ -94,6 +94,10 @@ class Rebar(AdversarialMethod):
     summary = "REBAR: REINFORCE with a Gumbel-softmax control variate (the ReGAN setup)"
     sections = ("relaxation",)
     learned_residual: ClassVar[bool] = False
+
+    @classmethod
+    def distributed_refusal(cls, config: Config) -> str:
+        return "its control variate steps outside the shared update, so the processes would drift apart"
 
     def __init__(self, trainer: Trainer) -> None:
         super().__init__(trainer)

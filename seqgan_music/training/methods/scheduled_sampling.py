@@ -16,6 +16,7 @@ from seqgan_music.models.generator import Generator
 from seqgan_music.models.sampling import draw, uniforms
 from seqgan_music.phases import MLE, SCHEDULED_SAMPLING
 from seqgan_music.training.methods.base import Method, UnitRunner
+from seqgan_music.training.mle import epoch_shares
 from seqgan_music.training.optimization import descend
 
 
@@ -56,10 +57,9 @@ def scheduled_sampling_epoch(generator: Generator, optimizer: torch.optim.Optimi
     """One pass over `data` (N, T); returns the mean loss and the share of inputs that were samples."""
     generator.train()
     parameters = list(generator.parameters())
-    order = torch.randperm(len(data), generator=shuffle).to(data.device)
     losses, sampled_inputs, inputs = [], 0, 0
-    for start in range(0, len(data), batch_size):
-        batch = data[order[start:start + batch_size]]  # (B, T)
+    for index in epoch_shares(len(data), batch_size, shuffle):  # with several processes, this one's share
+        batch = data[index.to(data.device)]  # (B, T)
         loss, sampled = scheduled_sampling_loss(generator, batch, omega, noise)
         descend(loss, parameters, optimizer, grad_clip)
         losses.append(float(loss.detach()))

@@ -20,7 +20,6 @@ import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-import torch
 from torch import Tensor
 
 from seqgan_music.config import Config
@@ -30,7 +29,7 @@ from seqgan_music.errors import SeqganError
 from seqgan_music.models.vae import CodeConditionedGenerator, SentenceVAE
 from seqgan_music.phases import MLE
 from seqgan_music.training.methods.base import Method, UnitRunner
-from seqgan_music.training.mle import length_batches
+from seqgan_music.training.mle import epoch_shares
 from seqgan_music.training.optimization import descend
 
 if TYPE_CHECKING:
@@ -73,9 +72,7 @@ def epoch_batches(trainer: Trainer, batch_size: int) -> Iterator[Tensor]:
     """The training sequences in shuffled batches (B, T), as an MLE epoch takes them: whole tunes in
     batches of similar length, each cut to its longest."""
     data, lengths = trainer.train_data, trainer.data.train_lengths
-    batches = (length_batches(lengths, batch_size, trainer.shuffle) if lengths is not None
-               else torch.randperm(len(data), generator=trainer.shuffle).split(batch_size))
-    for index in batches:
+    for index in epoch_shares(len(data), batch_size, trainer.shuffle, lengths):  # several processes: this one's share
         batch = data[index.to(data.device)]
         yield batch if lengths is None else batch[:, :int(lengths[index.to(lengths.device)].max())]
 
