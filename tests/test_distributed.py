@@ -81,8 +81,21 @@ def _rank(rank: int, port: int, homes: list[Path], folders: list[Path], out: Pat
         assert _run(shared, "left", settings("seqgan", *SEQGAN), stop) == "interrupted"
         generator, policy = _one_seqgan_step(shared, rank)
         torch.save({"generator": generator.state_dict(), "policy": policy.network.state_dict()}, out / f"step-{rank}.pt")
+        _one_rank_dies(shared, rank, out)  # last: rank 1 ends here
     finally:
         distributed.leave()
+
+
+def _one_rank_dies(home: Path, rank: int, out: Path) -> None:
+    """Rank 1 dies in MLE epoch 2 as a crashed or killed process does (no exception, no clean-up)."""
+    trainer = start_run(home, "grammar", settings("mle", "mle.epochs=3"), "crash")
+    if rank == 1:
+        run_unit = trainer.method.run_unit
+        trainer.method.run_unit = lambda phase, unit: os._exit(3) if unit == 2 else run_unit(phase, unit)
+    try:
+        trainer.run()
+    except distributed.PeerFailure as failure:
+        (out / "failure.txt").write_text(str(failure))
 
 
 def _seqgan_models(home: Path):
@@ -126,7 +139,13 @@ def job(tmp_path_factory):
     out = root / "out"
     out.mkdir()
     before = _listing(own)
-    multiprocessing.spawn(_rank, args=(_free_port(), [shared, own], folders, out), nprocs=WORLD, join=True)
+    context, port = multiprocessing.get_context("spawn"), _free_port()
+    processes = [context.Process(target=_rank, args=(rank, port, [shared, own], folders, out)) for rank in range(WORLD)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=600)
+    assert [process.exitcode for process in processes] == [0, 3]  # rank 1 died in the last scenario, rank 0 did not
     return {"home": shared, "own": own, "own_before": before, "folders": folders, "out": out}
 
 
@@ -192,6 +211,14 @@ def test_only_the_first_process_writes(job):
     assert written == {".lock", "config.toml", "run.json", "metrics.jsonl", "samples", STATE_FILE}
     assert sorted(path.name for path in (run_dir(job["home"], "mle") / "samples").iterdir()) == \
         ["final.txt", "mle-0001.txt", "mle-0002.txt"]
+
+
+def test_a_process_that_dies_stops_the_job_with_one_line_and_the_run_is_marked_interrupted(job):
+    message = (job["out"] / "failure.txt").read_text()
+    assert "\n" not in message and message.startswith("another process of this training job has stopped")
+    assert message.endswith("run 'crash' is marked interrupted: resume it with the same number of processes")
+    assert read_run_info(run_dir(job["home"], "crash"))["status"] == "interrupted"
+    assert [r["step"] for r in read_metrics(run_dir(job["home"], "crash"))] == [1]  # epoch 1 logged, 2 never finished
 
 
 def test_a_run_resumes_only_with_the_number_of_processes_that_trained_it(job):

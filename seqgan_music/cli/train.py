@@ -115,16 +115,17 @@ def launch_processes(nproc: int, rendezvous: dict[str, object], worker: list[str
     if several and (rendezvous["--node-rank"] is None or rendezvous["--rdzv-endpoint"] is None):
         raise SeqganError("--nnodes above 1 needs --node-rank (this machine's number) and --rdzv-endpoint "
                           "HOST:PORT (machine 0's), the same endpoint on every machine")
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # its report repeats the workers'
+    logging.getLogger("torch.distributed").setLevel(logging.CRITICAL)  # its report repeats the workers'
     meeting = _given(rendezvous) if several else ["--standalone"]
     try:
         # `--`: the worker's options are not torchrun's (it would read --run as its --run-path)
         torchrun(parse_args([f"--nproc-per-node={nproc}", *meeting, "--module", "--", "seqgan_music", "train", *worker]))
     except ChildFailedError as failure:
-        rank, first = min(failure.failures.items())
-        status = first.exitcode if first.exitcode > 0 else 128 - first.exitcode  # -15: killed by SIGTERM
+        rank, first = failure.get_first_failure()  # the one that went first: what took the job down
+        status = first.exitcode if first.exitcode > 0 else 128 - first.exitcode  # -9: killed by SIGKILL
         if status not in (1, 130, 143):  # 1: a refusal the process has printed; 130/143: it stopped and said so
-            error_console.print(f"[bold red]error:[/] training process {rank} ended with status {status}", highlight=False)
+            error_console.print(f"[bold red]error:[/] training process {rank} ended with status {status}",
+                                highlight=False)
         return status
     except SignalException as stop:  # Ctrl-C or SIGTERM reached torchrun, which passed it on and waited
         return 128 + int(stop.sigval)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -207,5 +208,7 @@ def _collective(operation: Callable[..., Any], *args: Any, **kwargs: Any) -> Any
     try:
         return operation(*args, **kwargs)
     except RuntimeError as error:  # gloo reports a closed peer as a RuntimeError, NCCL as DistError (one)
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        # "[.../pair.cc:537] Connection closed by peer [host]:port. This is typically caused by...": its first words
+        first = re.sub(r"\[[^\]]*\]\s*", "", first).split(". ")[0].strip() or type(error).__name__
         raise PeerFailure(f"another process of this training job has stopped ({first[:160]})") from None
