@@ -115,3 +115,22 @@ def test_evaluate_marks_a_latent_models_nll_test_as_an_upper_bound(home: Path, t
     assert "generated code" in runs["g-arae"]["nll_test_bound"]
     again = invoke(home, "evaluate", "g-vae", "--samples", "4", "--metrics", "nll-test,bleu", "--device", "cpu")
     assert "cached results reused" in again.output and "≤ " in again.output
+
+
+def test_a_whole_tune_vae_packs_and_composes_whole_tunes_from_its_prior(tmp_path: Path):
+    home = tune_home(tmp_path)
+    config = apply_overrides(preset("quick"), [*TINY, "mle.epochs=1", "mle.batch_size=4", "run.threads=1",
+                                               "run.eval_samples=4", "run.samples=1", "run.method=vae",
+                                               "vae.latent=4", "data.unit=tune"])
+    assert start_run(home, "tunes", config, "whole").run() == "finished"
+    assert invoke(home, "pack", "whole", "--out", str(home / "packed")).exit_code == 0
+    for source in ("whole", str(home / "packed")):
+        out = home / f"composed-{Path(source).name}"
+        result = invoke(home, "compose", "--run", source, "--n", "2", "--form", "AB", "--part-bars", "2", "--seed", "3",
+                        "--out", str(out))
+        assert result.exit_code == 0, result.output
+        tokens = [json.loads(p.read_text())["tokens"] for p in sorted(out.glob("*.json"))]
+        assert all(t.startswith("meter=4/4") and t.count("PART") == 2 for t in tokens)
+    assert tokens[0] != tokens[1]
+    refused = invoke(home, "compose", "--interpolate", "a.mid", "b.mid", "--run", "whole")
+    assert refused.exit_code == 1 and "learned whole tunes" in refused.output

@@ -47,11 +47,12 @@ def interpolate_command(pair: tuple[str, str], refused: dict[str, object], run: 
     table = Table(title=f"{points} tunes from {a.name} to {b.name} through model {model.name}'s codes "
                         f"({path['path']} path, {path['decoding']})",
                   title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), pad_edge=False)
-    for column in ("file", "t", "key", "meter", "bars"):
-        table.add_column(column, no_wrap=column == "file", justify="right" if column in ("t", "bars") else "left")
+    for column in ("t", "key", "meter", "bars", "file"):
+        table.add_column(column, no_wrap=column != "file", overflow="fold",
+                         justify="right" if column in ("t", "bars") else "left")
     for tune, piece in zip(tunes, pieces):
-        table.add_row(piece.files[0].stem, f"{tune.provenance['interpolation']['t']:.2f}",
-                      tune.provenance["key"]["written"], tune.melody.meter, str(len(tune.melody.bars)))
+        table.add_row(f"{tune.provenance['interpolation']['t']:.2f}", tune.provenance["key"]["written"],
+                      tune.melody.meter, str(len(tune.melody.bars)), piece.files[0].stem)
     console.print(table)
     for end, tune in (("a", a), ("b", b)):
         read = path[end]
