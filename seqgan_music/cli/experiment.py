@@ -263,7 +263,7 @@ def tunes(
 @experiment_app.command("infill")
 @user_errors
 def infill(
-    quick: Annotated[bool, typer.Option("--quick", help="The quick schedule (small models, 2-3 epochs and rounds, 300 captions): about half an hour for both corpora on a loaded 2-core CPU. Default: the full schedule (the presets' sizes, 10-20 MLE epochs, 10 adversarial rounds).")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="The quick schedule (3 MLE epochs and 20 adversarial rounds, a small music model, 300 captions), meant for about half an hour for both corpora on a 2-core CPU. Default: the full schedule (10 MLE epochs and 50 rounds on music with hidden 128, 20 epochs and 100 rounds on text, 1,000 captions).")] = False,
     corpora: Annotated[str, typer.Option("--corpora", help="Which corpora: music (held-out Nottingham tunes), text (held-out COCO captions) or both, comma-separated.")] = "music,text",
     midi: Annotated[Path | None, typer.Option("--midi", help="Build the music corpus first from this folder of Nottingham MIDI files when it does not exist yet.")] = None,
     data: Annotated[Path | None, typer.Option("--data", help="Build the text corpus first from this folder holding train.txt and test.txt when it does not exist yet (e.g. ../shared/data/text/image_coco).")] = None,

@@ -14,7 +14,7 @@ from pathlib import Path
 from seqgan_music.atomic import write_text_atomic
 from seqgan_music.config import config_to_dict
 from seqgan_music.evaluation.significance import Comparison
-from seqgan_music.experiments.infill import FIRST_BAR, LAST_BAR, TEXT_MASK_RATE, InfillExperiment
+from seqgan_music.experiments.infill import FIRST_BAR, LAST_BAR, LEFT_CONTEXT, TEXT_MASK_RATE, InfillExperiment
 from seqgan_music.experiments.infill_run import PartResults
 from seqgan_music.experiments.report import format_duration, json_number, machine_description, markdown_row
 from seqgan_music.formatting import format_number, format_p
@@ -114,7 +114,7 @@ def _part_markdown(part: dict) -> list[str]:
                   markdown_row(["row", *[METRIC_LABELS.get(m, m) for m in metrics], "fill time"]),
                   markdown_row(["---"] * (len(metrics) + 2))]
         for row in mask["rows"]:
-            label = row["label"] + (f" (best of {part['candidates']})" if row["label"].endswith("left context") else "")
+            label = row["label"] + (f" (best of {part['candidates']})" if row["label"] == LEFT_CONTEXT else "")
             lines.append(markdown_row([label, *[format_number(row[m]) for m in metrics],
                                        format_duration(row["fill_seconds"])]))
         if mask["real"] is not None:
