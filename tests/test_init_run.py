@@ -156,7 +156,8 @@ def test_experiments_start_every_method_from_the_mle_row():
 
 def test_the_oracle_experiment_trains_mle_once_and_starts_every_other_row_from_it(tmp_path):
     build_oracle_corpus("oracle", seed=2, train=300, held_out=200, length=8).save(tmp_path)
-    sets = [part for setting in [*TINY, "mle.epochs=2", "run.threads=1"] for part in ("--set", setting)]
+    sets = [part for setting in [*TINY, "mle.epochs=2", "scheduled_sampling.epochs=1", "run.threads=1"]
+            for part in ("--set", setting)]
     result = invoke(tmp_path, "experiment", "oracle", "--methods", "random,seqgan,ss,leakgan", "--tag", "t",
                     "--samples", "100", "--sweep", "none", *sets)
     assert result.exit_code == 0, result.output
