@@ -154,6 +154,20 @@ def test_notes_held_across_the_gaps_edges_are_cut_at_its_bar_lines(tmp_path):
         assert any(n.start == 16 and n.pitch == 71 for n in tune.melody.notes)  # struck again at bar 5's line
 
 
+def test_export_writes_a_composed_whole_tune_and_a_filled_tune_as_their_sidecars_hold_them(composed, tmp_path):
+    result = invoke("--fill", "5-8", "--from", str(composed), "--n", "1", "--seed", "4", "--candidates", "2",
+                    "--format", "abc", "--out", str(tmp_path / "filled"))
+    assert result.exit_code == 0, result.output
+    filled = next((tmp_path / "filled").glob("*.json"))
+    for sidecar, written in ((composed, composed.with_suffix(".abc")), (filled, filled.with_suffix(".abc"))):
+        out = tmp_path / f"export-{sidecar.stem}"
+        exported = runner.invoke(app, ["export", str(sidecar), "--format", "abc", "--out", str(out)])
+        assert exported.exit_code == 0, exported.output
+        again, notated = read_source_tune(next(out.glob("*.abc"))).melody, read_source_tune(written).melody
+        assert again.notes == notated.notes and again.bars == notated.bars
+        assert again.repeat_marks == notated.repeat_marks
+
+
 def test_the_written_fill_is_the_candidate_the_following_bars_are_likeliest_under(composed, tmp_path):
     model = load_model(tmp_path)
     source = read_source_tune(composed)

@@ -8,9 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from seqgan_music.composing.compose import ComposedTune, tune_piece
-from seqgan_music.composing.keys import parse_key
 from seqgan_music.composing.writing import SIDECAR, Piece
-from seqgan_music.corpora.encodings import BAR, HOLD, Grid16, MusicEncoding, PaperEncoding, encoding_from_params
+from seqgan_music.corpora.encodings import BAR, HOLD, Grid16, MusicEncoding, PaperEncoding
 from seqgan_music.corpora.midi import MIDI_SUFFIXES
 from seqgan_music.errors import SeqganError
 from seqgan_music.export.chords import harmonise
@@ -49,22 +48,21 @@ def pieces_from_source(home: Path, source: str, chords: bool = False, program: i
 
 
 def _from_sidecar(path: Path, program: int | None) -> Piece:
+    """A tune as its sidecar holds it (`source_tune.read_source_tune`): a whole tune as notated, a filled
+    tune's exact notes."""
+    from seqgan_music.composing.fill import fill_piece
+    from seqgan_music.composing.source_tune import read_source_tune
+
+    melody = read_source_tune(path, "export").melody
+    data = json.loads(path.read_text(encoding="utf-8"))
+    melody = replace(melody, title=melody.title or path.stem)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        encoding = encoding_from_params(data["encoding"])
-        tokens = str(data["tokens"]).split()
-        key = parse_key(data["key"]["written"])
-        shift, meter = int(data["key"]["transposed_semitones"]), str(data["meter"]["written"])
-    except (OSError, ValueError, KeyError, TypeError) as error:
+        tune = ComposedTune(int(data.get("seed", 0)), melody.title, melody, harmonise(melody) if data.get("chords") else [],
+                            str(data.get("tokens", "")).split(),
+                            {**data, "program": int(data.get("program", 0)) if program is None else program})
+        piece = fill_piece(0, tune) if "fill" in data else tune_piece(0, tune)
+    except (KeyError, TypeError, ValueError) as error:
         raise SeqganError(f"{path.name} is not a composed tune's sidecar ({type(error).__name__}: {error})") from None
-    if not isinstance(encoding, MusicEncoding):
-        raise SeqganError(f"{path.name} does not hold music")
-    melody = encoding.decode(tokens, {"meter": meter}).transposed(shift)
-    melody = replace(melody, key=key, meter=meter, title=str(data.get("title", path.stem)),
-                     tempo=float(data.get("tempo", 120.0)), source=path.name)
-    tune = ComposedTune(int(data.get("seed", 0)), melody.title, melody, harmonise(melody) if data.get("chords") else [],
-                        tokens, {**data, "program": int(data.get("program", 0)) if program is None else program})
-    piece = tune_piece(0, tune)
     piece.stem = path.stem
     return piece
 
