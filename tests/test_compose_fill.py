@@ -288,12 +288,18 @@ def test_a_trained_maskgan_run_fills_a_tune_from_the_command_line(tmp_path):
     (["--fill", "5", "--from", "empty.abc"], "empty.abc cannot be used: no tunes"),
     (["--fill", "5", "--from", "notes.txt"], "give a composed tune's .json sidecar, a .mid or an .abc file"),
     (["--candidates", "4"], "--candidates sets how many fills --fill draws"),
+    (["--fill", "2", "--from", "high.mid"], "note(s) E7 are outside the range of default, D3-A6"),
+    (["--fill", "2", "--from", "seven.mid"], "default never saw a tune in 7/8"),
 ])
 def test_bad_requests_are_one_line_and_write_nothing(composed, tmp_path, args, message):
     (tmp_path / "damaged.mid").write_bytes(b"MThd\x00\x00\x00\x06garbage")
     (tmp_path / "damaged.json").write_text('{"meter": {"written": "6/8"}}')
     (tmp_path / "empty.abc").write_text("% no tunes here\n")
     (tmp_path / "notes.txt").write_text("C4 D4\n")
+    high = [Note(72, 0, 4), Note(74, 4, 8), Note(100, 8, 12)]  # bar 3 reaches E7, above the default model's A6
+    write_midi(Melody(high, [0, 4, 8], "4/4", Key(0)), tmp_path / "high.mid")
+    write_midi(Melody([Note(72, 0, 3.5), Note(74, 3.5, 7), Note(76, 7, 10.5)], [0, 3.5, 7], "7/8", Key(0)),
+               tmp_path / "seven.mid")
     args = [str(composed) if a == "TUNE" else str(tmp_path / a) if a.endswith((".mid", ".json", ".abc", ".txt"))
             else a for a in args]
     result = invoke(*args, "--out", str(tmp_path / "out"))
