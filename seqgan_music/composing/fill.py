@@ -170,6 +170,7 @@ def fill_tune(model: ComposerModel, source: SourceTune, first: int, last: int,
                           f"({model.encoding.name} encoding) has none")
     temperature = model.temperature if settings.temperature is None else settings.temperature
     attention = model.generator.attention
+    max_hold: float | None = None  # an in-filling generator has no hold limit
     with _one_cpu_thread(model.generator.device), \
             _copy_temperature(model, None if attention is None else model.copy_temperature):
         context = _tokens_of(model, source, first, last)
@@ -182,7 +183,7 @@ def fill_tune(model: ComposerModel, source: SourceTune, first: int, last: int,
     title = f"{source.melody.title or source.path.stem} (bars {first}-{last} new, seed {settings.seed})"
     melody = replace(melody, title=title, source=f"seqgan-music compose --fill, seed {settings.seed}")
     provenance = _provenance(model, source, first, last, settings, temperature, method, context, filled, scores,
-                             melody, None if hasattr(model.generator, "infill") else max_hold)
+                             melody, max_hold)
     return ComposedTune(settings.seed, title, melody, harmonise(melody) if settings.chords else [], filled, provenance)
 
 
