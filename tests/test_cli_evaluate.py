@@ -109,7 +109,7 @@ def test_runs_on_different_corpora_are_refused_before_any_sampling(tmp_path, mon
 @pytest.mark.usefixtures("few_permutations")
 def test_oracle_experiment_trains_evaluates_reports_and_reuses_its_runs(tmp_path):
     build_oracle_corpus("oracle", seed=2, train=300, held_out=200, length=8).save(tmp_path)
-    args = ["experiment", "oracle", "--tag", "tiny", "--samples", "1000", *TINY_SETS,
+    args = ["experiment", "oracle", "--tag", "tiny", "--samples", "200", *TINY_SETS,
             "--set", "scheduled_sampling.epochs=2", "--set", "mle.epochs=2"]
     result = invoke(tmp_path, *args)
     assert result.exit_code == 0, result.output
