@@ -229,3 +229,13 @@ def test_a_short_tune_is_read_whole_with_its_end_token(notts, tmp_path: Path):
     window = tune_window(model, read_source_tune(next(tmp_path.glob("*.json"))), "A")
     assert not window.cut and window.ids[-1] == model.vocabulary.end and window.bars == 2
     assert len(window.ids) == window.total + 1 == 35  # two bars of 4/4: 2 bar lines, 32 steps, the end
+
+
+def test_greedy_output_says_how_to_sample_instead(small_home: Path, tmp_path: Path):
+    a, b = sorted((small_home / "composed").glob("*.json"))
+    greedy = invoke(small_home, "compose", "--interpolate", str(a), str(b), "--run", "vae", "--out", str(tmp_path / "g"))
+    assert greedy.exit_code == 0 and "decoded greedily" in greedy.output, greedy.output
+    assert len(list((tmp_path / "g").glob("*.json"))) == 5  # --steps defaults to 5 points
+    hot = invoke(small_home, "compose", "--interpolate", str(a), str(b), "--run", "vae", "--temperature", "1",
+                 "--out", str(tmp_path / "t"))
+    assert hot.exit_code == 0 and "decoded greedily" not in hot.output, hot.output

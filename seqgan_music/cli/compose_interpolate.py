@@ -62,5 +62,8 @@ def interpolate_command(pair: tuple[str, str], refused: dict[str, object], run: 
                           soft_wrap=True)
     console.print("key and meter: the nearer tune's (A's up to the midpoint, B's after it), the mode read from the "
                   "notes", highlight=False, soft_wrap=True)
+    if temperature is None:
+        console.print("decoded greedily: the likeliest token at each step tends to hold notes long; --temperature 1 "
+                      "samples every point with the same --seed", highlight=False, soft_wrap=True)
     suffixes = ", ".join(sorted({f.suffix for p in pieces for f in p.files}))
     console.print(f"[green]wrote[/] {sum(len(p.files) for p in pieces)} files ({suffixes}) to {out}", highlight=False)
