@@ -224,7 +224,7 @@ def test_a_process_that_dies_stops_the_job_with_one_line_and_the_run_is_marked_i
 def test_a_run_resumes_only_with_the_number_of_processes_that_trained_it(job):
     folder = run_dir(job["home"], "left")
     before = _listing(folder)
-    with pytest.raises(SeqganError, match=r"trained by 2 process\(es\) .* --nproc 2 \(now 1\)"):
+    with pytest.raises(SeqganError, match=r"trained by 2 process\(es\) in all .* not 1: resume it with --nproc 2"):
         resume_run(job["home"], "left")
     after = _listing(folder)
     assert {k: v for k, v in after.items() if k != ".lock"} == {k: v for k, v in before.items() if k != ".lock"}

@@ -115,7 +115,9 @@ def launch_processes(nproc: int, rendezvous: dict[str, object], worker: list[str
     if several and (rendezvous["--node-rank"] is None or rendezvous["--rdzv-endpoint"] is None):
         raise SeqganError("--nnodes above 1 needs --node-rank (this machine's number) and --rdzv-endpoint "
                           "HOST:PORT (machine 0's), the same endpoint on every machine")
-    logging.getLogger("torch.distributed").setLevel(logging.CRITICAL)  # its report repeats the workers'
+    for name in list(logging.root.manager.loggerDict):  # torchrun's report repeats what the workers say
+        if name.startswith("torch.distributed"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     meeting = _given(rendezvous) if several else ["--standalone"]
     try:
         # `--`: the worker's options are not torchrun's (it would read --run as its --run-path)
@@ -138,6 +140,7 @@ def _train(root: Path, corpus: str | None, preset_name: str | None, method: str 
     """`train` in this process (one of several under torchrun)."""
     from seqgan_music.cli.live import training_view
     from seqgan_music.corpora.corpus import load_corpus
+    from seqgan_music.training import distributed
     from seqgan_music.training.launch import resume_run, start_run
     from seqgan_music.training.runs import read_run_config, remove_run, run_dir
 
@@ -171,7 +174,8 @@ def _train(root: Path, corpus: str | None, preset_name: str | None, method: str 
             left = f"run {resume!r} is as its last checkpoint left it" if resume else "no run was created"
             error_console.print(f"[yellow]{signals.name}[/]: stopped before training began; {left}", highlight=False)
             raise typer.Exit(signals.exit_code) from None
-        drive_training(trainer, view, f"seqgan-music train --resume {trainer.folder.name}", signals)
+        drive_training(trainer, view, f"seqgan-music train --resume {trainer.folder.name}{distributed.resume_options()}",
+                       signals)
 
 
 class StopSignals:

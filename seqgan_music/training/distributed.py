@@ -19,7 +19,9 @@ What is split, and how it adds up:
   into global batches of N x batch_size rows, each rank taking its contiguous share (`share`): an
   N-process MLE epoch is the one-process epoch with batch N x batch_size. Gradients are averaged,
   weighted by what each rank's loss averages over (`weight`: the counted tokens of an MLE batch),
-  so a mean loss gives the doubled batch's gradient up to float summation order.
+  so a mean loss gives the doubled batch's gradient up to float summation order. A loss that sums
+  over its batch (SeqGAN's policy gradient) averaged so is the doubled batch's loss over N: one
+  process's gradient scale, so learning rates and grad_clip keep their meaning.
 - Sampling (generated batches, rollouts, negatives) uses each rank's own stream, seeded
   seed + rank x RANK_SEED_OFFSET (rank 0's is the one-process stream): each rank rewards its own
   samples and the gradient average does the rest. D's negatives per refresh are split,
@@ -157,6 +159,16 @@ def per_rank(count: int) -> int:
 def rank_seed(seed: int) -> int:
     """The seed of this rank's sampling streams: the run's seed on rank 0."""
     return seed + rank() * RANK_SEED_OFFSET
+
+
+def resume_options() -> str:
+    """What `train --resume RUN` needs to go on with as many processes as now: nothing in one process."""
+    if not active():
+        return ""
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", world_size()))
+    machines = world_size() // max(local, 1)
+    return f" --nproc {local}" + (f" --nnodes {machines} (with its --node-rank and --rdzv-endpoint on each machine)"
+                                  if machines > 1 else "")
 
 
 def agree(flag: bool) -> bool:

@@ -262,8 +262,9 @@ class Trainer:
         with damage_as_error(path, checkpoint_remedy(path)):
             saved_world = int(state.get("world_size", 1))
         if saved_world != self.world:
-            raise SeqganError(f"run {self.folder.name!r} was trained by {saved_world} process(es) and resumes "
-                              f"exactly only with as many: resume it with --nproc {saved_world} (now {self.world})")
+            raise SeqganError(f"run {self.folder.name!r} was trained by {saved_world} process(es) in all and resumes "
+                              f"exactly only with as many, not {self.world}: resume it with --nproc {saved_world} "
+                              "(on several machines: --nproc times --nnodes)")
         with damage_as_error(path, checkpoint_remedy(path)):  # a checkpoint of the right format holding the wrong things
             self._load_state(state)
 
