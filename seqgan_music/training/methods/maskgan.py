@@ -9,14 +9,16 @@ sequences whole, so free generation, which is in-filling from nothing kept, is t
   pre-training is skipped then: nothing would use D).
 - D pre-training rounds and each adversarial round's `d_steps` refreshes: D learns, at the masked
   positions, real tokens (label 1) against the generator's fills of the same masks (label 0), given
-  the masked context; `negatives` sequences, `epochs` passes in batches (the trainer's D optimizer).
+  the masked context; `negatives` sequences, `epochs` passes in batches (D's own Adam at
+  `maskgan.discriminator_learning_rate`).
   A pre-training round then fits the critic to the returns of the same fills, so the baseline is
   ready when the actor starts (an untrained critic's 0 makes every advantage negative).
 - Adversarial generator steps (`g_steps` a round): a batch of `adversarial.batch_size` training
   sequences is masked and filled; each filled token's reward is log D(x_t), the return its rewards
   from t on discounted by `maskgan.gamma`, the advantage the return less the critic's value of the
   state the token was chosen from; REINFORCE with that advantage moves the generator (the
-  adversarial optimizer), and the critic regresses the returns (squared error, its own Adam).
+  adversarial optimizer), and the critic regresses the returns (squared error, its own Adam); its
+  values are about a running mean of the returns, which grow as D grows sure of the fills.
 Kept positions earn no reward and are never trained on; padding after a sequence's end neither.
 
 Not the authors': the decoder also reads the encoder's state at its own position (beside attending
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
 
 _INFILL_SEED_OFFSET = 3_000_017  # the evaluation masks' seed, after run.seed
 _EVALUATION_BATCH = 1024  # test rows scored at once (as training/mle.py's sequence_nlls)
+_RETURN_DECAY = 0.9  # of the running mean return that the critic's values are offset by
 
 
 def infill_loss(generator: MaskGANGenerator, tokens: Tensor, keep: Tensor) -> Tensor:
@@ -99,7 +102,13 @@ class MaskGAN(AdversarialMethod):
     def __init__(self, trainer: Trainer) -> None:
         super().__init__(trainer)
         generator: MaskGANGenerator = trainer.generator
-        self.critic_optimizer = torch.optim.Adam(generator.critic.parameters(), lr=self.config.maskgan.critic_learning_rate)
+        settings = self.config.maskgan
+        self.critic_optimizer = torch.optim.Adam(generator.critic.parameters(), lr=settings.critic_learning_rate)
+        self.discriminator_optimizer = torch.optim.Adam(trainer.discriminator.parameters(),
+                                                        lr=settings.discriminator_learning_rate)
+        # The running mean return (bias-corrected: total / weight): the critic learns each state's
+        # value about it, so its Adam steps need not carry it to returns that grow as D grows sure.
+        self.return_total, self.return_weight = 0.0, 0.0
 
     def unit_runners(self) -> dict[str, UnitRunner]:
         return {**super().unit_runners(), MLE.name: self.infill_epoch}
@@ -186,7 +195,7 @@ class MaskGAN(AdversarialMethod):
         losses = []
         for index in self.batches(len(real), epochs, batch_size, real.device):
             loss = self.discriminator_loss(trainer.generator, real[index], filled[index], keep[index])
-            descend(loss, parameters, trainer.optimizers["discriminator"], self.config.adversarial.grad_clip)
+            descend(loss, parameters, self.discriminator_optimizer, self.config.adversarial.grad_clip)
             losses.append(float(loss.detach()))
         return {"d_loss": sum(losses) / max(len(losses), 1)}
 
@@ -200,8 +209,9 @@ class MaskGAN(AdversarialMethod):
                 weight = masked_positions(generator, filled[index], keep[index])
                 _, out = generator(filled[index], keep[index])
                 returns = self.returns(filled[index], keep[index], weight)
-            loss = self.critic_loss(generator.values(out), returns, weight)
+            loss = self.critic_loss(self.values(out), returns, weight)
             descend(loss, parameters, self.critic_optimizer, self.config.adversarial.grad_clip)
+            self.track_return(float((returns * weight).sum() / weight.sum().clamp(min=1)))
             losses.append(float(loss.detach()))
         return {"critic_loss": sum(losses) / max(len(losses), 1)}
 
@@ -232,14 +242,25 @@ class MaskGAN(AdversarialMethod):
         with torch.no_grad():
             rewards = self.rewards(filled, keep, weight)
             returns = discounted_returns(rewards, self.config.maskgan.gamma)
-        values = generator.values(out)
+        values = self.values(out)
         advantages = (returns - values).detach()
         scored = weight.sum().clamp(min=1)
         actor = -(advantages * log_probs * weight).sum() / scored
         critic = self.critic_loss(values, returns, weight)
         metrics = {"g_loss": float(actor.detach()), "critic_loss": float(critic.detach()),
-                   "reward": float(rewards.sum() / scored), "advantage": float((advantages * weight).sum() / scored)}
+                   "reward": float(rewards.sum() / scored), "return": float((returns * weight).sum() / scored),
+                   "advantage": float((advantages * weight).sum() / scored)}
         return actor, critic, metrics
+
+    def values(self, decoder_out: Tensor) -> Tensor:
+        """The baseline of each state (B, T): the critic's value about the running mean return."""
+        mean = self.return_total / self.return_weight if self.return_weight else 0.0
+        return self.trainer.generator.values(decoder_out) + mean
+
+    def track_return(self, mean_return: float) -> None:
+        """Take a batch's mean return into the running mean."""
+        self.return_total = _RETURN_DECAY * self.return_total + mean_return
+        self.return_weight = _RETURN_DECAY * self.return_weight + 1.0
 
     def rewards(self, filled: Tensor, keep: Tensor, weight: Tensor) -> Tensor:
         """log D(x_t) at the masked counted positions (`weight`), 0 elsewhere (B, T)."""
@@ -263,6 +284,7 @@ class MaskGAN(AdversarialMethod):
         grad_clip = self.config.adversarial.grad_clip
         descend(actor, self.actor_parameters(), self.trainer.optimizers["adversarial"], grad_clip)
         descend(critic, list(self.trainer.generator.critic.parameters()), self.critic_optimizer, grad_clip)
+        self.track_return(metrics["return"])
         return metrics
 
     def adversarial_round(self, unit: int) -> dict:
@@ -274,7 +296,15 @@ class MaskGAN(AdversarialMethod):
         return metrics
 
     def state_dict(self) -> dict:
-        return {"maskgan": {"critic_optimizer": self.critic_optimizer.state_dict()}}
+        return {"maskgan": {"critic_optimizer": self.critic_optimizer.state_dict(),
+                            "discriminator_optimizer": self.discriminator_optimizer.state_dict(),
+                            "return_total": self.return_total, "return_weight": self.return_weight}}
 
     def load_state_dict(self, state: dict) -> None:
-        self.critic_optimizer.load_state_dict(state["maskgan"]["critic_optimizer"])
+        """A checkpoint saved before D had an optimizer of its own and the critic a running mean (maskgan
+        as first committed) resumes with the trainer's D optimizer, which D stepped then, and no mean yet."""
+        own = state["maskgan"]
+        self.critic_optimizer.load_state_dict(own["critic_optimizer"])
+        self.discriminator_optimizer.load_state_dict(own.get("discriminator_optimizer",
+                                                             state["optimizers"]["discriminator"]))
+        self.return_total, self.return_weight = float(own.get("return_total", 0.0)), float(own.get("return_weight", 0.0))
