@@ -238,7 +238,10 @@ def test_a_method_that_cannot_train_on_several_processes_is_refused_before_anyth
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
     monkeypatch.setenv("MASTER_PORT", str(_free_port()))
-    for method, extra in (("reinforce", "adversarial.baseline=true"), ("rebar", "run.seed=0"), ("relax", "run.seed=0")):
+    # a method let through would wait for a second process that never comes: fail at once instead
+    monkeypatch.setattr(distributed, "join", lambda device: pytest.fail("not refused: it went on to join the job"))
+    for method, extra in (("reinforce", "adversarial.baseline=true"), ("rebar", "run.seed=0"), ("relax", "run.seed=0"),
+                          ("maskgan", "run.seed=0")):
         with pytest.raises(SeqganError, match=f"method {method} cannot train on several processes: .*"):
             start_run(tmp_path, "grammar", settings(method, extra), "refused")
     assert not (tmp_path / "checkpoints").exists()

@@ -83,6 +83,10 @@ class MaskGAN(AdversarialMethod):
     sections = ("maskgan",)
 
     @classmethod
+    def distributed_refusal(cls, config: Config) -> str:
+        return "the running mean return its critic is offset by would be folded from each process's own returns"
+
+    @classmethod
     def build_generator(cls, corpus: Corpus, config: Config) -> MaskGANGenerator:
         plain_lstm_shape(config, cls.name)
         shape, settings, vocabulary = config.generator, config.maskgan, corpus.vocabulary
