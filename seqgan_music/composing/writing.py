@@ -53,6 +53,12 @@ def parse_formats(text: str) -> tuple[str, ...]:
     return chosen
 
 
+def sidecar_text(sidecar: dict) -> str:
+    """A sidecar's JSON as written to <stem>.json (a tune filled in the terminal app names its source
+    by the sha256 of these bytes)."""
+    return json.dumps(sidecar, indent=1, ensure_ascii=False) + "\n"
+
+
 def write_pieces(pieces: Sequence[Piece], out: Path, formats: Sequence[str], synth: str = "additive",
                  overwrite: bool = False) -> list[Piece]:
     """Write every piece in every format (and its sidecar) to `out`; all files appear or none do,
@@ -88,7 +94,7 @@ def _stage(piece: Piece, staging: Path, formats: Sequence[str], synth: str) -> l
         files.append(path)
     if piece.sidecar is not None:
         path = base.with_name(piece.stem + SIDECAR)
-        path.write_text(json.dumps(piece.sidecar, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        path.write_text(sidecar_text(piece.sidecar), encoding="utf-8")
         files.append(path)
     return files
 

@@ -10,7 +10,9 @@ under the same names, and no file is ever overwritten.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import secrets
 import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -36,22 +38,27 @@ from seqgan_music.composing.compose import (
     requested_settings,
     tune_piece,
 )
+from seqgan_music.composing.fill import FillSettings, fill_piece, fill_tunes
 from seqgan_music.composing.form import DEFAULT_FORM, DEFAULT_PART_BARS, NAMED_FORMS, parse_form
 from seqgan_music.composing.header import read_header_key
+from seqgan_music.composing.interpolation import MAX_POINTS, interpolate_tunes, interpolation_piece
 from seqgan_music.composing.model import DEFAULT_MODEL, default_model_folder, load_model, read_model_info
 from seqgan_music.composing.playback import find_player, no_player_error, play_file
 from seqgan_music.composing.primer import read_primer_file
+from seqgan_music.composing.source_tune import SourceTune
 from seqgan_music.composing.titles import file_stem, tune_form
-from seqgan_music.composing.writing import FORMATS, Piece, write_pieces
+from seqgan_music.composing.writing import FORMATS, SIDECAR, Piece, sidecar_text, write_pieces
 from seqgan_music.corpora.corpus import list_corpora
 from seqgan_music.corpora.encodings import MUSIC_ENCODINGS
+from seqgan_music.corpora.keys import estimate_key
 from seqgan_music.corpora.tunes import MAX_TUNE_BARS, UNKNOWN_TYPE
 from seqgan_music.errors import SeqganError
 from seqgan_music.export.wav import write_wav
 from seqgan_music.progress import Reporter
 from seqgan_music.training.runs import STATE_FILE, checkpoints_dir, listed_runs
+from seqgan_music.tui.bar_marks import MARK_KEYS, BarSpan, MarkedRoll
 from seqgan_music.tui.project import ProjectChanged
-from seqgan_music.tui.widgets import FieldLabel, FitColumn, FitTable, FormSelect, PaneForm, PianoRoll, TaskProgress
+from seqgan_music.tui.widgets import FieldLabel, FitColumn, FitTable, FormSelect, PaneForm, TaskProgress
 
 DEFAULT_LABEL = "default (shipped folk model)"
 MAX_COUNT, MAX_SEED = 100, 999_999_999
@@ -59,6 +66,7 @@ TUNE_COLUMNS = (FitColumn("mark", "✓"), FitColumn("title", "title", flexible=T
                 FitColumn("meter", "meter", "m."), FitColumn("bars", "bars", right=True),
                 FitColumn("seed", "seed", right=True))
 NO_PLAYER_HINT = "export the tune as WAV (e) and open it in any audio player"
+MODEL_TASKS = ("compose", "fill", "interpolate")  # run the chosen model, one at a time, in the form's progress line
 
 
 class TaskButton(NamedTuple):
@@ -71,6 +79,8 @@ class TaskButton(NamedTuple):
 
 
 TASKS = {"compose": TaskButton("#compose-button", "Generate", "Composing", "nothing composed"),
+         "fill": TaskButton("#compose-button", "Generate", "Filling", "nothing filled"),
+         "interpolate": TaskButton("#compose-button", "Generate", "Walking", "no path written"),
          "export": TaskButton("#export-button", "Export", "Exporting", "nothing was written"),
          "play": TaskButton("#play-button", "Play", "Playing", "not played")}
 
@@ -138,6 +148,7 @@ class ComposeRequest:
     key: str = ""
     meter: str = ""
     primer: str = ""
+    steps: str = "5"  # the tunes on an interpolation path (i), A and B included
     # A whole-tune model's form instead of `bars`: the strains, bars a strain, the type ("": any), endings.
     whole_tunes: bool = False
     form: str = DEFAULT_FORM
@@ -147,10 +158,13 @@ class ComposeRequest:
 
 
 SHORT_LABELS = {"temperature": "temp.", "part_bars": "bars/A"}  # where the form is narrow
+# Fields on another's row: a path (steps) is walked with a window model, which the bars row is shown for.
+SHARED_ROWS = {"bars": "steps"}
 FIELD_HINTS = {"count": f"tunes to compose, 1-{MAX_COUNT}", "bars": "length in bars, e.g. 16",
                "temperature": "blank: the model's own; lower is plainer", "seed": "blank: a random one",
                "key": "e.g. D, Em, A dorian (blank: as composed)", "meter": "e.g. 6/8 (blank: the corpus's)",
-               "primer": "optional .mid file the tunes continue"}
+               "primer": "optional .mid file the tunes continue",
+               "steps": f"tunes on a path between two marked (i), 2-{MAX_POINTS}"}
 TUNE_FIELD_HINTS = {"form": f"{', '.join(NAMED_FORMS[:-1])} or {NAMED_FORMS[-1]}",
                     "part_bars": "bars a strain (free: the tune), e.g. 8"}
 ANY_TYPE = ("any", "")  # the type picker's first choice: drawn from the training tunes
@@ -224,6 +238,29 @@ def export_folder(home: Path, request: ExportRequest) -> Path:
     return project_path(home, request.folder)
 
 
+def fill_settings(request: ComposeRequest) -> FillSettings:
+    """The form's count, seed and temperature as in-filling takes them (the versions of the tune, the
+    first one's seed, blank: a random one); the tune keeps its own key, meter and length, so the
+    other fields do not apply."""
+    seed = request.seed.strip()
+    return FillSettings(
+        count=whole_number(request.count, "count", 1, MAX_COUNT, "8"),
+        seed=whole_number(seed, "seed", 0, MAX_SEED, "42, or blank for a random one") if seed
+        else secrets.randbelow(1_000_000),
+        temperature=positive_number(request.temperature, "temperature", "0.9") if request.temperature.strip() else None)
+
+
+def interpolation_settings(request: ComposeRequest) -> tuple[int, ComposeSettings]:
+    """The tunes on the path (the steps field) and how each is decoded: greedily with a blank
+    temperature, else sampled with the seed, as `compose --interpolate` takes them."""
+    points = whole_number(request.steps, "steps", 2, MAX_POINTS, "5")
+    seed = request.seed.strip()
+    settings = requested_settings(
+        1, temperature=positive_number(request.temperature, "temperature", "0.9") if request.temperature.strip() else None,
+        seed=whole_number(seed, "seed", 0, MAX_SEED, "42, or blank for a random one") if seed else None)
+    return points, settings
+
+
 # --- composing, playing, exporting (pure: they run in worker threads) --------------------------
 
 
@@ -231,6 +268,43 @@ def compose_with(home: Path, model: str, settings: ComposeSettings, reporter: Re
     """Load the model and compose, reporting each tune."""
     reporter.note(f"Loading model {model} ...")
     return compose_tunes(load_model(home, model), settings, reporter)
+
+
+def fill_with(home: Path, model: str, source: SourceTune, span: BarSpan, settings: FillSettings,
+              reporter: Reporter) -> list[ComposedTune]:
+    """Load the model and write the span's bars of `source` again, reporting each version."""
+    reporter.note(f"Loading model {model} ...")
+    return fill_tunes(load_model(home, model), source, span.first, span.last, settings, reporter)
+
+
+def interpolate_with(home: Path, model: str, ends: tuple[SourceTune, SourceTune], points: int,
+                     settings: ComposeSettings, reporter: Reporter) -> list[ComposedTune]:
+    """Load the model and write the `points` tunes on the path between the two tunes."""
+    reporter.note(f"Loading model {model} ...")
+    loaded = load_model(home, model)
+    reporter.note(f"Walking {points} tunes from {ends[0].name} to {ends[1].name} ...")
+    return interpolate_tunes(loaded, *ends, points, settings)
+
+
+def tune_file_piece(number: int, tune: ComposedTune) -> Piece:
+    """The files of the pane's tune `number` as the command that made it writes them: a filled tune's and
+    a path's tune's names and notes, else a composed tune's."""
+    if "fill" in tune.provenance:
+        return fill_piece(number, tune)
+    if "interpolation" in tune.provenance:
+        return interpolation_piece(tune)
+    return tune_piece(number, tune)
+
+
+def pane_source(number: int, tune: ComposedTune, folder: Path) -> SourceTune:
+    """The pane's tune `number` as the tune to fill or walk from: named by the sidecar that exporting
+    it to `folder` writes (and its sha256), which the new tunes' sidecars record as their source, so
+    the recorded command reads it there once it is exported."""
+    piece = tune_file_piece(number, tune)
+    data = sidecar_text(piece.sidecar or {}).encode("utf-8")
+    melody = tune.melody if tune.melody.key is not None else replace(tune.melody, key=estimate_key(tune.melody.notes))
+    path = (folder / f"{piece.stem}{SIDECAR}").expanduser().resolve()
+    return SourceTune(melody, path, "sidecar", hashlib.sha256(data).hexdigest())
 
 
 def play_tune(number: int, tune: ComposedTune) -> str:
@@ -242,7 +316,7 @@ def play_tune(number: int, tune: ComposedTune) -> str:
 
 def export_tunes(chosen: Sequence[tuple[int, ComposedTune]], out: Path, formats: Sequence[str]) -> list[Piece]:
     """Write the (number, tune) pairs with the names and sidecars `seqgan-music compose` gives them."""
-    return write_pieces([tune_piece(number, tune) for number, tune in chosen], out, formats)
+    return write_pieces([tune_file_piece(number, tune) for number, tune in chosen], out, formats)
 
 
 def export_summary(pieces: Sequence[Piece], out: Path) -> str:
@@ -261,8 +335,16 @@ def key_name(tune: ComposedTune) -> str:
 
 
 def tune_cells(tune: ComposedTune) -> tuple[str, ...]:
-    """A table row after the mark: title, key, meter, bars, seed."""
-    return tune.title, key_name(tune), tune.melody.meter, str(len(tune.melody.bars)), str(tune.seed)
+    """A table row after the mark: title, key, meter, bars, seed. What a filled tune's and a path's
+    tune's titles end with (the bars written again, the place on the path) leads their cell, where a
+    narrow table does not cut it off."""
+    fill, path, title = tune.provenance.get("fill"), tune.provenance.get("interpolation"), tune.title
+    if fill:
+        first, last = fill["bars"]
+        title = f"↳ bars {first}-{last} new: {title.removesuffix(f' (bars {first}-{last} new, seed {tune.seed})')}"
+    elif path:
+        title = f"path {path['point']}/{path['points']}: {title}"
+    return title, key_name(tune), tune.melody.meter, str(len(tune.melody.bars)), str(tune.seed)
 
 
 def roll_title(tune: ComposedTune) -> str:
@@ -322,7 +404,14 @@ def marks_text(marked: int, total: int) -> str:
         return "no tunes yet: g composes"
     if not marked:
         return f"none of {total} marked: e exports the highlighted tune"
-    return f"{marked} of {total} marked for export"
+    return f"{marked} of {total} marked for export" + ("; i walks between the two" if marked == 2 else "")
+
+
+def bars_text(span: BarSpan | None) -> str:
+    """The line over the piano roll: the bars marked and what n does with them, else how to mark them."""
+    if span is None:
+        return f"{MARK_KEYS}; n writes them again"
+    return f"{span.describe()}: n writes them again · {MARK_KEYS}"
 
 
 # --- widgets -----------------------------------------------------------------------------------
@@ -344,10 +433,15 @@ class ComposeForm(PaneForm):
             yield FieldLabel("model", classes="field-label")
             yield FormSelect([(DEFAULT_LABEL, DEFAULT_MODEL)], value=DEFAULT_MODEL, allow_blank=False, compact=True,
                              id="compose-model")
-        for name, hint in FIELD_HINTS.items():
+        for name in FIELD_HINTS:
+            if name in SHARED_ROWS.values():
+                continue
             with Horizontal(classes="field", id=f"{name}-field"):
-                yield FieldLabel(name, SHORT_LABELS.get(name, ""), classes="field-label")
-                yield Input(getattr(defaults, name), placeholder=hint, compact=True, id=f"compose-{name}")
+                for shown in (name, SHARED_ROWS.get(name)):
+                    if shown is not None:
+                        yield FieldLabel(shown, SHORT_LABELS.get(shown, ""), classes="field-label")
+                        yield Input(getattr(defaults, shown), placeholder=FIELD_HINTS[shown], compact=True,
+                                    id=f"compose-{shown}")
             if name == "bars":
                 yield from self._tune_fields(defaults)
         with Horizontal(id="compose-actions", classes="actions"):
@@ -426,23 +520,37 @@ class ExportForm(PaneForm):
 
 class TuneTable(FitTable):
     """The composed tunes; a mark (✓) chooses a tune for export. Space, Enter or a second click marks.
-    Where the table is narrow the titles are shortened, never the key, meter, bars or seed."""
+    Where the table is narrow the titles are shortened, never the key, meter, bars or seed. The
+    arrow keys left and right mark bars of the highlighted tune (the pane draws them on its roll)."""
 
-    BINDINGS = [Binding("space", "toggle_mark", "Mark")]
+    BINDINGS = [Binding("space", "toggle_mark", "Mark"),
+                Binding("right", "move_bars(1, False)", "Mark the next bar", key_display="→", show=False),
+                Binding("left", "move_bars(-1, False)", "Mark the bar before", key_display="←", show=False),
+                Binding("shift+right", "move_bars(1, True)", "Mark one bar more", key_display="shift+→", show=False),
+                Binding("shift+left", "move_bars(-1, True)", "Mark one bar less (or before)", key_display="shift+←",
+                        show=False)]
 
     class MarksChanged(Message):
         """The marks changed (the pane shows how many)."""
+
+    class BarsMoved(Message):
+        """An arrow key moved the bar cursor `step` bars, growing the marked span when `extend`."""
+
+        def __init__(self, step: int, extend: bool) -> None:
+            super().__init__()
+            self.step, self.extend = step, extend
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(TUNE_COLUMNS, id=id)
         self.marked: set[int] = set()
 
-    def show_tunes(self, tunes: Sequence[ComposedTune]) -> None:
-        """Replace the rows (and drop the marks) with these tunes."""
-        self.marked = set()
+    def show_tunes(self, tunes: Sequence[ComposedTune], cursor: int = 0, marked: frozenset[int] = frozenset()) -> None:
+        """Replace the rows with these tunes, the cursor on row `cursor` and the rows `marked` marked."""
+        self.marked = set(marked)
         cells = [tune_cells(tune) for tune in tunes]
-        self.set_rows([(str(index), ["", row[0], *(Text(c, justify="right") if c.isdigit() else c for c in row[1:])])
-                       for index, row in enumerate(cells)], cursor="0")
+        self.set_rows([(str(index), [Text("✓", style="bold green") if index in marked else "", row[0],
+                                     *(Text(c, justify="right") if c.isdigit() else c for c in row[1:])])
+                       for index, row in enumerate(cells)], cursor=str(cursor))
         self.post_message(self.MarksChanged())
 
     def set_marks(self, rows: set[int]) -> None:
@@ -459,6 +567,9 @@ class TuneTable(FitTable):
     def action_toggle_mark(self) -> None:
         if self.row_count:
             self.set_marks(self.marked ^ {self.cursor_row})
+
+    def action_move_bars(self, step: int, extend: bool) -> None:
+        self.post_message(self.BarsMoved(step, extend))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
@@ -483,12 +594,23 @@ class ComposePane(Horizontal):
             "is drawn as a piano roll with its key and meter (and the start of each strain, ║), and played when "
             "the machine has an audio player (aplay, paplay, afplay or ffplay). "
             "Mark tunes (none marked: the highlighted one) and export them as MIDI, ABC, WAV or MusicXML with "
-            "a JSON sidecar of how each was made; files already there are never overwritten (NAME-2, ...).")
+            "a JSON sidecar of how each was made; files already there are never overwritten (NAME-2, ...). "
+            "Write bars again: on the tunes, → and ← mark a bar of the highlighted tune (lit on its piano roll), "
+            "shift+→ and shift+← mark more or fewer bars from there; n writes the marked bars again with the "
+            "chosen model (count versions, from the seed, at the temperature), keeping every other bar, the key and "
+            "the meter, as `seqgan-music compose --fill 5-8 --from TUNE` does: the new tunes appear below their "
+            "source, titled \"(bars 5-8 new, seed N)\". Walk between two tunes: mark two and press i with a vae or "
+            "arae model: the steps field's tunes on the path from the upper one to the lower, both ends included "
+            "(greedy with a blank temperature, else sampled with the seed), appear below the lower, as "
+            "`seqgan-music compose --interpolate A B` writes them. New tunes play and export as any other; their "
+            "sidecars name their source tunes as the files exporting those to the export folder writes.")
     BINDINGS = [
         Binding("g", "generate", "Generate"),
         Binding("p", "play", "Play"),
         Binding("e", "export", "Export"),
         Binding("a", "mark_all", "Mark all"),
+        Binding("n", "fill", "New bars"),
+        Binding("i", "interpolate", "Path"),
         Binding("t", "focus_tunes", "To the tunes", show=False),
         Binding("escape", "focus_tunes", "To the tunes", show=False),
         Binding("f", "focus_form", "Form", show=False),
@@ -509,6 +631,20 @@ class ComposePane(Horizontal):
             super().__init__()
             self.title, self.player = title, player
 
+    class Filled(Message):
+        """New versions of tune `source` (a row) with the bars of `span` written again."""
+
+        def __init__(self, source: int, span: BarSpan, tunes: list[ComposedTune], model: str) -> None:
+            super().__init__()
+            self.source, self.span, self.tunes, self.model = source, span, tunes, model
+
+    class Interpolated(Message):
+        """The tunes on the path between rows `ends`."""
+
+        def __init__(self, ends: tuple[int, int], tunes: list[ComposedTune], model: str) -> None:
+            super().__init__()
+            self.ends, self.tunes, self.model = ends, tunes, model
+
     class ModelRead(Message):
         """What `model` composes, read in a worker (loading a run takes a moment)."""
 
@@ -517,7 +653,7 @@ class ComposePane(Horizontal):
             self.model, self.choices = model, choices
 
     class TaskFailed(Message):
-        """Composing, exporting or playing (`task`) failed for a one-line `reason`."""
+        """Composing, filling, interpolating, exporting or playing (`task`) failed for a one-line `reason`."""
 
         def __init__(self, task: str, reason: str) -> None:
             super().__init__()
@@ -529,6 +665,7 @@ class ComposePane(Horizontal):
         self.tunes: list[ComposedTune] = []
         self.choices: list[tuple[str, str]] = []  # the model picker's, as last read
         self._busy: set[str] = set()
+        self._shown: ComposedTune | None = None  # the tune on the piano roll
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="compose-side"):
@@ -541,8 +678,9 @@ class ComposePane(Horizontal):
                 yield Button("Mark all", compact=True, id="mark-all-button")
                 yield Label(marks_text(0, 0), id="tune-status", markup=False)
             yield Label("", id="tune-parts", markup=False)
+            yield Label(bars_text(None), id="bar-status", markup=False)
             with VerticalScroll(id="roll-box"):
-                yield PianoRoll("piano roll: compose tunes (g) to see them here", id="tune-roll")
+                yield MarkedRoll("piano roll: compose tunes (g) to see them here", id="tune-roll")
 
     def on_mount(self) -> None:
         self.query_one(TuneTable).border_title = "tunes"
@@ -592,8 +730,7 @@ class ComposePane(Horizontal):
 
     @on(PaneForm.Submitted, "#compose-form")
     def _compose_requested(self, message: PaneForm.Submitted) -> None:
-        if "compose" in self._busy:
-            self.notify("already composing: wait for it to finish", severity="warning")
+        if self._model_busy():
             return
         try:
             settings = compose_settings(self.home, message.request)
@@ -630,10 +767,14 @@ class ComposePane(Horizontal):
         self._show_tune(event.cursor_row)
 
     def _show_tune(self, index: int) -> None:
-        if 0 <= index < len(self.tunes):
-            tune = self.tunes[index]
-            self.query_one("#tune-roll", PianoRoll).set_notes(tune.melody.notes, roll_title(tune), tune.melody.bars,
-                                                              strains=strain_starts(tune))
+        """Draw tune `index` (a tune drawn already keeps its marked bars; a filled one is drawn with its
+        new bars marked)."""
+        if 0 <= index < len(self.tunes) and self.tunes[index] is not self._shown:
+            tune = self._shown = self.tunes[index]
+            self.query_one("#tune-roll", MarkedRoll).set_notes(tune.melody.notes, roll_title(tune), tune.melody.bars,
+                                                               strains=strain_starts(tune))
+            fill = tune.provenance.get("fill")
+            self._mark_bars(BarSpan(len(tune.melody.bars), fill["bars"][1], fill["bars"][0]) if fill else None)
             parts, line = self.query_one("#tune-parts", Label), parts_line(tune)
             parts.update(line)
             parts.display = bool(line)
@@ -646,6 +787,124 @@ class ComposePane(Horizontal):
     def _highlighted(self) -> int | None:
         table = self.query_one(TuneTable)
         return table.cursor_row if 0 <= table.cursor_row < min(table.row_count, len(self.tunes)) else None
+
+    def _insert_tunes(self, at: int, tunes: list[ComposedTune]) -> None:
+        """New tunes as rows from row `at` on, highlighted from the first; the marks stay on their tunes."""
+        table = self.query_one(TuneTable)
+        marked = frozenset(row if row < at else row + len(tunes) for row in table.marked)
+        self.tunes[at:at] = tunes
+        table.show_tunes(self.tunes, cursor=at, marked=marked)
+        self._show_tune(at)
+
+    def _model_busy(self) -> bool:
+        """Whether the chosen model is composing, filling or walking already (saying so when it is)."""
+        running = next((task for task in MODEL_TASKS if task in self._busy), None)
+        if running is not None:
+            self.notify(f"already {TASKS[running].running.lower()}: wait for it to finish", severity="warning")
+        return running is not None
+
+    def _source_folder(self) -> Path:
+        """Where exporting puts the pane's tunes: the folder their sidecars are named by as sources."""
+        text = self.query_one("#export-folder", Input).value
+        return project_path(self.home, text) if text.strip() else self.home / "tunes"
+
+    # --- writing marked bars again ---
+
+    @on(TuneTable.BarsMoved)
+    def _bars_moved(self, message: TuneTable.BarsMoved) -> None:
+        index = self._highlighted()
+        if index is None:
+            return
+        span = self.query_one("#tune-roll", MarkedRoll).span
+        count = len(self.tunes[index].melody.bars)
+        self._mark_bars(span.moved(message.step, message.extend) if span is not None
+                        else BarSpan.first_move(count, message.step))
+
+    def _mark_bars(self, span: BarSpan | None) -> None:
+        self.query_one("#tune-roll", MarkedRoll).mark(span)
+        self.query_one("#bar-status", Label).update(bars_text(span))
+
+    def action_fill(self) -> None:
+        index = self._highlighted()
+        span = self.query_one("#tune-roll", MarkedRoll).span
+        if index is None:
+            self.notify("compose tunes first (g), then mark bars (→) and write them again (n)", severity="warning")
+        elif span is None:
+            self.notify(f"mark the bars to write again first: {MARK_KEYS}", severity="error")
+        elif not self._model_busy():
+            request = self.query_one(ComposeForm).request()
+            try:
+                settings = fill_settings(request)
+            except SeqganError as error:
+                self.notify(str(error), severity="error", markup=False)
+                return
+            self._set_busy("fill", True)
+            source = pane_source(index + 1, self.tunes[index], self._source_folder())
+            self.run_fill(request.model, index, source, span, settings,
+                          self.query_one("#compose-progress", TaskProgress))
+
+    @work(thread=True, group="compose")
+    def run_fill(self, model: str, index: int, source: SourceTune, span: BarSpan, settings: FillSettings,
+                 progress: TaskProgress) -> None:
+        """Load the model and fill in a thread; progress and the outcome come back as messages."""
+        worker = get_current_worker()
+        try:
+            tunes = fill_with(self.home, model, source, span, settings, progress.reporter(lambda: worker.is_cancelled))
+        except (SeqganError, OSError) as error:
+            self.post_message(self.TaskFailed("fill", str(error)))
+            return
+        self.post_message(self.Filled(index, span, tunes, model))
+
+    def on_compose_pane_filled(self, message: Filled) -> None:
+        self._set_busy("fill", False)
+        source, count = self.tunes[message.source].title, len(message.tunes)
+        summary = (f"{count} version{'s' * (count != 1)} of {source} with {message.span.bars} new, "
+                   f"from {message.model}")
+        self._set_status("fill", summary)
+        self.notify(f"wrote {summary}", markup=False)
+        self._insert_tunes(message.source + 1, message.tunes)
+
+    # --- walking between two tunes ---
+
+    def action_interpolate(self) -> None:
+        marked = sorted(self.query_one(TuneTable).marked)
+        if len(marked) != 2:
+            self.notify(f"mark two tunes to walk between (space), then press i: {len(marked)} marked",
+                        severity="error")
+        elif not self._model_busy():
+            request = self.query_one(ComposeForm).request()
+            try:
+                points, settings = interpolation_settings(request)
+            except SeqganError as error:
+                self.notify(str(error), severity="error", markup=False)
+                return
+            self._set_busy("interpolate", True)
+            folder = self._source_folder()
+            ends = (pane_source(marked[0] + 1, self.tunes[marked[0]], folder),
+                    pane_source(marked[1] + 1, self.tunes[marked[1]], folder))
+            self.run_interpolate(request.model, (marked[0], marked[1]), ends, points, settings,
+                                 self.query_one("#compose-progress", TaskProgress))
+
+    @work(thread=True, group="compose")
+    def run_interpolate(self, model: str, rows: tuple[int, int], ends: tuple[SourceTune, SourceTune], points: int,
+                        settings: ComposeSettings, progress: TaskProgress) -> None:
+        """Load the model and walk the path in a thread; the outcome comes back as a message."""
+        worker = get_current_worker()
+        try:
+            tunes = interpolate_with(self.home, model, ends, points, settings,
+                                     progress.reporter(lambda: worker.is_cancelled))
+        except (SeqganError, OSError) as error:
+            self.post_message(self.TaskFailed("interpolate", str(error)))
+            return
+        self.post_message(self.Interpolated(rows, tunes, model))
+
+    def on_compose_pane_interpolated(self, message: Interpolated) -> None:
+        self._set_busy("interpolate", False)
+        first, second = (self.tunes[row].title for row in message.ends)
+        summary = f"{len(message.tunes)} tunes from {first} to {second} through {message.model}"
+        self._set_status("interpolate", summary)
+        self.notify(f"wrote {summary}", markup=False)
+        self._insert_tunes(message.ends[1] + 1, message.tunes)
 
     # --- playing ---
 
@@ -721,9 +980,14 @@ class ComposePane(Horizontal):
         self._set_busy(message.task, False)
         self._set_status(message.task, TASKS[message.task].failed)
         self.notify(message.reason, severity="error", markup=False)
+        if message.task == "fill":
+            self.query_one("#bar-status", Label).update(message.reason)
+        elif message.task == "interpolate":
+            self.query_one("#tune-status", Label).update(message.reason)
 
     def _set_busy(self, task: str, busy: bool) -> None:
-        """One composing, one export and one playback at a time: the task's button is off while it runs."""
+        """One task of the model (composing, filling, walking), one export and one playback at a time: the
+        task's button is off while it runs."""
         (self._busy.add if busy else self._busy.discard)(task)
         task_button = TASKS[task]
         button = self.query_one(task_button.selector, Button)
@@ -733,7 +997,7 @@ class ComposePane(Horizontal):
         button.label = task_button.running if busy else task_button.label
 
     def _set_status(self, task: str, text: str) -> None:
-        if task == "compose":
+        if task in MODEL_TASKS:
             self.query_one("#compose-progress", TaskProgress).set_status(text)
         else:
             self.query_one("#export-status" if task == "export" else "#tune-status", Label).update(text)

@@ -177,11 +177,14 @@ def plot_text(lines: Sequence[str], series: int) -> Text:
 
 @dataclass(frozen=True)
 class RollGrid:
-    """A drawn piano roll: text rows (highest pitch first), the beats one column covers, cropping."""
+    """A drawn piano roll: text rows (highest pitch first), the beats one column covers, cropping, and
+    where the time axis starts: the beat of its first column and the label columns before it."""
 
     lines: list[str]
     beats_per_column: float
     cropped: bool
+    origin: float = 0.0
+    left: int = 0
 
 
 def piano_roll(notes: Sequence[Note], width: int, step: float = 0.25,
@@ -231,7 +234,7 @@ def piano_roll(notes: Sequence[Note], width: int, step: float = 0.25,
         labelled = pitch in (low, high) or pitch % 12 == 0
         label = pitch_token(pitch) if labelled else ""
         lines.append(f"{label:>{label_width - 1}} " + "".join(cells))
-    return RollGrid(lines, scale, needed > columns)
+    return RollGrid(lines, scale, needed > columns, origin, label_width)
 
 
 class PianoRoll(Widget):
