@@ -336,6 +336,11 @@ def test_train_generate_and_evaluate_maskgan_from_the_command_line(home: Path, t
     evaluated = runner.invoke(app, ["evaluate", "m", "--samples", "20", "--metrics", "goodness,nll-test",
                                     "--home", str(home)])
     assert evaluated.exit_code == 0, evaluated.output
+    baseline = runner.invoke(app, ["train", "grammar", "--method", "maskgan", "--preset", "quick", "--run", "m0",
+                                   *(f"--set={s}" for s in settings), "--set=adversarial.rounds=0", "--home", str(home)])
+    assert baseline.exit_code == 0, baseline.output  # MLE in-filling alone
+    assert [json.loads(line)["phase"] for line in (home / "checkpoints" / "m0" / "metrics.jsonl").read_text().splitlines()] \
+        == ["mle", "mle", "pretrain_d"]
 
 
 def test_a_packed_maskgan_model_loads_back_fills_as_its_run_and_compose_asks_for_fill(tmp_path: Path):
