@@ -82,7 +82,7 @@ class MaskGANGenerator(Generator):
     def forward(self, tokens: Tensor, keep: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
         """The decoder run over `tokens` (B, T) given the masked input (`keep` (B, T) bool: the
         encoder sees those tokens, MASK elsewhere): logits (B, T, V) for each token, and the
-        decoder's output (B, T, H) of the state each token is chosen from."""
+        attended decoder output (B, T, H) each token is chosen from (what the critic reads)."""
         context = self.context(tokens, keep)  # (B, T, C)
         inputs = torch.cat([self.embedding(self.shift_right(tokens)), context], dim=-1)  # (B, T, E + C)
         out, _ = self.lstm(inputs)  # (B, T, H)
@@ -124,8 +124,8 @@ class MaskGANGenerator(Generator):
         """`tokens` (n, T) with every position where `keep` (n, T) is False sampled from the decoder,
         left to right, given the kept tokens (both sides, through the encoder) and the tokens before
         it; kept positions come back unchanged. `banned` (V,) bool: tokens never sampled (on top of
-        `ban`'s). `generator` supplies the noise, one uniform per position drawn up front, so a seed
-        gives the same fill whatever is kept."""
+        `ban`'s). `generator` supplies the noise, one uniform per position drawn up front whether it
+        is kept or not, so a seed gives the same draws (and fills) again."""
         check_sampling(temperature, top_k)
         if tokens.ndim != 2 or keep.shape != tokens.shape or keep.dtype != torch.bool:
             raise ValueError(f"infill takes tokens (n, T) and a bool keep of the same shape, got "
