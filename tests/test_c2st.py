@@ -14,6 +14,9 @@ from seqgan_music.models.discriminator import Discriminator
 VOCAB, PAD = 12, 0
 SMALL = C2STSettings(embedding_dim=8, filter_widths=(1, 2, 4), filters_per_width=8, batch_size=8)
 TUNES = C2STSettings(samples=100, max_length=700)  # whole Nottingham tunes, cut for speed
+# Damage to every bar shows in a tune's first eight bars (128 sixteenths): accuracy 0.99 and 1.0 there as
+# on 700 tokens, in half the time.
+OPENINGS = replace(TUNES, max_length=128)
 
 
 def markov_sequences(rng: np.random.Generator, count: int, transition: np.ndarray,
@@ -164,5 +167,5 @@ def test_real_tunes_are_told_from_damaged_ones(nottingham_grid16, damage):
     vocabulary = nottingham_grid16.vocabulary
     rng = np.random.default_rng(1)
     damaged = [_shuffled(t, rng) if damage == "shuffled tokens" else _random_bars(t, rng, vocabulary) for t in second]
-    result = c2st(first, damaged, len(vocabulary), vocabulary.pad, settings=TUNES)
+    result = c2st(first, damaged, len(vocabulary), vocabulary.pad, settings=OPENINGS)
     assert result.accuracy >= 0.9 and result.p_value < 1e-20, result
