@@ -15,8 +15,8 @@ from seqgan_music.config import Config, config_to_dict, config_to_toml
 from seqgan_music.corpora.corpus import load_corpus
 from seqgan_music.errors import SeqganError
 from seqgan_music.phases import MLE
-from seqgan_music.training.budget import check_budget
 from seqgan_music.training import distributed
+from seqgan_music.training.budget import check_budget
 from seqgan_music.training.checkpoint import load_checkpoint
 from seqgan_music.training.device import configure_threads, pick_device, resolve_precision, seed_everything
 from seqgan_music.training.events import TrainingEvent, TrainingObserver

@@ -28,8 +28,8 @@ from seqgan_music.corpora.corpus import Corpus
 from seqgan_music.corpora.grammar import sequence_goodness
 from seqgan_music.phases import Phase
 from seqgan_music.errors import SeqganError
-from seqgan_music.training import distributed
 from seqgan_music.project_files import damage_as_error
+from seqgan_music.training import distributed
 from seqgan_music.training.checkpoint import checkpoint_remedy, load_checkpoint, save_checkpoint
 from seqgan_music.training.discriminator_training import random_prefixes, real_windows, train_discriminator
 from seqgan_music.training.events import SilentObserver, TrainingEvent, TrainingObserver
