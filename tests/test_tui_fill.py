@@ -29,7 +29,7 @@ from seqgan_music.errors import SeqganError
 from seqgan_music.training.launch import start_run
 from seqgan_music.tui.app import SeqganApp
 from seqgan_music.tui.bar_marks import MARKED_STYLE, BarSpan, MarkedRoll, marked_columns
-from seqgan_music.tui.compose import ComposePane, ComposeRequest, TuneTable, fill_settings, pane_source
+from seqgan_music.tui.compose import ComposePane, ComposeRequest, TuneTable, fill_settings, interpolation_settings, pane_source
 from seqgan_music.tui.widgets import piano_roll
 from test_compose_fill import assert_kept
 from test_latent_compose import LATENT
@@ -97,6 +97,15 @@ def test_fill_takes_count_seed_and_temperature_and_refuses_bad_ones_in_one_line(
                            (ComposeRequest(temperature="hot"), "temperature must be a number above 0")):
         with pytest.raises(SeqganError, match=error):
             fill_settings(request)
+
+
+def test_a_path_takes_the_steps_field_and_decodes_greedily_without_a_temperature() -> None:
+    points, settings = interpolation_settings(ComposeRequest(seed="4"))
+    assert (points, settings.temperature, settings.seed) == (5, None, 4)
+    assert interpolation_settings(ComposeRequest(steps="3", temperature="0.7"))[1].temperature == 0.7
+    for steps in ("1", "101", "many"):
+        with pytest.raises(SeqganError, match="steps must be a whole number from 2 to 100, e.g. 5"):
+            interpolation_settings(ComposeRequest(steps=steps))
 
 
 # --- filling in the pane -----------------------------------------------------------------------

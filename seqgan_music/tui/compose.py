@@ -177,7 +177,6 @@ def compose_settings(home: Path, request: ComposeRequest) -> ComposeSettings:
     A whole-tune model takes the form, bars a strain, type and endings and no length in bars (the
     form gives it); a window model takes the length and none of those (its form hides them).
     """
-    seed = request.seed.strip()
     count = whole_number(request.count, "count", 1, MAX_COUNT, "8")
     tune_options = {} if not request.whole_tunes else {
         "form": request.form.strip() or None,
@@ -185,8 +184,7 @@ def compose_settings(home: Path, request: ComposeRequest) -> ComposeSettings:
         "tune_type": request.tune_type or None, "endings": request.endings}
     settings = requested_settings(
         count, None if request.whole_tunes else whole_number(request.bars, "bars", 1, MAX_BARS, "16"),
-        temperature=positive_number(request.temperature, "temperature", "0.9") if request.temperature.strip() else None,
-        seed=whole_number(seed, "seed", 0, MAX_SEED, "42, or blank for a random one") if seed else None,
+        temperature=chosen_temperature(request), seed=chosen_seed(request),
         key=request.key.strip() or None, meter=request.meter.strip() or None, **tune_options)
     if not request.primer.strip():
         return settings
@@ -238,27 +236,33 @@ def export_folder(home: Path, request: ExportRequest) -> Path:
     return project_path(home, request.folder)
 
 
+def chosen_seed(request: ComposeRequest) -> int | None:
+    """The seed field (None: blank, a random one)."""
+    seed = request.seed.strip()
+    return whole_number(seed, "seed", 0, MAX_SEED, "42, or blank for a random one") if seed else None
+
+
+def chosen_temperature(request: ComposeRequest) -> float | None:
+    """The temperature field (None: blank, the model's own)."""
+    text = request.temperature
+    return positive_number(text, "temperature", "0.9") if text.strip() else None
+
+
 def fill_settings(request: ComposeRequest) -> FillSettings:
     """The form's count, seed and temperature as in-filling takes them (the versions of the tune, the
     first one's seed, blank: a random one); the tune keeps its own key, meter and length, so the
     other fields do not apply."""
-    seed = request.seed.strip()
-    return FillSettings(
-        count=whole_number(request.count, "count", 1, MAX_COUNT, "8"),
-        seed=whole_number(seed, "seed", 0, MAX_SEED, "42, or blank for a random one") if seed
-        else secrets.randbelow(1_000_000),
-        temperature=positive_number(request.temperature, "temperature", "0.9") if request.temperature.strip() else None)
+    seed = chosen_seed(request)
+    return FillSettings(count=whole_number(request.count, "count", 1, MAX_COUNT, "8"),
+                        seed=secrets.randbelow(1_000_000) if seed is None else seed,
+                        temperature=chosen_temperature(request))
 
 
 def interpolation_settings(request: ComposeRequest) -> tuple[int, ComposeSettings]:
     """The tunes on the path (the steps field) and how each is decoded: greedily with a blank
     temperature, else sampled with the seed, as `compose --interpolate` takes them."""
     points = whole_number(request.steps, "steps", 2, MAX_POINTS, "5")
-    seed = request.seed.strip()
-    settings = requested_settings(
-        1, temperature=positive_number(request.temperature, "temperature", "0.9") if request.temperature.strip() else None,
-        seed=whole_number(seed, "seed", 0, MAX_SEED, "42, or blank for a random one") if seed else None)
-    return points, settings
+    return points, requested_settings(1, temperature=chosen_temperature(request), seed=chosen_seed(request))
 
 
 # --- composing, playing, exporting (pure: they run in worker threads) --------------------------
@@ -518,6 +522,11 @@ class ExportForm(PaneForm):
         return ExportRequest(formats, self.query_one("#export-folder", Input).value)
 
 
+def mark_cell(marked: bool) -> Text | str:
+    """The mark column's cell: a green ✓ on a marked tune."""
+    return Text("✓", style="bold green") if marked else ""
+
+
 class TuneTable(FitTable):
     """The composed tunes; a mark (✓) chooses a tune for export. Space, Enter or a second click marks.
     Where the table is narrow the titles are shortened, never the key, meter, bars or seed. The
@@ -548,7 +557,7 @@ class TuneTable(FitTable):
         """Replace the rows with these tunes, the cursor on row `cursor` and the rows `marked` marked."""
         self.marked = set(marked)
         cells = [tune_cells(tune) for tune in tunes]
-        self.set_rows([(str(index), [Text("✓", style="bold green") if index in marked else "", row[0],
+        self.set_rows([(str(index), [mark_cell(index in marked), row[0],
                                      *(Text(c, justify="right") if c.isdigit() else c for c in row[1:])])
                        for index, row in enumerate(cells)], cursor=str(cursor))
         self.post_message(self.MarksChanged())
@@ -556,7 +565,7 @@ class TuneTable(FitTable):
     def set_marks(self, rows: set[int]) -> None:
         """Mark exactly these rows, redrawing only the marks that change."""
         for row in self.marked ^ rows:
-            self.update_cell(str(row), "mark", Text("✓", style="bold green") if row in rows else "")
+            self.update_cell(str(row), "mark", mark_cell(row in rows))
         self.marked = rows
         self.post_message(self.MarksChanged())
 
