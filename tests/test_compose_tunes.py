@@ -153,6 +153,27 @@ def compose(model: Path, out: Path, *args: str):
     return runner.invoke(app, ["compose", "--run", str(model), "--out", str(out), *args])
 
 
+def test_a_model_whose_corpus_has_no_repeat_signs_writes_its_repeats_out(tune_model):
+    """Tunes read played out (no repeat signs) leave a whole-tune model without a REPEAT token: AABB
+    is then written A A B B, each second strain a copy of the first, and --endings is refused."""
+    from dataclasses import replace
+
+    from seqgan_music.corpora.vocabulary import Vocabulary
+
+    model = load_model(tune_model.parent, str(tune_model), torch.device("cpu"))
+    vocabulary = model.vocabulary
+    renamed = tuple("never-written" if token == REPEAT else token for token in vocabulary.tokens)
+    model = replace(model, vocabulary=Vocabulary(renamed, vocabulary.pad, vocabulary.end, vocabulary.unk))
+    settings = requested_settings(1, seed=5, form="AABB", part_bars=2)
+    tune = compose_tunes(model, settings)[0]
+    tokens = tune.provenance["tokens"].split()
+    assert tokens.count(PART) == 4
+    strains = " ".join(tokens).split(PART)[1:]
+    assert strains[0].strip() == strains[1].strip() and strains[2].strip() == strains[3].strip()
+    with pytest.raises(SeqganError, match="--endings needs repeat signs"):
+        compose_tunes(model, replace(settings, endings=True))
+
+
 def test_the_packed_model_records_what_composing_whole_tunes_needs(tune_model):
     info = json.loads((tune_model / "model.json").read_text())
     assert info["unit"] == "tune" and info["generator"]["lookback"] is True

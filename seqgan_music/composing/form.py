@@ -70,6 +70,21 @@ def parse_form(text: str) -> list[Strain]:
     return strains
 
 
+def written_out(strains: Sequence[Strain]) -> list[Strain]:
+    """The same strains played in the same order with no repeat signs: a repeated strain becomes the
+    strain and a copy of it, for a model whose corpus never wrote a repeat sign (tunes read from
+    played-out MIDI files), which has no token to write one with."""
+    result: list[Strain] = []
+    first_of: dict[int, int] = {}  # the strain's index in `strains` -> where it starts in `result`
+    for index, strain in enumerate(strains):
+        source = None if strain.copy_of is None else first_of[strain.copy_of]
+        first_of[index] = len(result)
+        result.append(Strain(strain.letter, False, source))
+        if strain.repeated:
+            result.append(Strain(strain.letter, False, first_of[index] if source is None else source))
+    return result
+
+
 def form_name(strains: Sequence[Strain]) -> str:
     """The letters as played, e.g. "AABB"."""
     return "".join(strain.letter * (2 if strain.repeated else 1) for strain in strains)

@@ -35,6 +35,7 @@ from seqgan_music.composing.form import (
     form_name,
     parse_form,
     tune_layout,
+    written_out,
 )
 from seqgan_music.composing.header import HeaderChoice, choose_header
 from seqgan_music.composing.keys import shift_between
@@ -45,7 +46,8 @@ from seqgan_music.corpora.encodings import HOLD, token_pitch
 from seqgan_music.corpora.form import FOLK_MODES
 from seqgan_music.corpora.keys import estimate_key
 from seqgan_music.corpora.melody import Key, Melody
-from seqgan_music.corpora.tunes import PART, parse_tune_symbols
+from seqgan_music.corpora.tunes import PART, REPEAT, parse_tune_symbols
+from seqgan_music.corpora.vocabulary import Vocabulary
 from seqgan_music.errors import SeqganError
 from seqgan_music.export.chords import harmonise
 
@@ -60,7 +62,7 @@ def whole_tune_warning(model: ComposerModel, settings: ComposeSettings) -> str |
     if settings.bars is not None and settings.form is not None and settings.form.strip().lower() != FREE:
         raise SeqganError(f"--bars sets the length of a --form free tune; --form {settings.form} is as long as its "
                           "strains: give --part-bars instead")
-    check_plan(_plan(settings, "4/4", "major"))
+    check_plan(_plan(settings, "4/4", "major", model.vocabulary))
     choice = _header(model, settings, random.Random(settings.seed))
     return choice.warning
 
@@ -70,7 +72,7 @@ def compose_whole_tune(model: ComposerModel, settings: ComposeSettings, seed: in
     chooser = random.Random(seed)
     choice = _header(model, settings, chooser)
     header = choice.header
-    plan = _plan(settings, header.meter, header.mode)
+    plan = _plan(settings, header.meter, header.mode, model.vocabulary)
     vocabulary = model.vocabulary
     primer_key, primer_bars, opening = primer_opening(model, settings, header.meter)
     prefix = [*header.symbols(), PART, *opening]
@@ -129,8 +131,15 @@ def _form(settings: ComposeSettings) -> str:
     return FREE if settings.bars is not None else DEFAULT_FORM
 
 
-def _plan(settings: ComposeSettings, meter: str, mode: str) -> TunePlan:
+def _plan(settings: ComposeSettings, meter: str, mode: str, vocabulary: Vocabulary) -> TunePlan:
+    """The form laid out for the model: with repeat signs where its corpus wrote them, else written out."""
     form = _form(settings)
+    strains = parse_form(form)
+    if REPEAT not in vocabulary:
+        if settings.endings:
+            raise SeqganError("--endings needs repeat signs, and this model's corpus has none (its tunes were read "
+                              "played out): leave --endings out")
+        strains = written_out(strains)
     part_bars = settings.part_bars or DEFAULT_PART_BARS
     if form == FREE:
         part_bars = settings.bars or settings.part_bars or 2 * DEFAULT_PART_BARS
@@ -138,7 +147,7 @@ def _plan(settings: ComposeSettings, meter: str, mode: str) -> TunePlan:
     if steps is None:
         raise SeqganError(f"a bar of {meter} is not a whole number of sixteenths")
     length_option = "--bars" if form == FREE and settings.bars is not None else "--part-bars"
-    return TunePlan(parse_form(form), part_bars, steps, closing_beat_steps(meter), mode, settings.endings,
+    return TunePlan(strains, part_bars, steps, closing_beat_steps(meter), mode, settings.endings,
                     length_option)
 
 
