@@ -140,6 +140,9 @@ def test_marked_bars_written_again_appear_below_the_source_keeping_every_other_b
             assert tune.melody.key == source.melody.key and tune.melody.meter == source.melody.meter
         assert app.query_one(TuneTable).cursor_row == 1 and roll.notes == pane.tunes[1].melody.notes
         assert (roll.span.first, roll.span.last) == (2, 3)  # the new bars lit on the new version
+        assert str(app.query_one("#tune-parts", Label).content) == (
+            "bars 2-3 new (left context, best of 16 by the following bars' likelihood); every other bar, the key "
+            "and the meter kept")
         assert not messages(app, "error")
         await pilot.press("space", "up", "space", "e")  # export the first version and its source
         await settle(pilot)
@@ -210,6 +213,8 @@ def test_two_marked_tunes_and_a_vae_run_give_the_path_as_new_rows(vae_home: Path
         assert [row[1][:9] for row in table_rows(app)[2:]] == ["path 1/3:", "path 2/3:", "path 3/3:"]
         assert [t.provenance["interpolation"]["t"] for t in pane.tunes[2:]] == [0.0, 0.5, 1.0]
         assert app.query_one(TuneTable).marked == {0, 1} and app.query_one(TuneTable).cursor_row == 2
+        assert str(app.query_one("#tune-parts", Label).content) == (
+            "tune 1 of 3 on the linear path between the marked tunes (t 0): greedy")
         assert not messages(app, "error")
 
     drive(vae_home, script)

@@ -383,7 +383,15 @@ def strain_starts(tune: ComposedTune) -> list[float]:
 
 def parts_line(tune: ComposedTune) -> str:
     """'jig AABB · A: bars 1-8 ×2 · B: bars 9-16 ×2 · 16 bars notated, 32 played' for a whole tune;
-    '' for a string of bars (a window model's tune has no parts)."""
+    how a filled tune's bars and a path's tune were written; '' for a string of bars (a window
+    model's tune has no parts)."""
+    fill, path = tune.provenance.get("fill"), tune.provenance.get("interpolation")
+    if fill:
+        first, last = fill["bars"]
+        return f"bars {first}-{last} new ({fill['how']}); every other bar, the key and the meter kept"
+    if path:
+        return (f"tune {path['point']} of {path['points']} on the {path['path']} path between the marked tunes "
+                f"(t {path['t']:g}): {path['decoding']}")
     whole = tune.provenance.get("tune")
     if not whole:
         return ""
