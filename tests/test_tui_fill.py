@@ -130,16 +130,16 @@ def test_marked_bars_written_again_appear_below_the_source_keeping_every_other_b
         await pilot.press("n")
         await wait_until(pilot, lambda: app.query_one(TuneTable).row_count == 3)
         await settle(pilot)
-        expected = fill_tunes(load_model(home, None), pane_source(1, source, out), 2, 3, FillSettings(count=2, seed=5))
-        assert [t.tokens for t in pane.tunes[1:]] == [t.tokens for t in expected]
         assert [t.title for t in pane.tunes[1:]] == [f"{source.title} (bars 2-3 new, seed {seed})" for seed in (5, 6)]
         assert [row[1] for row in table_rows(app)] == [source.title, *[f"↳ bars 2-3 new: {source.title}"] * 2]
         assert [row[-1] for row in table_rows(app)] == ["9", "5", "6"]
         for tune in pane.tunes[1:]:
             assert_kept(tune.melody, source.melody, (2, 3))
-            assert tune.melody.key == source.melody.key and tune.melody.meter == source.melody.meter
+            assert tune.melody.key.name == source.melody.key.name and tune.melody.meter == source.melody.meter
         assert app.query_one(TuneTable).cursor_row == 1 and roll.notes == pane.tunes[1].melody.notes
         assert (roll.span.first, roll.span.last) == (2, 3)  # the new bars lit on the new version
+        kind = source.provenance["tune"]["type"]["written"]  # the source's type, on the new version's roll
+        assert roll.title == f"{source.melody.meter} {kind} in {source.melody.key.name}: {pane.tunes[1].title}"
         assert str(app.query_one("#tune-parts", Label).content) == (
             "bars 2-3 new (left context, best of 16 by the following bars' likelihood); every other bar, the key "
             "and the meter kept")
@@ -153,6 +153,9 @@ def test_marked_bars_written_again_appear_below_the_source_keeping_every_other_b
         recorded = filled_record["fill"]["source"]
         assert recorded["file"] == str(source_file.resolve())
         assert recorded["sha256"] == hashlib.sha256(source_file.read_bytes()).hexdigest()
+        assert f"--from {source_file.resolve()} " in filled_record["command"]
+        expected = fill_tunes(load_model(home, None), read_source_tune(source_file), 2, 3, FillSettings(count=2, seed=5))
+        assert [t.tokens for t in pane.tunes[1:]] == [t.tokens for t in expected]  # as the recorded command writes
         assert_kept(read_source_tune(next(p for p in sidecars if "bars-2-3" in p.name)).melody,
                     read_source_tune(source_file).melody, (2, 3))
 

@@ -10,7 +10,6 @@ under the same names, and no file is ever overwritten.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import secrets
 import tempfile
@@ -45,12 +44,11 @@ from seqgan_music.composing.interpolation import MAX_POINTS, interpolate_tunes, 
 from seqgan_music.composing.model import DEFAULT_MODEL, default_model_folder, load_model, read_model_info
 from seqgan_music.composing.playback import find_player, no_player_error, play_file
 from seqgan_music.composing.primer import read_primer_file
-from seqgan_music.composing.source_tune import SourceTune
+from seqgan_music.composing.source_tune import SourceTune, read_source_tune
 from seqgan_music.composing.titles import file_stem, tune_form
 from seqgan_music.composing.writing import FORMATS, SIDECAR, Piece, sidecar_text, write_pieces
 from seqgan_music.corpora.corpus import list_corpora
 from seqgan_music.corpora.encodings import MUSIC_ENCODINGS
-from seqgan_music.corpora.keys import estimate_key
 from seqgan_music.corpora.tunes import MAX_TUNE_BARS, UNKNOWN_TYPE
 from seqgan_music.errors import SeqganError
 from seqgan_music.export.wav import write_wav
@@ -301,14 +299,16 @@ def tune_file_piece(number: int, tune: ComposedTune) -> Piece:
 
 
 def pane_source(number: int, tune: ComposedTune, folder: Path) -> SourceTune:
-    """The pane's tune `number` as the tune to fill or walk from: named by the sidecar that exporting
-    it to `folder` writes (and its sha256), which the new tunes' sidecars record as their source, so
-    the recorded command reads it there once it is exported."""
+    """The pane's tune `number` as the tune to fill or walk from: read from the sidecar that exporting
+    it writes, as `--from` reads it (so the pane writes what the recorded command writes), and named
+    by that sidecar in `folder`, where the recorded command finds it once the tune is exported."""
     piece = tune_file_piece(number, tune)
-    data = sidecar_text(piece.sidecar or {}).encode("utf-8")
-    melody = tune.melody if tune.melody.key is not None else replace(tune.melody, key=estimate_key(tune.melody.notes))
-    path = (folder / f"{piece.stem}{SIDECAR}").expanduser().resolve()
-    return SourceTune(melody, path, "sidecar", hashlib.sha256(data).hexdigest())
+    name = f"{piece.stem}{SIDECAR}"
+    with tempfile.TemporaryDirectory(prefix="seqgan-source-") as staging:
+        written = Path(staging) / name
+        written.write_text(sidecar_text(piece.sidecar or {}), encoding="utf-8")
+        source = read_source_tune(written)
+    return replace(source, path=(folder / name).expanduser().resolve())
 
 
 def play_tune(number: int, tune: ComposedTune) -> str:
@@ -353,9 +353,11 @@ def tune_cells(tune: ComposedTune) -> tuple[str, ...]:
 
 def roll_title(tune: ComposedTune) -> str:
     """'2/2 reel in C major: The Rolling Harvest', the piano roll's title (key and meter first: a narrow
-    border cuts the end, and the table shows the title). A whole tune names the type it was composed as."""
+    border cuts the end, and the table shows the title). A whole tune names the type it was composed as,
+    a filled one its source's."""
     whole = tune.provenance.get("tune")
-    kind = whole["type"]["written"] if whole and whole["type"]["written"] != UNKNOWN_TYPE else None
+    kind = whole["type"]["written"] if whole else tune.melody.rhythm
+    kind = kind if kind and kind != UNKNOWN_TYPE else None
     return f"{tune.melody.meter} {kind or tune_form(tune.melody.meter)} in {key_name(tune)}: {tune.title}"
 
 
@@ -855,8 +857,12 @@ class ComposePane(Horizontal):
             except SeqganError as error:
                 self.notify(str(error), severity="error", markup=False)
                 return
+            try:
+                source = pane_source(index + 1, self.tunes[index], self._source_folder())
+            except (SeqganError, OSError) as error:
+                self.notify(str(error), severity="error", markup=False)
+                return
             self._set_busy("fill", True)
-            source = pane_source(index + 1, self.tunes[index], self._source_folder())
             self.run_fill(request.model, index, source, span, settings,
                           self.query_one("#compose-progress", TaskProgress))
 
@@ -895,10 +901,14 @@ class ComposePane(Horizontal):
             except SeqganError as error:
                 self.notify(str(error), severity="error", markup=False)
                 return
-            self._set_busy("interpolate", True)
             folder = self._source_folder()
-            ends = (pane_source(marked[0] + 1, self.tunes[marked[0]], folder),
-                    pane_source(marked[1] + 1, self.tunes[marked[1]], folder))
+            try:
+                ends = (pane_source(marked[0] + 1, self.tunes[marked[0]], folder),
+                        pane_source(marked[1] + 1, self.tunes[marked[1]], folder))
+            except (SeqganError, OSError) as error:
+                self.notify(str(error), severity="error", markup=False)
+                return
+            self._set_busy("interpolate", True)
             self.run_interpolate(request.model, (marked[0], marked[1]), ends, points, settings,
                                  self.query_one("#compose-progress", TaskProgress))
 
