@@ -33,7 +33,7 @@ METHOD_KEYS = {"seqgan": {"rollout"}, "pg-bleu": {"rollout"}, "reinforce": {"mov
 @pytest.fixture(scope="module")
 def home(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("home")
-    build_grammar_corpus("grammar", 15, count=200, seed=1).save(folder)
+    build_grammar_corpus("grammar", 15, count=64, seed=1).save(folder)
     return folder
 
 

@@ -205,7 +205,7 @@ RELATIONAL = ("generator.core=relational", "generator.memory_slots=2", "generato
 @pytest.fixture(scope="module")
 def home(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("home")
-    build_grammar_corpus("grammar", 15, count=200, seed=1).save(folder)
+    build_grammar_corpus("grammar", 15, count=64, seed=1).save(folder)
     return folder
 
 
