@@ -37,7 +37,7 @@ from test_tui_compose import SIZE, generate, table_rows
 from training_helpers import TINY
 
 import tui_helpers
-from tui_helpers import messages, settle, wait_until
+from tui_helpers import messages, screen_lines, settle, wait_until
 
 drive = functools.partial(tui_helpers.drive, size=SIZE, panes=(ComposePane,))
 
@@ -221,3 +221,25 @@ def test_two_marked_tunes_and_a_vae_run_give_the_path_as_new_rows(vae_home: Path
         assert not messages(app, "error")
 
     drive(vae_home, script)
+
+
+# --- the keys ----------------------------------------------------------------------------------
+
+
+def test_the_footer_offers_fill_and_the_help_and_status_lines_name_every_key(home: Path) -> None:
+    async def script(app: SeqganApp, pilot: Pilot) -> None:
+        await generate(app, pilot, count="2", part_bars="2", seed="4")
+        await pilot.press("t")
+        assert " n Fill " in screen_lines(app)[-1] and "Help" in screen_lines(app)[-1]
+        assert str(app.query_one("#bar-status", Label).content).startswith("←/→ marks a bar, shift+←/→ more bars")
+        await pilot.press("space", "down", "space")
+        assert str(app.query_one("#tune-status", Label).content).endswith("; i walks between the two")
+        await pilot.press("question_mark")
+        keys = dict((description, key) for _, _, rows in app.screen.sections for key, description in rows)
+        for description, key in (("Fill", "n"), ("Path", "i"), ("Mark the next bar", "→"),
+                                 ("Mark the bar before", "←"), ("Mark one bar more", "shift+→")):
+            assert keys.get(description) == key, description
+        help_text = " ".join(text for title, text, _ in app.screen.sections if title == "Compose")
+        assert all(words in help_text for words in ("n writes the marked bars again", "press i with a vae or arae"))
+
+    tui_helpers.drive(home, script, size=(80, 24), panes=(ComposePane,))

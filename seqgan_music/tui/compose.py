@@ -628,8 +628,8 @@ class ComposePane(Horizontal):
         Binding("p", "play", "Play"),
         Binding("e", "export", "Export"),
         Binding("a", "mark_all", "Mark all"),
-        Binding("n", "fill", "New bars"),
-        Binding("i", "interpolate", "Path"),
+        Binding("n", "fill", "Fill"),
+        Binding("i", "interpolate", "Path", show=False),  # an 80-column footer has room for one; the status says i
         Binding("t", "focus_tunes", "To the tunes", show=False),
         Binding("escape", "focus_tunes", "To the tunes", show=False),
         Binding("f", "focus_form", "Form", show=False),
