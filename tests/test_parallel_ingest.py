@@ -93,13 +93,13 @@ def test_a_hostile_file_costs_only_itself(folder, tmp_path, monkeypatch):
         write_tune(folder / f"{name}.mid", tune(0))
     monkeypatch.setattr(building, "encode_midi_file", hostile_reader)
     corpus = build_midi_corpus("c", folder, ENCODING, PLAN, SilentReporter(),
-                               ingest=sharded(tmp_path, 2, seconds=2.0, memory_bytes=256 << 20))
+                               ingest=sharded(tmp_path, 2, seconds=5.0, memory_bytes=256 << 20))
     reasons = {s["path"]: s["reason"] for s in corpus.manifest["skipped"]}
-    assert reasons.pop("slow.mid") == "over the 2 s limit"
+    assert reasons.pop("slow.mid") == "over the 5 s limit"  # with room for a loaded machine
     assert reasons.pop("greedy.mid") == "over the 256 MB memory cap"
     assert reasons.pop("killer.mid") == "its parse worker died (killed by SIGKILL)"
     assert "too long" in reasons.pop("bomb.mid")
-    assert sorted(reasons) == ["cut.mid", "noise.mid"]
+    assert sorted(reasons) == ["cut.mid", "noise.mid"], reasons
     assert corpus.manifest["counts"]["tunes"] == 14  # every file after the hostile ones was read
 
 

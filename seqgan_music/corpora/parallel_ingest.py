@@ -115,13 +115,17 @@ def _address_space() -> int:
 
 
 def _serve(connection: Connection, work: Callable[[Any], Any], memory_bytes: int) -> None:
-    """A worker's loop: (index, item) in, (index, result) out, until None. Ctrl-C reaches the whole
-    process group; only the parent acts on it and stops the workers."""
+    """A worker's loop: (index, item) in, (index, result) out, until None, or until the parent is
+    gone (killed: its end of the pipe closed). Ctrl-C reaches the whole process group; only the
+    parent acts on it and stops the workers."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    connection.send(_READY)
-    while (task := connection.recv()) is not None:
-        index, item = task
-        connection.send((index, run_capped(work, item, memory_bytes)))
+    try:
+        connection.send(_READY)
+        while (task := connection.recv()) is not None:
+            index, item = task
+            connection.send((index, run_capped(work, item, memory_bytes)))
+    except (EOFError, OSError):
+        return
 
 
 class _Worker:
