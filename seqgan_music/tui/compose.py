@@ -854,10 +854,6 @@ class ComposePane(Horizontal):
             request = self.query_one(ComposeForm).request()
             try:
                 settings = fill_settings(request)
-            except SeqganError as error:
-                self.notify(str(error), severity="error", markup=False)
-                return
-            try:
                 source = pane_source(index + 1, self.tunes[index], self._source_folder())
             except (SeqganError, OSError) as error:
                 self.notify(str(error), severity="error", markup=False)
@@ -896,13 +892,9 @@ class ComposePane(Horizontal):
                         severity="error")
         elif not self._model_busy():
             request = self.query_one(ComposeForm).request()
-            try:
-                points, settings = interpolation_settings(request)
-            except SeqganError as error:
-                self.notify(str(error), severity="error", markup=False)
-                return
             folder = self._source_folder()
             try:
+                points, settings = interpolation_settings(request)
                 ends = (pane_source(marked[0] + 1, self.tunes[marked[0]], folder),
                         pane_source(marked[1] + 1, self.tunes[marked[1]], folder))
             except (SeqganError, OSError) as error:
