@@ -70,6 +70,9 @@ def build_midi_corpus(name: str, folder: Path, encoding: MusicEncoding, plan: Sp
         reporter.note(f"stopped: {store.done} of {shards} shards are kept; run the same command again to go on "
                       "from them")
         raise
+    except OSError:  # a full disk or an unwritable home: no partial output is left behind
+        store.remove()
+        raise
     corpus = assemble_music_corpus(name, lambda: chain([EncodedBatch.of(found.skipped)], store.batches(shards)),
                                    encoding, plan, source, started)
     store.remove()

@@ -102,7 +102,13 @@ class ShardStore:
             yield self.read(index)
 
     def remove(self) -> None:
+        """The shards and the folders above them that only held them (up to corpora/.cache)."""
         shutil.rmtree(self.folder, ignore_errors=True)
+        for parent in (self.folder.parent, self.folder.parent.parent):
+            try:
+                parent.rmdir()
+            except OSError:  # not empty (another build's shards, the folk parse cache) or gone
+                break
 
 
 def _shard_name(index: int) -> str:
