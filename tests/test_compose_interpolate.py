@@ -164,7 +164,7 @@ def test_the_command_writes_the_tunes_in_order_with_sidecars_naming_a_b_t_and_th
     for point, sidecar in enumerate(sidecars, start=1):
         path = sidecar["interpolation"]
         assert (path["point"], path["points"], path["t"]) == (point, 3, (point - 1) / 2)
-        assert path["a"]["file"] == str(files[0]) and path["b"]["file"] == str(files[1])
+        assert path["a"]["file"] == str(files[0].resolve()) and path["b"]["file"] == str(files[1].resolve())
         assert sidecar["model"]["name"] == "vae" and sidecar["model"]["method"] == "vae"
     again = invoke(home, *shlex.split(sidecars[1]["command"])[1:], "--out", str(tmp_path / "again"))
     assert again.exit_code == 0, again.output
