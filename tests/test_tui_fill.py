@@ -33,20 +33,13 @@ from seqgan_music.tui.compose import ComposePane, ComposeRequest, TuneTable, fil
 from seqgan_music.tui.widgets import piano_roll
 from test_compose_fill import assert_kept
 from test_latent_compose import LATENT
-from test_tui_compose import SIZE, generate, table_rows
+from test_tui_compose import SIZE, generate, home, table_rows  # noqa: F401 (home: the empty project fixture)
 from training_helpers import TINY
 
 import tui_helpers
 from tui_helpers import messages, screen_lines, settle, wait_until
 
 drive = functools.partial(tui_helpers.drive, size=SIZE, panes=(ComposePane,))
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
-    root.mkdir()
-    return root
 
 
 @pytest.fixture(scope="module")

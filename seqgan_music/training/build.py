@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+from torch import nn
+
 from seqgan_music.config import Config
 from seqgan_music.corpora.corpus import Corpus
 from seqgan_music.corpora.encodings import BAR
@@ -9,6 +13,23 @@ from seqgan_music.corpora.tunes import HEADER_FIELDS, PART, tune_only_tokens
 from seqgan_music.errors import SeqganError
 from seqgan_music.models.discriminator import Discriminator
 from seqgan_music.models.generator import Generator
+
+BansTokens = TypeVar("BansTokens", bound=nn.Module)  # any generator: they all have `ban(token ids)`
+
+
+def sequence_tokens(corpus: Corpus) -> dict[str, int | None]:
+    """The start, end and padding ids every generator class is built with: oracle corpora feed their
+    start token 0 (a normal token), others none (the generator adds a start row of its own)."""
+    vocabulary = corpus.vocabulary
+    return {"start_token": corpus.manifest.get("source", {}).get("start_token"), "end_token": vocabulary.end,
+            "pad_token": vocabulary.pad}
+
+
+def ban_for_unit(generator: BansTokens, config: Config, corpus: Corpus) -> BansTokens:
+    """A window model never writes whole tunes' tokens (header, strain and repeat marks)."""
+    if config.data.unit == "window":
+        generator.ban(tune_only_tokens(corpus.vocabulary))
+    return generator
 
 
 def build_generator(corpus: Corpus, config: Config) -> Generator:
@@ -28,17 +49,14 @@ def build_generator(corpus: Corpus, config: Config) -> Generator:
         raise SeqganError("generator.core=relational is one memory block: set generator.layers=1 "
                           "(its size is generator.memory_slots, memory_heads and memory_head_size)")
     generator = Generator(len(vocabulary), settings.embedding, settings.hidden, settings.layers,
-                          start_token=corpus.manifest.get("source", {}).get("start_token"),
-                          end_token=vocabulary.end, pad_token=vocabulary.pad, lookback=settings.lookback,
+                          **sequence_tokens(corpus), lookback=settings.lookback,
                           bar_token=vocabulary.id(BAR) if BAR in vocabulary else None,
                           part_token=vocabulary.id(PART) if PART in vocabulary else None,
                           lookback_bars=settings.lookback_bars, attention=settings.attention,
                           header_tokens=len(HEADER_FIELDS) if settings.header_inputs else 0, core=settings.core,
                           memory_slots=settings.memory_slots, memory_heads=settings.memory_heads,
                           memory_head_size=settings.memory_head_size)
-    if config.data.unit == "window":
-        generator.ban(tune_only_tokens(corpus.vocabulary))
-    return generator
+    return ban_for_unit(generator, config, corpus)
 
 
 def build_discriminator(corpus: Corpus, config: Config, length: int | None = None) -> Discriminator:

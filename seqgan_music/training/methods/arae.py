@@ -38,8 +38,9 @@ from seqgan_music.errors import SeqganError
 from seqgan_music.models.arae import ARAEGenerator, CodeCritic
 from seqgan_music.phases import ADVERSARIAL, MLE
 from seqgan_music.training.adversarial_losses import discriminator_loss, gradient_penalty
+from seqgan_music.training.build import ban_for_unit, sequence_tokens
 from seqgan_music.training.methods.base import Method, UnitRunner
-from seqgan_music.training.methods.vae import epoch_batches, plain_lstm_shape, ready
+from seqgan_music.training.methods.vae import epoch_batches, plain_lstm_shape
 from seqgan_music.training.optimization import descend
 
 if TYPE_CHECKING:
@@ -64,10 +65,8 @@ class ARAE(Method):
         shape, settings, vocabulary = config.generator, config.arae, corpus.vocabulary
         generator = ARAEGenerator(len(vocabulary), shape.embedding, shape.hidden, shape.layers, settings.code_size,
                                   settings.noise_size, settings.mlp_hidden, settings.nll_samples,
-                                  start_token=corpus.manifest.get("source", {}).get("start_token"),
-                                  end_token=vocabulary.end, pad_token=vocabulary.pad)
-        ready(generator, config, corpus)
-        return generator
+                                  **sequence_tokens(corpus))
+        return ban_for_unit(generator, config, corpus)
 
     @classmethod
     def build_discriminator(cls, corpus: Corpus, config: Config, length: int) -> nn.Module:

@@ -19,11 +19,10 @@ from torch import Tensor
 
 from seqgan_music.config import Config
 from seqgan_music.corpora.corpus import Corpus
-from seqgan_music.corpora.tunes import tune_only_tokens
 from seqgan_music.errors import SeqganError
 from seqgan_music.models.discriminator import Discriminator
 from seqgan_music.models.leakgan import LeakGANGenerator, intrinsic_rewards, manager_loss, picked_log_probs
-from seqgan_music.training.build import build_discriminator
+from seqgan_music.training.build import ban_for_unit, build_discriminator, sequence_tokens
 from seqgan_music.training.methods.base import AdversarialMethod
 from seqgan_music.training.mle import mle_epoch
 from seqgan_music.training.optimization import descend
@@ -86,11 +85,8 @@ class LeakGAN(AdversarialMethod):
         discriminator = build_discriminator(corpus, config, sample_length(corpus, config.data.unit))
         generator = LeakGANGenerator(len(vocabulary), discriminator, shape.embedding, settings.worker_hidden,
                                      settings.manager_hidden, settings.goal_size, settings.horizon,
-                                     start_token=corpus.manifest.get("source", {}).get("start_token"),
-                                     end_token=vocabulary.end, pad_token=vocabulary.pad)
-        if config.data.unit == "window":
-            generator.ban(tune_only_tokens(vocabulary))
-        return generator
+                                     **sequence_tokens(corpus))
+        return ban_for_unit(generator, config, corpus)
 
     def __init__(self, trainer: Trainer) -> None:
         super().__init__(trainer)

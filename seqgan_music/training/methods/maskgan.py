@@ -39,8 +39,9 @@ from seqgan_music.config import Config
 from seqgan_music.corpora.corpus import Corpus
 from seqgan_music.models.maskgan import MaskGANDiscriminator, MaskGANGenerator, draw_keep
 from seqgan_music.phases import ADVERSARIAL, MLE, PRETRAIN_D
+from seqgan_music.training.build import ban_for_unit, sequence_tokens
 from seqgan_music.training.methods.base import AdversarialMethod, UnitRunner
-from seqgan_music.training.methods.vae import epoch_batches, plain_lstm_shape, ready
+from seqgan_music.training.methods.vae import epoch_batches, plain_lstm_shape
 from seqgan_music.training.optimization import descend
 
 if TYPE_CHECKING:
@@ -91,11 +92,8 @@ class MaskGAN(AdversarialMethod):
         plain_lstm_shape(config, cls.name)
         shape, settings, vocabulary = config.generator, config.maskgan, corpus.vocabulary
         generator = MaskGANGenerator(len(vocabulary), shape.embedding, shape.hidden, shape.layers,
-                                     settings.bidirectional, settings.critic_hidden,
-                                     start_token=corpus.manifest.get("source", {}).get("start_token"),
-                                     end_token=vocabulary.end, pad_token=vocabulary.pad)
-        ready(generator, config, corpus)
-        return generator
+                                     settings.bidirectional, settings.critic_hidden, **sequence_tokens(corpus))
+        return ban_for_unit(generator, config, corpus)
 
     @classmethod
     def build_discriminator(cls, corpus: Corpus, config: Config, length: int) -> nn.Module:

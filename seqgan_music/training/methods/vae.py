@@ -24,10 +24,10 @@ from torch import Tensor
 
 from seqgan_music.config import Config
 from seqgan_music.corpora.corpus import Corpus
-from seqgan_music.corpora.tunes import tune_only_tokens
 from seqgan_music.errors import SeqganError
-from seqgan_music.models.vae import CodeConditionedGenerator, SentenceVAE
+from seqgan_music.models.vae import SentenceVAE
 from seqgan_music.phases import MLE
+from seqgan_music.training.build import ban_for_unit, sequence_tokens
 from seqgan_music.training.methods.base import Method, UnitRunner
 from seqgan_music.training.mle import epoch_shares
 from seqgan_music.training.optimization import descend
@@ -61,13 +61,6 @@ def plain_lstm_shape(config: Config, name: str) -> None:
         raise SeqganError(f"{name}'s encoder and decoder are LSTMs: set generator.core=lstm")
 
 
-def ready(generator: CodeConditionedGenerator, config: Config, corpus: Corpus) -> CodeConditionedGenerator:
-    """A window model never writes whole tunes' tokens (as build.build_generator does)."""
-    if config.data.unit == "window":
-        generator.ban(tune_only_tokens(corpus.vocabulary))
-    return generator
-
-
 def epoch_batches(trainer: Trainer, batch_size: int) -> Iterator[Tensor]:
     """The training sequences in shuffled batches (B, T), as an MLE epoch takes them: whole tunes in
     batches of similar length, each cut to its longest."""
@@ -92,11 +85,8 @@ class VAE(Method):
         plain_lstm_shape(config, cls.name)
         shape, settings, vocabulary = config.generator, config.vae, corpus.vocabulary
         generator = SentenceVAE(len(vocabulary), shape.embedding, shape.hidden, shape.layers, settings.latent,
-                                settings.token_dropout, settings.nll_samples,
-                                start_token=corpus.manifest.get("source", {}).get("start_token"),
-                                end_token=vocabulary.end, pad_token=vocabulary.pad)
-        ready(generator, config, corpus)
-        return generator
+                                settings.token_dropout, settings.nll_samples, **sequence_tokens(corpus))
+        return ban_for_unit(generator, config, corpus)
 
     def __init__(self, trainer: Trainer) -> None:
         super().__init__(trainer)
