@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -117,7 +118,7 @@ def start_training(home: Path, run: str, *settings: str) -> subprocess.Popen:
     command = [sys.executable, "-m", "seqgan_music", "train", "grammar", "--config", str(home / "tiny.toml"),
                "--set", f"mle.epochs={EPOCHS}", "--set", "run.checkpoint_every=1",
                *(f"--set={setting}" for setting in settings), "--run", run, "--home", str(home)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     metrics = home / "checkpoints" / run / "metrics.jsonl"
     deadline = time.monotonic() + 120
@@ -125,6 +126,24 @@ def start_training(home: Path, run: str, *settings: str) -> subprocess.Popen:
         assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()
         time.sleep(0.05)
     return process
+
+
+def read_until(process: subprocess.Popen, text: str, seconds: float = 60) -> str:
+    """The process's output up to and including the first line holding `text` (a reader thread,
+    so that a process that never prints it fails the test instead of hanging it)."""
+    lines: list[str] = []
+    found = threading.Event()
+
+    def read() -> None:
+        for line in process.stdout:
+            lines.append(line)
+            if text in line:
+                found.set()
+                return
+
+    threading.Thread(target=read, daemon=True).start()
+    assert found.wait(seconds), "".join(lines)
+    return "".join(lines)
 
 
 def test_ctrl_c_saves_and_resume_finishes(small_home):
@@ -152,9 +171,12 @@ def test_a_second_ctrl_c_stops_at_once_and_the_run_still_resumes(small_home):
     # Epochs of single steps (16): the second signal lands mid-epoch, not while the process exits after saving.
     process = start_training(small_home, "aborted", "mle.batch_size=1")
     process.send_signal(signal.SIGINT)
-    time.sleep(0.02)
+    # The second signal is sent once the first has been handled (two signals sent before the handler
+    # runs are seen as one by Python).
+    before = read_until(process, "stopping after the current epoch")
     process.send_signal(signal.SIGINT)
-    output, _ = process.communicate(timeout=120)
+    rest, _ = process.communicate(timeout=120)
+    output = before + rest
     assert process.returncode == 130, output
     assert "Traceback" not in output
     # The second signal usually lands mid-epoch (stop at once); if the epoch ended first, it saved.
