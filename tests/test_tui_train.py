@@ -309,6 +309,44 @@ def test_a_run_trained_elsewhere_is_followed_through_its_metrics(home: Path) -> 
         lock.release()
 
 
+def test_the_last_metrics_are_read_when_the_run_ends_between_two_looks(home: Path) -> None:
+    """The trainer writes its last metrics, then `finished`: when both land between the pane's read
+    of the metrics and its read of run.json, the pane must still show every record."""
+    trainer = start_run(home, CORPUS, tiny_config(), "racing")
+    assert trainer.run() == "finished"
+    folder = trainer.folder
+    records = (folder / METRICS_FILE).read_text().splitlines(keepends=True)
+    info = read_run_info(folder)
+    (folder / METRICS_FILE).write_text(records[0])
+    (folder / RUN_FILE).write_text(json.dumps({**info, "status": "running",
+                                               "progress": {**info["progress"], "phase": "mle", "unit": 1}}))
+    lock = RunLock(folder).acquire()
+
+    async def test(pilot: Pilot, pane: TrainPane) -> None:
+        assert pane.shown == "racing" and pane.tail is not None
+        tail_poll = pane.tail.poll
+        ended = []
+
+        def poll_then_finish() -> list[dict]:  # the trainer ends just after the pane read the metrics
+            found = tail_poll()
+            if not ended:
+                ended.append(True)
+                with open(folder / METRICS_FILE, "a") as stream:
+                    stream.writelines(records[1:])
+                (folder / RUN_FILE).write_text(json.dumps(info))
+                lock.release()
+            return found
+
+        pane.tail.poll = poll_then_finish
+        history = pane.histories["racing"]
+        await wait_until(pilot, lambda: history.status == "finished" and len(history.records) == UNITS)
+
+    try:
+        run_pane(home, test)
+    finally:
+        lock.release()
+
+
 def test_an_interrupted_cli_run_is_resumed_from_the_screen(home: Path, monkeypatch) -> None:
     trainer = start_run(home, CORPUS, tiny_config(), "half")
     trainer.request_stop()

@@ -593,21 +593,30 @@ class TrainPane(Horizontal):
         if history.status != "running":
             return
         folder = run_dir(self.home, self.shown)
+        read = self._read_new(history, folder)
+        if history.status != "running":
+            # It ended between the two reads: its trainer wrote its last metrics, then its status,
+            # then let go of the lock, so one more look finds all of them.
+            read = self._read_new(history, folder) or read
+        if read:
+            self.redraw()
+            if history.status != "running":
+                self.refresh_runs()
+
+    def _read_new(self, history: RunHistory, folder: Path) -> bool:
+        """Add the run's new metrics and take its status; whether anything was read."""
         try:
-            records = self.tail.poll()
             info = read_run_info(folder)
+            records = self.tail.poll()
         except (SeqganError, OSError):
-            return  # being rewritten this instant: the next poll reads it
+            return False  # being rewritten this instant: the next poll reads it
         if self.tail.restarted:
             history.records.clear()
         for record in records:
             history.add(record)
         before = history.status
         refresh_status(history, folder, info)
-        if records or history.status != before:
-            self.redraw()
-            if history.status != before:
-                self.refresh_runs()
+        return bool(records) or history.status != before
 
     def redraw(self) -> None:
         history = self.histories.get(self.shown or "")
