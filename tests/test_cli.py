@@ -158,7 +158,8 @@ def test_no_help_text_has_angle_brackets_that_markdown_would_swallow():
 
 
 def test_every_group_and_command_help_has_an_example_and_no_bool_label():
-    """Every --help of the command tree, groups included: an example, and flags without Typer's `<bool>`."""
+    """Every --help of the command tree, groups included: an example (each on its own line: Typer
+    joins the lines of a paragraph), and flags without Typer's `<bool>`."""
     import typer
 
     def paths(command, path: tuple[str, ...] = ()):
@@ -172,6 +173,7 @@ def test_every_group_and_command_help_has_an_example_and_no_bool_label():
         result = invoke(*path, "--help")
         assert result.exit_code == 0, path
         assert "Example" in result.output, path
+        assert not [line for line in result.output.splitlines() if line.count("Example:") > 1], path
         assert "<bool>" not in result.output, path
 
 

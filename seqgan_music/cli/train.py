@@ -66,7 +66,9 @@ def train(
     and --rdzv-endpoint.
 
     Example: seqgan-music train folk --preset quick --run demo
+
     Example: seqgan-music train oracle --method seqgan --init oracle-mle
+
     Example: seqgan-music train oracle --method seqgan --nproc 2
     """
     from seqgan_music.training import distributed
