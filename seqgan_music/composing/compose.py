@@ -187,7 +187,7 @@ def compose_tunes(model: ComposerModel, settings: ComposeSettings,
 
     one = compose_whole_tune if model.whole_tunes else _compose_one
     tunes = []
-    with _one_cpu_thread(model.generator.device), _copy_temperature(model, settings.copy_temperature):
+    with one_cpu_thread(model.generator.device), sampling_copy_temperature(model, settings.copy_temperature):
         for index in range(settings.count):
             tunes.append(one(model, settings, settings.seed + index))
             reporter.advance()
@@ -196,7 +196,7 @@ def compose_tunes(model: ComposerModel, settings: ComposeSettings,
 
 
 @contextmanager
-def _copy_temperature(model: ComposerModel, temperature: float | None) -> Iterator[None]:
+def sampling_copy_temperature(model: ComposerModel, temperature: float | None) -> Iterator[None]:
     """The attention's choice between writing new and copying sharpened (or softened) while composing."""
     attention = model.generator.attention
     if attention is None or temperature is None:
@@ -211,7 +211,7 @@ def _copy_temperature(model: ComposerModel, temperature: float | None) -> Iterat
 
 
 @contextmanager
-def _one_cpu_thread(device: torch.device) -> Iterator[None]:
+def one_cpu_thread(device: torch.device) -> Iterator[None]:
     """Sample on one CPU thread: a step of a few rows is too small to split, and threads waiting on
     each other cost more than they save (a whole tune: 1.7 s on one thread against 10.4 s on two,
     measured on the 2-core machine under load). The caller's setting comes back afterwards."""

@@ -38,9 +38,9 @@ from seqgan_music import __version__
 from seqgan_music.composing.compose import (
     ComposedTune,
     ComposeSettings,
-    _copy_temperature,
-    _one_cpu_thread,
     constraints_for,
+    one_cpu_thread,
+    sampling_copy_temperature,
 )
 from seqgan_music.composing.continuation import Cadence, CadenceRule, Slot, continue_prefix
 from seqgan_music.composing.form import cadence_degrees, closing_beat_steps
@@ -171,8 +171,8 @@ def fill_tune(model: ComposerModel, source: SourceTune, first: int, last: int,
     temperature = model.temperature if settings.temperature is None else settings.temperature
     attention = model.generator.attention
     max_hold: float | None = None  # an in-filling generator has no hold limit
-    with _one_cpu_thread(model.generator.device), \
-            _copy_temperature(model, None if attention is None else model.copy_temperature):
+    with one_cpu_thread(model.generator.device), \
+            sampling_copy_temperature(model, None if attention is None else model.copy_temperature):
         context = _tokens_of(model, source, first, last)
         if hasattr(model.generator, "infill"):
             filled, scores, method = _infill(model, context, temperature, settings), [], MASKGAN
@@ -348,7 +348,7 @@ def right_context_scores(model: ComposerModel, tokens: Tensor, start: int, codes
     state = generator.state_from(codes) if isinstance(generator, CodeConditionedGenerator) and codes is not None else None
     inputs = torch.cat([torch.full((len(tokens), 1), generator.start_token, dtype=torch.long, device=tokens.device),
                         tokens[:, :-1]], 1)
-    with _copy_temperature(model, None if generator.attention is None else model.copy_temperature):
+    with sampling_copy_temperature(model, None if generator.attention is None else model.copy_temperature):
         logits, _ = generator(inputs, state)  # (rows, T, V)
     picked = functional.log_softmax(logits.float(), -1).gather(2, tokens.unsqueeze(2)).squeeze(2)  # (rows, T)
     return picked[:, start:].sum(1).cpu()
