@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from seqgan_music.corpora import corpus as corpus_module
 from seqgan_music.corpora.corpus import Skipped, list_corpora, load_corpus
+from seqgan_music.corpora.corpus_writer import CorpusWriter
 from seqgan_music.corpora.encodings import Grid16, PaperEncoding
 from seqgan_music.corpora.melody import Key, Melody, Note, bar_lines
 from seqgan_music.corpora.music import build_music_corpus
@@ -79,7 +79,7 @@ def test_a_failed_rebuild_leaves_the_old_corpus_intact(tmp_path, monkeypatch):
     def explode(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(corpus_module.np, "savez_compressed", explode)
+    monkeypatch.setattr(CorpusWriter, "_write_tokens", explode)
     with pytest.raises(OSError):
         build(count=5).save(tmp_path)
     assert (tmp_path / "corpora" / "demo" / "tokens.npz").read_bytes() == before

@@ -2,6 +2,7 @@
 costs only itself (over the time limit, over the memory cap, its worker killed), an interrupted
 build goes on from its shards, and no Melody reaches the building process."""
 
+import errno
 import importlib.util
 import json
 import os
@@ -15,7 +16,8 @@ import pytest
 from test_ingest_hostile import BOMB, cli, write_tune
 
 import seqgan_music.corpora.building as building
-from seqgan_music.corpora.building import IngestOptions, build_midi_corpus, encode_midi_file
+from seqgan_music.corpora.building import IngestOptions, build_midi_corpus, encode_midi_file, ingest_midi_corpus
+from seqgan_music.corpora.corpus_writer import CorpusWriter
 from seqgan_music.corpora.encodings import Grid16
 from seqgan_music.corpora.melody import Melody
 from seqgan_music.corpora.parallel_ingest import Abandoned, IngestLimits, map_files
@@ -51,28 +53,59 @@ def sharded(home: Path, workers: int | None = 2, **limits) -> IngestOptions:
     return IngestOptions(home, workers=workers, limits=IngestLimits(**limits), shard_files=SHARD_FILES)
 
 
-def saved_files(corpus, home: Path) -> dict:
-    """What a saved corpus holds, timings left out: its arrays and the text of its JSON files."""
-    target = corpus.save(home)
+def ingest(folder: Path, home: Path, workers: int | None = 2, reporter=None, **limits) -> Path:
+    """The sharded, parallel build of `folder` into `home`: the saved corpus folder."""
+    return ingest_midi_corpus("c", folder, ENCODING, PLAN, reporter or SilentReporter(),
+                              sharded(home, workers, **limits))
+
+
+def manifest_of(target: Path) -> dict:
+    return json.loads((target / "manifest.json").read_text("utf-8"))
+
+
+def saved_files(target: Path) -> dict:
+    """What a saved corpus folder holds, timings left out: its arrays and the text of its JSON files."""
     with np.load(target / "tokens.npz", allow_pickle=False) as arrays:
         found = {name: arrays[name].tolist() for name in arrays.files}
-    manifest = json.loads((target / "manifest.json").read_text("utf-8"))
+    manifest = manifest_of(target)
     del manifest["built"], manifest["build_seconds"]
     found.update(manifest=manifest, tunes=(target / "tunes.json").read_text("utf-8"),
                  vocab=(target / "vocab.json").read_text("utf-8"))
     return found
 
 
-def test_one_and_two_workers_build_the_corpus_that_reading_in_process_builds(folder, tmp_path):
+def test_one_and_two_workers_write_the_corpus_that_reading_in_process_builds(folder, tmp_path):
     in_process = build_midi_corpus("c", folder, ENCODING, PLAN, SilentReporter())
-    one = build_midi_corpus("c", folder, ENCODING, PLAN, SilentReporter(), ingest=sharded(tmp_path / "one", 1))
-    two = build_midi_corpus("c", folder, ENCODING, PLAN, SilentReporter(), ingest=sharded(tmp_path / "two", 2))
-    expected = saved_files(in_process, tmp_path / "in-process")
-    assert saved_files(one, tmp_path / "one") == expected
-    assert saved_files(two, tmp_path / "two") == expected
+    expected = saved_files(in_process.save(tmp_path / "in-process"))
+    one, two = ingest(folder, tmp_path / "one", 1), ingest(folder, tmp_path / "two", 2)
+    assert one == tmp_path / "one" / "corpora" / "c" and two == tmp_path / "two" / "corpora" / "c"
+    assert saved_files(one) == expected
+    assert saved_files(two) == expected
+    assert expected["manifest"]["content_hash"] == in_process.content_hash()
     assert expected["manifest"]["counts"]["tunes"] == 14 and expected["manifest"]["counts"]["duplicate_tunes"] == 2
+    assert expected["manifest"]["counts"]["whole_tunes"]["tunes"] == 14
     assert [s["path"] for s in expected["manifest"]["skipped"]] == ["bomb.mid", "cut.mid", "noise.mid"]
     assert not shards_folder(tmp_path / "two", "c").exists()  # a finished build leaves no shards
+    assert sorted(p.name for p in two.iterdir()) == ["manifest.json", "tokens.npz", "tunes.json", "vocab.json"]
+
+
+def test_a_build_that_fails_while_writing_leaves_the_earlier_corpus_and_nothing_else(folder, tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    earlier = saved_files(ingest(folder, home))
+    add_windows, added = CorpusWriter.add_windows, []
+
+    def disk_fills_up(writer, *args):
+        added.append(args)
+        if len(added) == 6:  # halfway through the tunes
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        add_windows(writer, *args)
+
+    monkeypatch.setattr(CorpusWriter, "add_windows", disk_fills_up)
+    write_tune(folder / "new.mid", tune(20))
+    with pytest.raises(OSError, match="No space left"):
+        ingest(folder, home)
+    assert saved_files(home / "corpora" / "c") == earlier
+    assert sorted(p.name for p in (home / "corpora").iterdir()) == ["c"]  # no staging folder, no shards
 
 
 def hostile_reader(task, track, program, encoding):
@@ -92,15 +125,14 @@ def test_a_hostile_file_costs_only_itself(folder, tmp_path, monkeypatch):
     for name in ("slow", "greedy", "killer"):
         write_tune(folder / f"{name}.mid", tune(0))
     monkeypatch.setattr(building, "encode_midi_file", hostile_reader)
-    corpus = build_midi_corpus("c", folder, ENCODING, PLAN, SilentReporter(),
-                               ingest=sharded(tmp_path, 2, seconds=5.0, memory_bytes=256 << 20))
-    reasons = {s["path"]: s["reason"] for s in corpus.manifest["skipped"]}
+    manifest = manifest_of(ingest(folder, tmp_path, 2, seconds=5.0, memory_bytes=256 << 20))
+    reasons = {s["path"]: s["reason"] for s in manifest["skipped"]}
     assert reasons.pop("slow.mid") == "over the 5 s limit"  # with room for a loaded machine
     assert reasons.pop("greedy.mid") == "over the 256 MB memory cap"
     assert reasons.pop("killer.mid") == "its parse worker died (killed by SIGKILL)"
     assert "too long" in reasons.pop("bomb.mid")
     assert sorted(reasons) == ["cut.mid", "noise.mid"], reasons
-    assert corpus.manifest["counts"]["tunes"] == 14  # every file after the hostile ones was read
+    assert manifest["counts"]["tunes"] == 14  # every file after the hostile ones was read
 
 
 def test_results_come_back_in_input_order_whatever_finishes_first():
@@ -123,7 +155,7 @@ def test_an_interrupted_build_goes_on_from_its_shards(folder, tmp_path, monkeypa
 
     monkeypatch.setattr(ShardStore, "write", stop_after_two)
     with pytest.raises(KeyboardInterrupt):
-        build_midi_corpus("c", folder, ENCODING, PLAN, recorder, ingest=sharded(home))
+        ingest(folder, home, reporter=recorder)
     assert sorted(p.name for p in shards_folder(home, "c").glob("shard-*")) == ["shard-000000.npz", "shard-000001.npz"]
     assert ("note", "stopped: 2 of 5 shards are kept; run the same command again to go on from them") in recorder.calls
 
@@ -135,25 +167,24 @@ def test_an_interrupted_build_goes_on_from_its_shards(folder, tmp_path, monkeypa
         return map_files(work, tasks, *args)
 
     monkeypatch.setattr(building, "map_files", recording_map)
-    resumed = build_midi_corpus("c", folder, ENCODING, PLAN, recorder, ingest=sharded(home))
+    resumed = ingest(folder, home, reporter=recorder)
     assert ("note", "resuming the interrupted build: 2 of 5 shards (8 files) already read") in recorder.calls
     assert len(read) == 17 - 2 * SHARD_FILES
     [summary] = [c[1] for c in recorder.calls if c[0] == "note" and c[1].startswith("read ")]
     assert summary.startswith("read 17/17 files, ") and summary.endswith(" files/s, 3 skipped")  # 3 in the kept shards
-    uninterrupted = build_midi_corpus("c", folder, ENCODING, PLAN, SilentReporter(), ingest=sharded(tmp_path / "other"))
-    assert saved_files(resumed, home) == saved_files(uninterrupted, tmp_path / "other")
+    assert saved_files(resumed) == saved_files(ingest(folder, tmp_path / "other"))
 
 
 def test_a_changed_folder_starts_the_build_again(folder, tmp_path, monkeypatch, recorder):
     home = tmp_path / "home"
     monkeypatch.setattr(ShardStore, "write", _interrupt_at_second_shard(ShardStore.write))
     with pytest.raises(KeyboardInterrupt):
-        build_midi_corpus("c", folder, ENCODING, PLAN, SilentReporter(), ingest=sharded(home))
+        ingest(folder, home)
     monkeypatch.undo()
     write_tune(folder / "new.mid", tune(20))
-    corpus = build_midi_corpus("c", folder, ENCODING, PLAN, recorder, ingest=sharded(home))
+    target = ingest(folder, home, reporter=recorder)
     assert ("note", "the folder or the settings changed since the interrupted build: starting again") in recorder.calls
-    assert corpus.manifest["counts"]["tunes"] == 15
+    assert manifest_of(target)["counts"]["tunes"] == 15
 
 
 def _interrupt_at_second_shard(write):
@@ -173,7 +204,7 @@ def test_no_melody_is_made_in_the_building_process(folder, tmp_path, monkeypatch
         original(self, *args, **kwargs)
 
     monkeypatch.setattr(Melody, "__init__", counting)
-    build_midi_corpus("c", folder, ENCODING, PLAN, SilentReporter(), ingest=sharded(tmp_path))
+    ingest(folder, tmp_path)
     assert made == []  # the workers read and encode; this process gets token ids in shards
     build_midi_corpus("c", folder, ENCODING, PLAN, SilentReporter())
     assert len(made) >= 14  # reading in process makes one or more per tune: the count above could see them
@@ -186,6 +217,12 @@ def test_the_cli_builds_in_parallel_and_says_what_it_skipped(folder, tmp_path):
     assert result.returncode == 0, output
     assert "built corpus par (14 tunes" in output
     assert "read 17/17 files" in output and "files/s, 3 skipped" in output and "bomb.mid" in output
+    counts = json.loads((tmp_path / "home" / "corpora" / "par" / "manifest.json").read_text("utf-8"))["counts"]
+    again = cli("corpus", "build", "midi", str(folder), "--name", "par", "--workers", "1", "--home", str(tmp_path / "home"))
+    output = (again.stdout + again.stderr).decode("utf-8")
+    windows = "/".join(str(counts["windows"][s]) for s in ("train", "valid", "test"))
+    assert (f"built corpus par (14 tunes; windows train/valid/test {windows}; vocabulary {counts['vocabulary']}) in "
+            in output and "(replaced the earlier build)" in output), output
 
 
 @pytest.mark.skipif(importlib.util.find_spec("ray") is not None, reason="ray is installed here")

@@ -6,6 +6,7 @@ Heavy libraries (music21, torch) are imported inside the commands that need them
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -23,7 +24,7 @@ from seqgan_music.cli.render import (
     tune_examples_panel,
     whole_tunes_panel,
 )
-from seqgan_music.corpora.corpus import Corpus, load_corpus, survey_corpora
+from seqgan_music.corpora.corpus import Corpus, load_corpus, read_manifest, survey_corpora
 from seqgan_music.corpora.encodings import music_encoding
 from seqgan_music.corpora.split import SplitPlan, parse_fractions, read_split_file
 from seqgan_music.errors import SeqganError
@@ -56,18 +57,24 @@ def _plan(split: str, seed: int, split_file: Path | None = None) -> SplitPlan:
 
 
 def _save_and_report(corpus: Corpus, home: Path) -> None:
-    replaced = (corpora_dir(home) / corpus.name).exists()
-    folder = corpus.save(home)
-    counts = corpus.manifest["counts"]
+    _report_saved(home, corpus.name, lambda: corpus.save(home))
+
+
+def _report_saved(home: Path, name: str, save: Callable[[], Path]) -> None:
+    """Save a corpus (`save` returns its folder) and say what it holds, from its manifest."""
+    replaced = (corpora_dir(home) / name).exists()
+    folder = save()
+    manifest = read_manifest(folder)
+    counts = manifest["counts"]
     windows = counts.get("windows", {})
     what = f"{counts['tunes']} tunes" if "tunes" in counts else f"{sum(windows.values())} sequences"
     console.print(
-        f"[green]built[/] corpus [bold]{corpus.name}[/] ({what}; windows train/valid/test "
+        f"[green]built[/] corpus [bold]{name}[/] ({what}; windows train/valid/test "
         f"{windows.get('train', 0)}/{windows.get('valid', 0)}/{windows.get('test', 0)}; "
-        f"vocabulary {len(corpus.vocabulary)}) in {folder}" + (" (replaced the earlier build)" if replaced else ""),
+        f"vocabulary {counts['vocabulary']}) in {folder}" + (" (replaced the earlier build)" if replaced else ""),
         highlight=False,
     )
-    panel = skipped_panel(corpus.manifest.get("skipped", []))
+    panel = skipped_panel(manifest.get("skipped", []))
     if panel is not None:
         console.print(panel)
 
@@ -103,7 +110,7 @@ def build_midi(
 
     Example: seqgan-music corpus build midi ~/lakh --name lakh --workers 16 --time-limit 30
     """
-    from seqgan_music.corpora.building import IngestOptions, build_midi_corpus
+    from seqgan_music.corpora.building import IngestOptions, ingest_midi_corpus
     from seqgan_music.corpora.parallel_ingest import IngestLimits, check_engine
 
     check_name(name)
@@ -111,8 +118,8 @@ def build_midi(
     chosen = music_encoding(encoding, length, stride, transpose)
     plan = _plan(split, seed, split_file)
     ingest = IngestOptions(home_path(home), workers, engine, IngestLimits(time_limit, memory_cap << 20))
-    corpus = build_midi_corpus(name, folder, chosen, plan, RichReporter(), track, program, ingest)
-    _save_and_report(corpus, home_path(home))
+    _report_saved(home_path(home), name,
+                  lambda: ingest_midi_corpus(name, folder, chosen, plan, RichReporter(), ingest, track, program))
 
 
 @build_app.command("folk")

@@ -15,8 +15,8 @@ from seqgan_music.corpora.corpus import Corpus, Skipped
 from seqgan_music.corpora.encoded import BATCH_TUNES, EncodedBatch, EncodedTune
 from seqgan_music.corpora.encodings import MusicEncoding
 from seqgan_music.corpora.folk import folk_files, read_folk_files
-from seqgan_music.corpora.midi import read_midi_folder, read_midi_melody, scan_midi_folder
-from seqgan_music.corpora.music import assemble_music_corpus, build_music_corpus, encode_tune
+from seqgan_music.corpora.midi import MidiFolder, read_midi_folder, read_midi_melody, scan_midi_folder
+from seqgan_music.corpora.music import build_music_corpus, encode_tune, save_music_corpus
 from seqgan_music.corpora.names import printable
 from seqgan_music.corpora.parallel_ingest import Abandoned, IngestLimits, check_engine, map_files
 from seqgan_music.corpora.shards import ShardStore, build_key, shards_folder
@@ -40,20 +40,21 @@ class IngestOptions:
 
 
 def build_midi_corpus(name: str, folder: Path, encoding: MusicEncoding, plan: SplitPlan, reporter: Reporter,
-                      track: int | None = None, program: int | None = None,
-                      ingest: IngestOptions | None = None) -> Corpus:
-    """The melodies of every MIDI file under `folder`; refuses a folder without any.
+                      track: int | None = None, program: int | None = None) -> Corpus:
+    """The melodies of every MIDI file under `folder`, read one after another in this process, as
+    a corpus in memory; refuses a folder without any. `ingest_midi_corpus` builds the same corpus
+    from a folder of any size."""
+    _, source = _scan(folder, track, program)
+    return build_music_corpus(name, read_midi_folder(folder, track, program, reporter), encoding, plan, source)
 
-    Without `ingest` the files are read one after another in this process; with it, in parallel
-    and sharded (see `IngestOptions`): the same corpus either way.
-    """
+
+def ingest_midi_corpus(name: str, folder: Path, encoding: MusicEncoding, plan: SplitPlan, reporter: Reporter,
+                       ingest: IngestOptions, track: int | None = None, program: int | None = None) -> Path:
+    """The corpus of `build_midi_corpus`, its files read in parallel and sharded (see
+    `IngestOptions`) and written straight into `<home>/corpora/<name>/` as the shards are read
+    back, so that memory stays flat however many files the folder holds; returns that folder."""
     started = time.perf_counter()
-    found = scan_midi_folder(folder)
-    if not found.files:
-        raise SeqganError(f"no .mid or .midi files under {printable(str(folder))}: point to a folder of MIDI files")
-    source = {"kind": "midi", "path": printable(str(folder.resolve())), "track": track, "program": program}
-    if ingest is None:
-        return build_music_corpus(name, read_midi_folder(folder, track, program, reporter), encoding, plan, source)
+    found, source = _scan(folder, track, program)
     check_engine(ingest.engine)
     settings = {"encoding": encoding.params(), "track": track, "program": program, "shard_files": ingest.shard_files}
     store = ShardStore.open(shards_folder(ingest.home, name), build_key(folder, found.files, settings))
@@ -66,6 +67,9 @@ def build_midi_corpus(name: str, folder: Path, encoding: MusicEncoding, plan: Sp
     work = partial(encode_midi_file, track=track, program=program, encoding=encoding)
     try:
         _read_into_shards(found.files, folder, work, store, ingest, reporter)
+        saved = save_music_corpus(ingest.home, name,
+                                  lambda: chain([EncodedBatch.of(found.skipped)], store.batches(shards)),
+                                  encoding, plan, source, started)
     except KeyboardInterrupt:
         reporter.note(f"stopped: {store.done} of {shards} shards are kept; run the same command again to go on "
                       "from them")
@@ -73,10 +77,16 @@ def build_midi_corpus(name: str, folder: Path, encoding: MusicEncoding, plan: Sp
     except OSError:  # a full disk or an unwritable home: no partial output is left behind
         store.remove()
         raise
-    corpus = assemble_music_corpus(name, lambda: chain([EncodedBatch.of(found.skipped)], store.batches(shards)),
-                                   encoding, plan, source, started)
     store.remove()
-    return corpus
+    return saved
+
+
+def _scan(folder: Path, track: int | None, program: int | None) -> tuple[MidiFolder, dict]:
+    """The MIDI files under `folder` (refused when there are none) and the manifest's source record."""
+    found = scan_midi_folder(folder)
+    if not found.files:
+        raise SeqganError(f"no .mid or .midi files under {printable(str(folder))}: point to a folder of MIDI files")
+    return found, {"kind": "midi", "path": printable(str(folder.resolve())), "track": track, "program": program}
 
 
 def encode_midi_file(task: tuple[str, str], track: int | None, program: int | None,

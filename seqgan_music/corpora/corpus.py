@@ -8,7 +8,6 @@ folder under a temporary name and renames it, so a failed build never damages a 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -17,16 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from seqgan_music import __version__
-from seqgan_music.atomic import replace_folder_atomically
+from seqgan_music.corpora.corpus_writer import MANIFEST, TOKENS, TUNES, VOCAB, content_digest, writing_corpus
 from seqgan_music.corpora.encodings import Encoding, MusicEncoding, encoding_from_params
 from seqgan_music.corpora.melody import Melody
 from seqgan_music.corpora.split import SPLITS
 from seqgan_music.corpora.vocabulary import Vocabulary
 from seqgan_music.errors import DamagedFileError, SeqganError
-from seqgan_music.paths import check_no_case_twin, corpora_dir, corpus_dir
+from seqgan_music.paths import corpora_dir, corpus_dir
 from seqgan_music.project_files import DamagedItem, damage_as_error, expect, expect_fields, read_arrays, read_json
-
-MANIFEST, TOKENS, VOCAB, TUNES = "manifest.json", "tokens.npz", "vocab.json", "tunes.json"
 
 
 @dataclass(frozen=True)
@@ -68,17 +65,15 @@ class Corpus:
 
     def content_hash(self) -> str:
         """SHA-256 of the token arrays and the vocabulary: two corpora with equal hashes are equal."""
-        digest = hashlib.sha256()
+        windows = {}
         for split in SPLITS:
             array = np.ascontiguousarray(self.splits[split], dtype=np.int32)
-            digest.update(f"{split}:{array.shape}".encode())
-            digest.update(array.tobytes())
-        for split, sequences in sorted(self.tune_sequences.items()):
+            windows[split] = (array.shape, [array.tobytes()])
+        whole = {}
+        for split, sequences in self.tune_sequences.items():
             flat, offsets = _flatten(sequences)
-            digest.update(f"tunes_{split}:{offsets.tobytes().hex()}".encode())
-            digest.update(flat.tobytes())
-        digest.update(self.vocabulary.to_json().encode())
-        return digest.hexdigest()
+            whole[split] = ([offsets.tobytes()], [flat.tobytes()])
+        return content_digest(windows, whole, self.vocabulary.to_json())
 
     @property
     def has_whole_tunes(self) -> bool:
@@ -94,23 +89,17 @@ class Corpus:
 
     def save(self, home: Path) -> Path:
         """Write atomically to `<home>/corpora/<name>/`, replacing an older build only on success."""
-        target = corpus_dir(home, self.name)
-        check_no_case_twin(target.parent, self.name, "corpus")
-        self.manifest["content_hash"] = self.content_hash()
-        arrays = {split: np.asarray(self.splits[split], dtype=np.int32) for split in SPLITS}
-        arrays.update({f"{s}_tune": np.asarray(a, dtype=np.int32) for s, a in self.tune_of_window.items()})
-        for split, sequences in self.tune_sequences.items():
-            arrays[f"tunes_{split}"], arrays[f"tunes_{split}_offsets"] = _flatten(sequences)
-            arrays[f"tunes_{split}_tune"] = np.asarray(self.tune_of_sequence[split], dtype=np.int32)
-        with replace_folder_atomically(target) as staging:
-            np.savez_compressed(staging / TOKENS, **arrays)
-            (staging / VOCAB).write_text(self.vocabulary.to_json(), encoding="utf-8")
-            (staging / TUNES).write_text(json.dumps(self.tunes, ensure_ascii=False), encoding="utf-8")
-            for filename, data in self.files.items():
-                (staging / filename).write_bytes(data)
-            (staging / MANIFEST).write_text(json.dumps(self.manifest, indent=2, ensure_ascii=False), encoding="utf-8")
-        self.folder = target
-        return target
+        whole = bool(self.tune_sequences)
+        with writing_corpus(home, self.name, self.length, bool(self.tune_of_window), whole) as writer:
+            for split in SPLITS:
+                writer.add_windows(split, self.splits[split], self.tune_of_window.get(split))
+                if whole:
+                    writer.add_whole_tunes(split, self.tune_sequences.get(split, []),
+                                           self.tune_of_sequence.get(split, []))
+            writer.add_records(self.tunes)
+            writer.finish(self.vocabulary.to_json(), self.manifest, self.files)
+        self.folder = corpus_dir(home, self.name)
+        return self.folder
 
 
 def new_manifest(name: str, source: dict, encoding: Encoding, split: dict, counts: dict,

@@ -7,19 +7,26 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from pathlib import Path
+from typing import Protocol, TypeVar
 
 import numpy as np
 
 from seqgan_music.corpora.corpus import Corpus, Skipped, new_manifest
+from seqgan_music.corpora.corpus_writer import CorpusWriter, writing_corpus
 from seqgan_music.corpora.encoded import BATCH_TUNES, EncodedBatch, EncodedTune
 from seqgan_music.corpora.encodings import Grid16, MusicEncoding, token_pitch
 from seqgan_music.corpora.keys import estimate_key
 from seqgan_music.corpora.melody import Melody, check_tune_length
 from seqgan_music.corpora.split import SPLITS, SplitPlan
-from seqgan_music.corpora.tunes import STRUCTURE_TOKENS, tune_facts, whole_tune, whole_tune_counts
+from seqgan_music.corpora.tunes import STRUCTURE_TOKENS, WholeTuneCounts, tune_facts, whole_tune
 from seqgan_music.corpora.vocabulary import END, PAD, Vocabulary
 from seqgan_music.corpora.windows import cut_windows
 from seqgan_music.errors import SeqganError, SkippedInput
+from seqgan_music.paths import corpus_dir
+
+T_co = TypeVar("T_co", covariant=True)
+T = TypeVar("T")
 
 
 def build_music_corpus(
@@ -44,7 +51,7 @@ def build_music_corpus(
             batches.append(EncodedBatch.of(pending))
             pending = []
     batches.append(EncodedBatch.of(pending))
-    return assemble_music_corpus(name, lambda: batches, encoding, plan, source, started)
+    return assemble_music_corpus(name, lambda: batches, encoding, plan, source, started, InMemory(name, encoding))
 
 
 def encode_tune(melody: Melody, encoding: MusicEncoding) -> EncodedTune | Skipped:
@@ -80,10 +87,14 @@ def assemble_music_corpus(
     plan: SplitPlan,
     source: dict,
     started: float,
-) -> Corpus:
+    sink: CorpusSink[T],
+) -> T:
     """The corpus of the encoded tunes in `batches` (see `build_music_corpus`), in two passes over
-    them: the vocabulary first, then the windows. `batches()` starts a pass; batches may be read
-    from disk one at a time (a sharded build), so that only token ids stay in memory."""
+    them: the vocabulary first, then the windows, fed tune by tune to `sink` (which keeps the corpus
+    in memory or writes it to disk) and finished with the manifest: what `sink.finish` returns.
+    `batches()` starts a pass; batches may be read from disk one at a time (a sharded build). Beside
+    the sink, memory holds counts, the skipped inputs and a 16-byte digest of each tune (some 100
+    bytes a tune, to send copies of a tune to one split), whatever the number of tunes."""
     skipped: list[Skipped] = []
     seen: set[str] = set()
     tune_tokens: set[str] = set()
@@ -103,59 +114,123 @@ def assemble_music_corpus(
         first = f" (first: {skipped[0].path}: {skipped[0].reason})" if skipped else ""
         raise SeqganError(f"no usable tunes: {len(skipped)} input(s) skipped{first}")
 
-    whole = isinstance(encoding, Grid16)
+    whole = keeps_whole_tunes(encoding)
     vocabulary = _music_vocabulary(encoding, seen, tune_tokens)
     pad_id, end_id = (vocabulary.pad, vocabulary.end) if encoding.pads_tail else (None, None)
-    windows: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
-    owners: dict[str, list[int]] = {s: [] for s in SPLITS}
-    sequences: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS} if whole else {}
-    sequence_owners: dict[str, list[int]] = {s: [] for s in SPLITS}
-    tune_records: list[dict] = []
+    windows_per_split: Counter[str] = Counter()
     tunes_per_split: Counter[str] = Counter()
-    first_copies: dict[bytes, str] = {}  # hash of a tune's tokens -> the split of its first copy
+    whole_counts = WholeTuneCounts()
+    first_copies: dict[bytes, str] = {}  # digest of a tune's tokens -> the split of its first copy
     for batch in batches():
         ids_of = np.array(vocabulary.ids(batch.symbols.tolist()), dtype=np.int32)
         for position in range(len(batch)):
             ids = ids_of[batch.tokens_of(position)]
-            index = len(tune_records)
             metadata = batch.metadata[position]
-            split = first_copies.setdefault(hashlib.sha256(ids.tobytes()).digest(), plan.split_of(metadata["source"]))
+            digest = hashlib.blake2b(ids.tobytes(), digest_size=16).digest()
+            split = first_copies.setdefault(digest, plan.split_of(metadata["source"]))
             cut = cut_windows(ids.tolist(), encoding.length, encoding.stride, batch.window_starts_of(position),
                               end_id, pad_id)
-            windows[split].append(np.array(cut, dtype=np.int32).reshape(-1, encoding.length))
-            owners[split].extend([index] * len(cut))
+            record = {**metadata, "split": split, "windows": len(cut), **batch.facts[position]}
+            sequence = ids_of[batch.tune_tokens_of(position)] if whole else None
+            sink.add_tune(split, np.array(cut, dtype=np.int32).reshape(-1, encoding.length), sequence, record)
+            windows_per_split[split] += len(cut)
             tunes_per_split[split] += 1
             if whole:
-                sequences[split].append(ids_of[batch.tune_tokens_of(position)])
-                sequence_owners[split].append(index)
-            tune_records.append({**metadata, "split": split, "windows": len(cut), **batch.facts[position]})
+                whole_counts.add(record)
 
-    splits = {s: np.concatenate([np.empty((0, encoding.length), np.int32), *windows[s]]) for s in SPLITS}
-    if len(splits["train"]) == 0:
+    if not windows_per_split["train"]:
         raise SeqganError("the train split holds no windows: use more tunes, a shorter --length, or other split shares")
+    tunes = tunes_per_split.total()
     counts = {
-        "tunes": len(tune_records),
+        "tunes": tunes,
         "tunes_per_split": {s: tunes_per_split[s] for s in SPLITS},
-        "windows": {s: int(len(splits[s])) for s in SPLITS},
+        "windows": {s: windows_per_split[s] for s in SPLITS},
         "steps": totals["steps"],
         "off_grid_notes": totals["off_grid_notes"],
         "dropped_notes": totals["dropped_notes"],
         "keys_estimated": totals["key_estimated"],
         "transposed": totals["transposed"],
         "skipped": len(skipped),
-        "duplicate_tunes": len(tune_records) - len(first_copies),
+        "duplicate_tunes": tunes - len(first_copies),
         "vocabulary": len(vocabulary),
         "pitch_range": [low, high],
         "meters": dict(meters.most_common()),
     }
     if whole:
-        counts["whole_tunes"] = whole_tune_counts(tune_records)
+        counts["whole_tunes"] = whole_counts.summary()
     manifest = new_manifest(name, source, encoding, plan.describe(), counts, skipped,
                             time.perf_counter() - started)
-    return Corpus(name, splits, vocabulary, encoding, manifest, tune_records,
-                  {s: np.array(owners[s], dtype=np.int32) for s in SPLITS},
-                  tune_sequences=sequences,
-                  tune_of_sequence={s: np.array(sequence_owners[s], dtype=np.int32) for s in sequences})
+    return sink.finish(vocabulary, manifest)
+
+
+def keeps_whole_tunes(encoding: MusicEncoding) -> bool:
+    """Whether a corpus of this encoding keeps each tune whole beside its windows (grid16)."""
+    return isinstance(encoding, Grid16)
+
+
+class CorpusSink(Protocol[T_co]):
+    """Where `assemble_music_corpus` puts each tune (in the order of their indices) and the manifest."""
+
+    def add_tune(self, split: str, windows: np.ndarray, sequence: np.ndarray | None, record: dict) -> None: ...
+
+    def finish(self, vocabulary: Vocabulary, manifest: dict) -> T_co: ...
+
+
+class InMemory:
+    """A sink that keeps the corpus in memory and finishes with the `Corpus`."""
+
+    def __init__(self, name: str, encoding: MusicEncoding) -> None:
+        self.name, self.encoding = name, encoding
+        self.windows: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
+        self.owners: dict[str, list[int]] = {s: [] for s in SPLITS}
+        self.sequences: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS} if keeps_whole_tunes(encoding) else {}
+        self.sequence_owners: dict[str, list[int]] = {s: [] for s in SPLITS}
+        self.records: list[dict] = []
+
+    def add_tune(self, split: str, windows: np.ndarray, sequence: np.ndarray | None, record: dict) -> None:
+        index = len(self.records)
+        self.windows[split].append(windows)
+        self.owners[split].extend([index] * len(windows))
+        if sequence is not None:
+            self.sequences[split].append(sequence)
+            self.sequence_owners[split].append(index)
+        self.records.append(record)
+
+    def finish(self, vocabulary: Vocabulary, manifest: dict) -> Corpus:
+        length = self.encoding.length
+        splits = {s: np.concatenate([np.empty((0, length), np.int32), *self.windows[s]]) for s in SPLITS}
+        return Corpus(self.name, splits, vocabulary, self.encoding, manifest, self.records,
+                      {s: np.array(self.owners[s], dtype=np.int32) for s in SPLITS},
+                      tune_sequences=self.sequences,
+                      tune_of_sequence={s: np.array(self.sequence_owners[s], dtype=np.int32) for s in self.sequences})
+
+
+class ToWriter:
+    """A sink that writes each tune into a corpus folder as it comes (see `corpora.corpus_writer`)
+    and finishes by writing the rest of the folder's files."""
+
+    def __init__(self, writer: CorpusWriter) -> None:
+        self.writer = writer
+        self.tunes = 0
+
+    def add_tune(self, split: str, windows: np.ndarray, sequence: np.ndarray | None, record: dict) -> None:
+        self.writer.add_windows(split, windows, np.full(len(windows), self.tunes, dtype=np.int32))
+        if sequence is not None:
+            self.writer.add_whole_tunes(split, [sequence], [self.tunes])
+        self.writer.add_records([record])
+        self.tunes += 1
+
+    def finish(self, vocabulary: Vocabulary, manifest: dict) -> None:
+        self.writer.finish(vocabulary.to_json(), manifest)
+
+
+def save_music_corpus(home: Path, name: str, batches: Callable[[], Iterable[EncodedBatch]], encoding: MusicEncoding,
+                      plan: SplitPlan, source: dict, started: float) -> Path:
+    """`assemble_music_corpus` written straight into `<home>/corpora/<name>/` as the tunes come (an
+    older build is replaced only once the new one is complete); returns that folder."""
+    with writing_corpus(home, name, encoding.length, owners=True, whole_tunes=keeps_whole_tunes(encoding)) as writer:
+        assemble_music_corpus(name, batches, encoding, plan, source, started, ToWriter(writer))
+    return corpus_dir(home, name)
 
 
 def _prepare(melody: Melody, encoding: MusicEncoding) -> tuple[Melody, dict]:

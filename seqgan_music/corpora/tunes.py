@@ -22,7 +22,7 @@ raises: the model's mistakes become a playable tune, as `Grid16.decode` does for
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from seqgan_music.corpora.encodings import BAR, HOLD, REST, Grid16, token_pitch
@@ -433,18 +433,53 @@ def tune_facts(tune: Tune, cut_bars: int) -> dict:
             "notated_bars": len(tune.notated_bars()), "played_bars": len(tune.played_bars()), "cut_bars": cut_bars}
 
 
-def whole_tune_counts(records: Sequence[dict]) -> dict:
+def whole_tune_counts(records: Iterable[dict]) -> dict:
     """The manifest's summary of a corpus's whole tunes: how many, how long, which types, modes
     and forms, and how many were cut to `MAX_TUNE_BARS`."""
-    bars = sorted(record["notated_bars"] for record in records)
-    return {
-        "tunes": len(records),
-        "notated_bars": {"min": bars[0], "median": bars[len(bars) // 2], "max": bars[-1]} if bars else {},
-        "types": dict(Counter(record["type"] for record in records).most_common()),
-        "modes": dict(Counter(record["mode"] for record in records).most_common()),
-        "forms": dict(Counter(record["form"] for record in records).most_common()),
-        "cut": sum(1 for record in records if record["cut_bars"]),
-    }
+    counts = WholeTuneCounts()
+    for record in records:
+        counts.add(record)
+    return counts.summary()
+
+
+class WholeTuneCounts:
+    """`whole_tune_counts` fed one tune record at a time, holding counts only (the bar lengths as
+    a count of each length, for the median), so a build of any size keeps no list of its tunes."""
+
+    def __init__(self) -> None:
+        self.bars: Counter[int] = Counter()
+        self.types: Counter[str] = Counter()
+        self.modes: Counter[str] = Counter()
+        self.forms: Counter[str] = Counter()
+        self.cut = 0
+
+    def add(self, record: dict) -> None:
+        self.bars[record["notated_bars"]] += 1
+        self.types[record["type"]] += 1
+        self.modes[record["mode"]] += 1
+        self.forms[record["form"]] += 1
+        self.cut += bool(record["cut_bars"])
+
+    def summary(self) -> dict:
+        tunes = self.bars.total()
+        return {
+            "tunes": tunes,
+            "notated_bars": {"min": min(self.bars), "median": self._median_bars(tunes),
+                             "max": max(self.bars)} if tunes else {},
+            "types": dict(self.types.most_common()),
+            "modes": dict(self.modes.most_common()),
+            "forms": dict(self.forms.most_common()),
+            "cut": self.cut,
+        }
+
+    def _median_bars(self, tunes: int) -> int:
+        """The bar count at index tunes // 2 of the sorted lengths (the upper median)."""
+        seen = 0
+        for bars in sorted(self.bars):
+            seen += self.bars[bars]
+            if seen > tunes // 2:
+                return bars
+        raise ValueError("no tunes counted")
 
 
 def tune_only_tokens(vocabulary: Vocabulary) -> list[int]:
