@@ -8,7 +8,6 @@ folder under a temporary name and renames it, so a failed build never damages a 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -104,7 +103,7 @@ class Corpus:
 
 def new_manifest(name: str, source: dict, encoding: Encoding, split: dict, counts: dict,
                  skipped: list[Skipped], build_seconds: float) -> dict:
-    """The manifest every source writes; `content_hash` is filled in by `Corpus.save`."""
+    """The manifest every source writes; `content_hash` is filled in as the corpus is written."""
     return {
         "name": name,
         "source": source,

@@ -64,11 +64,10 @@ class CorpusWriter:
         self.rows = dict.fromkeys(SPLITS, 0)  # windows written per split
         self.tune_ids = dict.fromkeys(SPLITS, 0)  # whole-tune ids written per split
         self.tune_counts = dict.fromkeys(SPLITS, 0)  # whole tunes written per split
-        self.records = 0
         self.streams: dict[str, BinaryIO] = {}
         try:
             for name in [*self._array_names(), TUNES]:
-                self.streams[name] = open(self._raw(name), "wb")  # noqa: SIM115 (closed by finish or close)
+                self.streams[name] = open(self._raw(name), "wb")  # closed by `finish` or `close`
         except BaseException:
             self.close()
             raise
@@ -104,7 +103,6 @@ class CorpusWriter:
         stream = self.streams[TUNES]
         for record in records:
             stream.write(json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
-            self.records += 1
 
     def finish(self, vocabulary_json: str, manifest: dict, files: Mapping[str, bytes] | None = None) -> str:
         """Write tokens.npz, tunes.json, vocab.json, the extra `files` and, last, the manifest with
@@ -133,31 +131,27 @@ class CorpusWriter:
         return content_digest(windows, whole, vocabulary_json)
 
     def _array_names(self) -> list[str]:
-        """The arrays of tokens.npz, in the order `Corpus.save` always wrote them."""
-        names = list(SPLITS)
-        if self.owners:
-            names += [f"{s}_tune" for s in SPLITS]
-        if self.whole_tunes:
-            names += [f"tunes_{s}{part}" for s in SPLITS for part in ("", "_offsets", "_tune")]
-        return names
+        return [name for name, _, _ in self._arrays()]
 
-    def _shape_and_dtype(self, name: str) -> tuple[tuple[int, ...], np.dtype]:
-        if name in SPLITS:
-            return (self.rows[name], self.length), _IDS
-        if name.endswith("_offsets"):
-            return (self.tune_counts[name[len("tunes_"):-len("_offsets")]] + 1,), _OFFSETS
-        if name.startswith("tunes_") and name.endswith("_tune"):
-            return (self.tune_counts[name[len("tunes_"):-len("_tune")]],), _IDS
-        if name.startswith("tunes_"):
-            return (self.tune_ids[name[len("tunes_"):]],), _IDS
-        return (self.rows[name[:-len("_tune")]],), _IDS
+    def _arrays(self) -> list[tuple[str, tuple[int, ...], np.dtype]]:
+        """The arrays of tokens.npz (name, shape so far, dtype), in the order `Corpus.save` always
+        wrote them."""
+        arrays = [(split, (self.rows[split], self.length), _IDS) for split in SPLITS]
+        if self.owners:
+            arrays += [(f"{split}_tune", (self.rows[split],), _IDS) for split in SPLITS]
+        if self.whole_tunes:
+            for split in SPLITS:
+                tunes = self.tune_counts[split]
+                arrays += [(f"tunes_{split}", (self.tune_ids[split],), _IDS),
+                           (f"tunes_{split}_offsets", (tunes + 1,), _OFFSETS),
+                           (f"tunes_{split}_tune", (tunes,), _IDS)]
+        return arrays
 
     def _write_tokens(self) -> None:
         """tokens.npz: each raw file streamed into its .npy member behind the header that says
         its dtype and shape, as `np.savez_compressed` lays them out."""
         with zipfile.ZipFile(self.folder / TOKENS, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for name in self._array_names():
-                shape, dtype = self._shape_and_dtype(name)
+            for name, shape, dtype in self._arrays():
                 header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
                 with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
                     np.lib.format.write_array_header_1_0(member, header)
