@@ -16,6 +16,7 @@ import pytest
 from test_ingest_hostile import BOMB, cli, write_tune
 
 import seqgan_music.corpora.building as building
+from seqgan_music.cli.experiment import _ensure_music_corpus
 from seqgan_music.corpora.building import IngestOptions, build_midi_corpus, encode_midi_file, ingest_midi_corpus
 from seqgan_music.corpora.corpus_writer import CorpusWriter
 from seqgan_music.corpora.encodings import Grid16
@@ -206,6 +207,8 @@ def test_no_melody_is_made_in_the_building_process(folder, tmp_path, monkeypatch
     monkeypatch.setattr(Melody, "__init__", counting)
     ingest(folder, tmp_path)
     assert made == []  # the workers read and encode; this process gets token ids in shards
+    _ensure_music_corpus(tmp_path / "experiment", "nottingham", "grid16", folder)  # an experiment's own build
+    assert made == [] and (tmp_path / "experiment" / "corpora" / "nottingham" / "manifest.json").is_file()
     build_midi_corpus("c", folder, ENCODING, PLAN, SilentReporter())
     assert len(made) >= 14  # reading in process makes one or more per tune: the count above could see them
 

@@ -396,7 +396,7 @@ def _ensure_music_corpus(root: Path, name: str, encoding: str, midi: Path | None
     """Use the corpus when it exists with this encoding; build it from `midi` when it does not."""
     from seqgan_music.corpora.corpus import load_corpus
     from seqgan_music.corpora.encodings import music_encoding
-    from seqgan_music.corpora.building import build_midi_corpus
+    from seqgan_music.corpora.building import IngestOptions, ingest_midi_corpus
     from seqgan_music.corpora.split import SplitPlan
 
     if _corpus_exists(root, name):
@@ -407,7 +407,7 @@ def _ensure_music_corpus(root: Path, name: str, encoding: str, midi: Path | None
     if midi is None:
         raise SeqganError(f"no corpus named {name!r}: pass --midi DIR (the Nottingham MIDI folder, e.g. "
                           "../shared/data/nottingham/MIDI) to build it")
-    build_midi_corpus(name, midi, music_encoding(encoding), SplitPlan(), RichReporter()).save(root)
+    ingest_midi_corpus(name, midi, music_encoding(encoding), SplitPlan(), RichReporter(), IngestOptions(root))
 
 
 def _command(name: str, *options: tuple[str, object]) -> str:
