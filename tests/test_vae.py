@@ -144,7 +144,7 @@ def test_settings_are_checked_and_other_decoder_inputs_refused(home: Path):
 def test_the_memory_estimate_lets_a_tiny_run_start():
     config = vae_config()
     check_budget(config, 5, 15)  # refuses nothing
-    # What the estimate misses: it counts one LSTM (the decoder); the encoder doubles the core's weights.
+    # The estimate counts the encoder and the posterior head too (tests/test_budget.py holds the counts exact).
     assert estimate_memory(config, 5, 15).total > 0
 
 

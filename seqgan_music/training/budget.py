@@ -1,6 +1,7 @@
 """What a run's settings ask of this machine, checked before a run folder is made: threads against
-the cores, and memory, estimated from the model sizes, the corpus's vocabulary and sequence length
-and the batch sizes, against the machine's memory. Without the check, too many threads segfault
+the cores, and memory, estimated from the sizes of the models the run's method builds (each method
+counts its own: training/model_sizes.py), the corpus's vocabulary and sequence length and the batch
+sizes, against the machine's memory. Without the check, too many threads segfault
 and too large a model ends in an allocation traceback after the run folder has taken the name.
 
 The estimate is rough (float32 weights with their gradients and Adam's moments, the activations of
@@ -16,16 +17,20 @@ from dataclasses import dataclass
 
 from seqgan_music.config import Config
 from seqgan_music.errors import SeqganError
-from seqgan_music.models.relational_memory import relational_parameters
 from seqgan_music.phases import ADVERSARIAL, PRETRAIN_D
 from seqgan_music.training.methods import method_class
+from seqgan_music.training.model_sizes import core_width, discriminator_filters
 
 _FLOAT, _LONG = 4, 8  # bytes of a float32 weight or activation, and of an int64 token id
-_POSITIONS = 32  # lookback's two position embeddings, roughly (models/lookback.py)
 # Weights, their gradients, Adam's two moments in each of the two generator optimizers (MLE and
 # adversarial), the rollout network's copy and keep_best's copy: about 8 copies of the generator.
 _GENERATOR_COPIES = 8
 _DISCRIMINATOR_COPIES = 4  # weights, gradients, Adam's two moments
+_OWN_COPIES = 4  # a method's own model (RELAX's control): the same
+_FROZEN_COPIES = 2  # weights the generator holds untrained (LeakGAN's copy of D), and keep_best's copy of them
+_GENERATOR_PART = "the generator's weights, gradients and optimizer state"
+_DISCRIMINATOR_PART = "the discriminator's weights, gradients and optimizer state"
+_OWN_PART = "the method's own models' weights, gradients and optimizer state"
 _ROLLOUT_SHARE = {"token": 1, "bar": 8}  # every token's prefix, or about one in 8 (a bar of 3/4 or more)
 
 
@@ -53,13 +58,6 @@ def machine_memory() -> int | None:
         return None
 
 
-def core_width(config: Config) -> int:
-    """The width of the generator core's output, and of each of h and c per layer: the LSTM's hidden,
-    or the relational memory's slots * heads * head_size."""
-    g = config.generator
-    return g.hidden if g.core == "lstm" else g.memory_slots * g.memory_heads * g.memory_head_size
-
-
 def core_step_activations(config: Config) -> int:
     """Floats the core keeps per token for the backward pass: the LSTM's gates, h and c per layer; the
     relational memory's query-key-value rows, attention weights, MLP, norms and gates, roughly."""
@@ -70,37 +68,22 @@ def core_step_activations(config: Config) -> int:
     return (slots + 1) * 8 * slot + slots * 12 * slot + g.memory_heads * slots * (slots + 1)
 
 
-def generator_parameters(config: Config, vocab_size: int) -> int:
-    """The generator's parameter count (models/generator.py), lookback and attention roughly."""
-    g = config.generator
-    width = g.embedding
-    if g.lookback:  # the token, the bars back, a part back and the header, each embedded, and two positions
-        width = (len(g.lookback_bars) + 2 + (4 if g.header_inputs else 0)) * g.embedding + _POSITIONS
-    hidden = core_width(config)
-    if g.core == "lstm":
-        core = sum(4 * g.hidden * ((width if layer == 0 else g.hidden) + g.hidden + 2) for layer in range(g.layers))
-    else:
-        core = relational_parameters(width, g.memory_heads, g.memory_head_size)
-    attention = 3 * hidden * hidden + hidden * vocab_size if g.attention else 0
-    return (vocab_size + 2) * g.embedding + core + (hidden + 1) * vocab_size + attention
-
-
-def discriminator_filters(config: Config, length: int) -> list[tuple[int, int]]:
-    """(width, count) of the filter banks the run builds (training/build.py): widths that fit, counts scaled."""
-    d = config.discriminator
-    return [(w, max(1, round(c * d.filter_scale))) for w, c in zip(d.filter_widths, d.filter_counts) if w <= length]
-
-
 def estimate_memory(config: Config, vocab_size: int, length: int) -> MemoryEstimate:
-    """What the run needs at its peak, roughly: weights and optimizer state, plus the largest of
-    one batch's activations, the rollout's rows, the evaluation samples and the negatives."""
+    """What the run needs at its peak, roughly: the weights and optimizer state of every model the
+    method builds, plus the largest of one batch's activations, the rollout's rows, the evaluation
+    samples and the negatives."""
+    generator_weights, weights, working = _needs(config, vocab_size, length)
+    largest = max(working, key=lambda part: working[part])
+    return MemoryEstimate(generator_weights, {**weights, largest: working[largest]})
+
+
+def _needs(config: Config, vocab_size: int, length: int) -> tuple[int, dict[str, int], dict[str, int]]:
+    """The generator's weights alone, what the models hold all run long, and each of the working
+    sets (only the largest of which is held at once), in bytes."""
     g, d, a = config.generator, config.discriminator, config.adversarial
-    generator = generator_parameters(config, vocab_size)
-    filters = discriminator_filters(config, length)
-    features = sum(count for _, count in filters)
-    discriminator = (vocab_size * d.embedding + sum(c * (w * d.embedding + 1) for w, c in filters)
-                     + 2 * features * (features + 1) + features + 1)
     method = method_class(config.run.method)
+    sizes = method.model_sizes(config, vocab_size, length)
+    filters = discriminator_filters(config, length)
     adversarial = ADVERSARIAL in method.phases and a.rounds > 0
     step = core_step_activations(config) + g.embedding + 3 * vocab_size  # per token: the core's; logits and their grads
     batch = max(config.mle.batch_size, method.generator_batch_rows(config) if adversarial else 0)
@@ -113,39 +96,41 @@ def estimate_memory(config: Config, vocab_size: int, length: int) -> MemoryEstim
         every = config.rollout.every
         prefixes = max(1, (length - 1) // _ROLLOUT_SHARE.get(every, int(every) if every.isdigit() else 1))
         rows = prefixes * a.rollouts * a.batch_size
-        state = 2 * g.layers * core_width(config)  # h and c of a row (the relational core has one layer)
+        state = 2 * (g.layers if g.core == "lstm" else 1) * core_width(config)  # h and c of a row
         rollout = (rows * (state * _FLOAT + length * (_LONG + _FLOAT) + 5 * _LONG)
                    + length * a.batch_size * (state + vocab_size) * _FLOAT)
+    weights = {
+        _GENERATOR_PART: (sizes.generator * _GENERATOR_COPIES + sizes.frozen * _FROZEN_COPIES) * _FLOAT,
+        _DISCRIMINATOR_PART: sizes.discriminator * _DISCRIMINATOR_COPIES * _FLOAT,
+        _OWN_PART: sizes.own * _OWN_COPIES * _FLOAT,
+    }
     working = {
         "one training batch's activations": batch * length * step * _FLOAT + d_batch * d_step * 2 * _FLOAT,
         "the rollout's rows": rollout,
         "the evaluation samples": config.run.eval_samples * length * _LONG * 2,
         "the discriminator's negatives": negatives * length * _LONG * 4,
     }
-    largest = max(working, key=lambda part: working[part])
-    parts = {
-        "the generator's weights, gradients and optimizer state": generator * _FLOAT * _GENERATOR_COPIES,
-        "the discriminator's weights, gradients and optimizer state": discriminator * _FLOAT * _DISCRIMINATOR_COPIES,
-        largest: working[largest],
-    }
-    return MemoryEstimate(generator * _FLOAT, parts)
+    return sizes.generator * _FLOAT, weights, working
 
 
-# The settings an estimate grows with, by the part it puts them in; the one furthest above its
-# default is named in the refusal (of the core's own settings, those of the core the run has).
-_MEMORY_SIZES = ("generator.memory_slots", "generator.memory_heads", "generator.memory_head_size")
-_CORE_SETTINGS = {"lstm": ("generator.hidden", "generator.layers"), "relational": _MEMORY_SIZES}
-_DRIVERS = {
-    "the generator's weights, gradients and optimizer state": ("generator.hidden", "generator.embedding",
-                                                               "generator.layers", *_MEMORY_SIZES),
-    "the discriminator's weights, gradients and optimizer state": ("discriminator.embedding",),
-    "one training batch's activations": ("mle.batch_size", "adversarial.batch_size", "pretrain_d.batch_size",
-                                         "generator.hidden", "generator.embedding", "generator.layers",
-                                         "discriminator.embedding", *_MEMORY_SIZES),
-    "the rollout's rows": ("adversarial.rollouts", "adversarial.batch_size", "generator.hidden", *_MEMORY_SIZES),
-    "the evaluation samples": ("run.eval_samples",),
-    "the discriminator's negatives": ("adversarial.negatives", "pretrain_d.negatives"),
-}
+# The settings an estimate grows with. A refusal names, of those that grow its largest part in this
+# run (the method's own sizes too; not the settings of a core or model the run does not build), the
+# one furthest above its default.
+_SIZE_SETTINGS = ("generator.hidden", "generator.embedding", "generator.layers", "generator.memory_slots",
+                  "generator.memory_heads", "generator.memory_head_size", "discriminator.embedding", "mle.batch_size",
+                  "adversarial.batch_size", "pretrain_d.batch_size", "adversarial.rollouts", "run.eval_samples",
+                  "adversarial.negatives", "pretrain_d.negatives")
+
+
+def _drivers(config: Config, part: str, vocab_size: int, length: int) -> list[str]:
+    """The size settings whose doubling grows `part` of this run's estimate."""
+    def size(of: Config) -> int:
+        _, weights, working = _needs(of, vocab_size, length)
+        return {**weights, **working}[part]
+
+    now = size(config)
+    candidates = (*_SIZE_SETTINGS, *method_class(config.run.method).size_settings)
+    return [name for name in candidates if size(_with_value(config, name, 2 * _value(config, name))) > now]
 
 
 def check_budget(config: Config, vocab_size: int, length: int) -> None:
@@ -162,11 +147,10 @@ def check_budget(config: Config, vocab_size: int, length: int) -> None:
     if estimate.total <= memory:
         return
     part = max(estimate.parts, key=lambda name: estimate.parts[name])
-    unused = {name for core, names in _CORE_SETTINGS.items() if core != config.generator.core for name in names}
-    drivers = [name for name in _DRIVERS[part] if name not in unused]
+    drivers = _drivers(config, part, vocab_size, length)
     setting = max(drivers, key=lambda name: _value(config, name) / _value(Config(), name))
     value = _value(config, setting)
-    if estimate.generator_weights > memory and part.startswith("the generator"):
+    if estimate.generator_weights > memory and part == _GENERATOR_PART:
         need = f"needs about {_gigabytes(estimate.generator_weights)} for its weights alone"
     else:
         need = f"makes the run need about {_gigabytes(estimate.total)} ({part}: {_gigabytes(estimate.parts[part])})"

@@ -41,6 +41,7 @@ from seqgan_music.training.adversarial_losses import discriminator_loss, gradien
 from seqgan_music.training.build import ban_for_unit, sequence_tokens
 from seqgan_music.training.methods.base import Method, UnitRunner
 from seqgan_music.training.methods.vae import epoch_batches, plain_lstm_shape
+from seqgan_music.training.model_sizes import ModelSizes, arae_generator_parameters, code_critic_parameters
 from seqgan_music.training.optimization import descend
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ class ARAE(Method):
                "NLL_test is estimated from generated codes")
     phases = (MLE, ADVERSARIAL)
     sections = ("arae",)
+    size_settings = ("arae.code_size", "arae.noise_size", "arae.mlp_hidden")
 
     @classmethod
     def build_generator(cls, corpus: Corpus, config: Config) -> ARAEGenerator:
@@ -72,6 +74,10 @@ class ARAE(Method):
     def build_discriminator(cls, corpus: Corpus, config: Config, length: int) -> nn.Module:
         """The critic on codes (the run's discriminator, saved with it)."""
         return CodeCritic(config.arae.code_size, config.arae.mlp_hidden)
+
+    @classmethod
+    def model_sizes(cls, config: Config, vocab_size: int, length: int) -> ModelSizes:
+        return ModelSizes(arae_generator_parameters(config, vocab_size), code_critic_parameters(config))
 
     def __init__(self, trainer: Trainer) -> None:
         super().__init__(trainer)

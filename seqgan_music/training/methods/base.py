@@ -28,6 +28,7 @@ from seqgan_music.phases import ADVERSARIAL, MLE, PRETRAIN_D, Phase
 from seqgan_music.training.build import build_discriminator, build_generator
 from seqgan_music.training.estimators import gradient_estimates, log_gradient_variance
 from seqgan_music.training.mle import mle_epoch, per_token_nll
+from seqgan_music.training.model_sizes import ModelSizes, discriminator_parameters, generator_parameters
 from seqgan_music.training.optimization import descend
 from seqgan_music.training.partial_rewards import PARTIAL
 
@@ -51,6 +52,8 @@ class Method:
     uses_rollout: ClassVar[bool] = False  # rewards tokens by Monte Carlo rollout (what the memory estimate needs)
     # Can reward token t by D of the prefix x_1..t (adversarial.reward=partial); other methods refuse it.
     partial_rewards: ClassVar[bool] = False
+    # Settings of the method's own sections that size its models: what a memory refusal may name (training/budget.py).
+    size_settings: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def build_generator(cls, corpus: Corpus, config: Config) -> Generator:
@@ -60,6 +63,13 @@ class Method:
     @classmethod
     def build_discriminator(cls, corpus: Corpus, config: Config, length: int) -> nn.Module:
         return build_discriminator(corpus, config, length)
+
+    @classmethod
+    def model_sizes(cls, config: Config, vocab_size: int, length: int) -> ModelSizes:
+        """Parameter counts of what `build_generator` and `build_discriminator` (and the method itself)
+        build, from the settings alone: what the memory estimate (training/budget.py) counts."""
+        return ModelSizes(generator_parameters(config, vocab_size),
+                          discriminator_parameters(config, vocab_size, length))
 
     @classmethod
     def distributed_refusal(cls, config: Config) -> str:

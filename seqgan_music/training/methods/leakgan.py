@@ -25,6 +25,7 @@ from seqgan_music.models.leakgan import LeakGANGenerator, intrinsic_rewards, man
 from seqgan_music.training.build import ban_for_unit, build_discriminator, sequence_tokens
 from seqgan_music.training.methods.base import AdversarialMethod
 from seqgan_music.training.mle import mle_epoch
+from seqgan_music.training.model_sizes import ModelSizes, discriminator_parameters, leakgan_generator_parameters
 from seqgan_music.training.optimization import descend
 from seqgan_music.training.rollout import evaluating
 from seqgan_music.training.sequences import sample_length
@@ -67,6 +68,7 @@ class LeakGAN(AdversarialMethod):
     label = "LeakGAN"
     summary = "LeakGAN: a Manager reads D's leaked features and sets goals for a Worker (long sequences)"
     sections = ("leakgan",)
+    size_settings = ("leakgan.worker_hidden", "leakgan.manager_hidden", "leakgan.goal_size")
     uses_rollout = True
 
     @classmethod
@@ -87,6 +89,12 @@ class LeakGAN(AdversarialMethod):
                                      settings.manager_hidden, settings.goal_size, settings.horizon,
                                      **sequence_tokens(corpus))
         return ban_for_unit(generator, config, corpus)
+
+    @classmethod
+    def model_sizes(cls, config: Config, vocab_size: int, length: int) -> ModelSizes:
+        """The generator holds a frozen copy of D besides its parameters."""
+        discriminator = discriminator_parameters(config, vocab_size, length)
+        return ModelSizes(leakgan_generator_parameters(config, vocab_size, length), discriminator, frozen=discriminator)
 
     def __init__(self, trainer: Trainer) -> None:
         super().__init__(trainer)

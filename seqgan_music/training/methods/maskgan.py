@@ -42,6 +42,11 @@ from seqgan_music.phases import ADVERSARIAL, MLE, PRETRAIN_D
 from seqgan_music.training.build import ban_for_unit, sequence_tokens
 from seqgan_music.training.methods.base import AdversarialMethod, UnitRunner
 from seqgan_music.training.methods.vae import epoch_batches, plain_lstm_shape
+from seqgan_music.training.model_sizes import (
+    ModelSizes,
+    maskgan_discriminator_parameters,
+    maskgan_generator_parameters,
+)
 from seqgan_music.training.optimization import descend
 
 if TYPE_CHECKING:
@@ -82,6 +87,7 @@ class MaskGAN(AdversarialMethod):
                "filled token; adversarial.rounds=0 is MLE in-filling")
     phases = (MLE, PRETRAIN_D, ADVERSARIAL)
     sections = ("maskgan",)
+    size_settings = ("maskgan.critic_hidden",)
 
     @classmethod
     def distributed_refusal(cls, config: Config) -> str:
@@ -100,6 +106,11 @@ class MaskGAN(AdversarialMethod):
         shape = config.generator
         return MaskGANDiscriminator(len(corpus.vocabulary), shape.embedding, shape.hidden, shape.layers,
                                     config.maskgan.bidirectional)
+
+    @classmethod
+    def model_sizes(cls, config: Config, vocab_size: int, length: int) -> ModelSizes:
+        return ModelSizes(maskgan_generator_parameters(config, vocab_size),
+                          maskgan_discriminator_parameters(config, vocab_size))
 
     def __init__(self, trainer: Trainer) -> None:
         super().__init__(trainer)

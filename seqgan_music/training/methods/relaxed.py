@@ -27,6 +27,7 @@ from seqgan_music.training.estimators import (
     sample_relaxed,
 )
 from seqgan_music.training.methods.base import AdversarialMethod
+from seqgan_music.training.model_sizes import ModelSizes, control_variate_parameters
 
 if TYPE_CHECKING:
     from seqgan_music.training.trainer import Trainer
@@ -99,6 +100,11 @@ class Rebar(AdversarialMethod):
     def distributed_refusal(cls, config: Config) -> str:
         return "its control variate steps outside the shared update, so the processes would drift apart"
 
+    @classmethod
+    def model_sizes(cls, config: Config, vocab_size: int, length: int) -> ModelSizes:
+        standard = super().model_sizes(config, vocab_size, length)
+        return standard._replace(own=control_variate_parameters(config, vocab_size, cls.learned_residual))
+
     def __init__(self, trainer: Trainer) -> None:
         super().__init__(trainer)
         self.estimator = RelaxedEstimator(self.learned_residual, len(trainer.corpus.vocabulary),
@@ -134,3 +140,4 @@ class Relax(Rebar):
     label = "RELAX"
     summary = "RELAX: REBAR's control variate plus a learned residual network"
     learned_residual = True
+    size_settings = ("relaxation.residual_hidden",)

@@ -28,6 +28,7 @@ from seqgan_music.models.generator import Generator
 from seqgan_music.models.multi_representation import MultiRepresentationDiscriminator
 from seqgan_music.training.build import build_generator
 from seqgan_music.training.methods.gsgan import GumbelRelaxedGAN
+from seqgan_music.training.model_sizes import ModelSizes, generator_parameters, multi_representation_parameters
 
 
 class RelGAN(GumbelRelaxedGAN):
@@ -35,6 +36,7 @@ class RelGAN(GumbelRelaxedGAN):
     label = "RelGAN"
     summary = "RelGAN: relational-memory generator, Gumbel-softmax, multi-representation D, relativistic loss"
     sections = ("relaxed_gan", "gumbel", "relgan")
+    size_settings = ("relgan.representations", "relgan.representation_size")
 
     @property
     def loss(self) -> str:
@@ -45,6 +47,12 @@ class RelGAN(GumbelRelaxedGAN):
         """The relational-memory generator, whatever generator.core says."""
         relational = dataclasses.replace(config.generator, core="relational")
         return build_generator(corpus, dataclasses.replace(config, generator=relational))
+
+    @classmethod
+    def model_sizes(cls, config: Config, vocab_size: int, length: int) -> ModelSizes:
+        relational = dataclasses.replace(config, generator=dataclasses.replace(config.generator, core="relational"))
+        return ModelSizes(generator_parameters(relational, vocab_size),
+                          multi_representation_parameters(config, vocab_size, length))
 
     @classmethod
     def build_discriminator(cls, corpus: Corpus, config: Config, length: int) -> MultiRepresentationDiscriminator:

@@ -30,6 +30,7 @@ from seqgan_music.phases import MLE
 from seqgan_music.training.build import ban_for_unit, sequence_tokens
 from seqgan_music.training.methods.base import Method, UnitRunner
 from seqgan_music.training.mle import epoch_shares
+from seqgan_music.training.model_sizes import ModelSizes, discriminator_parameters, vae_parameters
 from seqgan_music.training.optimization import descend
 
 if TYPE_CHECKING:
@@ -79,6 +80,7 @@ class VAE(Method):
                "from the prior; NLL_test is an importance-weighted bound")
     phases = (MLE,)
     sections = ("vae",)
+    size_settings = ("vae.latent",)
 
     @classmethod
     def build_generator(cls, corpus: Corpus, config: Config) -> SentenceVAE:
@@ -87,6 +89,10 @@ class VAE(Method):
         generator = SentenceVAE(len(vocabulary), shape.embedding, shape.hidden, shape.layers, settings.latent,
                                 settings.token_dropout, settings.nll_samples, **sequence_tokens(corpus))
         return ban_for_unit(generator, config, corpus)
+
+    @classmethod
+    def model_sizes(cls, config: Config, vocab_size: int, length: int) -> ModelSizes:
+        return ModelSizes(vae_parameters(config, vocab_size), discriminator_parameters(config, vocab_size, length))
 
     def __init__(self, trainer: Trainer) -> None:
         super().__init__(trainer)
