@@ -10,8 +10,8 @@ hostile file is listed in the manifest with its reason, that no run crashed, and
 stays flat as the folder doubles: the workers' peak and the build process's peak at all of the
 files each at most FLAT_RATIO times their peak at half. The build process holds no parsed melody
 and no corpus: it reads the shards back one at a time and writes the corpus's windows, whole tunes
-and tune records to the corpus folder as they come (what grows with the folder is its list of
-files and a 16-byte digest a tune, some hundreds of bytes a file, also reported).
+and tune records to the corpus folder as they come: what grows with the folder is its sorted list
+of files and a 16-byte digest a tune (under 1 KB a file, also reported).
 
     python benchmarks/ingest_scale.py [--files 20000] [--workers 1,2] [--folder DIR]
 

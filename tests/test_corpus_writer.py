@@ -16,7 +16,13 @@ from seqgan_music.corpora.encoded import EncodedBatch, EncodedTune
 from seqgan_music.corpora.encodings import Grid16
 from seqgan_music.corpora.grammar import build_grammar_corpus
 from seqgan_music.corpora.melody import Key, Melody, Note, bar_lines
-from seqgan_music.corpora.music import InMemory, assemble_music_corpus, build_music_corpus, encode_tune, save_music_corpus
+from seqgan_music.corpora.music import (
+    InMemorySink,
+    assemble_music_corpus,
+    build_music_corpus,
+    encode_tune,
+    save_music_corpus,
+)
 from seqgan_music.corpora.split import SPLITS, SplitPlan
 from seqgan_music.corpora.tunes import whole_tune_counts
 
@@ -125,7 +131,7 @@ def test_assembling_into_a_corpus_folder_keeps_memory_flat_as_the_tunes_quadrupl
 
     def in_memory(count: int) -> int:
         return peak_bytes(lambda: assemble_music_corpus("c", batches_of(base, count), ENCODING, plan,
-                                                        {"kind": "test"}, 0.0, InMemory("c", ENCODING)))
+                                                        {"kind": "test"}, 0.0, InMemorySink("c", ENCODING)))
 
     streamed(10), in_memory(10)  # what the first build imports and caches is not the tunes' memory
     added = 3 * tunes

@@ -221,7 +221,8 @@ def test_the_cli_builds_in_parallel_and_says_what_it_skipped(folder, tmp_path):
     assert "built corpus par (14 tunes" in output
     assert "read 17/17 files" in output and "files/s, 3 skipped" in output and "bomb.mid" in output
     counts = json.loads((tmp_path / "home" / "corpora" / "par" / "manifest.json").read_text("utf-8"))["counts"]
-    again = cli("corpus", "build", "midi", str(folder), "--name", "par", "--workers", "1", "--home", str(tmp_path / "home"))
+    again = cli("corpus", "build", "midi", str(folder), "--name", "par", "--workers", "1",
+                "--home", str(tmp_path / "home"))
     output = (again.stdout + again.stderr).decode("utf-8")
     windows = "/".join(str(counts["windows"][s]) for s in ("train", "valid", "test"))
     assert (f"built corpus par (14 tunes; windows train/valid/test {windows}; vocabulary {counts['vocabulary']}) in "

@@ -51,7 +51,7 @@ def build_music_corpus(
             batches.append(EncodedBatch.of(pending))
             pending = []
     batches.append(EncodedBatch.of(pending))
-    return assemble_music_corpus(name, lambda: batches, encoding, plan, source, started, InMemory(name, encoding))
+    return assemble_music_corpus(name, lambda: batches, encoding, plan, source, started, InMemorySink(name, encoding))
 
 
 def encode_tune(melody: Melody, encoding: MusicEncoding) -> EncodedTune | Skipped:
@@ -176,7 +176,7 @@ class CorpusSink(Protocol[T_co]):
     def finish(self, vocabulary: Vocabulary, manifest: dict) -> T_co: ...
 
 
-class InMemory:
+class InMemorySink:
     """A sink that keeps the corpus in memory and finishes with the `Corpus`."""
 
     def __init__(self, name: str, encoding: MusicEncoding) -> None:
@@ -205,7 +205,7 @@ class InMemory:
                       tune_of_sequence={s: np.array(self.sequence_owners[s], dtype=np.int32) for s in self.sequences})
 
 
-class ToWriter:
+class WriterSink:
     """A sink that writes each tune into a corpus folder as it comes (see `corpora.corpus_writer`)
     and finishes by writing the rest of the folder's files."""
 
@@ -229,7 +229,7 @@ def save_music_corpus(home: Path, name: str, batches: Callable[[], Iterable[Enco
     """`assemble_music_corpus` written straight into `<home>/corpora/<name>/` as the tunes come (an
     older build is replaced only once the new one is complete); returns that folder."""
     with writing_corpus(home, name, encoding.length, owners=True, whole_tunes=keeps_whole_tunes(encoding)) as writer:
-        assemble_music_corpus(name, batches, encoding, plan, source, started, ToWriter(writer))
+        assemble_music_corpus(name, batches, encoding, plan, source, started, WriterSink(writer))
     return corpus_dir(home, name)
 
 
