@@ -13,6 +13,7 @@ of a killed process from a writer still at work, and clean them up (`clean_up_af
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import secrets
@@ -82,12 +83,13 @@ def _create_unique(folder: Path, prefix: str, suffix: str, create: Callable[[Pat
 
 
 @contextmanager
-def replace_folder_atomically(target: Path) -> Iterator[Path]:
+def replace_folder_atomically(target: Path, replace: bool = True) -> Iterator[Path]:
     """Yield an empty temporary folder; on success it replaces `target`, on failure it vanishes.
 
     The old folder is moved aside before the new one is renamed in, and removed only afterwards,
     so at every moment either the old or the new complete folder exists under its name; an
-    interrupt between the two renames moves the old one back.
+    interrupt between the two renames moves the old one back. With `replace=False` a `target` that
+    exists by the end (made meanwhile by another process) is kept and FileExistsError raised.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     clean_up_after_killed_writers(target.parent)
@@ -99,6 +101,8 @@ def replace_folder_atomically(target: Path) -> Iterator[Path]:
         raise
     retired = None
     try:
+        if target.exists() and not replace:
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(target))
         if target.exists():
             retired = new_temporary_folder(target.parent, prefix=f".{target.name}.old.{os.getpid()}-")
             retired.rmdir()

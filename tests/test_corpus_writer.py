@@ -9,6 +9,7 @@ import tracemalloc
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from seqgan_music.corpora import corpus_writer
 from seqgan_music.corpora.corpus import Corpus, _flatten, load_corpus
@@ -141,3 +142,18 @@ def test_assembling_into_a_corpus_folder_keeps_memory_flat_as_the_tunes_quadrupl
     # its 16-byte digest in the duplicate check does (about 100 bytes with the dict's entry).
     assert held > 1000, f"the measure should see a corpus held in memory: {held:.0f} bytes a tune"
     assert growth < 250, f"the streamed build grew {growth:.0f} bytes a tune (in memory: {held:.0f})"
+
+
+def test_a_save_that_must_not_replace_keeps_a_corpus_made_meanwhile(tmp_path):
+    """`replace=False` (the terminal app's builds): a corpus of that name that appeared while the
+    build ran is kept as it was, the build raises FileExistsError and leaves no staging folder."""
+    batches = [EncodedBatch.of([encode_tune(melody(i), ENCODING) for i in range(6)])]
+    first = save_music_corpus(tmp_path, "c", lambda: batches, ENCODING, SplitPlan(), {"kind": "test"}, 0.0)
+    before = {p.name: p.read_bytes() for p in first.iterdir()}
+    other = [EncodedBatch.of([encode_tune(melody(i), ENCODING) for i in range(6, 9)])]
+    with pytest.raises(FileExistsError):
+        save_music_corpus(tmp_path, "c", lambda: other, ENCODING, SplitPlan(), {"kind": "test"}, 0.0, replace=False)
+    assert {p.name: p.read_bytes() for p in first.iterdir()} == before
+    assert sorted(p.name for p in (tmp_path / "corpora").iterdir()) == ["c"]
+    replaced = save_music_corpus(tmp_path, "c", lambda: other, ENCODING, SplitPlan(), {"kind": "test"}, 0.0)
+    assert load_corpus(tmp_path, "c").manifest["counts"]["tunes"] == 3 and replaced == first

@@ -19,6 +19,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Select, Static
 
 from seqgan_music.corpora import building as building_module
+from seqgan_music.corpora.building import build_midi_corpus
 from seqgan_music.corpora.corpus import load_corpus
 from seqgan_music.corpora.encodings import music_encoding, pitch_token
 from seqgan_music.corpora.grammar import build_grammar_corpus
@@ -26,6 +27,7 @@ from seqgan_music.corpora.melody import Note
 from seqgan_music.corpora.midi import read_midi_folder
 from seqgan_music.corpora.music import build_music_corpus
 from seqgan_music.corpora.split import SplitPlan
+from seqgan_music.progress import SilentReporter
 from seqgan_music.tui.app import HelpScreen, SeqganApp, create_app
 from seqgan_music.tui.corpora import BuildRequest, CorporaPane, CorpusDetails, build_corpus
 from seqgan_music.tui.widgets import (
@@ -207,18 +209,23 @@ def test_a_damaged_corpus_gives_an_error_notification(fresh_home: Path) -> None:
 # --- building ----------------------------------------------------------------------------------
 
 
+def held_after_first_file(release: threading.Event):
+    """The parallel reader's results, held after the first file until `release` is set."""
+    original = building_module.map_files
+
+    def held(*args, **kwargs):
+        for index, result in enumerate(original(*args, **kwargs)):
+            if index == 1:
+                assert release.wait(30), "the test never released the build"
+            yield result
+
+    return held
+
+
 def test_build_from_a_midi_folder_runs_in_a_worker(fresh_home: Path, midi_folder: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     release = threading.Event()
-    original = building_module.read_midi_folder
-
-    def held(folder, track, program, reporter):  # holds the build after the first file
-        for index, tune in enumerate(original(folder, track, program, reporter)):
-            if index == 1:
-                assert release.wait(30), "the test never released the build"
-            yield tune
-
-    monkeypatch.setattr(building_module, "read_midi_folder", held)
+    monkeypatch.setattr(building_module, "map_files", held_after_first_file(release))
 
     async def script(app: SeqganApp, pilot: Pilot) -> None:
         await pilot.press("b")  # focuses the folder field
@@ -258,6 +265,33 @@ def test_build_from_a_midi_folder_runs_in_a_worker(fresh_home: Path, midi_folder
         assert manifest["encoding"]["name"] == "grid16"
 
     drive(fresh_home, script)
+
+
+def test_a_name_taken_while_the_build_runs_is_refused_and_that_corpus_kept(fresh_home: Path, midi_folder: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app never replaces a corpus: one built elsewhere under the same name meanwhile stays."""
+    release = threading.Event()
+    monkeypatch.setattr(building_module, "map_files", held_after_first_file(release))
+
+    async def script(app: SeqganApp, pilot: Pilot) -> None:
+        app.query_one("#build-folder", Input).value = str(midi_folder)
+        app.query_one("#build-name", Input).value = "mine"
+        await pilot.click("#build-button")
+        progress = app.query_one(TaskProgress)
+        try:
+            await wait_until(pilot, lambda: progress.status.startswith("Reading MIDI files 1/6"))
+            other = build_midi_corpus("mine", midi_folder, music_encoding("paper"), SplitPlan(), SilentReporter())
+            other.save(fresh_home)  # as `seqgan-music corpus build midi ... --name mine` in another terminal
+        finally:
+            release.set()
+        await wait_until(pilot, lambda: bool(messages(app, "error")))
+        assert messages(app, "error") == [f"a corpus named 'mine' already exists in {fresh_home / 'corpora'}: "
+                                          "choose another name"]
+        assert not app.query_one("#build-button").disabled
+
+    drive(fresh_home, script)
+    assert load_corpus(fresh_home, "mine").manifest["encoding"]["name"] == "paper"
+    assert sorted(p.name for p in (fresh_home / "corpora").iterdir() if p.name.startswith(".mine")) == []
 
 
 BAD_INPUT = {
@@ -327,9 +361,9 @@ def test_folk_builds_call_the_folk_reader_with_the_cli_defaults(fresh_home: Path
 
     monkeypatch.setattr(building_module, "folk_files", fake_folk_files)
     monkeypatch.setattr(building_module, "read_folk_files", fake_read)
-    corpus = build_corpus(fresh_home, BuildRequest("folk", "", "folk", "grid16"), recorder)
+    manifest = build_corpus(fresh_home, BuildRequest("folk", "", "folk", "grid16"), recorder)
     assert calls == {"collections": ["oneills1850", "ryansMammoth"], "cache": fresh_home / "corpora" / ".cache" / "folk"}
-    assert corpus.manifest["source"]["kind"] == "folk" and (fresh_home / "corpora" / "folk" / "manifest.json").is_file()
+    assert manifest["source"]["kind"] == "folk" and (fresh_home / "corpora" / "folk" / "manifest.json").is_file()
     assert ("begin", "Reading MIDI files", 6) in recorder.calls
 
 

@@ -49,10 +49,12 @@ def build_midi_corpus(name: str, folder: Path, encoding: MusicEncoding, plan: Sp
 
 
 def ingest_midi_corpus(name: str, folder: Path, encoding: MusicEncoding, plan: SplitPlan, reporter: Reporter,
-                       ingest: IngestOptions, track: int | None = None, program: int | None = None) -> Path:
+                       ingest: IngestOptions, track: int | None = None, program: int | None = None,
+                       replace: bool = True) -> Path:
     """The corpus of `build_midi_corpus`, its files read in parallel and sharded (see
     `IngestOptions`) and written straight into `<home>/corpora/<name>/` as the shards are read
-    back, so that memory stays flat however many files the folder holds; returns that folder."""
+    back, so that memory stays flat however many files the folder holds; returns that folder.
+    With `replace=False` a corpus of that name made meanwhile is kept (FileExistsError)."""
     started = time.perf_counter()
     found, source = _scan(folder, track, program)
     check_engine(ingest.engine)
@@ -69,7 +71,7 @@ def ingest_midi_corpus(name: str, folder: Path, encoding: MusicEncoding, plan: S
         _read_into_shards(found.files, folder, work, store, ingest, reporter)
         saved = save_music_corpus(ingest.home, name,
                                   lambda: chain([EncodedBatch.of(found.skipped)], store.batches(shards)),
-                                  encoding, plan, source, started)
+                                  encoding, plan, source, started, replace)
     except KeyboardInterrupt:
         reporter.note(f"stopped: {store.done} of {shards} shards are kept; run the same command again to go on "
                       "from them")

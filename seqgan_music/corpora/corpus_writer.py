@@ -176,13 +176,14 @@ class CorpusWriter:
 
 
 @contextmanager
-def writing_corpus(home: Path, name: str, length: int, owners: bool, whole_tunes: bool) -> Iterator[CorpusWriter]:
+def writing_corpus(home: Path, name: str, length: int, owners: bool, whole_tunes: bool,
+                   replace: bool = True) -> Iterator[CorpusWriter]:
     """A writer for `<home>/corpora/<name>/`: the folder replaces an older build when the block
-    ends after `finish`; on any error (or without `finish`) nothing of it is left and the older
-    build stays as it was."""
+    ends after `finish` (with `replace=False`, FileExistsError instead); on any error (or without
+    `finish`) nothing of it is left and the older build stays as it was."""
     target = corpus_dir(home, name)
     check_no_case_twin(target.parent, name, "corpus")
-    with replace_folder_atomically(target) as staging:
+    with replace_folder_atomically(target, replace) as staging:
         writer = CorpusWriter(staging, length, owners, whole_tunes)
         try:
             yield writer

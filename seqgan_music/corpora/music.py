@@ -225,10 +225,12 @@ class WriterSink:
 
 
 def save_music_corpus(home: Path, name: str, batches: Callable[[], Iterable[EncodedBatch]], encoding: MusicEncoding,
-                      plan: SplitPlan, source: dict, started: float) -> Path:
+                      plan: SplitPlan, source: dict, started: float, replace: bool = True) -> Path:
     """`assemble_music_corpus` written straight into `<home>/corpora/<name>/` as the tunes come (an
-    older build is replaced only once the new one is complete); returns that folder."""
-    with writing_corpus(home, name, encoding.length, owners=True, whole_tunes=keeps_whole_tunes(encoding)) as writer:
+    older build is replaced only once the new one is complete; never with `replace=False`, which
+    raises FileExistsError then); returns that folder."""
+    with writing_corpus(home, name, encoding.length, owners=True, whole_tunes=keeps_whole_tunes(encoding),
+                        replace=replace) as writer:
         assemble_music_corpus(name, batches, encoding, plan, source, started, WriterSink(writer))
     return corpus_dir(home, name)
 

@@ -18,10 +18,12 @@ import multiprocessing
 import os
 import resource
 import signal
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection, wait
 from typing import Any, TypeVar
 
@@ -184,6 +186,7 @@ def _pool_map(work: Callable[[_T], _R], items: Sequence[_T], workers: int, limit
         return
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    _start_resource_tracker()
     pool: list[_Worker] = []
     done: dict[int, Any] = {}
     given = emitted = 0
@@ -223,6 +226,25 @@ def _pool_map(work: Callable[[_T], _R], items: Sequence[_T], workers: int, limit
     finally:
         for worker in pool:
             worker.stop()
+
+
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker (every forkserver or spawn start needs it) with a
+    stderr that has a descriptor: the tracker hands its child this process's stderr by descriptor,
+    and a terminal app that captures stderr (Textual's capture has none: -1) would make every
+    worker fail to start. The real stderr stands in while the tracker starts."""
+    try:
+        usable = sys.stderr.fileno() >= 0
+    except (AttributeError, ValueError, OSError):
+        usable = True  # no descriptor at all: the tracker leaves it out by itself
+    if usable or sys.__stderr__ is None:
+        resource_tracker.ensure_running()
+        return
+    captured, sys.stderr = sys.stderr, sys.__stderr__
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        sys.stderr = captured
 
 
 # --- Ray -----------------------------------------------------------------------------------------

@@ -22,9 +22,9 @@ from textual.message import Message
 from textual.widgets import Button, DataTable, Input, Select, Static
 from textual.worker import get_current_worker
 
-from seqgan_music.corpora.corpus import Corpus, load_corpus, survey_corpora
+from seqgan_music.corpora.corpus import Corpus, load_corpus, read_manifest, survey_corpora
 from seqgan_music.corpora.encodings import Grid16, PaperEncoding, music_encoding, pitch_token, token_pitch
-from seqgan_music.corpora.building import build_folk_corpus, build_midi_corpus
+from seqgan_music.corpora.building import IngestOptions, build_folk_corpus, ingest_midi_corpus
 from seqgan_music.corpora.folk import DEFAULT_COLLECTIONS
 from seqgan_music.corpora.melody import Melody, Note
 from seqgan_music.corpora.split import SPLITS, SplitPlan, parse_fractions
@@ -196,7 +196,7 @@ def check_request(home: Path, request: BuildRequest) -> None:
     """Refuse bad input before anything runs: SeqganError with the one-line reason.
 
     The folder itself is searched in the worker (a large tree takes a while), where
-    `build_midi_corpus` refuses a missing folder or a file with the CLI's own messages.
+    `ingest_midi_corpus` refuses a missing folder or a file with the CLI's own messages.
     """
     if not request.name:
         raise SeqganError("enter a name for the new corpus")
@@ -212,25 +212,34 @@ def check_request(home: Path, request: BuildRequest) -> None:
 def check_name_free(home: Path, name: str) -> None:
     """The TUI never replaces a corpus: a taken name is refused."""
     if (corpora_dir(home) / name).exists():
-        raise SeqganError(f"a corpus named {name!r} already exists in {corpora_dir(home)}: choose another name")
+        raise _name_taken(home, name)
 
 
-def build_corpus(home: Path, request: BuildRequest, reporter: Reporter) -> Corpus:
-    """Build and save a corpus as the CLI's `corpus build midi|folk` does with default options."""
+def _name_taken(home: Path, name: str) -> SeqganError:
+    return SeqganError(f"a corpus named {name!r} already exists in {corpora_dir(home)}: choose another name")
+
+
+def build_corpus(home: Path, request: BuildRequest, reporter: Reporter) -> dict:
+    """Build and save a corpus as the CLI's `corpus build midi|folk` does with default options
+    (MIDI files read in parallel, on every core); returns its manifest."""
     check_request(home, request)
     encoding = music_encoding(request.encoding)
     plan = SplitPlan(parse_fractions("80/10/10"), 0)
     if request.source == "midi":
         folder = Path(request.folder).expanduser()
         reporter.note(f"Searching {folder} for MIDI files ...")
-        corpus = build_midi_corpus(request.name, folder, encoding, plan, reporter)
-    else:
-        reporter.note("Loading music21 ...")
-        corpus = build_folk_corpus(request.name, DEFAULT_COLLECTIONS, encoding, plan, reporter, home)
+        try:
+            saved = ingest_midi_corpus(request.name, folder, encoding, plan, reporter, IngestOptions(home),
+                                       replace=False)
+        except FileExistsError:  # taken while building: still refuse
+            raise _name_taken(home, request.name) from None
+        return read_manifest(saved)
+    reporter.note("Loading music21 ...")
+    corpus = build_folk_corpus(request.name, DEFAULT_COLLECTIONS, encoding, plan, reporter, home)
     reporter.note(f"Saving {request.name} ...")
     check_name_free(home, request.name)  # taken while building: still refuse
     corpus.save(home)
-    return corpus
+    return corpus.manifest
 
 
 # --- widgets -----------------------------------------------------------------------------------
@@ -501,12 +510,12 @@ class CorporaPane(Horizontal):
         """Build in a thread; progress and the outcome come back as messages."""
         worker = get_current_worker()
         try:
-            corpus = build_corpus(self.home, request, progress.reporter(lambda: worker.is_cancelled))
+            manifest = build_corpus(self.home, request, progress.reporter(lambda: worker.is_cancelled))
         except (SeqganError, OSError) as error:
             self.post_message(self.BuildFailed(str(error)))
             return
-        self.post_message(self.BuildDone(corpus.name, len(corpus.manifest.get("skipped", [])),
-                                         int(corpus.manifest["counts"].get("tunes", 0))))
+        self.post_message(self.BuildDone(request.name, len(manifest.get("skipped", [])),
+                                         int(manifest["counts"].get("tunes", 0))))
 
     def on_corpora_pane_build_done(self, message: BuildDone) -> None:
         self._building = False
