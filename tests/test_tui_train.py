@@ -270,17 +270,23 @@ def tiny_config():
     return apply_overrides(config, ["run.device=cpu"])
 
 
-def test_a_run_trained_elsewhere_is_followed_through_its_metrics(home: Path) -> None:
-    trainer = start_run(home, CORPUS, tiny_config(), "cli-run")  # as `seqgan-music train` would
+def trained_elsewhere_mid_mle(home: Path, name: str) -> tuple[Path, list[str], dict, RunLock]:
+    """A finished run rewound to mid-MLE and `running`, its lock held, as a `seqgan-music train` in
+    another terminal leaves it: its folder, the metrics lines still to come (the first is there),
+    its finished run.json and the lock."""
+    trainer = start_run(home, CORPUS, tiny_config(), name)
     assert trainer.run() == "finished"
     folder = trainer.folder
     records = (folder / METRICS_FILE).read_text().splitlines(keepends=True)
     info = read_run_info(folder)
-    # Rewind it to mid-MLE, "running": as a `seqgan-music train` in another terminal would leave it.
     (folder / METRICS_FILE).write_text(records[0])
     (folder / RUN_FILE).write_text(json.dumps({**info, "status": "running",
                                                "progress": {**info["progress"], "phase": "mle", "unit": 1}}))
-    lock = RunLock(folder).acquire()  # and holding the run's lock, as its trainer does
+    return folder, records, info, RunLock(folder).acquire()
+
+
+def test_a_run_trained_elsewhere_is_followed_through_its_metrics(home: Path) -> None:
+    folder, records, info, lock = trained_elsewhere_mid_mle(home, "cli-run")
 
     async def test(pilot: Pilot, pane: TrainPane) -> None:
         assert pane.shown == "cli-run" and pane.tail is not None
@@ -312,15 +318,7 @@ def test_a_run_trained_elsewhere_is_followed_through_its_metrics(home: Path) -> 
 def test_the_last_metrics_are_read_when_the_run_ends_between_two_looks(home: Path) -> None:
     """The trainer writes its last metrics, then `finished`: when both land between the pane's read
     of the metrics and its read of run.json, the pane must still show every record."""
-    trainer = start_run(home, CORPUS, tiny_config(), "racing")
-    assert trainer.run() == "finished"
-    folder = trainer.folder
-    records = (folder / METRICS_FILE).read_text().splitlines(keepends=True)
-    info = read_run_info(folder)
-    (folder / METRICS_FILE).write_text(records[0])
-    (folder / RUN_FILE).write_text(json.dumps({**info, "status": "running",
-                                               "progress": {**info["progress"], "phase": "mle", "unit": 1}}))
-    lock = RunLock(folder).acquire()
+    folder, records, info, lock = trained_elsewhere_mid_mle(home, "racing")
 
     async def test(pilot: Pilot, pane: TrainPane) -> None:
         assert pane.shown == "racing" and pane.tail is not None
