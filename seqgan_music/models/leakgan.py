@@ -6,7 +6,8 @@ At step t (the prefix s_t holds t tokens):
     f_t = F(s_t)                         D's feature vector (the highway output) of the prefix, the
                                          positions not yet written left empty (zero embeddings)
     g_t = normalise(W_g LSTM_M(f_t))      the Manager's goal, a unit vector in D's feature space
-    w_t = W_psi (g_{t-c+1} + ... + g_t)   the goals of the last c steps, projected (no bias) to k dims
+    w_t = normalise(W_psi (g_{t-c+1} + ... + g_t))   the goals of the last c steps, projected (no
+                                         bias) to k dims, a unit vector as in the authors' code
     O_t = reshape(W_o LSTM_W(x_t) + b_o)  the Worker's (V x k) embedding matrix of the tokens
     logits_t = O_t w_t
 
@@ -119,8 +120,13 @@ class LeakGANGenerator(Generator):
 
     def worker_logits(self, hidden: Tensor, goal_sums: Tensor) -> Tensor:
         """logits (..., V) = O_t w_t, with O_t (V x k) from the Worker's hidden state (..., H) and
-        w_t = psi(goal sums (..., F)); computed without forming O_t: (w outer h) against W_o."""
-        w = self.goal_projection(goal_sums)  # (..., k)
+        w_t = psi(goal sums (..., F)) scaled to unit length; computed without forming O_t: (w outer h)
+        against W_o. Unit length because the goals barely change from step to step: an unnormalised
+        w_t is one vector shared by every token, its length the inverse of a sampling temperature
+        that one Adam step on psi (its F x k weights moving together) can double, and did, collapsing
+        the adversarial phase on the oracle (the Worker's REINFORCE on its own positive-reward samples
+        sharpens whatever it can)."""
+        w = functional.normalize(self.goal_projection(goal_sums), dim=-1)  # (..., k)
         vocab, hidden_size = self.vocab_size, hidden.shape[-1]
         weight = self.output.weight.view(vocab, self.goal_size * hidden_size)  # [v, j H + h] = W_o[v k + j, h]
         bias = self.output.bias.view(vocab, self.goal_size)
@@ -184,7 +190,7 @@ class LeakGANGenerator(Generator):
         mean cosine between each goal and the real feature change over its c steps."""
         passed = self.teacher_forced(sequences)
         mask = self.token_mask(sequences)
-        worker = -(picked_log_probs(passed.logits, sequences) * mask).sum() / mask.sum()
+        worker = weighted_nll(passed.logits, sequences, 1.0, mask)
         return worker + manager_loss(passed.features, passed.goals, mask, self.horizon)
 
     def _check_length(self, count: int) -> None:
@@ -197,6 +203,13 @@ def picked_log_probs(logits: Tensor, sequences: Tensor) -> Tensor:
     """log p of each given token (B, T) under logits (B, T, V)."""
     picked = functional.cross_entropy(logits.flatten(0, 1), sequences.flatten(), reduction="none")
     return -picked.view(sequences.shape)
+
+
+def weighted_nll(logits: Tensor, sequences: Tensor, weights: Tensor | float, mask: Tensor) -> Tensor:
+    """Minus the mean over counted tokens (mask (B, T)) of log p of each token of `sequences` (B, T)
+    under `logits` (B, T, V), times its weight (B, T): the Worker's MLE loss with weights 1, its
+    REINFORCE loss with its rewards."""
+    return -(picked_log_probs(logits, sequences) * weights * mask).sum() / mask.sum()
 
 
 def block_starts(length: int, horizon: int) -> Tensor:

@@ -21,7 +21,7 @@ from seqgan_music.config import Config
 from seqgan_music.corpora.corpus import Corpus
 from seqgan_music.errors import SeqganError
 from seqgan_music.models.discriminator import Discriminator
-from seqgan_music.models.leakgan import LeakGANGenerator, intrinsic_rewards, manager_loss, picked_log_probs
+from seqgan_music.models.leakgan import LeakGANGenerator, intrinsic_rewards, manager_loss, weighted_nll
 from seqgan_music.training.build import ban_for_unit, build_discriminator, sequence_tokens
 from seqgan_music.training.methods.base import AdversarialMethod
 from seqgan_music.training.mle import mle_epoch
@@ -125,7 +125,7 @@ class LeakGAN(AdversarialMethod):
         passed = generator.teacher_forced(samples)
         mask = generator.token_mask(samples)
         intrinsic = intrinsic_rewards(passed.features, passed.goals.detach(), generator.horizon)  # (B, T)
-        worker = -(picked_log_probs(passed.logits, samples) * intrinsic * mask).sum() / mask.sum()
+        worker = weighted_nll(passed.logits, samples, intrinsic, mask)
         manager = manager_loss(passed.features, passed.goals, mask, generator.horizon, rescaled)
         descend(worker + manager, list(generator.parameters()), trainer.optimizers["adversarial"], settings.grad_clip)
         return {"g_loss": float(worker.detach()), "manager_loss": float(manager.detach()),
