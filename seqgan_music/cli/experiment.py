@@ -29,6 +29,9 @@ experiment_app = typer.Typer(
 TagOption = Annotated[str | None, typer.Option("--tag", help="Suffix for the experiment and its run names, to keep several versions apart.")]
 SetOption = Annotated[list[str] | None, typer.Option("--set", help="Override one setting of every run, e.g. --set adversarial.rounds=10 (repeatable; give a --tag too).")]
 SeedOption = Annotated[int, typer.Option("--seed", help="Seed of every run and of the evaluation samples.")]
+SHARED_START = (" Every method other than mle starts from the MLE row's finished generator (added, and trained "
+                "first, when missing); one with a generator of another shape (leakgan, relgan, vae, arae, "
+                "maskgan) trains its own MLE phase.")
 SWEEP_DEFAULT = "0.6,0.8,1.0,1.2,1.5"  # definitions.SWEEP_TEMPERATURES, as typed
 SweepOption = Annotated[str, typer.Option("--sweep", help=(
     "Comma-separated sampling temperatures at which every run is evaluated again, for the quality-diversity "
@@ -43,7 +46,7 @@ def oracle(
     corpus: Annotated[str, typer.Option("--corpus", help="The oracle corpus to use.")] = "oracle",
     params: Annotated[Path | None, typer.Option("--params", help="Build the corpus first from these oracle parameters (.npz) when it does not exist yet.")] = None,
     samples: Annotated[int, typer.Option("--samples", help="Samples from each run for NLL_oracle and NLL_test (the paper's 10,000).")] = 10_000,
-    methods: Annotated[str | None, typer.Option("--methods", help="Comma-separated rows of the table: random (the untrained generator) or any training method (see `train --help`); default: the paper's rows, random,mle,ss,pg-bleu,seqgan. Every method other than mle starts from the MLE row's finished generator (added, and trained first, when missing); one with a generator of another shape (leakgan, relgan, vae, arae) trains its own MLE phase.")] = None,
+    methods: Annotated[str | None, typer.Option("--methods", help="Comma-separated rows of the table: random (the untrained generator) or any training method (see `train --help`); default: the paper's rows, random,mle,ss,pg-bleu,seqgan." + SHARED_START)] = None,
     sweep: SweepOption = SWEEP_DEFAULT,
     tag: TagOption = None,
     seed: SeedOption = 0,
@@ -90,7 +93,7 @@ def text(
     data: Annotated[Path | None, typer.Option("--data", help="Build the corpus first, when it does not exist yet, from this folder holding train.txt and test.txt (Texygen's COCO split, e.g. ../shared/data/text/image_coco).")] = None,
     corpus: Annotated[str, typer.Option("--corpus", help="The text corpus to use (built from --data when missing).")] = "coco",
     samples: Annotated[int, typer.Option("--samples", help="Captions sampled from each run for BLEU and self-BLEU.")] = 1000,
-    methods: Annotated[str | None, typer.Option("--methods", help="Comma-separated rows of the table: random (the untrained generator) or any training method (see `train --help`); default: each of Texygen's rows (mle, seqgan, maligan, rankgan, leakgan) that the method table holds. Every method other than mle starts from the MLE row's finished generator (added, and trained first, when missing); one with a generator of another shape (leakgan, relgan, vae, arae) trains its own MLE phase.")] = None,
+    methods: Annotated[str | None, typer.Option("--methods", help="Comma-separated rows of the table: random (the untrained generator) or any training method (see `train --help`); default: each of Texygen's rows (mle, seqgan, maligan, rankgan, leakgan) that the method table holds." + SHARED_START)] = None,
     sweep: SweepOption = SWEEP_DEFAULT,
     tag: TagOption = None,
     seed: SeedOption = 0,
