@@ -40,7 +40,7 @@ from seqgan_music.phases import ADVERSARIAL, MLE
 from seqgan_music.training.adversarial_losses import discriminator_loss, gradient_penalty
 from seqgan_music.training.build import ban_for_unit, sequence_tokens
 from seqgan_music.training.methods.base import Method, UnitRunner
-from seqgan_music.training.methods.vae import epoch_batches, plain_lstm_shape
+from seqgan_music.training.methods.vae import loss_epoch, plain_lstm_shape
 from seqgan_music.training.model_sizes import ModelSizes, arae_generator_parameters, code_critic_parameters
 from seqgan_music.training.optimization import descend
 
@@ -98,22 +98,10 @@ class ARAE(Method):
 
     # ------------------------------------------------------------------ the MLE phase
     def autoencoder_epoch(self, unit: int) -> dict:
-        trainer, settings = self.trainer, self.config.mle
-        generator: ARAEGenerator = trainer.generator
+        generator: ARAEGenerator = self.trainer.generator
         generator.train()
-        parameters = self.autoencoder_parameters()
-        losses = []
-        for batch in epoch_batches(trainer, settings.batch_size):
-            loss = generator.reconstruction_nll(batch)
-            descend(loss, parameters, trainer.optimizers["mle"], settings.grad_clip)
-            losses.append(float(loss.detach()))
-        metrics: dict = {"g_loss": sum(losses) / max(len(losses), 1)}
-        if settings.keep_best and len(trainer.valid_data):
-            metrics.update(self._keep_best_epoch(unit, last=unit == settings.epochs))
-        if unit % settings.eval_every == 0 or unit == settings.epochs:
-            metrics.update(self.trainer.evaluate(MLE, unit))
-            metrics["nll_samples"] = self.config.arae.nll_samples
-        return metrics
+        loss = loss_epoch(self.trainer, self.autoencoder_parameters(), generator.reconstruction_nll)
+        return self.finish_mle_epoch(unit, {"g_loss": loss}, lambda: {"nll_samples": self.config.arae.nll_samples})
 
     # ------------------------------------------------------------------ the adversarial phase
     def real_batch(self) -> Tensor:

@@ -113,11 +113,19 @@ class Method:
         trainer, settings = self.trainer, self.config.mle
         loss = mle_epoch(trainer.generator, trainer.optimizers["mle"], trainer.train_data, settings.batch_size,
                          settings.grad_clip, trainer.shuffle, trainer.data.train_lengths)
-        metrics: dict = {"g_loss": loss}
-        if settings.keep_best and len(trainer.valid_data):
+        return self.finish_mle_epoch(unit, {"g_loss": loss})
+
+    def finish_mle_epoch(self, unit: int, metrics: dict, evaluated: Callable[[], dict] | None = None) -> dict:
+        """The end of an MLE-phase epoch, whatever loss it trained: with `mle.keep_best` the best
+        validation epoch wins; every `eval_every` epochs and after the last, the run's evaluation
+        (and what `evaluated()` adds to it) joins the epoch's `metrics`."""
+        settings = self.config.mle
+        if settings.keep_best and len(self.trainer.valid_data):
             metrics.update(self._keep_best_epoch(unit, last=unit == settings.epochs))
         if unit % settings.eval_every == 0 or unit == settings.epochs:
-            metrics.update(trainer.evaluate(MLE, unit))
+            metrics.update(self.trainer.evaluate(MLE, unit))
+            if evaluated is not None:
+                metrics.update(evaluated())
         return metrics
 
     def _keep_best_epoch(self, epoch: int, last: bool) -> dict:

@@ -41,7 +41,7 @@ from seqgan_music.models.maskgan import MaskGANDiscriminator, MaskGANGenerator, 
 from seqgan_music.phases import ADVERSARIAL, MLE, PRETRAIN_D
 from seqgan_music.training.build import ban_for_unit, sequence_tokens
 from seqgan_music.training.methods.base import AdversarialMethod, UnitRunner
-from seqgan_music.training.methods.vae import epoch_batches, plain_lstm_shape
+from seqgan_music.training.methods.vae import loss_epoch, plain_lstm_shape
 from seqgan_music.training.model_sizes import (
     ModelSizes,
     maskgan_discriminator_parameters,
@@ -137,22 +137,12 @@ class MaskGAN(AdversarialMethod):
 
     # ------------------------------------------------------------------ the MLE phase
     def infill_epoch(self, unit: int) -> dict:
-        trainer, settings = self.trainer, self.config.mle
+        trainer = self.trainer
         generator: MaskGANGenerator = trainer.generator
         generator.train()
-        parameters = self.actor_parameters()
-        losses = []
-        for batch in epoch_batches(trainer, settings.batch_size):
-            loss = infill_loss(generator, batch, self.keep_mask(batch, trainer.sampling))
-            descend(loss, parameters, trainer.optimizers["mle"], settings.grad_clip)
-            losses.append(float(loss.detach()))
-        metrics: dict = {"g_loss": sum(losses) / max(len(losses), 1)}
-        if settings.keep_best and len(trainer.valid_data):
-            metrics.update(self._keep_best_epoch(unit, last=unit == settings.epochs))
-        if unit % settings.eval_every == 0 or unit == settings.epochs:
-            metrics.update(self.trainer.evaluate(MLE, unit))
-            metrics.update(self.infill_nll())
-        return metrics
+        loss = loss_epoch(trainer, self.actor_parameters(),
+                          lambda batch: infill_loss(generator, batch, self.keep_mask(batch, trainer.sampling)))
+        return self.finish_mle_epoch(unit, {"g_loss": loss}, self.infill_nll)
 
     def infill_nll(self) -> dict:
         """NLL_infill: the NLL per masked token of the test data under masks of a fixed seed (none

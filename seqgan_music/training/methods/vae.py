@@ -17,10 +17,10 @@ is the collapse showing. NLL_test is an importance-weighted bound with `vae.nll_
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from torch import Tensor
+from torch import Tensor, nn
 
 from seqgan_music.config import Config
 from seqgan_music.corpora.corpus import Corpus
@@ -69,6 +69,17 @@ def epoch_batches(trainer: Trainer, batch_size: int) -> Iterator[Tensor]:
     for index in epoch_shares(len(data), batch_size, trainer.shuffle, lengths):  # several processes: this one's share
         batch = data[index.to(data.device)]
         yield batch if lengths is None else batch[:, :int(lengths[index.to(lengths.device)].max())]
+
+
+def loss_epoch(trainer: Trainer, parameters: list[nn.Parameter], loss_of: Callable[[Tensor], Tensor]) -> float:
+    """One pass of `epoch_batches` in the MLE phase, each batch's `loss_of(batch)` descended on
+    `parameters` with the MLE optimizer; returns the mean batch loss."""
+    settings, losses = trainer.config.mle, []
+    for batch in epoch_batches(trainer, settings.batch_size):
+        loss = loss_of(batch)
+        descend(loss, parameters, trainer.optimizers["mle"], settings.grad_clip)
+        losses.append(float(loss.detach()))
+    return sum(losses) / max(len(losses), 1)
 
 
 class VAE(Method):
@@ -122,12 +133,7 @@ class VAE(Method):
             tokens += float(counted)
         metrics: dict = {"g_loss": sum(losses) / max(len(losses), 1), "reconstruction_nll": reconstructions / max(tokens, 1),
                          "kl_per_token": kls / max(tokens, 1), "kl_weight": weight}
-        if settings.keep_best and len(trainer.valid_data):
-            metrics.update(self._keep_best_epoch(unit, last=unit == settings.epochs))
-        if unit % settings.eval_every == 0 or unit == settings.epochs:
-            metrics.update(trainer.evaluate(MLE, unit))
-            metrics["nll_samples"] = own.nll_samples
-        return metrics
+        return self.finish_mle_epoch(unit, metrics, lambda: {"nll_samples": own.nll_samples})
 
     def state_dict(self) -> dict:
         return {"vae": {"steps": self.steps}}
