@@ -8,7 +8,6 @@ import csv
 import io
 import json
 from dataclasses import asdict
-from datetime import datetime, timezone
 from pathlib import Path
 
 from seqgan_music.atomic import write_text_atomic
@@ -16,7 +15,7 @@ from seqgan_music.config import config_to_dict
 from seqgan_music.evaluation.significance import Comparison
 from seqgan_music.experiments.infill import FIRST_BAR, LAST_BAR, LEFT_CONTEXT, TEXT_MASK_RATE, InfillExperiment
 from seqgan_music.experiments.infill_run import PartResults
-from seqgan_music.experiments.report import format_duration, json_number, machine_description, markdown_row
+from seqgan_music.experiments.report import format_duration, json_number, markdown_row, report_provenance
 from seqgan_music.formatting import format_number, format_p
 from seqgan_music.training.runs import checkpoints_dir
 
@@ -52,10 +51,8 @@ def infill_report_data(experiment: InfillExperiment, results: list[PartResults],
     return {
         "experiment": experiment.name,
         "schedule": experiment.schedule,
-        "command": command,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **report_provenance(command),
         "wall_seconds": round(wall_seconds, 1),
-        "machine": machine_description(),
         "parts": [_part_data(result) for result in results],
     }
 

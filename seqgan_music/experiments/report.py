@@ -52,6 +52,12 @@ def machine_description() -> dict:
     return machine
 
 
+def report_provenance(command: str) -> dict:
+    """What every report records of how, when and where it was made."""
+    return {"command": command, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "machine": machine_description()}
+
+
 def report_data(results: ExperimentResults, home: Path, command: str) -> dict:
     """Every number of the report as plain JSON-ready data."""
     experiment = results.experiment
@@ -62,9 +68,7 @@ def report_data(results: ExperimentResults, home: Path, command: str) -> dict:
     return {
         "experiment": experiment.name,
         "title": experiment.title,
-        "command": command,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine_description(),
+        **report_provenance(command),
         "corpus": {"name": corpus.name, "content_hash": corpus.manifest.get("content_hash"),
                    "encoding": corpus.manifest.get("encoding"), "windows": corpus.manifest.get("counts", {}).get("windows"),
                    "vocabulary": len(corpus.vocabulary)},

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 
 from seqgan_music.corpora.corpus import load_corpus
@@ -16,9 +15,9 @@ from seqgan_music.experiments.report import (
     curve_plots,
     format_duration,
     json_number,
-    machine_description,
     markdown_row,
     metric_label,
+    report_provenance,
     run_curve,
     write_report_files,
 )
@@ -46,9 +45,7 @@ def tune_report_data(results: ExperimentResults, home: Path, command: str) -> di
     return {
         "experiment": experiment.name,
         "title": experiment.title,
-        "command": command,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine_description(),
+        **report_provenance(command),
         "corpus": {"name": corpus.name, "content_hash": corpus.manifest.get("content_hash"),
                    "tunes": {split: len(tunes) for split, tunes in corpus.tune_sequences.items()},
                    "vocabulary": len(corpus.vocabulary)},
