@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -128,6 +131,71 @@ def test_parallel_parsing_keeps_file_order_and_reports_progress(
         ryans_files: list[Path], ryans: list[Melody], recorder) -> None:
     assert list(read_folk_files(ryans_files, recorder, workers=2)) == ryans
     assert recorder.calls == [("begin", "Parsing folk tunes", 3), *[("advance", 1)] * 3, ("end",)]
+
+
+_REAL_PARSE = folk._parse_file
+_SET_IN_THE_TEST_PROCESS: dict[str, str] = {}
+
+
+def _what_the_worker_inherited(path: str) -> list[dict]:
+    """A parse that tells what its worker sees of the test process's memory: all of it when forked."""
+    return [folk._skipped_entry(Path(path).name, f"sees {sorted(_SET_IN_THE_TEST_PROCESS)}")]
+
+
+def _parse_or_misbehave(path: str) -> list[dict]:
+    """The real parse, except for files named to misbehave in the worker: `dies` kills it, `slow`
+    notes its worker's pid and takes a minute."""
+    name = Path(path).stem
+    if name == "dies":
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif name == "slow":
+        Path(path).with_suffix(".pid").write_text(str(os.getpid()))
+        time.sleep(60)
+    return _REAL_PARSE(path)
+
+
+TINY_TUNE = "X:1\nT:Kept\nM:2/4\nL:1/8\nK:D\nDEFG|FEDE|D4|]\n"
+
+
+def test_parse_workers_start_fresh_never_forked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A forked worker would inherit this process's memory (and any lock its threads held)."""
+    paths = [_write(tmp_path, f"{name}.abc", TINY_TUNE) for name in ("a", "b")]
+    monkeypatch.setitem(_SET_IN_THE_TEST_PROCESS, "only here", "")
+    monkeypatch.setattr(folk, "_parse_file", _what_the_worker_inherited)
+    assert [(t.path, t.reason) for t in read_folk_files(paths, workers=2)] == [  # type: ignore[union-attr]
+        ("a.abc", "sees []"), ("b.abc", "sees []")]
+
+
+def test_a_file_whose_worker_dies_is_one_skipped_and_not_cached(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    paths = [_write(tmp_path, name, TINY_TUNE) for name in ("before.abc", "dies.abc", "after.abc")]
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(folk, "_parse_file", _parse_or_misbehave)
+    tunes = list(read_folk_files(paths, cache_dir=cache, workers=2))
+    assert [(t.source, t.title) if isinstance(t, Melody) else (t.path, t.reason) for t in tunes] == [
+        ("mine/before.abc#1", "Kept"), ("mine/dies.abc", "its parse worker died (killed by SIGKILL)"),
+        ("mine/after.abc#1", "Kept")]
+    assert sorted(p.name for p in cache.rglob("*.json")) == ["after.abc.json", "before.abc.json"]
+    monkeypatch.setattr(folk, "_parse_file", _REAL_PARSE)
+    assert [t.title for t in read_folk_files(paths, cache_dir=cache, workers=1)] == ["Kept"] * 3  # tried again
+
+
+def test_closing_the_reader_early_stops_its_workers_at_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recorder) -> None:
+    paths = [_write(tmp_path, name, TINY_TUNE) for name in ("first.abc", "slow.abc")]
+    monkeypatch.setattr(folk, "_parse_file", _parse_or_misbehave)
+    tunes = read_folk_files(paths, recorder, workers=2)
+    assert next(tunes).title == "Kept"  # type: ignore[union-attr]
+    pid_file = tmp_path / "mine" / "slow.pid"
+    deadline = time.monotonic() + 120
+    while not pid_file.exists():
+        assert time.monotonic() < deadline, "no worker took the slow file"
+        time.sleep(0.05)
+    closing = time.monotonic()
+    tunes.close()
+    assert time.monotonic() - closing < 30  # not the minute the slow file takes
+    assert not _is_running(int(pid_file.read_text()))
+    assert recorder.calls[-2:] == [("note", folk.STOPPING), ("end",)]
 
 
 def test_a_cache_hit_does_not_parse_again(

@@ -2,10 +2,11 @@
 
 Each ABC file is split at its `X:` lines and every tune is parsed on its own, so one broken tune
 is skipped instead of taking its whole file down, and so music21 never writes its pickle cache
-of whole parsed files. Parsing is slow (about 70 ms a tune), so files are parsed in a process pool
-and the result of each file is cached as JSON: a rebuild with other encoding options then reads
-only the cache. The workers ignore Ctrl-C; the main process hears it, says so and terminates
-them at once instead of waiting for the files they are parsing.
+of whole parsed files. Parsing is slow (about 70 ms a tune), so files are parsed in the worker
+processes of `parallel_ingest.map_files`, as MIDI files are (never forked; a worker that dies costs
+only its file), and the result of each file is cached as JSON: a rebuild with other encoding
+options then reads only the cache. The workers ignore Ctrl-C; the main process hears it, says so
+and stops them at once instead of waiting for the files they are parsing.
 
 The melody is the first part of each score. Repeats are kept as written, not expanded: the
 transcriptions mark them with repeat signs and first/second endings, and expanding them would
@@ -21,12 +22,9 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import json
-import multiprocessing
-import os
 import re
-import signal
+import sys
 from collections.abc import Iterator, Sequence
-from multiprocessing.pool import AsyncResult, Pool
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,6 +32,13 @@ from seqgan_music.atomic import write_text_atomic
 from seqgan_music.corpora.corpus import Skipped
 from seqgan_music.corpora.encodings import Grid16
 from seqgan_music.corpora.melody import KEY_MODES, Key, Melody, Note, meter_length_in_beats, monophonic, parse_meter
+from seqgan_music.corpora.parallel_ingest import (
+    Abandoned,
+    IngestLimits,
+    default_workers,
+    map_files,
+    stop_helper_processes,
+)
 from seqgan_music.errors import SeqganError, SkippedInput
 from seqgan_music.progress import Reporter, SilentReporter
 
@@ -64,6 +69,9 @@ _RHYTHM_FIELD = re.compile(r"(?m)^R:[ \t]*(.*?)[ \t]*$")
 _TUNE_BODY = re.compile(r"(?m)^K:")
 _EPSILON = 1e-6
 STOPPING = "stopping: cancelling the parse workers..."
+# The files ship with music21 (trusted), but the largest hold hundreds of tunes: minutes each on a
+# slow machine. The time limit only catches a hung worker.
+PARSE_LIMITS = IngestLimits(seconds=3600.0)
 RepeatMark = tuple[bool, bool, int]  # per bar line: start repeat, end repeat, ending 0/1/2 (Melody.repeat_marks)
 
 
@@ -84,49 +92,47 @@ def read_folk_files(
 ) -> Iterator[Melody | Skipped]:
     """One Melody per tune (or Skipped with the reason), in file order then tune order.
 
-    Files with a valid cache entry are read from it; the rest are parsed in a pool of `workers`
-    processes (default: one per CPU, at most one per file).
+    Files with a valid cache entry are read from it; the rest are parsed by `map_files` in
+    `workers` processes (default: one per core, at most one per file), or in this process when
+    one worker or one file is all there is.
+    A file whose worker dies or runs over its limits is one Skipped, and is not cached.
     """
     reporter.begin("Parsing folk tunes", total=len(files))
     version = importlib.metadata.version("music21")
     cached = [_read_cache(cache_dir, path, version) if cache_dir else None for path in files]
     to_parse = [path for path, entries in zip(files, cached) if entries is None]
-    pool_size = min(workers or os.cpu_count() or 1, len(to_parse))
-    pool: Pool | None = None
+    in_workers = min(workers or default_workers(), len(to_parse)) > 1
+    parsed = (map_files(_parse_file, [str(path) for path in to_parse], workers, PARSE_LIMITS) if in_workers
+              else (_parse_file(str(path)) for path in to_parse))
     finished = False
     try:
-        pending: dict[Path, AsyncResult[list[dict]]] = {}
-        if pool_size > 1:
-            pool = multiprocessing.Pool(pool_size, initializer=_ignore_interrupts)
-            pending = {path: pool.apply_async(_parse_file, (str(path),)) for path in to_parse}
         for path, entries in zip(files, cached):
             if entries is None:
-                entries = pending[path].get() if path in pending else _parse_file(str(path))
-                if cache_dir is not None:
-                    _write_cache(cache_dir, path, version, entries)
+                result = next(parsed)
+                if isinstance(result, Abandoned):
+                    entries = [_skipped_entry(_file_label(path), result.reason)]
+                else:
+                    entries = result
+                    if cache_dir is not None:
+                        _write_cache(cache_dir, path, version, entries)
             yield from (_tune_from_entry(entry) for entry in entries)
             reporter.advance()
         finished = True
     finally:
-        if pool is not None:
-            _stop_pool(pool, finished, reporter)
+        if in_workers and not finished:  # Ctrl-C, an error, or the reader closed early
+            reporter.note(STOPPING)
+        parsed.close()  # stops the workers, dropping the files not parsed yet
+        if in_workers and _interrupted():
+            stop_helper_processes()  # the process is about to end: leave no child of it running
         reporter.end()
 
 
-def _ignore_interrupts() -> None:
-    """In each worker: Ctrl-C reaches the whole process group, but only the main process acts on it."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _stop_pool(pool: Pool, finished: bool, reporter: Reporter) -> None:
-    """Let finished workers exit; otherwise (Ctrl-C, an error, the reader closed early) say so and
-    terminate them, dropping the files not parsed yet."""
-    if finished:
-        pool.close()
-    else:
-        reporter.note(STOPPING)
-        pool.terminate()
-    pool.join()
+def _interrupted() -> bool:
+    """Whether the reader stops for a Ctrl-C: one raised in it, or in its consumer, which then
+    closed it (`closing` in building.build_folk_corpus)."""
+    error = sys.exception()
+    return isinstance(error, KeyboardInterrupt) or (
+        isinstance(error, GeneratorExit) and isinstance(error.__context__, KeyboardInterrupt))
 
 
 def _music21_corpus_folder() -> Path:

@@ -23,7 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from multiprocessing import resource_tracker
+from multiprocessing import forkserver, resource_tracker
 from multiprocessing.connection import Connection, wait
 from typing import Any, TypeVar
 
@@ -245,6 +245,14 @@ def _start_resource_tracker() -> None:
         resource_tracker.ensure_running()
     finally:
         sys.stderr = captured
+
+
+def stop_helper_processes() -> None:
+    """Stop the fork server and the resource tracker that worker starts need, and wait for them, so
+    that a process ending on Ctrl-C leaves no child running even for the moment they take to notice
+    it is gone. Only once no worker runs: the tracker lasts as long as any process that holds it."""
+    forkserver._forkserver._stop()
+    resource_tracker._resource_tracker._stop()
 
 
 # --- Ray -----------------------------------------------------------------------------------------
