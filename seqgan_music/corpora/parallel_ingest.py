@@ -250,9 +250,13 @@ def _start_resource_tracker() -> None:
 def stop_helper_processes() -> None:
     """Stop the fork server and the resource tracker that worker starts need, and wait for them, so
     that a process ending on Ctrl-C leaves no child running even for the moment they take to notice
-    it is gone. Only once no worker runs: the tracker lasts as long as any process that holds it."""
-    forkserver._forkserver._stop()
-    resource_tracker._resource_tracker._stop()
+    it is gone. Only once no worker runs: the tracker lasts as long as any process that holds it.
+    These are multiprocessing's own (private) stops: a Python without them leaves the two helpers
+    to notice by themselves, a moment later."""
+    for helper in (getattr(forkserver, "_forkserver", None), getattr(resource_tracker, "_resource_tracker", None)):
+        stop = getattr(helper, "_stop", None)
+        if stop is not None:
+            stop()
 
 
 # --- Ray -----------------------------------------------------------------------------------------
