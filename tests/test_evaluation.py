@@ -91,7 +91,7 @@ def test_evaluation_is_cached_until_the_settings_or_checkpoint_change(grammar_ho
     assert not other.cached and other.generated.per_window["goodness"] != first.generated.per_window["goodness"]
     (grammar_home / "checkpoints" / "trained" / CACHE_FILE).write_text("{not json")
     assert not evaluate_run(grammar_home, "trained", settings).cached  # a damaged cache is rebuilt, not fatal
-    assert json.loads((grammar_home / "checkpoints" / "trained" / CACHE_FILE).read_text())["version"] == EVALUATION_VERSION == 3
+    assert json.loads((grammar_home / "checkpoints" / "trained" / CACHE_FILE).read_text())["version"] == EVALUATION_VERSION == 4
 
 
 def test_training_raises_goodness_significantly(grammar_home):

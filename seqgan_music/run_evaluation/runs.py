@@ -51,7 +51,7 @@ from seqgan_music.training.mle import sequence_nlls
 from seqgan_music.training.sequences import sample_length, training_sequences
 
 CACHE_FILE = "evaluations.json"
-EVALUATION_VERSION = 3  # bump when a metric's definition changes: old cache entries are then ignored
+EVALUATION_VERSION = 4  # bump when a metric or a model changes (4: LeakGAN's unit-length w_t): old entries are ignored
 _SEED_OFFSET = 7_919  # evaluation samples never coincide with the training's own sample draws
 
 
