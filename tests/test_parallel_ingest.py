@@ -24,6 +24,7 @@ from seqgan_music.corpora.melody import Melody
 from seqgan_music.corpora.parallel_ingest import Abandoned, IngestLimits, map_files
 from seqgan_music.corpora.shards import ShardStore, shards_folder
 from seqgan_music.corpora.split import SplitPlan
+from seqgan_music.errors import SeqganError
 from seqgan_music.progress import SilentReporter
 
 ENCODING = Grid16(length=16, stride=16)
@@ -107,6 +108,23 @@ def test_a_build_that_fails_while_writing_leaves_the_earlier_corpus_and_nothing_
         ingest(folder, home)
     assert saved_files(home / "corpora" / "c") == earlier
     assert sorted(p.name for p in (home / "corpora").iterdir()) == ["c"]  # no staging folder, no shards
+
+
+def test_a_build_whose_shards_another_build_removes_ends_in_one_line(folder, tmp_path, monkeypatch):
+    """Two builds of one name at once share its shard folder: when the other one finishes and
+    removes it, this one stops with a line that says so, not a traceback, and leaves nothing."""
+    home = tmp_path / "home"
+    write = ShardStore.write
+
+    def other_build_finishes(store, index, batch):
+        if index == 1:
+            store.remove()  # what the other build does when it is done
+        write(store, index, batch)
+
+    monkeypatch.setattr(ShardStore, "write", other_build_finishes)
+    with pytest.raises(SeqganError, match="another build of 'c' at the same time"):
+        ingest(folder, home, workers=1)
+    assert not (home / "corpora" / "c").exists() and not shards_folder(home, "c").exists()
 
 
 def hostile_reader(task, track, program, encoding):

@@ -76,6 +76,12 @@ def ingest_midi_corpus(name: str, folder: Path, encoding: MusicEncoding, plan: S
         reporter.note(f"stopped: {store.done} of {shards} shards are kept; run the same command again to go on "
                       "from them")
         raise
+    except FileNotFoundError as error:
+        if not str(error.filename or "").startswith(str(store.folder)):
+            raise
+        store.remove()  # another build of this name finished (or failed) and removed the shards under this one
+        raise SeqganError(f"the shards of this build were removed while it ran (another build of {name!r} at the "
+                          "same time?): build one corpus of a name at a time, and run the command again") from None
     except OSError:  # a full disk or an unwritable home: no partial output is left behind
         store.remove()
         raise
