@@ -12,7 +12,7 @@ from __future__ import annotations
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("seqgan_music", "errors", "layers", "phases"),  # `seqgan_music` is the root __init__ (its version)
-    ("atomic", "paths", "progress", "project_files", "formatting", "plotting"),
+    ("atomic", "file_lock", "paths", "progress", "project_files", "formatting", "plotting"),
     ("config",),
     ("models",),
     ("corpora",),

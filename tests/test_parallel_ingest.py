@@ -22,7 +22,7 @@ from seqgan_music.corpora.corpus_writer import CorpusWriter
 from seqgan_music.corpora.encodings import Grid16
 from seqgan_music.corpora.melody import Melody
 from seqgan_music.corpora.parallel_ingest import Abandoned, IngestLimits, map_files
-from seqgan_music.corpora.shards import ShardStore, shards_folder
+from seqgan_music.corpora.shards import ShardStore, build_lock, shards_folder
 from seqgan_music.corpora.split import SplitPlan
 from seqgan_music.errors import SeqganError
 from seqgan_music.progress import SilentReporter
@@ -110,9 +110,20 @@ def test_a_build_that_fails_while_writing_leaves_the_earlier_corpus_and_nothing_
     assert sorted(p.name for p in (home / "corpora").iterdir()) == ["c"]  # no staging folder, no shards
 
 
-def test_a_build_whose_shards_another_build_removes_ends_in_one_line(folder, tmp_path, monkeypatch):
-    """Two builds of one name at once share its shard folder: when the other one finishes and
-    removes it, this one stops with a line that says so, not a traceback, and leaves nothing."""
+def test_a_second_build_of_a_name_is_refused_while_the_first_runs_and_cleans_up_after(folder, tmp_path):
+    home = tmp_path / "home"
+    with build_lock(home, "c"):  # as a build of "c" in another process holds it
+        with pytest.raises(SeqganError, match=f"corpus 'c' is being built by process {os.getpid()}"):
+            ingest(folder, home)
+        assert not (home / "corpora" / "c").exists()
+    assert not (home / "corpora" / ".cache").exists()  # the lock file goes with the build
+    ingest(folder, home)
+    assert sorted(p.name for p in (home / "corpora").iterdir()) == ["c"]
+
+
+def test_a_build_whose_shards_are_removed_under_it_ends_in_one_line(folder, tmp_path, monkeypatch):
+    """Shards removed while the build runs (corpora/.cache deleted by hand, or a build of the same
+    name that slipped past the lock finished first): one line that says so, not a traceback."""
     home = tmp_path / "home"
     write = ShardStore.write
 
@@ -122,7 +133,7 @@ def test_a_build_whose_shards_another_build_removes_ends_in_one_line(folder, tmp
         write(store, index, batch)
 
     monkeypatch.setattr(ShardStore, "write", other_build_finishes)
-    with pytest.raises(SeqganError, match="another build of 'c' at the same time"):
+    with pytest.raises(SeqganError, match="the shards of this build were removed while it ran"):
         ingest(folder, home, workers=1)
     assert not (home / "corpora" / "c").exists() and not shards_folder(home, "c").exists()
 

@@ -19,7 +19,7 @@ from seqgan_music.corpora.midi import MidiFolder, read_midi_folder, read_midi_me
 from seqgan_music.corpora.music import build_music_corpus, encode_tune, save_music_corpus
 from seqgan_music.corpora.names import printable
 from seqgan_music.corpora.parallel_ingest import Abandoned, IngestLimits, check_engine, map_files
-from seqgan_music.corpora.shards import ShardStore, build_key, shards_folder
+from seqgan_music.corpora.shards import ShardStore, build_key, build_lock, shards_folder
 from seqgan_music.corpora.split import SplitPlan
 from seqgan_music.errors import SeqganError, SkippedInput
 from seqgan_music.paths import corpora_dir
@@ -59,34 +59,35 @@ def ingest_midi_corpus(name: str, folder: Path, encoding: MusicEncoding, plan: S
     found, source = _scan(folder, track, program)
     check_engine(ingest.engine)
     settings = {"encoding": encoding.params(), "track": track, "program": program, "shard_files": ingest.shard_files}
-    store = ShardStore.open(shards_folder(ingest.home, name), build_key(folder, found.files, settings))
-    shards = -(-len(found.files) // ingest.shard_files)
-    if store.changed:
-        reporter.note("the folder or the settings changed since the interrupted build: starting again")
-    elif store.done:
-        reporter.note(f"resuming the interrupted build: {store.done} of {shards} shards "
-                      f"({min(store.done * ingest.shard_files, len(found.files)):,} files) already read")
-    work = partial(encode_midi_file, track=track, program=program, encoding=encoding)
-    try:
-        _read_into_shards(found.files, folder, work, store, ingest, reporter)
-        saved = save_music_corpus(ingest.home, name,
-                                  lambda: chain([EncodedBatch.of(found.skipped)], store.batches(shards)),
-                                  encoding, plan, source, started, replace)
-    except KeyboardInterrupt:
-        reporter.note(f"stopped: {store.done} of {shards} shards are kept; run the same command again to go on "
-                      "from them")
-        raise
-    except FileNotFoundError as error:
-        if not str(error.filename or "").startswith(str(store.folder)):
+    with build_lock(ingest.home, name):
+        store = ShardStore.open(shards_folder(ingest.home, name), build_key(folder, found.files, settings))
+        shards = -(-len(found.files) // ingest.shard_files)
+        if store.changed:
+            reporter.note("the folder or the settings changed since the interrupted build: starting again")
+        elif store.done:
+            reporter.note(f"resuming the interrupted build: {store.done} of {shards} shards "
+                          f"({min(store.done * ingest.shard_files, len(found.files)):,} files) already read")
+        work = partial(encode_midi_file, track=track, program=program, encoding=encoding)
+        try:
+            _read_into_shards(found.files, folder, work, store, ingest, reporter)
+            saved = save_music_corpus(ingest.home, name,
+                                      lambda: chain([EncodedBatch.of(found.skipped)], store.batches(shards)),
+                                      encoding, plan, source, started, replace)
+        except KeyboardInterrupt:
+            reporter.note(f"stopped: {store.done} of {shards} shards are kept; run the same command again to go on "
+                          "from them")
             raise
-        store.remove()  # another build of this name finished (or failed) and removed the shards under this one
-        raise SeqganError(f"the shards of this build were removed while it ran (another build of {name!r} at the "
-                          "same time?): build one corpus of a name at a time, and run the command again") from None
-    except OSError:  # a full disk or an unwritable home: no partial output is left behind
+        except FileNotFoundError as error:
+            if not str(error.filename or "").startswith(str(store.folder)):
+                raise
+            store.remove()  # corpora/.cache removed by hand, or a build that slipped past the lock finished first
+            raise SeqganError(f"the shards of this build were removed while it ran ({store.folder.parent}): run the "
+                              "command again") from None
+        except OSError:  # a full disk or an unwritable home: no partial output is left behind
+            store.remove()
+            raise
         store.remove()
-        raise
-    store.remove()
-    return saved
+        return saved
 
 
 def _scan(folder: Path, track: int | None, program: int | None) -> tuple[MidiFolder, dict]:

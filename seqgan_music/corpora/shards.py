@@ -16,12 +16,14 @@ import json
 import os
 import shutil
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import numpy as np
 
 from seqgan_music.atomic import new_temporary_file, write_text_atomic
 from seqgan_music.corpora.encoded import EncodedBatch
+from seqgan_music.file_lock import FileLock
 from seqgan_music.paths import corpora_dir
 
 SHARD_FORMAT = 1  # bump when EncodedBatch's arrays change, so older shards are not read
@@ -104,11 +106,40 @@ class ShardStore:
     def remove(self) -> None:
         """The shards and the folders above them that only held them (up to corpora/.cache)."""
         shutil.rmtree(self.folder, ignore_errors=True)
-        for parent in (self.folder.parent, self.folder.parent.parent):
-            try:
-                parent.rmdir()
-            except OSError:  # not empty (another build's shards, the folk parse cache) or gone
-                break
+        _remove_emptied(self.folder.parent)
+
+
+@contextmanager
+def build_lock(home: Path, name: str) -> Iterator[None]:
+    """One build of a corpus name at a time (two would share, and remove, each other's shards): the
+    lock `.NAME.lock` beside the shards, a second build refused in one line naming the first. The
+    lock file goes once the build ends (removed while still held), with the folders it emptied."""
+    folder = corpora_dir(home) / ".cache" / "ingest"
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(folder / f".{name}.lock", lambda holder: (
+        f"corpus {name!r} is being built by {holder.describe()}: wait for it to finish, then run this again"))
+    try:
+        lock.acquire()
+    except OSError:  # a full disk or an unwritable home: nothing is left behind
+        lock.path.unlink(missing_ok=True)
+        _remove_emptied(folder)
+        raise
+    try:
+        yield
+    finally:
+        with suppress(OSError):
+            lock.path.unlink()
+        lock.release()
+        _remove_emptied(folder)
+
+
+def _remove_emptied(folder: Path) -> None:
+    """`folder` (corpora/.cache/ingest) and corpora/.cache, where nothing else is left in them."""
+    for parent in (folder, folder.parent):
+        try:
+            parent.rmdir()
+        except OSError:  # not empty (another build's shards or lock, the folk parse cache) or gone
+            break
 
 
 def _shard_name(index: int) -> str:
