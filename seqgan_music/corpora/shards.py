@@ -114,7 +114,7 @@ def build_lock(home: Path, name: str) -> Iterator[None]:
     """One build of a corpus name at a time (two would share, and remove, each other's shards): the
     lock `.NAME.lock` beside the shards, a second build refused in one line naming the first. The
     lock file goes once the build ends (removed while still held), with the folders it emptied."""
-    folder = corpora_dir(home) / ".cache" / "ingest"
+    folder = shards_folder(home, name).parent
     folder.mkdir(parents=True, exist_ok=True)
     lock = FileLock(folder / f".{name}.lock", lambda holder: (
         f"corpus {name!r} is being built by {holder.describe()}: wait for it to finish, then run this again"))

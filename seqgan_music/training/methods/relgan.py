@@ -45,13 +45,11 @@ class RelGAN(GumbelRelaxedGAN):
     @classmethod
     def build_generator(cls, corpus: Corpus, config: Config) -> Generator:
         """The relational-memory generator, whatever generator.core says."""
-        relational = dataclasses.replace(config.generator, core="relational")
-        return build_generator(corpus, dataclasses.replace(config, generator=relational))
+        return build_generator(corpus, _relational(config))
 
     @classmethod
     def model_sizes(cls, config: Config, vocab_size: int, length: int) -> ModelSizes:
-        relational = dataclasses.replace(config, generator=dataclasses.replace(config.generator, core="relational"))
-        return ModelSizes(generator_parameters(relational, vocab_size),
+        return ModelSizes(generator_parameters(_relational(config), vocab_size),
                           multi_representation_parameters(config, vocab_size, length))
 
     @classmethod
@@ -72,3 +70,8 @@ class RelGAN(GumbelRelaxedGAN):
 def distinct_share(tokens: Tensor) -> float:
     """The share of distinct rows among sequences (B, T): 1 when all differ, 1/B when all are one."""
     return len(torch.unique(tokens, dim=0)) / max(len(tokens), 1)
+
+
+def _relational(config: Config) -> Config:
+    """`config` with the relational-memory core, which RelGAN's generator always has."""
+    return dataclasses.replace(config, generator=dataclasses.replace(config.generator, core="relational"))
